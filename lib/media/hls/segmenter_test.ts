@@ -1,0 +1,540 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { parsePlaylist, renderPlaylist } from "./playlist.ts";
+import {
+  HlsSegmenter,
+  type HlsSegmenterOptions,
+  type OpenSegment,
+  type PushResult,
+  type SegmenterFrame,
+  type SegmentInfo,
+} from "./segmenter.ts";
+
+interface StreamSpec {
+  /** Omitted: no video. */
+  fps?: number;
+  /** Video frames from one keyframe to the next. */
+  gopFrames?: number;
+  /** Omitted: no audio. AAC frames are 1024 samples. */
+  audioRate?: number;
+  seconds: number;
+  /** dts of the first frame, ms. */
+  startDts?: number;
+  /** Video frames before the first keyframe, as when joining an encoder mid-GOP. */
+  leadingFrames?: number;
+}
+
+/** An interleaved frame sequence with ms timestamps, as RTMP carries them. */
+function stream(spec: StreamSpec): SegmenterFrame[] {
+  const start = spec.startDts ?? 0;
+  const out: SegmenterFrame[] = [];
+  if (spec.fps !== undefined) {
+    const lead = spec.leadingFrames ?? 0;
+    for (let i = 0; i * 1000 / spec.fps < spec.seconds * 1000; i++) {
+      const keyframe = i >= lead && (i - lead) % (spec.gopFrames ?? 1) === 0;
+      out.push({ kind: "video", dts: start + Math.round(i * 1000 / spec.fps), keyframe });
+    }
+  }
+  if (spec.audioRate !== undefined) {
+    const frameMs = 1024 * 1000 / spec.audioRate;
+    for (let j = 0; j * frameMs < spec.seconds * 1000; j++) {
+      out.push({ kind: "audio", dts: start + Math.round(j * frameMs), keyframe: true });
+    }
+  }
+  // Stable: video before audio at equal dts.
+  return out.sort((a, b) => a.dts - b.dts);
+}
+
+interface Recorded extends OpenSegment {
+  frames: SegmenterFrame[];
+  /** Wall clock passed with the segment's first frame. */
+  startWallMs: number;
+  info?: SegmentInfo;
+}
+
+/**
+ * Drives a segmenter like the origin does and checks the invariants that must hold after
+ * every call: the window size, consecutive numbering, media and discontinuity sequences.
+ */
+class Harness {
+  readonly seg: HlsSegmenter;
+  readonly segments: Recorded[] = [];
+  readonly expired: SegmentInfo[] = [];
+  dropped: SegmenterFrame[] = [];
+  #current: Recorded | undefined;
+
+  constructor(options: HlsSegmenterOptions) {
+    this.seg = new HlsSegmenter(options);
+  }
+
+  push(frame: SegmenterFrame, nowMs: number): PushResult {
+    const r = this.seg.push(frame, nowMs);
+    assert.equal(r.cut, r.started !== undefined);
+    if (r.closed) this.#closed(r.closed);
+    if (r.started) {
+      assert.ok(r.write);
+      assert.equal(this.#current, undefined, "a segment started while one is open");
+      const last = this.segments.at(-1);
+      if (last) assert.equal(r.started.sequence, last.sequence + 1);
+      this.#current = { ...r.started, frames: [], startWallMs: nowMs };
+      this.segments.push(this.#current);
+    }
+    if (r.write) {
+      assert.ok(this.#current, "write without an open segment");
+      this.#current.frames.push(frame);
+    } else {
+      this.dropped.push(frame);
+    }
+    this.#check();
+    return r;
+  }
+
+  feed(frames: SegmenterFrame[], wallAtZero: number): void {
+    for (const f of frames) this.push(f, wallAtZero + f.dts);
+  }
+
+  finish(): void {
+    const r = this.seg.finish();
+    if (r.closed) this.#closed(r.closed);
+    assert.equal(this.#current, undefined);
+    this.#check();
+  }
+
+  discontinuity(hasVideo?: boolean): void {
+    const r = this.seg.discontinuity({ hasVideo });
+    if (r.closed) this.#closed(r.closed);
+    this.#check();
+  }
+
+  end(): void {
+    const r = this.seg.end();
+    if (r.closed) this.#closed(r.closed);
+    this.#check();
+  }
+
+  #closed(info: SegmentInfo): void {
+    assert.ok(this.#current, "closed without an open segment");
+    assert.equal(info.sequence, this.#current.sequence);
+    this.#current.info = info;
+    this.#current = undefined;
+    const listed = this.seg.playlist().segments.at(-1);
+    assert.equal(listed?.sequence, info.sequence, "a closed segment is listed at once");
+  }
+
+  #check(): void {
+    const p = this.seg.playlist();
+    this.expired.push(...this.seg.takeExpired());
+    assert.ok(p.segments.length <= this.seg.listSize, "window larger than listSize");
+    if (p.segments.length > 0) assert.equal(p.mediaSequence, p.segments[0]!.sequence);
+    p.segments.forEach((s, i) => assert.equal(s.sequence, p.mediaSequence + i));
+    const gone = this.expired.filter((s) => s.discontinuity).length;
+    assert.equal(p.discontinuitySequence, gone, "discontinuity sequence");
+    const closed = this.segments.filter((s) => s.info);
+    assert.deepEqual(
+      [...this.expired.map((s) => s.sequence), ...p.segments.map((s) => s.sequence)],
+      closed.map((s) => s.sequence),
+      "every closed segment is listed or expired, once",
+    );
+  }
+
+  durations(): number[] {
+    return this.segments.flatMap((s) => s.info ? [s.info.duration] : []);
+  }
+}
+
+const video = (dts: number, keyframe = false): SegmenterFrame => ({ kind: "video", dts, keyframe });
+const audio = (dts: number): SegmenterFrame => ({ kind: "audio", dts, keyframe: true });
+const T0 = Date.UTC(2025, 2, 1, 12);
+
+Deno.test("new HlsSegmenter() checks its options", () => {
+  const ok = { firstSequence: 0, hasVideo: true };
+  assert.throws(() => new HlsSegmenter({ ...ok, segmentSeconds: 0 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, segmentSeconds: NaN }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, listSize: 0 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, listSize: 2.5 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, firstSequence: -1 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, targetDuration: 1 }), RangeError);
+  assert.throws(
+    () => new HlsSegmenter({ ...ok, segmentSeconds: 4, targetDuration: 3 }),
+    RangeError,
+  );
+  assert.throws(() => new HlsSegmenter({ ...ok, targetDuration: 3.5 }), RangeError);
+  const seg = new HlsSegmenter(ok);
+  assert.equal(seg.segmentSeconds, 2);
+  assert.equal(seg.listSize, 6);
+  assert.equal(seg.targetDuration, 3);
+  assert.equal(new HlsSegmenter({ ...ok, segmentSeconds: 6 }).targetDuration, 7);
+  assert.equal(new HlsSegmenter({ ...ok, targetDuration: 2 }).targetDuration, 2);
+});
+
+Deno.test("HlsSegmenter.push() drops everything before the first video keyframe", () => {
+  const h = new Harness({ firstSequence: 10, hasVideo: true });
+  assert.deepEqual(h.push(audio(0), T0), { write: false, cut: false });
+  assert.deepEqual(h.push(video(0), T0), { write: false, cut: false });
+  assert.deepEqual(h.push(video(33), T0), { write: false, cut: false });
+  const r = h.push(video(67, true), T0 + 67);
+  assert.equal(r.cut, true);
+  assert.deepEqual(r.started, {
+    sequence: 10,
+    uri: "10.ts",
+    programDateTime: new Date(T0 + 67),
+    discontinuity: false,
+  });
+  assert.equal(r.closed, undefined);
+  assert.deepEqual(h.push(audio(70), T0), { write: true, cut: false });
+  assert.deepEqual(h.push(video(100), T0), { write: true, cut: false });
+  assert.deepEqual(h.seg.playlist().segments, [], "the open segment is not listed");
+  assert.equal(h.seg.playlist().mediaSequence, 10);
+});
+
+Deno.test("HlsSegmenter.push() cuts at the first keyframe once segmentSeconds have passed", () => {
+  const cases: { name: string; spec: StreamSpec; durations: number[] }[] = [
+    {
+      name: "1 s GOP at 30 fps",
+      spec: { fps: 30, gopFrames: 30, seconds: 9 },
+      durations: [2, 2, 2, 2],
+    },
+    {
+      name: "2 s GOP at 25 fps",
+      spec: { fps: 25, gopFrames: 50, seconds: 7 },
+      durations: [2, 2, 2],
+    },
+    {
+      name: "0.5 s GOP at 60 fps",
+      spec: { fps: 60, gopFrames: 30, seconds: 5 },
+      durations: [2, 2],
+    },
+    {
+      name: "GOP 1.2 s: the keyframe at 2.4 s, since waiting 1.2 s more stays in 3 s",
+      spec: { fps: 30, gopFrames: 36, seconds: 8 },
+      durations: [2.4, 2.4, 2.4],
+    },
+    {
+      name: "GOP 1.9 s: the first keyframe, since the second would make 3.8 s",
+      spec: { fps: 30, gopFrames: 57, seconds: 8 },
+      durations: [1.9, 1.9, 1.9, 1.9],
+    },
+    {
+      name: "GOP 2 s at 29.97 fps",
+      spec: { fps: 29.97, gopFrames: 60, seconds: 9, audioRate: 44100 },
+      durations: [2.002, 2.002, 2.002, 2.002],
+    },
+    {
+      name: "audio only, cut on the first frame after 2 s",
+      spec: { audioRate: 48000, seconds: 7 },
+      // 94 frames of 21.333 ms: 2005.33, rounded per frame dts to 2005 ms.
+      durations: [2.005, 2.005, 2.005],
+    },
+  ];
+  for (const c of cases) {
+    const h = new Harness({ firstSequence: 0, hasVideo: c.spec.fps !== undefined });
+    h.feed(stream(c.spec), T0);
+    assert.deepEqual(h.durations(), c.durations, c.name);
+  }
+});
+
+Deno.test("HlsSegmenter.push() cuts a jittered 2 s GOP at each keyframe", () => {
+  // A keyframe 1 ms early must not double the segment to 4 s.
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  const keys = [0, 1999, 4001, 5999, 8000, 9998];
+  for (let t = 0; t <= 10_000; t += 1) {
+    if (keys.includes(t)) h.push(video(t, true), T0 + t);
+    else if (t % 33 === 0) h.push(video(t), T0 + t);
+  }
+  assert.deepEqual(h.durations(), [1.999, 2.002, 1.998, 2.001, 1.998]);
+});
+
+Deno.test("HlsSegmenter.push() never cuts video between keyframes and flags overlong segments", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.feed(stream({ fps: 30, gopFrames: 150, seconds: 16, audioRate: 44100 }), T0);
+  assert.deepEqual(h.durations(), [5, 5, 5]);
+  for (const s of h.segments) {
+    assert.ok(s.frames[0]!.keyframe && s.frames[0]!.kind === "video");
+    if (s.info) assert.equal(s.info.overlong, true);
+  }
+  const h2 = new Harness({ firstSequence: 0, hasVideo: true });
+  h2.feed(stream({ fps: 30, gopFrames: 104, seconds: 11 }), T0);
+  // 3.467 s rounds to 3 and is fine; the target is an upper bound on the rounded value.
+  assert.deepEqual(h2.segments.flatMap((s) => s.info ? [s.info.overlong] : []), [false, false]);
+  assert.deepEqual(h2.durations(), [3.467, 3.467]);
+});
+
+Deno.test("HlsSegmenter.push() ignores video when the stream has no video track", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: false });
+  assert.deepEqual(h.push(video(0, true), T0), { write: false, cut: false });
+  assert.equal(h.push(audio(0), T0).cut, true);
+  assert.deepEqual(h.push(video(10, true), T0), { write: false, cut: false });
+});
+
+Deno.test("HlsSegmenter.finish() closes the last segment with one more frame of duration", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.feed(stream({ fps: 25, gopFrames: 25, seconds: 3, audioRate: 48000 }), T0);
+  assert.deepEqual(h.durations(), [2]);
+  h.finish();
+  // Frames at 2000..2960 ms, plus one 40 ms frame.
+  assert.deepEqual(h.durations(), [2, 1]);
+  assert.deepEqual(h.seg.finish(), {}, "nothing left to close");
+});
+
+Deno.test("HlsSegmenter.finish() of a one-frame segment still gives it a duration", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.push(video(0, true), T0);
+  h.finish();
+  assert.deepEqual(h.durations(), [0.033]);
+});
+
+Deno.test("HlsSegmenter program date times follow durations and restart from the clock", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  // Frames arrive late and unevenly; the date times still follow the media.
+  const frames = stream({ fps: 30, gopFrames: 30, seconds: 6 });
+  frames.forEach((f, i) => h.push(f, T0 + 500 + f.dts + (i % 7) * 13));
+  h.finish();
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 2.5, startDts: 0 }), T0 + 60_000);
+  h.finish();
+  const dates = h.segments.map((s) => s.programDateTime.getTime() - T0);
+  assert.deepEqual(dates, [500, 2500, 4500, 60_000, 62_000]);
+  const listed = h.seg.playlist().segments.map((s) => s.programDateTime?.getTime());
+  assert.deepEqual(listed, dates.map((d) => T0 + d));
+});
+
+Deno.test("HlsSegmenter.discontinuity() marks the next segment and numbering goes on", () => {
+  const h = new Harness({ firstSequence: 100, hasVideo: true, listSize: 3 });
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 4.5, audioRate: 44100 }), T0);
+  h.discontinuity();
+  // The new publisher's timestamps start again from zero, audio first.
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 4.5, audioRate: 44100, leadingFrames: 5 }), T0);
+  h.finish();
+  const listed = () =>
+    h.seg.playlist().segments.map((s) => [s.sequence, s.discontinuity, s.duration]);
+  assert.deepEqual(listed(), [[103, true, 2], [104, false, 2], [105, false, 0.5]]);
+  assert.equal(h.seg.playlist().discontinuitySequence, 0);
+  assert.deepEqual(h.expired.map((s) => s.sequence), [100, 101, 102]);
+
+  h.discontinuity();
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 2.1 }), T0);
+  assert.deepEqual(h.seg.playlist().discontinuitySequence, 1, "103 left the window");
+  h.finish();
+  assert.deepEqual(listed(), [[105, false, 0.5], [106, true, 2], [107, false, 0.1]]);
+  assert.deepEqual(h.seg.takeExpired(), [], "each expired segment is handed out once");
+});
+
+Deno.test("HlsSegmenter.discontinuity() closes the open segment and can drop video", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 1, audioRate: 48000 }), T0);
+  h.discontinuity(false);
+  assert.equal(h.seg.hasVideo, false);
+  h.feed(stream({ audioRate: 48000, seconds: 1, fps: 30 }), T0);
+  h.end();
+  const p = h.seg.playlist();
+  assert.deepEqual(p.segments.map((s) => [s.sequence, s.discontinuity]), [[0, false], [1, true]]);
+  assert.ok(h.segments[1]!.frames.every((f) => f.kind === "audio"));
+});
+
+Deno.test("HlsSegmenter.end() lists ENDLIST until a later frame resumes the stream", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 3 }), T0);
+  h.end();
+  assert.equal(h.seg.playlist().ended, true);
+  assert.match(renderPlaylist(h.seg.playlist()), /#EXT-X-ENDLIST\n$/);
+  h.push(video(0), T0 + 10_000);
+  assert.equal(h.seg.playlist().ended, true, "a dropped frame does not resume");
+  h.push(video(33, true), T0 + 10_000);
+  assert.equal(h.seg.playlist().ended, false);
+  h.finish();
+  assert.deepEqual(h.seg.playlist().segments.map((s) => s.discontinuity), [false, false, true]);
+});
+
+Deno.test("HlsSegmenter.push() survives dts going backwards", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 3 }), T0);
+  // The encoder restarts its clock without a republish.
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 5, startDts: 500 }), T0);
+  h.push(video(100, true), T0);
+  h.push(video(90), T0);
+  h.finish();
+  for (const d of h.durations()) assert.ok(d >= 0 && d <= 3, `duration ${d}`);
+  assert.ok(h.durations().length >= 4, "segments keep being cut after the reset");
+  assert.throws(() => h.seg.push(video(NaN), T0), RangeError);
+});
+
+// Frame rates encoders use, and the AAC sample rates.
+const arbFps = fc.constantFrom(10, 15, 23.976, 24, 25, 29.97, 30, 50, 59.94, 60);
+const arbBroadcast = (segmentSeconds: number, hasVideo: boolean) =>
+  arbFps.chain((fps) =>
+    fc.record({
+      fps: fc.constant(hasVideo ? fps : undefined),
+      // Keyframe interval of at most segmentSeconds.
+      gopFrames: fc.integer({ min: 1, max: Math.max(1, Math.floor(fps * segmentSeconds)) }),
+      audioRate: hasVideo
+        ? fc.option(fc.constantFrom(44100, 48000), { nil: undefined })
+        : fc.constantFrom(22050, 44100, 48000),
+      seconds: fc.double({ min: 0, max: 20, noNaN: true }),
+      startDts: fc.integer({ min: 0, max: 100_000 }),
+      leadingFrames: fc.integer({ min: 0, max: 40 }),
+    })
+  );
+const arbScenario = fc
+  .record({
+    segmentSeconds: fc.constantFrom(1, 2, 2.5, 4, 6),
+    listSize: fc.integer({ min: 1, max: 8 }),
+    firstSequence: fc.nat({ max: 2 ** 40 }),
+    hasVideo: fc.boolean(),
+    ended: fc.boolean(),
+  })
+  .chain((o) =>
+    fc.record({
+      options: fc.constant(o),
+      broadcasts: fc.array(arbBroadcast(o.segmentSeconds, o.hasVideo), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+      /** After each broadcast: publisher stops, or a discontinuity while one is open. */
+      breaks: fc.array(fc.constantFrom("finish", "discontinuity"), {
+        minLength: 4,
+        maxLength: 4,
+      }),
+    })
+  );
+
+Deno.test("HlsSegmenter properties over random streams", () => {
+  fc.assert(
+    fc.property(arbScenario, ({ options, broadcasts, breaks }) => {
+      const h = new Harness(options);
+      broadcasts.forEach((b, i) => {
+        h.feed(stream(b), T0 + i * 100_000);
+        if (breaks[i] === "finish") h.finish();
+        else h.discontinuity();
+      });
+      if (options.ended) h.end();
+
+      const target = h.seg.targetDuration;
+      const starts: number[] = [];
+      for (const s of h.segments) {
+        // (a) every segment starts at a keyframe of the cutting track.
+        const first = s.frames[0]!;
+        assert.equal(first.kind, options.hasVideo ? "video" : "audio");
+        assert.ok(first.keyframe);
+        // (b) with GOP ≤ segmentSeconds, every duration rounds to at most the target.
+        assert.ok(s.info, "every segment is closed at the end");
+        assert.ok(s.info.duration >= 0);
+        assert.ok(Math.round(s.info.duration) <= target, `${s.info.duration} > ${target}`);
+        assert.equal(s.info.overlong, false);
+        starts.push(s.sequence);
+      }
+      // (c) sequence numbers strictly increase, one by one, across discontinuities.
+      starts.forEach((n, i) => assert.equal(n, options.firstSequence + i));
+      // (d) and (e) are checked by the harness after every call.
+
+      // Within a timeline, a cut segment lasts from its first frame to the next one's.
+      for (let i = 0; i + 1 < h.segments.length; i++) {
+        const a = h.segments[i]!;
+        const b = h.segments[i + 1]!;
+        if (b.discontinuity) continue;
+        assert.equal(a.info!.duration * 1000, b.frames[0]!.dts - a.frames[0]!.dts);
+        assert.equal(
+          b.programDateTime.getTime(),
+          a.programDateTime.getTime() + Math.round(a.info!.duration * 1000),
+        );
+      }
+      // Nothing written is dropped except before a timeline's first cut point.
+      for (const s of h.segments) {
+        if (s.discontinuity || s === h.segments[0]) {
+          assert.equal(s.programDateTime.getTime(), s.startWallMs);
+        }
+      }
+
+      // (f) the playlist survives rendering and parsing.
+      const p = h.seg.playlist();
+      assert.equal(p.ended, options.ended);
+      assert.deepEqual(parsePlaylist(renderPlaylist(p)), p);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes", () => {
+  fc.assert(
+    fc.property(
+      arbFps,
+      fc.integer({ min: 1, max: 400 }),
+      fc.double({ min: 0.1, max: 30, noNaN: true }),
+      fc.constantFrom(1, 2, 3),
+      (fps, gopFrames, seconds, segmentSeconds) => {
+        const h = new Harness({ firstSequence: 0, hasVideo: true, segmentSeconds });
+        h.feed(stream({ fps, gopFrames, seconds, audioRate: 48000 }), T0);
+        h.finish();
+        const gopMs = gopFrames * 1000 / fps;
+        for (const s of h.segments) {
+          assert.ok(s.frames[0]!.kind === "video" && s.frames[0]!.keyframe);
+          const ms = s.info!.duration * 1000;
+          assert.equal(s.info!.overlong, ms >= h.seg.targetDuration * 1000 + 500);
+          // A segment is as short as one GOP only when the GOP does not fit the target.
+          if (s.info!.overlong) assert.ok(gopMs > h.seg.targetDuration * 1000);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+async function run(cmd: string, args: string[], cwd: string): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+  assert.ok(out.success, `${cmd} ${args.join(" ")} failed: ${text}`);
+  return text;
+}
+
+/** Encodes `seconds` of test media as 2 s MPEG-TS segments named from `first`. */
+async function encodeSegments(dir: string, seconds: number, first: number): Promise<void> {
+  await run("ffmpeg", [
+    ...["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30"],
+    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(seconds)],
+    ...["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    ...["-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac"],
+    ...["-f", "segment", "-segment_time", "2", "-segment_format", "mpegts"],
+    ...["-segment_start_number", String(first), "%d.ts"],
+  ], dir);
+}
+
+Deno.test("HlsSegmenter playlist over ffmpeg-made segments plays in ffmpeg", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-hls-" });
+  try {
+    // Two broadcasts of the same shape as the encoded files: 30 fps, a keyframe a second.
+    const h = new Harness({ firstSequence: 1000, hasVideo: true });
+    h.feed(stream({ fps: 30, gopFrames: 30, seconds: 6, audioRate: 48000 }), T0);
+    h.finish();
+    h.discontinuity();
+    h.feed(stream({ fps: 30, gopFrames: 30, seconds: 4, audioRate: 48000 }), T0 + 10_000);
+    h.end();
+    const p = h.seg.playlist();
+    assert.deepEqual(p.segments.map((s) => [s.uri, s.duration, s.discontinuity]), [
+      ["1000.ts", 2, false],
+      ["1001.ts", 2, false],
+      ["1002.ts", 2, false],
+      ["1003.ts", 2, true],
+      ["1004.ts", 2, false],
+    ]);
+    await encodeSegments(dir, 6, 1000);
+    await encodeSegments(dir, 4, 1003);
+    await Deno.writeTextFile(`${dir}/index.m3u8`, renderPlaylist(p));
+
+    // The ended playlist, read start to end.
+    const errors = await run("ffmpeg", ["-v", "error", "-i", "index.m3u8", "-f", "null", "-"], dir);
+    assert.equal(errors, "");
+    // The live form (no ENDLIST), read from its first segment for 5 s of output.
+    await Deno.writeTextFile(`${dir}/live.m3u8`, renderPlaylist({ ...p, ended: false }));
+    const live = await run("ffmpeg", [
+      ...["-v", "error", "-live_start_index", "0", "-i", "live.m3u8"],
+      ...["-t", "5", "-f", "null", "-"],
+    ], dir);
+    assert.equal(live, "");
+    // ffmpeg sees what the playlist says: 5 segments of 2 s.
+    const probed = await run("ffprobe", [
+      ...["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "index.m3u8"],
+    ], dir);
+    assert.ok(Math.abs(Number(probed.trim()) - 10) < 0.2, `duration ${probed}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

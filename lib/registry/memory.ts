@@ -1,0 +1,461 @@
+/**
+ * The embedded registry: the `Registry` contract in process memory, for the all-in-one
+ * node and for unit tests. Several `MemoryRegistry` instances may share one `MemoryStore`,
+ * the way several processes share one Redis. TTLs expire lazily on every read and eagerly
+ * by unref'd timers (which publish `stream.down` with reason `expired`); the timers are
+ * cleared when the last registry on a store closes. `setOnline(false)` simulates losing
+ * the connection, so callers' outage handling can be tested without Redis.
+ */
+import { type Logger, log as rootLog } from "@cascade/common/log";
+import { RegistryUnavailableError } from "./errors.ts";
+import { startHeartbeat } from "./heartbeat.ts";
+import type {
+  ClaimResult,
+  Heartbeat,
+  NodeKind,
+  NodeRecord,
+  PutConfigResult,
+  Registry,
+  RegistryEvent,
+  RegistryEventHandler,
+  StreamConfig,
+  StreamRecord,
+  Unsubscribe,
+} from "./types.ts";
+import { HEARTBEAT_INTERVAL_MS, NODE_TTL_MS } from "./types.ts";
+import {
+  checkConfig,
+  checkId,
+  checkKeyHash,
+  checkKind,
+  checkName,
+  checkNode,
+  checkStream,
+  checkTtl,
+} from "./validate.ts";
+
+interface Expiring<T> {
+  value: T;
+  expiresAt: number;
+  timer?: number;
+}
+
+/**
+ * A map whose entries expire. `onExpire` runs once per entry that dies by TTL, whether
+ * a timer or a read noticed it first.
+ */
+class ExpiringMap<T> {
+  readonly #entries = new Map<string, Expiring<T>>();
+  readonly #onExpire: (key: string, value: T) => void;
+  #armed = false;
+
+  constructor(onExpire: (key: string, value: T) => void) {
+    this.#onExpire = onExpire;
+  }
+
+  get(key: string): T | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.#expire(key, entry);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  set(key: string, value: T, ttlMs: number): void {
+    const old = this.#entries.get(key);
+    if (old?.timer !== undefined) clearTimeout(old.timer);
+    const entry: Expiring<T> = { value, expiresAt: Date.now() + ttlMs };
+    this.#entries.set(key, entry);
+    if (this.#armed) this.#arm(key, entry);
+  }
+
+  delete(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    this.#entries.delete(key);
+    return entry.expiresAt > Date.now();
+  }
+
+  values(): T[] {
+    const out: T[] = [];
+    for (const key of [...this.#entries.keys()]) {
+      const value = this.get(key);
+      if (value !== undefined) out.push(value);
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.disarm();
+    this.#entries.clear();
+  }
+
+  /** Starts eager expiry timers for every entry (and for entries set later). */
+  arm(): void {
+    this.#armed = true;
+    for (const [key, entry] of this.#entries) this.#arm(key, entry);
+  }
+
+  disarm(): void {
+    this.#armed = false;
+    for (const entry of this.#entries.values()) {
+      if (entry.timer !== undefined) clearTimeout(entry.timer);
+      entry.timer = undefined;
+    }
+  }
+
+  #arm(key: string, entry: Expiring<T>): void {
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    // Timers may fire a little early; the read re-checks and re-arms until it is due.
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      if (this.#entries.get(key) !== entry) return;
+      if (entry.expiresAt <= Date.now()) this.#expire(key, entry);
+      else this.#arm(key, entry);
+    }, Math.max(0, entry.expiresAt - Date.now()));
+    Deno.unrefTimer(entry.timer);
+  }
+
+  #expire(key: string, entry: Expiring<T>): void {
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    this.#entries.delete(key);
+    this.#onExpire(key, entry.value);
+  }
+}
+
+/** The shared state behind one or more `MemoryRegistry` instances. */
+export class MemoryStore {
+  readonly streams: ExpiringMap<StreamRecord>;
+  readonly nodes = new ExpiringMap<NodeRecord>(() => {});
+  readonly configs = new Map<string, StreamConfig>();
+  readonly keys = new Map<string, string>();
+  readonly #listeners = new Set<(event: RegistryEvent) => void>();
+  #refs = 0;
+
+  constructor() {
+    this.streams = new ExpiringMap((name, record) => {
+      this.publish({
+        type: "stream.down",
+        name,
+        originId: record.originId,
+        at: Date.now(),
+        reason: "expired",
+      });
+    });
+  }
+
+  publish(event: RegistryEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+
+  listen(listener: (event: RegistryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Counts registries using the store; expiry timers run while there is at least one. */
+  retain(): void {
+    if (this.#refs++ === 0) {
+      this.streams.arm();
+      this.nodes.arm();
+    }
+  }
+
+  release(): void {
+    if (--this.#refs === 0) {
+      this.streams.disarm();
+      this.nodes.disarm();
+    }
+  }
+
+  /** Forgets everything, as a Redis restart without persistence would. */
+  flush(): void {
+    this.streams.clear();
+    this.nodes.clear();
+    this.configs.clear();
+    this.keys.clear();
+    if (this.#refs > 0) {
+      this.streams.arm();
+      this.nodes.arm();
+    }
+  }
+}
+
+export interface MemoryRegistryOptions {
+  /** Share state with other instances (default: a private store). */
+  store?: MemoryStore;
+  log?: Logger;
+}
+
+export class MemoryRegistry implements Registry {
+  readonly store: MemoryStore;
+  readonly #log: Logger;
+  readonly #handlers = new Set<RegistryEventHandler>();
+  readonly #reconnectCallbacks = new Set<() => void>();
+  readonly #unlisten: () => void;
+  #online = true;
+  #closed = false;
+
+  constructor(opts: MemoryRegistryOptions = {}) {
+    this.store = opts.store ?? new MemoryStore();
+    this.#log = (opts.log ?? rootLog).child({ component: "registry" });
+    this.store.retain();
+    this.#unlisten = this.store.listen((event) => this.#deliver(event));
+  }
+
+  /**
+   * Simulates losing (`false`) and regaining (`true`) the connection: while offline
+   * every call fails with `RegistryUnavailableError` and events are missed; coming back
+   * fires the reconnect callbacks.
+   */
+  setOnline(online: boolean): void {
+    if (this.#closed || online === this.#online) return;
+    this.#online = online;
+    if (online) {
+      for (const cb of [...this.#reconnectCallbacks]) this.#safely("reconnect", cb);
+    }
+  }
+
+  claimStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult> {
+    return this.#op(() => {
+      checkStream(record);
+      checkTtl(ttlMs);
+      return this.#write(record, ttlMs, true);
+    });
+  }
+
+  refreshStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult> {
+    return this.#op(() => {
+      checkStream(record);
+      checkTtl(ttlMs);
+      return this.#write(record, ttlMs, false);
+    });
+  }
+
+  releaseStream(name: string, originId: string): Promise<boolean> {
+    return this.#op(() => {
+      checkName(name);
+      checkId("origin id", originId);
+      const current = this.store.streams.get(name);
+      if (current === undefined || current.originId !== originId) return false;
+      this.store.streams.delete(name);
+      this.store.publish({
+        type: "stream.down",
+        name,
+        originId,
+        at: Date.now(),
+        reason: "released",
+      });
+      return true;
+    });
+  }
+
+  getStream(name: string): Promise<StreamRecord | null> {
+    return this.#op(() => {
+      checkName(name);
+      return copy(this.store.streams.get(name)) ?? null;
+    });
+  }
+
+  listStreams(): Promise<StreamRecord[]> {
+    return this.#op(() => this.store.streams.values().map((r) => copy(r)));
+  }
+
+  kickStream(name: string): Promise<void> {
+    return this.#op(() => {
+      checkName(name);
+      const originId = this.store.streams.get(name)?.originId ?? "";
+      this.store.publish({ type: "stream.kick", name, originId, at: Date.now() });
+    });
+  }
+
+  announceNode(node: NodeRecord, ttlMs = NODE_TTL_MS): Promise<void> {
+    return this.#op(() => {
+      checkNode(node);
+      checkTtl(ttlMs);
+      this.store.nodes.set(nodeKey(node.kind, node.id), copy(node), ttlMs);
+    });
+  }
+
+  removeNode(kind: NodeKind, id: string): Promise<boolean> {
+    return this.#op(() => {
+      checkKind(kind);
+      checkId("node id", id);
+      return this.store.nodes.delete(nodeKey(kind, id));
+    });
+  }
+
+  getNode(kind: NodeKind, id: string): Promise<NodeRecord | null> {
+    return this.#op(() => {
+      checkKind(kind);
+      checkId("node id", id);
+      return copy(this.store.nodes.get(nodeKey(kind, id))) ?? null;
+    });
+  }
+
+  listNodes(kind?: NodeKind): Promise<NodeRecord[]> {
+    return this.#op(() => {
+      if (kind !== undefined) checkKind(kind);
+      return this.store.nodes.values()
+        .filter((n) => kind === undefined || n.kind === kind)
+        .map((n) => copy(n));
+    });
+  }
+
+  startHeartbeat(
+    node: NodeRecord | (() => NodeRecord),
+    intervalMs = HEARTBEAT_INTERVAL_MS,
+    ttlMs = NODE_TTL_MS,
+  ): Heartbeat {
+    return startHeartbeat(this, node, intervalMs, ttlMs, this.#log);
+  }
+
+  putStreamConfig(
+    cfg: StreamConfig,
+    { onlyIfAbsent = false }: { onlyIfAbsent?: boolean } = {},
+  ): Promise<PutConfigResult> {
+    return this.#op((): PutConfigResult => {
+      checkConfig(cfg);
+      const { configs, keys } = this.store;
+      const old = configs.get(cfg.name);
+      if (onlyIfAbsent && old !== undefined) return "exists";
+      const holder = keys.get(cfg.keyHash);
+      if (holder !== undefined && holder !== cfg.name) return "key-in-use";
+      if (old !== undefined && old.keyHash !== cfg.keyHash && keys.get(old.keyHash) === cfg.name) {
+        keys.delete(old.keyHash);
+      }
+      configs.set(cfg.name, normalizeConfig(cfg));
+      keys.set(cfg.keyHash, cfg.name);
+      return "ok";
+    });
+  }
+
+  getStreamConfig(name: string): Promise<StreamConfig | null> {
+    return this.#op(() => {
+      checkName(name);
+      return copy(this.store.configs.get(name)) ?? null;
+    });
+  }
+
+  listStreamConfigs(): Promise<StreamConfig[]> {
+    return this.#op(() => [...this.store.configs.values()].map((c) => copy(c)));
+  }
+
+  deleteStreamConfig(name: string): Promise<boolean> {
+    return this.#op(() => {
+      checkName(name);
+      const { configs, keys } = this.store;
+      const old = configs.get(name);
+      if (old === undefined) return false;
+      configs.delete(name);
+      if (keys.get(old.keyHash) === name) keys.delete(old.keyHash);
+      return true;
+    });
+  }
+
+  resolveKeyHash(keyHash: string): Promise<string | null> {
+    return this.#op(() => {
+      checkKeyHash(keyHash);
+      return this.store.keys.get(keyHash) ?? null;
+    });
+  }
+
+  subscribe(handler: RegistryEventHandler): Promise<Unsubscribe> {
+    return this.#op(() => {
+      // A wrapper so the same handler subscribed twice is two subscriptions, as in Redis.
+      const entry: RegistryEventHandler = (event) => handler(event);
+      this.#handlers.add(entry);
+      return () => {
+        this.#handlers.delete(entry);
+      };
+    });
+  }
+
+  onReconnect(cb: () => void): Unsubscribe {
+    const entry = () => cb();
+    this.#reconnectCallbacks.add(entry);
+    return () => {
+      this.#reconnectCallbacks.delete(entry);
+    };
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#unlisten();
+      this.#handlers.clear();
+      this.#reconnectCallbacks.clear();
+      this.store.release();
+    }
+    return Promise.resolve();
+  }
+
+  #write(record: StreamRecord, ttlMs: number, mayCreate: boolean): ClaimResult {
+    const { streams } = this.store;
+    const current = streams.get(record.name);
+    if (current === undefined && !mayCreate) return { ok: false, owner: null, current: null };
+    if (current !== undefined && current.originId !== record.originId) {
+      return { ok: false, owner: current.originId, current: copy(current) };
+    }
+    streams.set(record.name, copy(record), ttlMs);
+    if (current !== undefined) return { ok: true, created: false };
+    this.store.publish({
+      type: "stream.up",
+      name: record.name,
+      originId: record.originId,
+      at: Date.now(),
+    });
+    return { ok: true, created: true };
+  }
+
+  /** Runs a synchronous operation with the async, fail-when-offline shape of Redis calls. */
+  #op<T>(fn: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new RegistryUnavailableError("registry is closed"));
+    if (!this.#online) return Promise.reject(new RegistryUnavailableError("connection lost"));
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #deliver(event: RegistryEvent): void {
+    if (!this.#online || this.#handlers.size === 0) return;
+    // Delivered after the publishing call returns, as with Redis pub/sub.
+    queueMicrotask(() => {
+      for (const handler of [...this.#handlers]) {
+        this.#safely("event", () => handler(copy(event)));
+      }
+    });
+  }
+
+  #safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#log.error("registry.callback_failed", { callback: what, error: err });
+    }
+  }
+}
+
+function nodeKey(kind: NodeKind, id: string): string {
+  return `${kind}:${id}`;
+}
+
+function normalizeConfig(cfg: StreamConfig): StreamConfig {
+  return {
+    name: cfg.name,
+    keyHash: cfg.keyHash,
+    createdAt: cfg.createdAt,
+    disabled: cfg.disabled,
+    record: cfg.record,
+  };
+}
+
+/** Values cross the API as JSON copies, exactly as they would through Redis. */
+function copy<T>(value: T): T {
+  return value === undefined ? value : JSON.parse(JSON.stringify(value));
+}

@@ -1,0 +1,156 @@
+/**
+ * The registry contract shared by every Cascade role: which streams are live on which
+ * origin, which nodes exist, the persistent stream configuration and key lookups the API
+ * keeps, and the stream events edges and origins react to. `RedisRegistry` and
+ * `MemoryRegistry` implement it with identical semantics, checked by one contract suite.
+ *
+ * Times are epoch milliseconds; TTLs are milliseconds so that tests can use short ones.
+ */
+
+export type NodeKind = "origin" | "edge";
+
+/** The value of `stream:{name}`: a live stream and the origin that serves it. */
+export interface StreamRecord {
+  name: string;
+  /** `NODE_ID` of the owning origin; only it may refresh or release the claim. */
+  originId: string;
+  /** The origin's public base URL, e.g. `http://10.0.0.5:8081`. */
+  originUrl: string;
+  /** Absolute playlist URL: `{originUrl}/live/{name}/index.m3u8`. */
+  manifest: string;
+  /** When this origin started announcing the stream. */
+  startedAt: number;
+  /** When the playlist last changed. */
+  updatedAt: number;
+  /** `#EXT-X-TARGETDURATION`, seconds. */
+  targetDuration: number;
+  /** `#EXT-X-MEDIA-SEQUENCE` of the latest playlist. */
+  mediaSequence: number;
+  /** Peak bits per second, when known. */
+  bandwidth?: number;
+  /** RFC 6381 codecs string, when known. */
+  codecs?: string;
+}
+
+/** The value of `node:{kind}:{id}`, kept alive by a heartbeat. */
+export interface NodeRecord {
+  id: string;
+  kind: NodeKind;
+  /** Public HTTP base URL. */
+  url: string;
+  /** Ingest URL of an origin, e.g. `rtmp://10.0.0.5:1935/live`. */
+  rtmpUrl?: string;
+  region: string;
+  /** Load figure the node reports (e.g. streams published or viewers served). */
+  load: number;
+  startedAt: number;
+}
+
+/** The `streamcfg:{name}` hash: a stream the API knows, persistent. */
+export interface StreamConfig {
+  name: string;
+  /** Hex SHA-256 of the stream key; `key:{keyHash}` maps back to `name`. */
+  keyHash: string;
+  createdAt: number;
+  /** A disabled stream is refused at publish. */
+  disabled: boolean;
+  /** Whether the origin should keep a recording. */
+  record: boolean;
+}
+
+export type RegistryEvent =
+  | { type: "stream.up"; name: string; originId: string; at: number }
+  | {
+    type: "stream.down";
+    name: string;
+    /** Empty when Redis reports an expiry: the expired value is gone by then. */
+    originId: string;
+    at: number;
+    reason: "released" | "expired";
+  }
+  /** Asks the origin that serves `name` to drop its publisher; `originId` empty when not live. */
+  | { type: "stream.kick"; name: string; originId: string; at: number };
+
+export type RegistryEventHandler = (event: RegistryEvent) => void;
+
+/** Removes what it was returned for; safe to call more than once. */
+export type Unsubscribe = () => void;
+
+/**
+ * Outcome of `claimStream` and `refreshStream`. On failure `owner` names the origin that
+ * holds the claim, or is null when there is no claim to refresh.
+ */
+export type ClaimResult =
+  | { ok: true; created: boolean }
+  | { ok: false; owner: string | null; current: StreamRecord | null };
+
+/** `exists`: `onlyIfAbsent` and the name is taken; `key-in-use`: the key hash maps to another name. */
+export type PutConfigResult = "ok" | "exists" | "key-in-use";
+
+/** A running node heartbeat. */
+export interface Heartbeat {
+  /** Stops beating and, unless `remove` is false, deletes the node record. Never throws. */
+  stop(opts?: { remove?: boolean }): Promise<void>;
+}
+
+export const NODE_TTL_MS = 10_000;
+export const HEARTBEAT_INTERVAL_MS = 2_000;
+
+/**
+ * Every method fails with `RegistryUnavailableError` within 2 s when the backing store is
+ * unreachable (and after `close()`); `TypeError`/`RangeError` for malformed arguments.
+ */
+export interface Registry {
+  /**
+   * Claims `stream:{record.name}` for `record.originId` with a TTL: creates it (and
+   * publishes `stream.up`) when absent, or overwrites it and extends the TTL when this
+   * origin already owns it. Another origin's live claim is never overwritten.
+   */
+  claimStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult>;
+  /** Like `claimStream` but only for an existing claim of the same origin (compare-and-set). */
+  refreshStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult>;
+  /** Deletes the claim if `originId` owns it (compare-and-delete) and publishes `stream.down`. */
+  releaseStream(name: string, originId: string): Promise<boolean>;
+  getStream(name: string): Promise<StreamRecord | null>;
+  listStreams(): Promise<StreamRecord[]>;
+  /** Publishes `stream.kick` for `name`, naming the current owner if any. */
+  kickStream(name: string): Promise<void>;
+
+  /** Writes `node:{kind}:{id}` with a TTL (default `NODE_TTL_MS`). */
+  announceNode(node: NodeRecord, ttlMs?: number): Promise<void>;
+  removeNode(kind: NodeKind, id: string): Promise<boolean>;
+  getNode(kind: NodeKind, id: string): Promise<NodeRecord | null>;
+  listNodes(kind?: NodeKind): Promise<NodeRecord[]>;
+  /**
+   * Announces `node` now and every `intervalMs`, and again right after a reconnect.
+   * Failures are logged, never thrown. `node` may be a function for changing fields (load).
+   */
+  startHeartbeat(
+    node: NodeRecord | (() => NodeRecord),
+    intervalMs?: number,
+    ttlMs?: number,
+  ): Heartbeat;
+
+  /**
+   * Writes `streamcfg:{name}` and `key:{keyHash}` → name in one step; a changed key hash
+   * drops the old `key:` entry.
+   */
+  putStreamConfig(cfg: StreamConfig, opts?: { onlyIfAbsent?: boolean }): Promise<PutConfigResult>;
+  getStreamConfig(name: string): Promise<StreamConfig | null>;
+  listStreamConfigs(): Promise<StreamConfig[]>;
+  /** Deletes the config and its key lookup. */
+  deleteStreamConfig(name: string): Promise<boolean>;
+  /** The stream name a key hash maps to. */
+  resolveKeyHash(keyHash: string): Promise<string | null>;
+
+  /**
+   * Delivers every event published on `{prefix}events` (and stream expiries, see README)
+   * to `handler` until unsubscribed; resolves once delivery is active. Events published
+   * while the store is unreachable are lost: use `onReconnect` to resynchronise.
+   */
+  subscribe(handler: RegistryEventHandler): Promise<Unsubscribe>;
+  /** Calls `cb` each time the store is reachable again after being lost. */
+  onReconnect(cb: () => void): Unsubscribe;
+  /** Releases connections and timers; idempotent. Claims are left to expire. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,52 @@
+/**
+ * The origin's configuration: the environment variables of ARCHITECTURE.md that the origin
+ * reads, parsed once with zod. `PUBLISH_AUTH=static` requires `PUBLISH_KEYS`.
+ */
+import { z } from "zod";
+import { fields } from "@cascade/common/config";
+import { parsePublishKeys } from "./auth.ts";
+
+export const originConfigSchema = z.object({
+  REDIS_URL: z.string().url().optional(),
+  REDIS_PREFIX: z.string().default("cascade:"),
+  REGION: z.string().min(1).default("local"),
+  NODE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/).optional(),
+  LOG_LEVEL: fields.logLevel,
+  LOG_FORMAT: fields.logFormat,
+  RTMP_HOST: z.string().default("0.0.0.0"),
+  RTMP_PORT: fields.port(1935),
+  RTMP_APP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("live"),
+  RTMP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(1000),
+  RTMP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(65536).max(0xffffff).default(8 * 1024 * 1024),
+  RTMP_HANDSHAKE_TIMEOUT_SECONDS: fields.positive(10),
+  RTMP_IDLE_TIMEOUT_SECONDS: fields.positive(30),
+  ORIGIN_HTTP_HOST: z.string().default("0.0.0.0"),
+  ORIGIN_HTTP_PORT: fields.port(8081),
+  ORIGIN_PUBLIC_URL: fields.url("http://127.0.0.1:8081"),
+  MEDIA_ROOT: z.string().min(1).default("./media"),
+  HLS_SEGMENT_SECONDS: z.coerce.number().min(0.5).max(30).default(2),
+  HLS_LIST_SIZE: z.coerce.number().int().min(2).max(1000).default(6),
+  REPUBLISH_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(10),
+  PUBLISH_AUTH: z.enum(["api", "static", "open"]).default("api"),
+  PUBLISH_KEYS: z.string().default("").superRefine((v, ctx) => {
+    try {
+      parsePublishKeys(v);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+    }
+  }),
+  API_URL: fields.url("http://127.0.0.1:8080"),
+  HOOK_TOKEN: z.string().optional(),
+  CORS_ORIGIN: z.string().default("*"),
+  STREAM_TTL_SECONDS: fields.positive(10),
+}).superRefine((c, ctx) => {
+  if (c.PUBLISH_AUTH === "static" && c.PUBLISH_KEYS === "") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["PUBLISH_KEYS"],
+      message: "required when PUBLISH_AUTH=static (key=name,…)",
+    });
+  }
+});
+
+export type OriginConfig = z.infer<typeof originConfigSchema>;

@@ -1,0 +1,344 @@
+/**
+ * The origin's HTTP face: serves the HLS files the packager writes under
+ * `MEDIA_ROOT/{name}/` as `/live/{name}/{file}`, plus `/healthz` and `/metrics`. Pure
+ * composition: `createOriginApp` returns a Hono app and never listens. Every request path is
+ * decoded exactly once and checked against the stream-name and file-name rules before any
+ * file system call; the resolved path must still lie under the media root. Bodies stream
+ * from the open file (`FsFile.readable`, the fast path measured in PERFORMANCE_NOTES.md), and
+ * a byte range streams only its slice, so no segment is ever read whole into memory.
+ */
+import { resolve, sep } from "node:path";
+import { type Context, Hono } from "hono";
+import { STREAM_NAME_RE } from "@cascade/common/config";
+import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import {
+  type CounterChild,
+  type MetricsRegistry,
+  PROMETHEUS_CONTENT_TYPE,
+} from "@cascade/common/metrics";
+
+export interface OriginHttpDeps {
+  /** Directory holding one folder per stream (`{name}/index.m3u8`, `{seq}.ts`). */
+  mediaRoot: string;
+  /** `Access-Control-Allow-Origin` value; `"*"` when omitted, no CORS headers when `""`. */
+  corsOrigin?: string;
+  /** Playlist `max-age`; at most half a target duration, `0` means `no-cache`. */
+  playlistMaxAgeSeconds: number;
+  metrics: MetricsRegistry;
+  /** Liveness for `/healthz`; healthy when omitted. */
+  healthy?: () => boolean;
+}
+
+/** File names served from a stream folder. */
+export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
+export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;
+
+const PLAYLIST_TYPE = "application/vnd.apple.mpegurl";
+const SEGMENT_TYPE = "video/mp2t";
+const SEGMENT_CACHE = "public, max-age=31536000, immutable";
+const EXPOSED = "Content-Length, Content-Range, Age";
+const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
+const DEFAULT_ALLOWED_HEADERS = "Range, If-None-Match";
+const TOKEN_LIST_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
+/** Size of each read when streaming a byte range. */
+const SLICE_CHUNK = 64 * 1024;
+
+interface MediaFile {
+  path: string;
+  contentType: string;
+  cacheControl: string;
+  ranges: boolean;
+}
+
+/** Builds the origin's Hono app; see the module comment. */
+export function createOriginApp(deps: OriginHttpDeps): Hono {
+  const root = resolve(deps.mediaRoot);
+  const rootPrefix = root.endsWith(sep) ? root : root + sep;
+  const corsOrigin = deps.corsOrigin ?? "*";
+  const maxAge = deps.playlistMaxAgeSeconds;
+  if (!Number.isFinite(maxAge) || maxAge < 0) {
+    throw new RangeError(`Invalid playlistMaxAgeSeconds: ${maxAge}`);
+  }
+  const playlistCache = Math.floor(maxAge) > 0
+    ? `public, max-age=${Math.floor(maxAge)}`
+    : "no-cache";
+  const healthy = deps.healthy ?? (() => true);
+  const registry = deps.metrics;
+  const requests = registry.counter(
+    "cascade_http_requests_total",
+    "HTTP responses sent, by status code",
+    ["status"],
+  );
+  const bytesOut = registry.counter(
+    "cascade_http_bytes_out_total",
+    "HTTP response body bytes sent, as announced by Content-Length",
+  ).labels();
+  const byStatus = new Map<number, CounterChild>();
+  const countStatus = (status: number): CounterChild => {
+    let child = byStatus.get(status);
+    if (child === undefined) {
+      child = requests.labels(String(status));
+      byStatus.set(status, child);
+    }
+    return child;
+  };
+
+  /** Maps a request URL to a file under the root, or throws a 400/404 `HttpError`. */
+  const locate = (url: string): MediaFile => {
+    const parts = rawPath(url).split("/");
+    if (parts.length !== 4 || parts[1] !== "live") throw notFound();
+    const name = decodeSegment(parts[2]!);
+    const file = decodeSegment(parts[3]!);
+    if (!STREAM_NAME_RE.test(name)) {
+      throw new HttpError(
+        400,
+        "invalid_stream_name",
+        `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
+      );
+    }
+    let media: Omit<MediaFile, "path">;
+    if (SEGMENT_FILE_RE.test(file)) {
+      media = { contentType: SEGMENT_TYPE, cacheControl: SEGMENT_CACHE, ranges: true };
+    } else if (PLAYLIST_FILE_RE.test(file)) {
+      media = { contentType: PLAYLIST_TYPE, cacheControl: playlistCache, ranges: false };
+    } else {
+      throw notFound();
+    }
+    const path = resolve(root, name, file);
+    if (!path.startsWith(rootPrefix)) throw badPath();
+    return { path, ...media };
+  };
+
+  const app = new Hono();
+
+  app.use(async (c, next) => {
+    await next();
+    const headers = c.res.headers;
+    if (corsOrigin !== "") {
+      headers.set("Access-Control-Allow-Origin", corsOrigin);
+      headers.set("Access-Control-Expose-Headers", EXPOSED);
+    }
+    const status = c.res.status;
+    if (status >= 400 && !headers.has("Cache-Control")) headers.set("Cache-Control", "no-cache");
+    countStatus(status).inc();
+    if (c.req.method !== "HEAD") {
+      const length = headers.get("Content-Length");
+      if (length !== null) bytesOut.inc(Number(length) || 0);
+    }
+  });
+
+  app.options("*", (c) => {
+    const headers: Record<string, string> = { Allow: ALLOWED_METHODS };
+    if (corsOrigin !== "") {
+      const asked = c.req.header("Access-Control-Request-Headers");
+      headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS;
+      headers["Access-Control-Allow-Headers"] =
+        asked !== undefined && TOKEN_LIST_RE.test(asked.trim())
+          ? asked.trim()
+          : DEFAULT_ALLOWED_HEADERS;
+      headers["Access-Control-Max-Age"] = "86400";
+      headers["Vary"] = "Access-Control-Request-Headers";
+    }
+    return new Response(null, { status: 204, headers });
+  });
+
+  app.get("/healthz", (c) => {
+    const ok = healthy();
+    return c.json({ ok }, ok ? 200 : 503, { "Cache-Control": "no-cache" });
+  });
+
+  app.get("/metrics", (c) => {
+    return c.body(registry.render(), 200, {
+      "Content-Type": PROMETHEUS_CONTENT_TYPE,
+      "Cache-Control": "no-cache",
+    });
+  });
+
+  app.get("/live/*", (c) => serveMedia(c, locate(c.req.url)));
+
+  app.all("/live/*", () => {
+    throw new HttpError(405, "method_not_allowed", "Method not allowed: use GET or HEAD", {
+      headers: { Allow: ALLOWED_METHODS },
+    });
+  });
+
+  app.onError(jsonErrorHandler);
+  app.notFound(jsonNotFound);
+  return app;
+}
+
+function notFound(): HttpError {
+  return new HttpError(404, "not_found", "Not found");
+}
+
+function badPath(): HttpError {
+  return new HttpError(400, "invalid_path", "Invalid path");
+}
+
+/** The path of a request URL as sent (still percent-encoded), without the query. */
+function rawPath(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return url.slice(start, query < 0 ? url.length : query);
+}
+
+/**
+ * Decodes one path segment, once. Whatever still looks like a path or an encoding after
+ * that (`/`, `\`, `..`, `%`, control characters) is refused even though the name rules
+ * would refuse it too: this check must hold whatever those rules become.
+ */
+function decodeSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw badPath();
+  }
+  if (decoded.includes("..")) throw badPath();
+  for (let i = 0; i < decoded.length; i++) {
+    const ch = decoded.charCodeAt(i);
+    if (ch < 0x20 || ch === 0x7f || ch === 0x2f || ch === 0x5c || ch === 0x25) throw badPath();
+  }
+  return decoded;
+}
+
+async function serveMedia(c: Context, media: MediaFile): Promise<Response> {
+  const head = c.req.method === "HEAD";
+  let file: Deno.FsFile | null = null;
+  try {
+    let stat: Deno.FileInfo;
+    if (head) {
+      stat = await Deno.stat(media.path);
+    } else {
+      file = await Deno.open(media.path, { read: true });
+      stat = await file.stat();
+    }
+    if (!stat.isFile) throw notFound();
+
+    const size = stat.size;
+    const etag = `"${(stat.ino ?? 0).toString(16)}-${size.toString(16)}-${
+      (stat.mtime?.getTime() ?? 0).toString(16)
+    }"`;
+    const headers: Record<string, string> = {
+      "Content-Type": media.contentType,
+      "Cache-Control": media.cacheControl,
+      "ETag": etag,
+    };
+    if (stat.mtime) headers["Last-Modified"] = stat.mtime.toUTCString();
+    if (media.ranges) headers["Accept-Ranges"] = "bytes";
+
+    if (matchesEtag(c.req.header("If-None-Match"), etag)) {
+      return new Response(null, { status: 304, headers });
+    }
+
+    let range: ByteRange | "unsatisfiable" | null = null;
+    const rangeHeader = media.ranges ? c.req.header("Range") : undefined;
+    if (rangeHeader !== undefined) {
+      const ifRange = c.req.header("If-Range");
+      if (ifRange === undefined || ifRange === etag) range = parseRange(rangeHeader, size);
+    }
+    if (range === "unsatisfiable") {
+      throw new HttpError(416, "range_not_satisfiable", `Range not satisfiable: size is ${size}`, {
+        headers: { "Content-Range": `bytes */${size}`, "Accept-Ranges": "bytes" },
+      });
+    }
+
+    let status = 200;
+    let length = size;
+    if (range !== null) {
+      status = 206;
+      length = range.end - range.start + 1;
+      headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
+    }
+    headers["Content-Length"] = String(length);
+    if (file === null) return new Response(null, { status, headers });
+
+    let body: ReadableStream<Uint8Array>;
+    if (range === null) {
+      body = file.readable;
+    } else {
+      await file.seek(range.start, Deno.SeekMode.Start);
+      body = sliceStream(file, length);
+    }
+    file = null;
+    return new Response(body, { status, headers });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      throw notFound();
+    }
+    throw err;
+  } finally {
+    file?.close();
+  }
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  for (const candidate of header.split(",")) {
+    const tag = candidate.trim();
+    if (tag === "*" || tag === etag || tag === `W/${etag}`) return true;
+  }
+  return false;
+}
+
+/** An inclusive byte range inside the file. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Parses a single-range `Range` header against a file of `size` bytes: `bytes=a-b`
+ * (end clamped to the file), `bytes=a-`, `bytes=-n` (the last n bytes). Returns null for
+ * what the server ignores and answers with the whole file (other units, several ranges,
+ * malformed values) and `"unsatisfiable"` for a well-formed range that selects nothing.
+ */
+export function parseRange(header: string, size: number): ByteRange | "unsatisfiable" | null {
+  const m = /^bytes=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header.trim());
+  if (m === null) return null;
+  const [, first = "", last = ""] = m;
+  if (first === "" && last === "") return null;
+  if (first === "") {
+    const suffix = Number(last);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
+  if (start >= size || (last !== "" && Number(last) < start)) return "unsatisfiable";
+  return { start, end };
+}
+
+/** Streams `length` bytes from the file's current position, then closes the file. */
+function sliceStream(file: Deno.FsFile, length: number): ReadableStream<Uint8Array> {
+  let left = length;
+  let open = true;
+  const close = () => {
+    if (open) {
+      open = false;
+      file.close();
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const chunk = new Uint8Array(Math.min(SLICE_CHUNK, left));
+        const n = await file.read(chunk);
+        if (n === null) throw new RangeError(`Cannot stream range: file ended ${left} bytes early`);
+        left -= n;
+        controller.enqueue(n === chunk.length ? chunk : chunk.subarray(0, n));
+        if (left === 0) {
+          close();
+          controller.close();
+        }
+      } catch (err) {
+        close();
+        controller.error(err);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+}

@@ -1,0 +1,258 @@
+/**
+ * The stream hub: one `LiveStream` per publishing name, fanning the publisher's configs and
+ * frames out to consumers (HLS packager, recorder, tests). Each consumer reads through its
+ * own bounded queue; when a queue is full the consumer loses frames until the next video
+ * keyframe (so its output never decodes garbage) and a log line says so — the publisher is
+ * never blocked and other consumers are untouched.
+ */
+import type { HubMessage, MediaFrame, TrackConfig } from "@cascade/media/frame";
+import { log as rootLog, type Logger } from "@cascade/common/log";
+
+/** What is known about a broadcast when it starts and while it runs. */
+export interface StreamInfo {
+  name: string;
+  clientIp: string;
+  startedAt: Date;
+  /** Codec strings as configs arrive, e.g. `avc1.64001f`, `mp4a.40.2`. */
+  codecs: string[];
+  video?: TrackConfig & { kind: "video" };
+  audio?: TrackConfig & { kind: "audio" };
+  metadata: Record<string, unknown>;
+  frames: number;
+  bytes: number;
+}
+
+export type HubEvent =
+  | { type: "publish.start"; stream: LiveStream }
+  | { type: "publish.stop"; stream: LiveStream; reason: string };
+
+/** Default queue bound per consumer: ~10 s of 30 fps video plus audio. */
+export const DEFAULT_QUEUE_FRAMES = 1024;
+
+/** One consumer's view of a stream: an async iterator over a bounded queue. */
+export class Subscription implements AsyncIterable<HubMessage> {
+  readonly name: string;
+  readonly #capacity: number;
+  readonly #queue: HubMessage[] = [];
+  #head = 0;
+  #wake: (() => void) | null = null;
+  #closed = false;
+  #waitKey = false;
+  dropped = 0;
+  readonly #log: Logger;
+  #onClose: () => void;
+
+  constructor(name: string, capacity: number, log: Logger, onClose: () => void) {
+    this.name = name;
+    this.#capacity = capacity;
+    this.#log = log;
+    this.#onClose = onClose;
+  }
+
+  get queued(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /** Called by the stream; never blocks. */
+  offer(msg: HubMessage): void {
+    if (this.#closed) return;
+    if (msg.type === "frame") {
+      const f = msg.frame;
+      if (this.#waitKey) {
+        if (f.kind === "video" && f.keyframe && this.queued < this.#capacity) {
+          this.#waitKey = false;
+          this.#log.warn("consumer.recovered", { consumer: this.name, dropped: this.dropped });
+        } else {
+          this.dropped++;
+          return;
+        }
+      } else if (this.queued >= this.#capacity) {
+        this.#waitKey = true;
+        this.dropped++;
+        this.#log.warn("consumer.slow", {
+          consumer: this.name,
+          capacity: this.#capacity,
+          action: "dropping frames until the next keyframe",
+        });
+        return;
+      }
+    }
+    // Configs are never dropped: they are rare and consumers need them to decode.
+    this.#queue.push(msg);
+    this.#signal();
+  }
+
+  /** Ends the iteration after the queued messages are consumed. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#signal();
+    this.#onClose();
+  }
+
+  #signal(): void {
+    const wake = this.#wake;
+    if (wake) {
+      this.#wake = null;
+      wake();
+    }
+  }
+
+  #shift(): HubMessage | undefined {
+    if (this.#head >= this.#queue.length) return undefined;
+    const msg = this.#queue[this.#head]!;
+    this.#head++;
+    if (this.#head > 256 && this.#head * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return msg;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<HubMessage> {
+    while (true) {
+      const msg = this.#shift();
+      if (msg) {
+        yield msg;
+        continue;
+      }
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+}
+
+/** A live broadcast: the publisher writes, subscriptions read. */
+export class LiveStream {
+  readonly info: StreamInfo;
+  readonly #subs = new Set<Subscription>();
+  readonly #log: Logger;
+  #ended = false;
+
+  constructor(info: StreamInfo, log: Logger) {
+    this.info = info;
+    this.#log = log;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * A new consumer. It first receives the current configs (so a late subscriber can
+   * decode), then everything the publisher sends until the stream ends.
+   */
+  subscribe(consumer: string, capacity = DEFAULT_QUEUE_FRAMES): Subscription {
+    const sub = new Subscription(consumer, capacity, this.#log, () => this.#subs.delete(sub));
+    if (this.info.video) sub.offer({ type: "config", track: this.info.video });
+    if (this.info.audio) sub.offer({ type: "config", track: this.info.audio });
+    if (this.#ended) sub.close();
+    else this.#subs.add(sub);
+    return sub;
+  }
+
+  config(track: TrackConfig): void {
+    if (track.kind === "video") this.info.video = track;
+    else this.info.audio = track;
+    this.info.codecs = codecStrings(this.info);
+    this.#fanout({ type: "config", track });
+  }
+
+  frame(frame: MediaFrame): void {
+    this.info.frames++;
+    this.info.bytes += frame.data.length;
+    this.#fanout({ type: "frame", frame });
+  }
+
+  #fanout(msg: HubMessage): void {
+    for (const sub of this.#subs) sub.offer(msg);
+  }
+
+  /** Ends every subscription (after they drain). */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    for (const sub of [...this.#subs]) sub.close();
+  }
+}
+
+/** RFC 6381 codec strings for the stream's tracks. */
+export function codecStrings(info: Pick<StreamInfo, "video" | "audio">): string[] {
+  const out: string[] = [];
+  const v = info.video?.avc;
+  if (v) {
+    const hex = (n: number) => n.toString(16).padStart(2, "0");
+    out.push(`avc1.${hex(v.profile)}${hex(v.compatibility)}${hex(v.level)}`);
+  }
+  const a = info.audio?.aac;
+  if (a) out.push(`mp4a.40.${a.objectType}`);
+  return out;
+}
+
+export class StreamBusyError extends Error {
+  override name = "StreamBusyError";
+}
+
+/** All live streams of this process, by public name. */
+export class StreamHub {
+  readonly #streams = new Map<string, LiveStream>();
+  readonly #listeners = new Set<(e: HubEvent) => void>();
+  readonly #log: Logger;
+
+  constructor(log: Logger = rootLog) {
+    this.#log = log;
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  get(name: string): LiveStream | undefined {
+    return this.#streams.get(name);
+  }
+
+  streams(): IterableIterator<LiveStream> {
+    return this.#streams.values();
+  }
+
+  /** Listens to publish start/stop; returns the unsubscribe function. */
+  on(listener: (e: HubEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Starts a broadcast; throws `StreamBusyError` when the name is already live here. */
+  open(name: string, clientIp: string): LiveStream {
+    if (this.#streams.has(name)) throw new StreamBusyError(`Stream is already live: ${name}`);
+    const stream = new LiveStream({
+      name,
+      clientIp,
+      startedAt: new Date(),
+      codecs: [],
+      metadata: {},
+      frames: 0,
+      bytes: 0,
+    }, this.#log.child({ stream: name }));
+    this.#streams.set(name, stream);
+    this.#emit({ type: "publish.start", stream });
+    return stream;
+  }
+
+  /** Ends a broadcast started by `open`; a second call is a no-op. */
+  close(stream: LiveStream, reason: string): void {
+    if (this.#streams.get(stream.info.name) !== stream) return;
+    this.#streams.delete(stream.info.name);
+    stream.end();
+    this.#emit({ type: "publish.stop", stream, reason });
+  }
+
+  #emit(e: HubEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#log.error("hub.listener_failed", { event: e.type, err });
+      }
+    }
+  }
+}

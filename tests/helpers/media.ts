@@ -1,0 +1,102 @@
+/**
+ * Test media made by real encoders at test time: an ffmpeg publisher of a generated stream
+ * (lavfi `testsrc2` + `sine`, H.264 + AAC, keyframe every 2 s, paced with `-re`), a clip
+ * generator for `-c copy` publishers, a GStreamer `rtmp2sink` publisher, and ffprobe.
+ */
+import { runProcess, TestProcess } from "./process.ts";
+
+export interface PublishOptions {
+  /** Seconds of media; omitted → until stopped. */
+  seconds?: number;
+  fps?: number;
+  size?: string;
+  /** Video bitrate, e.g. "800k". */
+  bitrate?: string;
+  /** x264 B-frames (default 0, the x264 default preset uses 3). */
+  bframes?: number;
+  /** Publish a pre-made file with `-c copy` instead of encoding. */
+  clip?: string;
+  audio?: boolean;
+  video?: boolean;
+}
+
+export const FFMPEG = "ffmpeg";
+
+function encodeArgs(o: PublishOptions): string[] {
+  const fps = o.fps ?? 30;
+  const args: string[] = [];
+  const video = o.video ?? true;
+  const audio = o.audio ?? true;
+  if (video) {
+    args.push("-f", "lavfi", "-i", `testsrc2=size=${o.size ?? "320x240"}:rate=${fps}`);
+  }
+  if (audio) args.push("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100");
+  if (o.seconds !== undefined) args.push("-t", String(o.seconds));
+  if (video) {
+    args.push(
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-tune",
+      "zerolatency",
+      "-pix_fmt",
+      "yuv420p",
+      "-g",
+      String(fps * 2),
+      "-keyint_min",
+      String(fps * 2),
+      "-sc_threshold",
+      "0",
+      "-b:v",
+      o.bitrate ?? "500k",
+    );
+    if (o.bframes !== undefined) {
+      // tune zerolatency disables B-frames; re-enable them explicitly for B-frame tests.
+      args.push("-bf", String(o.bframes), "-x264-params", `bframes=${o.bframes}`);
+    }
+  }
+  if (audio) args.push("-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2");
+  return args;
+}
+
+/** Starts ffmpeg publishing a generated (or copied) stream to `url`, paced in real time. */
+export function publish(url: string, o: PublishOptions = {}): TestProcess {
+  const args = ["-hide_banner", "-nostats", "-loglevel", "warning", "-re"];
+  if (o.clip) {
+    args.push("-stream_loop", "-1", "-i", o.clip);
+    if (o.seconds !== undefined) args.push("-t", String(o.seconds));
+    args.push("-c", "copy");
+  } else {
+    args.push(...encodeArgs(o));
+  }
+  args.push("-f", "flv", url);
+  return new TestProcess(FFMPEG, { args });
+}
+
+/** Encodes a clip file (FLV-compatible H.264/AAC in .flv) for `-c copy` publishers. */
+export async function makeClip(path: string, o: PublishOptions = {}): Promise<void> {
+  const args = ["-hide_banner", "-loglevel", "error", "-y", ...encodeArgs({ seconds: 4, ...o })];
+  args.push("-f", "flv", path);
+  const r = await runProcess(FFMPEG, args, { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`ffmpeg could not make ${path}: ${r.stderr}`);
+}
+
+/** Starts GStreamer's rtmp2sink publishing H.264 + AAC test media to `url`. */
+export function publishGst(url: string, buffers = 300): TestProcess {
+  const pipeline = [
+    `videotestsrc num-buffers=${buffers} is-live=true ! video/x-raw,width=320,height=240,framerate=30/1`,
+    "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate=500",
+    "! video/x-h264,profile=baseline ! queue ! mux.",
+    `audiotestsrc num-buffers=${Math.round((buffers / 30) * 44100 / 1024)} is-live=true`,
+    "samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! audioconvert",
+    "! avenc_aac ! aacparse ! queue ! mux.",
+    `flvmux name=mux streamable=true ! rtmp2sink location=${url}`,
+  ].join(" ");
+  return new TestProcess("gst-launch-1.0", { args: ["-e", ...pipeline.split(" ")] });
+}
+
+/** Runs ffprobe with `args` and returns stdout, stderr and exit code. */
+export function ffprobe(args: string[]) {
+  return runProcess("ffprobe", ["-hide_banner", ...args], { timeoutMs: 60_000 });
+}

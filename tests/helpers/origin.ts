@@ -1,0 +1,56 @@
+/**
+ * Starts an in-process origin for tests on random ports with a temporary MEDIA_ROOT, and
+ * records what its hub receives so tests can assert on real frames.
+ */
+import type { HubMessage } from "@cascade/media/frame";
+import { loadConfig } from "@cascade/common/config";
+import { configureLogging } from "@cascade/common/log";
+import { type OriginConfig, originConfigSchema } from "../../origin/src/config.ts";
+import { type Origin, type OriginDeps, startOrigin } from "../../origin/src/origin.ts";
+import { freePort } from "./ports.ts";
+
+configureLogging({ level: Deno.env.get("LOG_TESTS") === "1" ? "debug" : "warn" });
+
+export interface TestOrigin extends Origin, AsyncDisposable {
+  config: OriginConfig;
+  mediaRoot: string;
+  rtmpUrl(key: string): string;
+  /** Everything each stream name received, in order (recorded from publish start). */
+  received: Map<string, HubMessage[]>;
+}
+
+export async function startTestOrigin(
+  env: Record<string, string> = {},
+  deps: OriginDeps = {},
+): Promise<TestOrigin> {
+  const mediaRoot = await Deno.makeTempDir({ prefix: "cascade-media-" });
+  const config = loadConfig(originConfigSchema, {
+    RTMP_HOST: "127.0.0.1",
+    RTMP_PORT: "0",
+    ORIGIN_HTTP_HOST: "127.0.0.1",
+    ORIGIN_HTTP_PORT: String(freePort()),
+    MEDIA_ROOT: mediaRoot,
+    PUBLISH_AUTH: "static",
+    PUBLISH_KEYS: "test_key_1234=alpha,test_key_5678=beta",
+    NODE_ID: "test-origin",
+    ...env,
+  });
+  const origin = startOrigin(config, deps);
+  const received = new Map<string, HubMessage[]>();
+  origin.hub.on(async (e) => {
+    if (e.type !== "publish.start") return;
+    const list: HubMessage[] = [];
+    received.set(e.stream.info.name, list);
+    for await (const msg of e.stream.subscribe("test-recorder", 100_000)) list.push(msg);
+  });
+  return Object.assign(origin, {
+    config,
+    mediaRoot,
+    received,
+    rtmpUrl: (key: string) => `rtmp://127.0.0.1:${origin.rtmpPort}/${config.RTMP_APP}/${key}`,
+    async [Symbol.asyncDispose]() {
+      await origin.close();
+      await Deno.remove(mediaRoot, { recursive: true }).catch(() => {});
+    },
+  });
+}
