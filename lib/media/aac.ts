@@ -151,6 +151,7 @@ export function writeAdtsHeader(
     // original_copy, home, copyright_identification_bit and _start all 0
     (frameLength >> 11); // aac_frame_length (13 bits, top 2)
   target[offset + 4] = (frameLength >> 3) & 0xff; // aac_frame_length (middle 8)
-  target[offset + 5] = ((frameLength & 0x07) << 5) | 0x1f; // aac_frame_length (low 3), adts_buffer_fullness 0x7FF (VBR)
+  // aac_frame_length (low 3), adts_buffer_fullness 0x7FF (VBR, top 5)
+  target[offset + 5] = ((frameLength & 0x07) << 5) | 0x1f;
   target[offset + 6] = 0xfc; // adts_buffer_fullness (low 6), number_of_raw_data_blocks_in_frame 0
 }

@@ -156,7 +156,9 @@ export function forEachNalu(
     const end = start + length;
     if (end > avcc.length) {
       throw new SyntaxError(
-        `Cannot parse AVCC frame: NAL unit of ${length} bytes at ${at} runs past the end (${avcc.length})`,
+        `Cannot parse AVCC frame: NAL unit at ${at} has length ${length}, ${
+          avcc.length - start
+        } left`,
       );
     }
     if (length > 0) fn(start, end);

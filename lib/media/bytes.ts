@@ -80,7 +80,7 @@ export class ByteWriter {
   length = 0;
 
   constructor(initialCapacity = 256) {
-    this.#buf = new Uint8Array(initialCapacity);
+    this.#buf = new Uint8Array(Math.max(16, initialCapacity));
     this.#view = new DataView(this.#buf.buffer);
   }
 
@@ -99,12 +99,14 @@ export class ByteWriter {
   }
 
   u8(v: number): this {
-    this.#buf[this.#room(1)] = v;
+    const at = this.#room(1);
+    this.#buf[at] = v;
     return this;
   }
 
   u16(v: number): this {
-    this.#view.setUint16(this.#room(2), v);
+    const at = this.#room(2);
+    this.#view.setUint16(at, v);
     return this;
   }
 
@@ -117,22 +119,26 @@ export class ByteWriter {
   }
 
   u32(v: number): this {
-    this.#view.setUint32(this.#room(4), v >>> 0);
+    const at = this.#room(4);
+    this.#view.setUint32(at, v >>> 0);
     return this;
   }
 
   u32le(v: number): this {
-    this.#view.setUint32(this.#room(4), v >>> 0, true);
+    const at = this.#room(4);
+    this.#view.setUint32(at, v >>> 0, true);
     return this;
   }
 
   f64(v: number): this {
-    this.#view.setFloat64(this.#room(8), v);
+    const at = this.#room(8);
+    this.#view.setFloat64(at, v);
     return this;
   }
 
   bytes(b: Uint8Array): this {
-    this.#buf.set(b, this.#room(b.length));
+    const at = this.#room(b.length);
+    this.#buf.set(b, at);
     return this;
   }
 

@@ -113,13 +113,15 @@ export class FlvDemuxer {
     const packetType = body[1]!; // AVCPacketType
     switch (packetType) {
       case 0: { // AVC sequence header
+        if (body.length === 5) return null; // ffmpeg sends an empty one before it knows the config
         const avc = parseAvcConfig(body.subarray(5));
         this.#videoConfigured = true;
         return { type: "config", track: { kind: "video", codec: "h264", avc } };
       }
       case 1: { // AVC NALU
         if (!this.#videoConfigured || body.length === 5) return null;
-        const cts = ((body[2]! << 24) | (body[3]! << 16) | (body[4]! << 8)) >> 8; // CompositionTime, SI24
+        // CompositionTime: SI24, sign-extended by shifting it through the top of an int32
+        const cts = ((body[2]! << 24) | (body[3]! << 16) | (body[4]! << 8)) >> 8;
         const dts = this.#videoClock.unwrap(timestamp);
         return {
           type: "frame",
@@ -156,6 +158,7 @@ export class FlvDemuxer {
     const packetType = body[1]!; // AACPacketType
     switch (packetType) {
       case 0: { // AAC sequence header
+        if (body.length === 2) return null; // ffmpeg sends an empty one when copying from ADTS
         const aac = parseAacConfig(body.subarray(2));
         this.#audioConfigured = true;
         return { type: "config", track: { kind: "audio", codec: "aac", aac } };
@@ -218,7 +221,8 @@ export function* flvFileTags(file: Uint8Array): Generator<FlvFileTag> {
     if (at + 11 > file.length) throw fail(`truncated tag header at ${at}`);
     const type = file[at]! & 0x1f; // TagType (Filter bit and reserved bits masked off)
     const size = view.getUint32(at) & 0xffffff; // DataSize
-    const timestamp = (view.getUint32(at + 4) & 0xffffff) + file[at + 7]! * 0x1000000; // Timestamp, TimestampExtended
+    // Timestamp (24 bits), then TimestampExtended as the upper 8 bits
+    const timestamp = (view.getUint32(at + 3) & 0xffffff) + file[at + 7]! * 0x1000000;
     const start = at + 11; // after StreamID
     if (start + size > file.length) throw fail(`tag at ${at} runs past the end`);
     yield { type, timestamp, body: file.subarray(start, start + size) };

@@ -15,12 +15,14 @@ export function startHeartbeat(
   log: Logger,
 ): Heartbeat {
   if (!(intervalMs > 0) || !(ttlMs > intervalMs)) {
-    throw new RangeError(`Invalid heartbeat: TTL ${ttlMs} ms must exceed interval ${intervalMs} ms`);
+    throw new RangeError(
+      `Invalid heartbeat: TTL ${ttlMs} ms must exceed interval ${intervalMs} ms`,
+    );
   }
   const current = () => typeof node === "function" ? node() : node;
   let stopped = false;
   let failing = false;
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let inFlight: Promise<void> = Promise.resolve();
 
   const beat = async () => {

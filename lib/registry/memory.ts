@@ -6,7 +6,7 @@
  * cleared when the last registry on a store closes. `setOnline(false)` simulates losing
  * the connection, so callers' outage handling can be tested without Redis.
  */
-import { type Logger, log as rootLog } from "@cascade/common/log";
+import { log as rootLog, type Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "./errors.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import type {
@@ -37,14 +37,14 @@ import {
 interface Expiring<T> {
   value: T;
   expiresAt: number;
-  timer?: number;
+  timer?: ReturnType<typeof setTimeout>;
 }
 
 /**
  * A map whose entries expire. `onExpire` runs once per entry that dies by TTL, whether
  * a timer or a read noticed it first.
  */
-class ExpiringMap<T> {
+export class ExpiringMap<T> {
   readonly #entries = new Map<string, Expiring<T>>();
   readonly #onExpire: (key: string, value: T) => void;
   #armed = false;
@@ -110,13 +110,14 @@ class ExpiringMap<T> {
   #arm(key: string, entry: Expiring<T>): void {
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     // Timers may fire a little early; the read re-checks and re-arms until it is due.
-    entry.timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       entry.timer = undefined;
       if (this.#entries.get(key) !== entry) return;
       if (entry.expiresAt <= Date.now()) this.#expire(key, entry);
       else this.#arm(key, entry);
     }, Math.max(0, entry.expiresAt - Date.now()));
-    Deno.unrefTimer(entry.timer);
+    Deno.unrefTimer(timer);
+    entry.timer = timer;
   }
 
   #expire(key: string, entry: Expiring<T>): void {
@@ -129,9 +130,9 @@ class ExpiringMap<T> {
 /** The shared state behind one or more `MemoryRegistry` instances. */
 export class MemoryStore {
   readonly streams: ExpiringMap<StreamRecord>;
-  readonly nodes = new ExpiringMap<NodeRecord>(() => {});
-  readonly configs = new Map<string, StreamConfig>();
-  readonly keys = new Map<string, string>();
+  readonly nodes: ExpiringMap<NodeRecord> = new ExpiringMap<NodeRecord>(() => {});
+  readonly configs: Map<string, StreamConfig> = new Map();
+  readonly keys: Map<string, string> = new Map();
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
   #refs = 0;
 

@@ -13,7 +13,7 @@
  * them only explicit releases produce `stream.down`, and edges rely on their memo TTL.
  */
 import { Redis, type RedisOptions } from "ioredis";
-import { type Logger, log as rootLog } from "@cascade/common/log";
+import { log as rootLog, type Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "./errors.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { CLAIM, DELETE_CONFIG, PUT_CONFIG, RELEASE } from "./redis_scripts.ts";
@@ -192,7 +192,9 @@ export class RedisRegistry implements Registry {
   async announceNode(node: NodeRecord, ttlMs = NODE_TTL_MS): Promise<void> {
     checkNode(node);
     checkTtl(ttlMs);
-    await this.#run((c) => c.set(this.keys.node(node.kind, node.id), JSON.stringify(node), "PX", ttlMs));
+    await this.#run((c) =>
+      c.set(this.keys.node(node.kind, node.id), JSON.stringify(node), "PX", ttlMs)
+    );
   }
 
   async removeNode(kind: NodeKind, id: string): Promise<boolean> {
@@ -502,7 +504,7 @@ function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
  */
 function withDeadline<T>(promise: Promise<T>, ms: number, abort: AbortController): Promise<T> {
   promise.catch(() => {});
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort();

@@ -14,11 +14,17 @@ import {
 import type { OriginConfig } from "./config.ts";
 import { StreamHub } from "./hub.ts";
 import { RtmpServer } from "./rtmp_server.ts";
+import { HlsPackager } from "./hls_packager.ts";
+import { createOriginApp } from "./http.ts";
+import { MetricsRegistry } from "@cascade/common/metrics";
 
 export interface OriginDeps {
   log?: Logger;
   /** Overrides the authorizer chosen by `PUBLISH_AUTH` (the all-in-one node passes its API). */
   auth?: PublishAuthorizer;
+  metrics?: MetricsRegistry;
+  /** Serve HTTP on `ORIGIN_HTTP_PORT` (default true; the all-in-one node mounts the app itself). */
+  listenHttp?: boolean;
 }
 
 export interface Origin {
@@ -26,6 +32,12 @@ export interface Origin {
   readonly hub: StreamHub;
   readonly rtmp: RtmpServer;
   readonly rtmpPort: number;
+  readonly packager: HlsPackager;
+  readonly metrics: MetricsRegistry;
+  /** The HTTP app (`/live/…`, `/healthz`, `/metrics`). */
+  readonly app: ReturnType<typeof createOriginApp>;
+  /** Port of the HTTP listener, when listening. */
+  readonly httpPort: number | undefined;
   close(): Promise<void>;
 }
 
@@ -81,13 +93,72 @@ export function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Origin
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
   });
   log.info("rtmp.listening", { url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}` });
+  const metrics = deps.metrics ?? new MetricsRegistry();
+  registerIngestMetrics(metrics, hub, rtmp);
+  const packager = new HlsPackager(hub, {
+    mediaRoot: config.MEDIA_ROOT,
+    segmentSeconds: config.HLS_SEGMENT_SECONDS,
+    listSize: config.HLS_LIST_SIZE,
+    republishGraceSeconds: config.REPUBLISH_GRACE_SECONDS,
+    log,
+    metrics,
+  });
+  const app = createOriginApp({
+    mediaRoot: config.MEDIA_ROOT,
+    corsOrigin: config.CORS_ORIGIN,
+    // At most half a target duration (target = ceil(segment) + 1), in whole seconds.
+    playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
+    metrics,
+  });
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  if (deps.listenHttp ?? true) {
+    server = Deno.serve({
+      hostname: config.ORIGIN_HTTP_HOST,
+      port: config.ORIGIN_HTTP_PORT,
+      onListen: (addr) =>
+        log.info("http.listening", { url: `http://${addr.hostname}:${addr.port}` }),
+    }, app.fetch);
+  }
   return {
     id,
     hub,
     rtmp,
     rtmpPort: rtmp.port,
+    packager,
+    metrics,
+    app,
+    httpPort: server?.addr.port,
     async close() {
       await rtmp.close();
+      await packager.close();
+      await server?.shutdown();
     },
   };
+}
+
+/** Publishers, and per-stream ingest bit rate and frames, computed when scraped. */
+function registerIngestMetrics(metrics: MetricsRegistry, hub: StreamHub, rtmp: RtmpServer): void {
+  metrics.gauge("cascade_rtmp_connections", "Open RTMP connections").collect(() =>
+    rtmp.connections
+  );
+  metrics.gauge("cascade_publishers", "Live publishers on this origin").collect(() => hub.size);
+  const last = new Map<string, { at: number; bytes: number }>();
+  metrics.gauge("cascade_ingest_bits_per_second", "Ingest bit rate per stream", ["stream"])
+    .collect((g) => {
+      g.reset();
+      const now = performance.now();
+      for (const s of hub.streams()) {
+        const prev = last.get(s.info.name);
+        const bytes = s.info.bytes;
+        const rate = prev && now > prev.at ? ((bytes - prev.bytes) * 8000) / (now - prev.at) : 0;
+        g.labels(s.info.name).set(Math.max(0, Math.round(rate)));
+        last.set(s.info.name, { at: now, bytes });
+      }
+      for (const name of last.keys()) if (!hub.get(name)) last.delete(name);
+    });
+  metrics.gauge("cascade_ingest_frames", "Frames received per live stream", ["stream"])
+    .collect((g) => {
+      g.reset();
+      for (const s of hub.streams()) g.labels(s.info.name).set(s.info.frames);
+    });
 }

@@ -89,6 +89,11 @@ export class RtmpSession {
     return this.#phase !== "handshake";
   }
 
+  /** Memory held for incomplete input (bounded by the reader's limits). */
+  get bufferedBytes(): number {
+    return this.#reader.bufferedBytes;
+  }
+
   /** The public name being published, once authorized. */
   get streamName(): string | undefined {
     return this.#publishing?.info.name;

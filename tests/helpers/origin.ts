@@ -7,7 +7,6 @@ import { loadConfig } from "@cascade/common/config";
 import { configureLogging } from "@cascade/common/log";
 import { type OriginConfig, originConfigSchema } from "../../origin/src/config.ts";
 import { type Origin, type OriginDeps, startOrigin } from "../../origin/src/origin.ts";
-import { freePort } from "./ports.ts";
 
 configureLogging({ level: Deno.env.get("LOG_TESTS") === "1" ? "debug" : "warn" });
 
@@ -15,6 +14,8 @@ export interface TestOrigin extends Origin, AsyncDisposable {
   config: OriginConfig;
   mediaRoot: string;
   rtmpUrl(key: string): string;
+  /** `http://127.0.0.1:PORT` of the origin's HTTP listener. */
+  httpUrl: string;
   /** Everything each stream name received, in order (recorded from publish start). */
   received: Map<string, HubMessage[]>;
 }
@@ -28,7 +29,7 @@ export async function startTestOrigin(
     RTMP_HOST: "127.0.0.1",
     RTMP_PORT: "0",
     ORIGIN_HTTP_HOST: "127.0.0.1",
-    ORIGIN_HTTP_PORT: String(freePort()),
+    ORIGIN_HTTP_PORT: "0",
     MEDIA_ROOT: mediaRoot,
     PUBLISH_AUTH: "static",
     PUBLISH_KEYS: "test_key_1234=alpha,test_key_5678=beta",
@@ -47,6 +48,7 @@ export async function startTestOrigin(
     config,
     mediaRoot,
     received,
+    httpUrl: `http://127.0.0.1:${origin.httpPort}`,
     rtmpUrl: (key: string) => `rtmp://127.0.0.1:${origin.rtmpPort}/${config.RTMP_APP}/${key}`,
     async [Symbol.asyncDispose]() {
       await origin.close();

@@ -66,6 +66,11 @@ export class RedisServer implements AsyncDisposable {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The current redis-server process (e.g. to SIGSTOP it), if one was started. */
+  get process(): TestProcess | undefined {
+    return this.#proc;
+  }
+
   get running(): boolean {
     return this.#proc !== undefined && !this.#proc.exited;
   }

@@ -23,12 +23,15 @@
  * duration, rounded to the nearest second, to be at most the target. Waiting for
  * `segmentSeconds` alone cannot promise that: with a 1.9 s GOP the second keyframe comes
  * at 3.8 s. So a keyframe also cuts early when waiting one more keyframe interval (the
- * longest of the last few) would take the segment past the target duration. With any
- * GOP up to the target that keeps segments within it, and the extra second absorbs
- * keyframe jitter and an occasional missing keyframe. Video is never cut between
- * keyframes, since every segment must start decodable (`#EXT-X-INDEPENDENT-SEGMENTS`);
- * when an encoder's GOP is longer than the target the segment is still written with its
- * true duration and flagged `overlong`, for the origin to warn about the encoder.
+ * longest of the last few) would take the segment past the target duration, though never
+ * before half of `segmentSeconds`, so a scene-cut keyframe just after a cut leaves no
+ * sliver. With any steady GOP up to the target that keeps every segment within it (the
+ * half-segment floor never blocks a needed early cut, as the target is at least
+ * `segmentSeconds`), and the extra second absorbs keyframe jitter and an occasional
+ * missing keyframe. Video is never cut between keyframes, since every segment must start
+ * decodable (`#EXT-X-INDEPENDENT-SEGMENTS`); when an encoder's GOP is longer than the
+ * target the segment is still written with its true duration and flagged `overlong`, for
+ * the origin to warn about the encoder.
  *
  * Durations come from dts differences on the cutting track, summed frame by frame with
  * backward steps counted as zero, so a timestamp reset never yields a negative duration or
@@ -44,9 +47,10 @@ export interface HlsSegmenterOptions {
   /** Seconds of media after which the next keyframe cuts; default 2. */
   segmentSeconds?: number;
   /**
-   * Closed segments the playlist lists; default 6. RFC 8216 §6.2.2 wants a live playlist
-   * to span at least three target durations, so keep `listSize * segmentSeconds` at or
-   * above `3 * targetDuration` (the defaults give 12 s against 9 s).
+   * Closed segments the playlist lists; default 6. The window holds more only while its
+   * newest `listSize` segments span less than three target durations, since RFC 8216
+   * §6.2.2 forbids removing a segment when that would leave less (short segments around
+   * republishes, or a `listSize * segmentSeconds` below `3 * targetDuration`).
    */
   listSize?: number;
   /** Sequence number of the first segment; later segments count up from it. */
@@ -102,6 +106,8 @@ interface Open {
   segment: OpenSegment;
   /** Milliseconds of cutting-track media from the segment's first frame to the latest. */
   elapsedMs: number;
+  /** Cutting-track frames in the segment. */
+  frames: number;
 }
 
 export class HlsSegmenter {
@@ -114,6 +120,8 @@ export class HlsSegmenter {
   #mediaSequence: number;
   #discontinuitySequence = 0;
   #window: SegmentInfo[] = [];
+  /** Sum of the window's durations, ms. */
+  #windowMs = 0;
   #expired: SegmentInfo[] = [];
   #ended = false;
   #open: Open | undefined;
@@ -178,7 +186,10 @@ export class HlsSegmenter {
     const step = this.#lastDts === undefined ? 0 : Math.max(0, frame.dts - this.#lastDts);
     this.#lastDts = frame.dts;
     if (step > 0) this.#frameMs = step;
-    if (this.#open) this.#open.elapsedMs += step;
+    if (this.#open) {
+      this.#open.elapsedMs += step;
+      this.#open.frames++;
+    }
     if (this.#sinceKeyMs !== undefined) this.#sinceKeyMs += step;
 
     // Audio frames are all independently decodable, whatever the flag says.
@@ -201,9 +212,14 @@ export class HlsSegmenter {
   /** The publisher stopped: closes the open segment; the next one is a new timeline. */
   finish(): CloseResult {
     const open = this.#open;
-    const closed = open
-      ? this.#close(open.elapsedMs + (this.#frameMs ?? FALLBACK_FRAME_MS))
-      : undefined;
+    let closed: SegmentInfo | undefined;
+    if (open) {
+      // The last frame lasts as long as the segment's frames did on average.
+      const lastFrameMs = open.frames > 1
+        ? open.elapsedMs / (open.frames - 1)
+        : this.#frameMs ?? FALLBACK_FRAME_MS;
+      closed = this.#close(open.elapsedMs + lastFrameMs);
+    }
     this.#pendingDiscontinuity = true;
     this.#nextWallMs = undefined;
     this.#lastDts = undefined;
@@ -243,7 +259,10 @@ export class HlsSegmenter {
     };
   }
 
-  /** Segments that left the window since the last call, oldest first. */
+  /**
+   * Segments that left the window since the last call, oldest first; they pile up until
+   * taken, so take them whenever a segment closes.
+   */
   takeExpired(): SegmentInfo[] {
     const expired = this.#expired;
     this.#expired = [];
@@ -251,8 +270,9 @@ export class HlsSegmenter {
   }
 
   #shouldCut(elapsedMs: number): boolean {
-    if (elapsedMs <= 0) return false;
-    if (elapsedMs >= this.segmentSeconds * 1000) return true;
+    const segmentMs = this.segmentSeconds * 1000;
+    if (elapsedMs >= segmentMs) return true;
+    if (elapsedMs < segmentMs / 2) return false;
     const gopMs = Math.max(0, ...this.#keyIntervals);
     return elapsedMs + gopMs > this.targetDuration * 1000;
   }
@@ -268,7 +288,7 @@ export class HlsSegmenter {
     this.#begun = true;
     this.#pendingDiscontinuity = false;
     this.#ended = false;
-    this.#open = { segment, elapsedMs: 0 };
+    this.#open = { segment, elapsedMs: 0, frames: 1 };
     return segment;
   }
 
@@ -284,14 +304,24 @@ export class HlsSegmenter {
     };
     this.#nextWallMs = segment.programDateTime.getTime() + ms;
     this.#window.push(info);
-    while (this.#window.length > this.listSize) {
+    this.#windowMs += ms;
+    const minWindowMs = 3 * this.targetDuration * 1000;
+    while (
+      this.#window.length > this.listSize &&
+      this.#windowMs - msOf(this.#window[0]!) >= minWindowMs
+    ) {
       const gone = this.#window.shift()!;
+      this.#windowMs -= msOf(gone);
       if (gone.discontinuity) this.#discontinuitySequence++;
       this.#expired.push(gone);
     }
     this.#mediaSequence = this.#window[0]!.sequence;
     return info;
   }
+}
+
+function msOf(s: SegmentInfo): number {
+  return Math.round(s.duration * 1000);
 }
 
 function toPlaylistSegment(s: SegmentInfo): PlaylistSegment {

@@ -124,7 +124,13 @@ class Harness {
   #check(): void {
     const p = this.seg.playlist();
     this.expired.push(...this.seg.takeExpired());
-    assert.ok(p.segments.length <= this.seg.listSize, "window larger than listSize");
+    // The window holds listSize segments, more only while RFC 8216 §6.2.2 keeps them, and
+    // once anything has left it still spans three target durations.
+    const ms = p.segments.map((s) => Math.round(s.duration * 1000));
+    const total = ms.reduce((a, b) => a + b, 0);
+    const minMs = 3 * this.seg.targetDuration * 1000;
+    if (ms.length > this.seg.listSize) assert.ok(total - ms[0]! < minMs, "window too large");
+    if (this.expired.length > 0) assert.ok(total >= minMs, "window too short");
     if (p.segments.length > 0) assert.equal(p.mediaSequence, p.segments[0]!.sequence);
     p.segments.forEach((s, i) => assert.equal(s.sequence, p.mediaSequence + i));
     const gone = this.expired.filter((s) => s.discontinuity).length;
@@ -222,8 +228,8 @@ Deno.test("HlsSegmenter.push() cuts at the first keyframe once segmentSeconds ha
     {
       name: "audio only, cut on the first frame after 2 s",
       spec: { audioRate: 48000, seconds: 7 },
-      // 94 frames of 21.333 ms: 2005.33, rounded per frame dts to 2005 ms.
-      durations: [2.005, 2.005, 2.005],
+      // Every 94th frame of 21.333 ms, at dts 2005, 4011 and 6016 ms.
+      durations: [2.005, 2.006, 2.005],
     },
   ];
   for (const c of cases) {
@@ -244,6 +250,15 @@ Deno.test("HlsSegmenter.push() cuts a jittered 2 s GOP at each keyframe", () => 
   assert.deepEqual(h.durations(), [1.999, 2.002, 1.998, 2.001, 1.998]);
 });
 
+Deno.test("HlsSegmenter.push() cuts no sliver at a scene-cut keyframe after a cut", () => {
+  // A 3 s GOP with a scene cut 0.1 s after its keyframe.
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  const keys = new Set([0, 3000, 3100, 6000, 9000]);
+  for (let t = 0; t <= 9000; t += 20) h.push(video(t, keys.has(t)), T0 + t);
+  // Without the half-segment floor: 3, 0.1, 2.9, 3.
+  assert.deepEqual(h.durations(), [3, 3, 3]);
+});
+
 Deno.test("HlsSegmenter.push() never cuts video between keyframes and flags overlong segments", () => {
   const h = new Harness({ firstSequence: 0, hasVideo: true });
   h.feed(stream({ fps: 30, gopFrames: 150, seconds: 16, audioRate: 44100 }), T0);
@@ -255,8 +270,12 @@ Deno.test("HlsSegmenter.push() never cuts video between keyframes and flags over
   const h2 = new Harness({ firstSequence: 0, hasVideo: true });
   h2.feed(stream({ fps: 30, gopFrames: 104, seconds: 11 }), T0);
   // 3.467 s rounds to 3 and is fine; the target is an upper bound on the rounded value.
-  assert.deepEqual(h2.segments.flatMap((s) => s.info ? [s.info.overlong] : []), [false, false]);
-  assert.deepEqual(h2.durations(), [3.467, 3.467]);
+  assert.deepEqual(h2.segments.flatMap((s) => s.info ? [s.info.overlong] : []), [
+    false,
+    false,
+    false,
+  ]);
+  assert.deepEqual(h2.durations(), [3.467, 3.466, 3.467]);
 });
 
 Deno.test("HlsSegmenter.push() ignores video when the stream has no video track", () => {
@@ -298,24 +317,47 @@ Deno.test("HlsSegmenter program date times follow durations and restart from the
 });
 
 Deno.test("HlsSegmenter.discontinuity() marks the next segment and numbering goes on", () => {
-  const h = new Harness({ firstSequence: 100, hasVideo: true, listSize: 3 });
-  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 4.5, audioRate: 44100 }), T0);
+  // 1 s segments, so three of them are the three target durations a window must span.
+  const h = new Harness({
+    firstSequence: 100,
+    hasVideo: true,
+    segmentSeconds: 1,
+    targetDuration: 1,
+    listSize: 3,
+  });
+  const listed = () => h.seg.playlist().segments.map((s) => [s.sequence, s.discontinuity]);
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 3, audioRate: 44100 }), T0);
   h.discontinuity();
-  // The new publisher's timestamps start again from zero, audio first.
-  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 4.5, audioRate: 44100, leadingFrames: 5 }), T0);
+  // The new publisher's timestamps start again from zero.
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 2, audioRate: 44100 }), T0 + 5000);
   h.finish();
-  const listed = () =>
-    h.seg.playlist().segments.map((s) => [s.sequence, s.discontinuity, s.duration]);
-  assert.deepEqual(listed(), [[103, true, 2], [104, false, 2], [105, false, 0.5]]);
+  assert.deepEqual(listed(), [[102, false], [103, true], [104, false]]);
   assert.equal(h.seg.playlist().discontinuitySequence, 0);
-  assert.deepEqual(h.expired.map((s) => s.sequence), [100, 101, 102]);
 
   h.discontinuity();
-  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 2.1 }), T0);
-  assert.deepEqual(h.seg.playlist().discontinuitySequence, 1, "103 left the window");
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 2 }), T0 + 9000);
+  assert.deepEqual(listed(), [[103, true], [104, false], [105, true]]);
+  assert.equal(h.seg.playlist().discontinuitySequence, 0);
   h.finish();
-  assert.deepEqual(listed(), [[105, false, 0.5], [106, true, 2], [107, false, 0.1]]);
+  assert.deepEqual(listed(), [[104, false], [105, true], [106, false]]);
+  assert.equal(h.seg.playlist().discontinuitySequence, 1, "103 left the window");
+  assert.deepEqual(h.expired.map((s) => s.sequence), [100, 101, 102, 103]);
   assert.deepEqual(h.seg.takeExpired(), [], "each expired segment is handed out once");
+});
+
+Deno.test("HlsSegmenter keeps three target durations listed, past listSize if need be", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true, listSize: 2 });
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 20 }), T0);
+  // 2 s segments against a 3 s target: five of them, since four would be 8 s < 9 s.
+  assert.deepEqual(h.seg.playlist().segments.map((s) => s.sequence), [4, 5, 6, 7, 8]);
+  // Quick republishes leave short segments; the window grows to keep 9 s.
+  for (let i = 0; i < 6; i++) {
+    h.discontinuity();
+    h.feed(stream({ fps: 30, gopFrames: 30, seconds: 0.5 }), T0 + 30_000 + i * 1000);
+  }
+  h.finish();
+  const durations = h.seg.playlist().segments.map((s) => s.duration);
+  assert.deepEqual(durations, [2, 2, 2, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]);
 });
 
 Deno.test("HlsSegmenter.discontinuity() closes the open segment and can drop video", () => {
@@ -430,13 +472,13 @@ Deno.test("HlsSegmenter properties over random streams", () => {
         const a = h.segments[i]!;
         const b = h.segments[i + 1]!;
         if (b.discontinuity) continue;
-        assert.equal(a.info!.duration * 1000, b.frames[0]!.dts - a.frames[0]!.dts);
+        assert.equal(Math.round(a.info!.duration * 1000), b.frames[0]!.dts - a.frames[0]!.dts);
         assert.equal(
           b.programDateTime.getTime(),
           a.programDateTime.getTime() + Math.round(a.info!.duration * 1000),
         );
       }
-      // Nothing written is dropped except before a timeline's first cut point.
+      // A timeline's first segment is dated by the clock passed with its first frame.
       for (const s of h.segments) {
         if (s.discontinuity || s === h.segments[0]) {
           assert.equal(s.programDateTime.getTime(), s.startWallMs);
@@ -452,7 +494,7 @@ Deno.test("HlsSegmenter properties over random streams", () => {
   );
 });
 
-Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes", () => {
+Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes and keeps in target when it can", () => {
   fc.assert(
     fc.property(
       arbFps,
@@ -468,8 +510,11 @@ Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes"
           assert.ok(s.frames[0]!.kind === "video" && s.frames[0]!.keyframe);
           const ms = s.info!.duration * 1000;
           assert.equal(s.info!.overlong, ms >= h.seg.targetDuration * 1000 + 500);
-          // A segment is as short as one GOP only when the GOP does not fit the target.
-          if (s.info!.overlong) assert.ok(gopMs > h.seg.targetDuration * 1000);
+          // A steady GOP that fits the target gives segments that fit (timestamps are
+          // rounded to ms, so an interval may be 1 ms longer than the previous one).
+          if (gopMs <= h.seg.targetDuration * 1000) {
+            assert.ok(ms <= h.seg.targetDuration * 1000 + 1, `${ms} ms, GOP ${gopMs} ms`);
+          }
         }
       },
     ),
@@ -485,12 +530,17 @@ async function run(cmd: string, args: string[], cwd: string): Promise<string> {
   return text;
 }
 
-/** Encodes `seconds` of test media as 2 s MPEG-TS segments named from `first`. */
+/**
+ * Encodes `seconds` of test media as 2 s MPEG-TS segments named from `first`, timestamps
+ * from zero. The audio ends 0.1 s before the video: ffmpeg's command line moves a later
+ * timeline that jumps backwards to follow the earlier one, and would complain about
+ * overlapping dts if the AAC tail outlasted the video.
+ */
 async function encodeSegments(dir: string, seconds: number, first: number): Promise<void> {
   await run("ffmpeg", [
-    ...["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30"],
-    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", String(seconds)],
-    ...["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    ...["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-f", "lavfi"],
+    ...["-i", `sine=frequency=440:sample_rate=48000:duration=${seconds - 0.1}`],
+    ...["-t", String(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
     ...["-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac"],
     ...["-f", "segment", "-segment_time", "2", "-segment_format", "mpegts"],
     ...["-segment_start_number", String(first), "%d.ts"],
@@ -516,6 +566,7 @@ Deno.test("HlsSegmenter playlist over ffmpeg-made segments plays in ffmpeg", asy
       ["1004.ts", 2, false],
     ]);
     await encodeSegments(dir, 6, 1000);
+    // The second publisher's timestamps start from zero again.
     await encodeSegments(dir, 4, 1003);
     await Deno.writeTextFile(`${dir}/index.m3u8`, renderPlaylist(p));
 
@@ -534,6 +585,13 @@ Deno.test("HlsSegmenter playlist over ffmpeg-made segments plays in ffmpeg", asy
       ...["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "index.m3u8"],
     ], dir);
     assert.ok(Math.abs(Number(probed.trim()) - 10) < 0.2, `duration ${probed}`);
+    // And each file is as long as its #EXTINF says (the AAC priming adds 21 ms to the first).
+    for (const s of p.segments) {
+      const d = await run("ffprobe", [
+        ...["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", s.uri],
+      ], dir);
+      assert.ok(Math.abs(Number(d.trim()) - s.duration) < 0.05, `${s.uri} lasts ${d}`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

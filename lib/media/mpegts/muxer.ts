@@ -26,8 +26,9 @@
  * - `setTracks()` swaps the configs mid-stream (a new sequence header); the PMT version
  *   changes only when the set of streams does. Call `writeTables()` after it.
  * - Errors: `TypeError` for a frame of a kind or codec without a configured track;
- *   `RangeError` for an out-of-range config or an oversized audio frame; `SyntaxError`
- *   (from `forEachNalu`) for a malformed AVCC frame. A failing `writeFrame()` writes nothing.
+ *   `RangeError` for an out-of-range config, a non-finite timestamp or an oversized audio
+ *   frame; `SyntaxError` (from `forEachNalu`) for a malformed AVCC frame. A `writeFrame()`
+ *   that throws has written nothing.
  */
 
 import { ADTS_HEADER_SIZE, writeAdtsHeader } from "../aac.ts";
@@ -78,6 +79,8 @@ const TRANSPORT_STREAM_ID = 1;
 const START_CODE = new Uint8Array([0x00, 0x00, 0x00, 0x01]);
 /** Start code + access_unit_delimiter NAL (nal_unit_type 9), primary_pic_type 7 (any slice). */
 const ACCESS_UNIT_DELIMITER = new Uint8Array([0x00, 0x00, 0x00, 0x01, 0x09, 0xf0]);
+
+const NO_BYTES = new Uint8Array(0);
 
 /** Slots of the continuity counters. */
 const CC_PAT = 0;
@@ -348,6 +351,8 @@ export class TsMuxer {
       this.#length = at + TS_PACKET_SIZE;
       first = false;
     }
+    // Drop the references so the muxer does not keep the last frame's buffer alive.
+    this.#runSource.fill(NO_BYTES, 0, this.#runCount);
   }
 
   /** Copies the next `count` payload bytes from the runs to `out[at]`. */
@@ -358,7 +363,12 @@ export class TsMuxer {
       const end = this.#runEnd[i]!;
       let pos = this.#runPos;
       const n = Math.min(count, end - pos);
-      for (let k = 0; k < n; k++) out[at + k] = source[pos + k]!;
+      // set() is a memcpy but costs a view; start codes and short tails copy faster by hand.
+      if (n < 32) {
+        for (let k = 0; k < n; k++) out[at + k] = source[pos + k]!;
+      } else {
+        out.set(source.subarray(pos, pos + n), at);
+      }
       at += n;
       count -= n;
       pos += n;
@@ -391,5 +401,6 @@ export class TsMuxer {
 
 /** Frame milliseconds to 90 kHz ticks on the muxer's offset timeline (wrapped when written). */
 function toTs90k(ms: number): number {
+  if (!Number.isFinite(ms)) throw new RangeError(`Cannot mux frame: timestamp ${ms} ms`);
   return Math.round(ms * 90) + TIMESTAMP_OFFSET_90K;
 }

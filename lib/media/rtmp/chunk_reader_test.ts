@@ -1,3 +1,9 @@
+/**
+ * Table-like tests for the chunk reader, built from small chunk builders named after the spec's
+ * header fields: every fmt, timestamp deltas and wrap, extended timestamps, interleaving,
+ * control messages the reader applies, byte-at-a-time feeding, limits and acknowledgements.
+ */
+
 import assert from "node:assert/strict";
 import { ChunkReader, type ChunkReaderOptions } from "./chunk_reader.ts";
 import {

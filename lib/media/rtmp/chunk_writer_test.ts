@@ -1,3 +1,9 @@
+/**
+ * Tests for the chunk writer: exact header bytes for the basic header forms, fmt 3
+ * continuations, extended timestamps, chunk size changes, argument checks and a round trip
+ * through the chunk reader.
+ */
+
 import assert from "node:assert/strict";
 import { ChunkReader } from "./chunk_reader.ts";
 import { ChunkWriter } from "./chunk_writer.ts";

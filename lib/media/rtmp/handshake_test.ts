@@ -1,3 +1,9 @@
+/**
+ * Tests for the server handshake state machine: the S0+S1+S2 layout, waiting for C2, handing
+ * on the bytes after it, identical results for every way the client bytes can be split, and
+ * rejection of versions other than 3.
+ */
+
 import assert from "node:assert/strict";
 import { HANDSHAKE_SIZE, RTMP_VERSION, ServerHandshake } from "./handshake.ts";
 import { RtmpProtocolError } from "./messages.ts";

@@ -1,3 +1,8 @@
+/**
+ * Tests for the RTMP message vocabulary: type numbers, control payload builders and parsers,
+ * user control messages and aggregate splitting, with payloads written out byte by byte.
+ */
+
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {

@@ -1,0 +1,45 @@
+/**
+ * Graceful shutdown for composition roots: SIGINT/SIGTERM run the registered cleanups in
+ * reverse order of registration, bounded by a deadline; a second signal or the deadline
+ * exits at once.
+ */
+import { log } from "./log.ts";
+
+export type Cleanup = () => void | Promise<void>;
+
+/**
+ * Installs signal handlers once; returns `register(cleanup)`. After the cleanups finish the
+ * process exits with code 0 (1 when a cleanup failed or the deadline passed).
+ */
+export function onShutdown(deadlineMs = 5000): (cleanup: Cleanup) => void {
+  const cleanups: Cleanup[] = [];
+  let stopping = false;
+  const handler = async (signal: Deno.Signal) => {
+    if (stopping) {
+      log.warn("shutdown.forced", { signal });
+      Deno.exit(1);
+    }
+    stopping = true;
+    log.info("shutdown.start", { signal });
+    const timer = setTimeout(() => {
+      log.error("shutdown.deadline", { ms: deadlineMs });
+      Deno.exit(1);
+    }, deadlineMs);
+    let code = 0;
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        code = 1;
+        log.error("shutdown.cleanup_failed", { err });
+      }
+    }
+    clearTimeout(timer);
+    log.info("shutdown.done");
+    Deno.exit(code);
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => void handler(signal));
+  }
+  return (cleanup) => cleanups.push(cleanup);
+}

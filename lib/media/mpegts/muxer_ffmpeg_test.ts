@@ -1,0 +1,214 @@
+/**
+ * End-to-end check of `TsMuxer` against ffmpeg: real H.264 (with B-frames) and AAC made by
+ * ffmpeg at test time as FLV, split into tags here and demuxed by `FlvDemuxer`, muxed to a .ts
+ * file, then probed and decoded by ffprobe/ffmpeg, which must accept it without a word.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { FlvDemuxer } from "../flv.ts";
+import type { AacConfig, AvcConfig, MediaFrame } from "../frame.ts";
+import { TsMuxer } from "./muxer.ts";
+
+const DURATION_S = 4;
+const FPS = 30;
+
+async function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(cmd, { args, stdin: "null" }).output();
+  const result = {
+    stdout: new TextDecoder().decode(stdout),
+    stderr: new TextDecoder().decode(stderr),
+  };
+  assert.equal(code, 0, `${cmd} ${args.join(" ")} failed: ${result.stderr}`);
+  return result;
+}
+
+async function ffprobeJson(file: string, ...args: string[]): Promise<Record<string, unknown>> {
+  const { stdout } = await run("ffprobe", ["-v", "error", "-of", "json", ...args, file]);
+  return JSON.parse(stdout);
+}
+
+/** The tags of an FLV file: 9-byte header, then each tag followed by PreviousTagSize. */
+function* readFlvTags(file: Uint8Array): Generator<{ type: number; ms: number; body: Uint8Array }> {
+  assert.deepEqual([...file.subarray(0, 3)], [0x46, 0x4c, 0x56], "FLV signature");
+  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  let at = view.getUint32(5) + 4; // DataOffset, PreviousTagSize0
+  while (at + 11 <= file.length) {
+    const type = file[at]! & 0x1f; // TagType
+    const size = view.getUint32(at) & 0xffffff; // DataSize
+    const ms = (view.getUint32(at + 3) & 0xffffff) + file[at + 7]! * 2 ** 24; // Timestamp(Extended)
+    yield { type, ms, body: file.subarray(at + 11, at + 11 + size) };
+    at += 11 + size + 4;
+  }
+  assert.equal(at, file.length, "FLV ends on a tag boundary");
+}
+
+/** Makes a 4 s FLV with ffmpeg and reads back its configs and frames. */
+async function makeFlv(dir: string): Promise<{
+  video: AvcConfig;
+  audio: AacConfig;
+  frames: MediaFrame[];
+}> {
+  const flv = join(dir, "in.flv");
+  await run("ffmpeg", [
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=320x240:rate=${FPS}`,
+    "-f",
+    "lavfi",
+    "-i",
+    "sine=frequency=440:sample_rate=44100",
+    "-t",
+    String(DURATION_S),
+    "-c:v",
+    "libx264",
+    "-bf",
+    "2",
+    "-g",
+    "60",
+    "-c:a",
+    "aac",
+    "-f",
+    "flv",
+    flv,
+  ]);
+  const demuxer = new FlvDemuxer();
+  let video: AvcConfig | undefined;
+  let audio: AacConfig | undefined;
+  const frames: MediaFrame[] = [];
+  for (const tag of readFlvTags(await Deno.readFile(flv))) {
+    const message = tag.type === 9
+      ? demuxer.video(tag.ms, tag.body)
+      : tag.type === 8
+      ? demuxer.audio(tag.ms, tag.body)
+      : null;
+    if (message?.type === "config") {
+      if (message.track.kind === "video") video = message.track.avc;
+      else audio = message.track.aac;
+    } else if (message?.type === "frame") {
+      frames.push(message.frame);
+    }
+  }
+  assert.ok(video && audio, "ffmpeg's FLV has both sequence headers");
+  return { video, audio, frames };
+}
+
+/** Muxes like an HLS packager: tables before every keyframe, output taken after each frame. */
+async function mux(
+  path: string,
+  tracks: { video?: AvcConfig; audio?: AacConfig },
+  frames: MediaFrame[],
+): Promise<void> {
+  const muxer = new TsMuxer(tracks);
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  for (const [i, frame] of frames.entries()) {
+    if (i === 0 || (frame.kind === "video" && frame.keyframe)) muxer.writeTables();
+    muxer.writeFrame(frame);
+    const bytes = muxer.take();
+    assert.equal(bytes.length % 188, 0);
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+  }
+}
+
+Deno.test("TsMuxer output of ffmpeg's H.264 + AAC passes ffprobe and decodes cleanly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade_ts_" });
+  try {
+    const { video, audio, frames } = await makeFlv(dir);
+    assert.ok(frames.some((f) => f.kind === "video" && f.pts !== f.dts), "source has B-frames");
+    const out = join(dir, "out.ts");
+    await mux(out, { video, audio }, frames);
+
+    const probe = await run("ffprobe", ["-v", "error", out]);
+    assert.equal(probe.stderr, "");
+
+    const { streams, format } = await ffprobeJson(out, "-show_streams", "-show_format") as {
+      streams: Record<string, unknown>[];
+      format: { duration: string };
+    };
+    assert.equal(streams.length, 2);
+    const v = streams.find((s) => s.codec_type === "video");
+    const a = streams.find((s) => s.codec_type === "audio");
+    assert.equal(v?.codec_name, "h264");
+    assert.equal(v?.width, 320);
+    assert.equal(v?.height, 240);
+    assert.equal(a?.codec_name, "aac");
+    assert.equal(a?.sample_rate, "44100");
+    const duration = Number(format.duration);
+    assert.ok(Math.abs(duration - DURATION_S) <= DURATION_S * 0.05, `duration ${duration}`);
+
+    const decode = await run("ffmpeg", ["-v", "error", "-i", out, "-f", "null", "-"]);
+    assert.equal(decode.stderr, "");
+
+    const { packets } = await ffprobeJson(
+      out,
+      "-select_streams",
+      "v",
+      "-show_entries",
+      "packet=pts,dts,flags",
+    ) as { packets: { pts: number; dts: number; flags: string }[] };
+    assert.equal(packets.length, DURATION_S * FPS);
+    for (let i = 1; i < packets.length; i++) {
+      assert.ok(packets[i]!.dts > packets[i - 1]!.dts, `DTS rises at packet ${i}`);
+    }
+    assert.ok(packets.some((p) => p.pts !== p.dts), "B-frames keep pts != dts");
+    const firstVideo = frames.find((f) => f.kind === "video")!;
+    assert.equal(packets[0]!.dts, firstVideo.dts * 90 + 126000, "first DTS is offset by 1.4 s");
+    assert.equal(packets.filter((p) => p.flags.startsWith("K")).length, 2);
+
+    const { frames: decoded } = await ffprobeJson(
+      out,
+      "-select_streams",
+      "v",
+      "-show_entries",
+      "frame=pts",
+    ) as { frames: unknown[] };
+    assert.equal(decoded.length, DURATION_S * FPS);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TsMuxer output survives the 33-bit PTS wrap and audio-only muxing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade_ts_" });
+  try {
+    const { video, audio, frames } = await makeFlv(dir);
+    // Shift the unwrapped ms timeline past 2^32 ms so that the muxer's 90 kHz clock
+    // (ms * 90 + 1.4 s) crosses its 50th multiple of 2^33 two seconds in.
+    const shift = Math.round((50 * 2 ** 33 - 126000) / 90) - 2000;
+    const shifted = frames.map((f) => ({ ...f, dts: f.dts + shift, pts: f.pts + shift }));
+    assert.ok(shifted[0]!.dts > 2 ** 32);
+
+    const both = join(dir, "wrap.ts");
+    await mux(both, { video, audio }, shifted);
+    assert.equal((await run("ffmpeg", ["-v", "error", "-i", both, "-f", "null", "-"])).stderr, "");
+    const { frames: decoded } = await ffprobeJson(
+      both,
+      "-select_streams",
+      "v",
+      "-show_entries",
+      "frame=pts",
+    ) as { frames: unknown[] };
+    assert.equal(decoded.length, DURATION_S * FPS);
+
+    const audioOnly = join(dir, "audio.ts");
+    await mux(audioOnly, { audio }, frames.filter((f) => f.kind === "audio"));
+    assert.equal((await run("ffprobe", ["-v", "error", audioOnly])).stderr, "");
+    const { streams, format } = await ffprobeJson(audioOnly, "-show_streams", "-show_format") as {
+      streams: Record<string, unknown>[];
+      format: { duration: string };
+    };
+    assert.deepEqual(streams.map((s) => s.codec_name), ["aac"]);
+    const duration = Number(format.duration);
+    assert.ok(Math.abs(duration - DURATION_S) <= DURATION_S * 0.05, `duration ${duration}`);
+    assert.equal(
+      (await run("ffmpeg", ["-v", "error", "-i", audioOnly, "-f", "null", "-"])).stderr,
+      "",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,356 @@
+/**
+ * The origin's HLS packager: a hub consumer per broadcast that muxes frames into MPEG-TS
+ * segments and keeps `MEDIA_ROOT/{name}/index.m3u8` current, following "HLS output" in
+ * ARCHITECTURE.md. One `HlsChannel` per name outlives its publisher for
+ * `REPUBLISH_GRACE_SECONDS`: a republish in that time continues the playlist after a
+ * discontinuity; after it, the directory is removed. Segments are written as `.tmp` and
+ * renamed when complete, and only then listed; the playlist is replaced by rename. Disk
+ * errors cost the segment being written and a log line, never the process or another stream.
+ */
+import { join } from "node:path";
+import type { Logger } from "@cascade/common/log";
+import type { MetricsRegistry } from "@cascade/common/metrics";
+import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
+import { TsMuxer } from "@cascade/media/mpegts/muxer";
+import { HlsSegmenter, type OpenSegment, type SegmentInfo } from "@cascade/media/hls/segmenter";
+import { parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
+import type { LiveStream, StreamHub } from "./hub.ts";
+
+export interface HlsPackagerOptions {
+  mediaRoot: string;
+  segmentSeconds: number;
+  listSize: number;
+  republishGraceSeconds: number;
+  log: Logger;
+  metrics: MetricsRegistry;
+  /** Wall clock in ms; tests may pass their own. */
+  now?: () => number;
+}
+
+/** Muxed bytes are written to the segment file in batches of at least this size. */
+const WRITE_BATCH_BYTES = 128 * 1024;
+
+/**
+ * First sequence number of a new broadcast: wall-clock tenths of a second. Segments last
+ * longer than that, so a later broadcast on the same name always starts above every number
+ * an earlier one used, and segment URLs are never reused.
+ */
+export function timeBasedSequence(nowMs: number): number {
+  return Math.floor(nowMs / 100);
+}
+
+function sameConfig(a: TrackConfig | undefined, b: TrackConfig): boolean {
+  if (!a) return false;
+  const ra = a.kind === "video" ? a.avc.record : a.aac.record;
+  const rb = b.kind === "video" ? b.avc.record : b.aac.record;
+  return ra.length === rb.length && ra.every((v, i) => v === rb[i]);
+}
+
+class HlsChannel {
+  readonly name: string;
+  readonly dir: string;
+  readonly #o: HlsPackagerOptions;
+  readonly #log: Logger;
+  #segmenter: HlsSegmenter | null = null;
+  #muxer: TsMuxer | null = null;
+  #video: TrackConfig | undefined;
+  #audio: TrackConfig | undefined;
+  /** Track configs seen since the last frame; applied when the next frame arrives. */
+  #tracksChanged = false;
+  #file: Deno.FsFile | null = null;
+  #segment: OpenSegment | null = null;
+  #segmentBytes = 0;
+  /** The current segment failed to write: skip its frames until the next one starts. */
+  #segmentBroken = false;
+  #cleanupTimer: ReturnType<typeof setTimeout> | undefined;
+  #deleteTimers = new Set<ReturnType<typeof setTimeout>>();
+  #live = false;
+  /** Bytes of this channel's files on disk. */
+  diskBytes = 0;
+
+  readonly #onGone: () => void;
+
+  constructor(name: string, o: HlsPackagerOptions, onGone: () => void) {
+    this.name = name;
+    this.#onGone = onGone;
+    this.dir = join(o.mediaRoot, name);
+    this.#o = o;
+    this.#log = o.log.child({ stream: name });
+  }
+
+  get live(): boolean {
+    return this.#live;
+  }
+
+  /** Consumes one broadcast until its publisher stops. */
+  async run(stream: LiveStream): Promise<void> {
+    this.#live = true;
+    clearTimeout(this.#cleanupTimer);
+    this.#cleanupTimer = undefined;
+    await Deno.mkdir(this.dir, { recursive: true });
+    // A republish continues the same playlist: its next segment starts a new timeline.
+    this.#video = undefined;
+    this.#audio = undefined;
+    try {
+      for await (const msg of stream.subscribe("hls")) {
+        if (msg.type === "config") this.#onConfig(msg.track);
+        else await this.#onFrame(msg.frame);
+      }
+    } catch (err) {
+      this.#log.error("hls.packager_failed", { err });
+    } finally {
+      this.#live = false;
+      await this.#end();
+      this.#cleanupTimer = setTimeout(
+        () => void this.#removeAll(),
+        this.#o.republishGraceSeconds * 1000,
+      );
+    }
+  }
+
+  #onConfig(track: TrackConfig): void {
+    if (sameConfig(track.kind === "video" ? this.#video : this.#audio, track)) return;
+    if (track.kind === "video") this.#video = track;
+    else this.#audio = track;
+    this.#tracksChanged = true;
+  }
+
+  async #onFrame(frame: MediaFrame): Promise<void> {
+    if (frame.kind === "video" ? !this.#video : !this.#audio) return;
+    if (this.#tracksChanged) await this.#applyTracks();
+    const segmenter = this.#segmenter!;
+    const muxer = this.#muxer!;
+    const step = segmenter.push(frame, this.#now());
+    if (step.closed) await this.#closeSegment(step.closed);
+    if (step.started) await this.#openSegment(step.started);
+    if (!step.write || this.#segmentBroken || !this.#file) return;
+    try {
+      muxer.writeFrame(frame);
+    } catch (err) {
+      this.#log.warn("hls.frame_rejected", { error: (err as Error).message });
+      return;
+    }
+    if (muxer.bytesPending >= WRITE_BATCH_BYTES) await this.#flush();
+  }
+
+  async #applyTracks(): Promise<void> {
+    this.#tracksChanged = false;
+    const tracks = {
+      video: this.#video?.kind === "video" ? this.#video.avc : undefined,
+      audio: this.#audio?.kind === "audio" ? this.#audio.aac : undefined,
+    };
+    const hasVideo = this.#video !== undefined;
+    if (!this.#segmenter) {
+      this.#segmenter = new HlsSegmenter({
+        segmentSeconds: this.#o.segmentSeconds,
+        listSize: this.#o.listSize,
+        firstSequence: await this.#firstSequence(),
+        hasVideo,
+      });
+      this.#muxer = new TsMuxer(tracks);
+      return;
+    }
+    // Republish or codec change: the open segment ends and the next is a new timeline.
+    const { closed } = this.#segmenter.discontinuity({ hasVideo });
+    if (closed) await this.#closeSegment(closed);
+    this.#muxer!.setTracks(tracks);
+  }
+
+  /** Above every sequence number this name's directory has listed, and time-based. */
+  async #firstSequence(): Promise<number> {
+    let floor = 0;
+    try {
+      const text = await Deno.readTextFile(join(this.dir, "index.m3u8"));
+      const p = parsePlaylist(text);
+      floor = p.mediaSequence + p.segments.length;
+    } catch { /* no earlier playlist */ }
+    return Math.max(floor, timeBasedSequence(this.#now()));
+  }
+
+  async #openSegment(segment: OpenSegment): Promise<void> {
+    this.#segment = segment;
+    this.#segmentBroken = false;
+    this.#segmentBytes = 0;
+    try {
+      this.#file = await Deno.open(this.#tmpPath(segment), {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      this.#muxer!.writeTables();
+    } catch (err) {
+      this.#broken(err);
+    }
+  }
+
+  async #flush(): Promise<void> {
+    const file = this.#file;
+    const bytes = this.#muxer!.take();
+    if (!file || this.#segmentBroken || bytes.length === 0) return;
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      this.#segmentBytes += bytes.length;
+      this.diskBytes += bytes.length;
+      this.#bytesWritten.inc(bytes.length);
+    } catch (err) {
+      this.#broken(err);
+    }
+  }
+
+  #broken(err: unknown): void {
+    this.#segmentBroken = true;
+    this.#log.error("hls.segment_write_failed", {
+      sequence: this.#segment?.sequence,
+      error: (err as Error).message,
+    });
+    this.#muxer?.take();
+  }
+
+  async #closeSegment(info: SegmentInfo): Promise<void> {
+    await this.#flush();
+    const file = this.#file;
+    this.#file = null;
+    this.#segment = null;
+    try {
+      file?.close();
+    } catch { /* already closed */ }
+    if (this.#segmentBroken || !file) {
+      await Deno.remove(this.#tmpPath(info)).catch(() => {});
+      return;
+    }
+    if (info.overlong) {
+      this.#log.warn("hls.segment_overlong", {
+        sequence: info.sequence,
+        seconds: info.duration,
+        hint: "the encoder's keyframe interval is longer than the target duration",
+      });
+    }
+    try {
+      await Deno.rename(this.#tmpPath(info), join(this.dir, info.uri));
+      await this.#writePlaylist();
+    } catch (err) {
+      this.#log.error("hls.segment_publish_failed", {
+        sequence: info.sequence,
+        error: (err as Error).message,
+      });
+    }
+    this.#scheduleExpired();
+  }
+
+  async #writePlaylist(): Promise<void> {
+    const text = renderPlaylist(this.#segmenter!.playlist());
+    const path = join(this.dir, "index.m3u8");
+    const tmp = `${path}.tmp`;
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  }
+
+  /** Segments that left the window stay on disk a window's length, for slow players. */
+  #scheduleExpired(): void {
+    const expired = this.#segmenter!.takeExpired();
+    if (expired.length === 0) return;
+    const delayMs = this.#o.listSize * this.#o.segmentSeconds * 1000;
+    const timer = setTimeout(async () => {
+      this.#deleteTimers.delete(timer);
+      for (const seg of expired) await this.#removeFile(join(this.dir, seg.uri));
+    }, delayMs);
+    this.#deleteTimers.add(timer);
+  }
+
+  async #removeFile(path: string): Promise<void> {
+    try {
+      const { size } = await Deno.stat(path);
+      await Deno.remove(path);
+      this.diskBytes = Math.max(0, this.diskBytes - size);
+    } catch { /* already gone */ }
+  }
+
+  /** The publisher stopped: close the open segment and write `#EXT-X-ENDLIST`. */
+  async #end(): Promise<void> {
+    if (!this.#segmenter) return;
+    const { closed } = this.#segmenter.end();
+    if (closed) await this.#closeSegment(closed);
+    else {
+      await this.#writePlaylist().catch((err) =>
+        this.#log.error("hls.playlist_write_failed", { error: (err as Error).message })
+      );
+    }
+  }
+
+  async #removeAll(): Promise<void> {
+    if (this.#live) return;
+    for (const t of this.#deleteTimers) clearTimeout(t);
+    this.#deleteTimers.clear();
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    this.diskBytes = 0;
+    this.#log.info("hls.removed", { dir: this.name });
+    this.#onGone();
+  }
+
+  /** Stops timers (process shutdown); files stay as they are. */
+  dispose(): void {
+    clearTimeout(this.#cleanupTimer);
+    for (const t of this.#deleteTimers) clearTimeout(t);
+    this.#deleteTimers.clear();
+  }
+
+  #tmpPath(seg: { uri: string }): string {
+    return join(this.dir, `${seg.uri}.tmp`);
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  get #bytesWritten() {
+    return this.#o.metrics.counter(
+      "cascade_hls_bytes_written_total",
+      "Bytes of HLS segments written",
+    );
+  }
+}
+
+/** Attaches an `HlsChannel` to every broadcast the hub starts. */
+export class HlsPackager {
+  readonly #o: HlsPackagerOptions;
+  readonly #channels = new Map<string, HlsChannel>();
+  readonly #runs = new Set<Promise<void>>();
+  readonly #off: () => void;
+
+  constructor(hub: StreamHub, options: HlsPackagerOptions) {
+    this.#o = options;
+    this.#off = hub.on((e) => {
+      if (e.type !== "publish.start") return;
+      const name = e.stream.info.name;
+      let channel = this.#channels.get(name);
+      if (!channel) {
+        channel = new HlsChannel(name, options, () => this.#channels.delete(name));
+        this.#channels.set(name, channel);
+      }
+      const run = channel.run(e.stream);
+      this.#runs.add(run);
+      run.finally(() => this.#runs.delete(run));
+    });
+    options.metrics.gauge("cascade_media_disk_bytes", "Bytes of HLS files under MEDIA_ROOT")
+      .collect(() => this.diskBytes);
+  }
+
+  get diskBytes(): number {
+    let sum = 0;
+    for (const c of this.#channels.values()) sum += c.diskBytes;
+    return sum;
+  }
+
+  /** Directory of a name's HLS output. */
+  dirOf(name: string): string {
+    return join(this.#o.mediaRoot, name);
+  }
+
+  /** Waits for every running channel to write its last segment, then stops timers. */
+  async close(): Promise<void> {
+    this.#off();
+    await Promise.allSettled([...this.#runs]);
+    for (const c of this.#channels.values()) c.dispose();
+  }
+}
