@@ -22,7 +22,8 @@ export const originConfigSchema = z.object({
   RTMP_IDLE_TIMEOUT_SECONDS: fields.positive(30),
   ORIGIN_HTTP_HOST: z.string().default("0.0.0.0"),
   ORIGIN_HTTP_PORT: fields.port(8081),
-  ORIGIN_PUBLIC_URL: fields.url("http://127.0.0.1:8081"),
+  /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`. */
+  ORIGIN_PUBLIC_URL: z.string().url().optional(),
   MEDIA_ROOT: z.string().min(1).default("./media"),
   HLS_SEGMENT_SECONDS: z.coerce.number().min(0.5).max(30).default(2),
   HLS_LIST_SIZE: z.coerce.number().int().min(2).max(1000).default(6),
@@ -38,6 +39,10 @@ export const originConfigSchema = z.object({
   API_URL: fields.url("http://127.0.0.1:8080"),
   HOOK_TOKEN: z.string().optional(),
   CORS_ORIGIN: z.string().default("*"),
+  /** Ingest URL announced in the origin's node record (what the API lists as ingestUrls). */
+  RTMP_PUBLIC_URL: z.string().regex(/^rtmps?:\/\/\S+$/, "must be an rtmp:// URL").optional(),
+  /** Run the discovery watcher inside the origin process (`false` when it runs beside). */
+  EMBED_DISCOVERY: fields.bool(true),
   STREAM_TTL_SECONDS: fields.positive(10),
 }).superRefine((c, ctx) => {
   if (c.PUBLISH_AUTH === "static" && c.PUBLISH_KEYS === "") {

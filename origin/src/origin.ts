@@ -17,12 +17,16 @@ import { RtmpServer } from "./rtmp_server.ts";
 import { HlsPackager } from "./hls_packager.ts";
 import { createOriginApp } from "./http.ts";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
+import { DiscoveryWatcher } from "../../discovery/src/watcher.ts";
 
 export interface OriginDeps {
   log?: Logger;
   /** Overrides the authorizer chosen by `PUBLISH_AUTH` (the all-in-one node passes its API). */
   auth?: PublishAuthorizer;
   metrics?: MetricsRegistry;
+  /** The registry to announce this node and its streams in, and to take kicks from. */
+  registry?: Registry;
   /** Serve HTTP on `ORIGIN_HTTP_PORT` (default true; the all-in-one node mounts the app itself). */
   listenHttp?: boolean;
 }
@@ -55,11 +59,12 @@ export function createAuthorizer(config: OriginConfig, log: Logger): PublishAuth
   }
 }
 
+/** `NODE_ID`, else hostname and HTTP port (the default a discovery process beside it uses). */
 export function originId(config: OriginConfig): string {
-  return config.NODE_ID ?? `${Deno.hostname()}:${config.RTMP_PORT}`;
+  return config.NODE_ID ?? `${Deno.hostname()}:${config.ORIGIN_HTTP_PORT}`;
 }
 
-export function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Origin {
+export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Promise<Origin> {
   const id = originId(config);
   const log = (deps.log ?? rootLog).child({ role: "origin" });
   const hub = new StreamHub(log);
@@ -119,6 +124,9 @@ export function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Origin
         log.info("http.listening", { url: `http://${addr.hostname}:${addr.port}` }),
     }, app.fetch);
   }
+  const registered = deps.registry
+    ? await joinRegistry(deps.registry, config, id, hub, rtmp, log)
+    : undefined;
   return {
     id,
     hub,
@@ -131,6 +139,7 @@ export function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Origin
     async close() {
       await rtmp.close();
       await packager.close();
+      await registered?.close();
       await server?.shutdown();
     },
   };
@@ -161,4 +170,63 @@ function registerIngestMetrics(metrics: MetricsRegistry, hub: StreamHub, rtmp: R
       g.reset();
       for (const s of hub.streams()) g.labels(s.info.name).set(s.info.frames);
     });
+}
+
+/**
+ * Announces this origin (heartbeat with its ingest URL and load), runs the embedded
+ * discovery watcher when configured, and obeys `stream.kick` for streams published here.
+ */
+async function joinRegistry(
+  registry: Registry,
+  config: OriginConfig,
+  id: string,
+  hub: StreamHub,
+  rtmp: RtmpServer,
+  log: Logger,
+): Promise<{ close(): Promise<void> }> {
+  const startedAt = Date.now();
+  const url = (config.ORIGIN_PUBLIC_URL ?? `http://127.0.0.1:${config.ORIGIN_HTTP_PORT}`)
+    .replace(/\/+$/, "");
+  const rtmpUrl = config.RTMP_PUBLIC_URL ??
+    `rtmp://${new URL(url).hostname}:${rtmp.port}/${config.RTMP_APP}`;
+  const heartbeat: Heartbeat = registry.startHeartbeat(() => ({
+    id,
+    kind: "origin",
+    url,
+    rtmpUrl,
+    region: config.REGION,
+    load: hub.size,
+    startedAt,
+  }));
+  let unsubscribe: Unsubscribe | undefined;
+  try {
+    unsubscribe = await registry.subscribe((event) => {
+      if (event.type !== "stream.kick" || !hub.get(event.name)) return;
+      if (event.originId && event.originId !== id) return;
+      log.info("publish.kicked", { stream: event.name });
+      rtmp.kick(event.name, "Stream disabled by an operator");
+    });
+  } catch (err) {
+    log.warn("registry.subscribe_failed", { error: (err as Error).message });
+  }
+  let watcher: DiscoveryWatcher | undefined;
+  if (config.EMBED_DISCOVERY) {
+    await Deno.mkdir(config.MEDIA_ROOT, { recursive: true });
+    watcher = new DiscoveryWatcher({
+      registry,
+      mediaRoot: config.MEDIA_ROOT,
+      originId: id,
+      originUrl: url,
+      ttlSeconds: config.STREAM_TTL_SECONDS,
+      log,
+    });
+    await watcher.start();
+  }
+  return {
+    async close() {
+      unsubscribe?.();
+      await watcher?.stop();
+      await heartbeat.stop();
+    },
+  };
 }

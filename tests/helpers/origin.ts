@@ -36,7 +36,7 @@ export async function startTestOrigin(
     NODE_ID: "test-origin",
     ...env,
   });
-  const origin = startOrigin(config, deps);
+  const origin = await startOrigin(config, deps);
   const received = new Map<string, HubMessage[]>();
   origin.hub.on(async (e) => {
     if (e.type !== "publish.start") return;
