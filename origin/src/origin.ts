@@ -124,8 +124,10 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
         log.info("http.listening", { url: `http://${addr.hostname}:${addr.port}` }),
     }, app.fetch);
   }
+  const publicUrl = (config.ORIGIN_PUBLIC_URL ??
+    `http://127.0.0.1:${server?.addr.port ?? config.ORIGIN_HTTP_PORT}`).replace(/\/+$/, "");
   const registered = deps.registry
-    ? await joinRegistry(deps.registry, config, id, hub, rtmp, log)
+    ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
     : undefined;
   return {
     id,
@@ -180,13 +182,12 @@ async function joinRegistry(
   registry: Registry,
   config: OriginConfig,
   id: string,
+  url: string,
   hub: StreamHub,
   rtmp: RtmpServer,
   log: Logger,
 ): Promise<{ close(): Promise<void> }> {
   const startedAt = Date.now();
-  const url = (config.ORIGIN_PUBLIC_URL ?? `http://127.0.0.1:${config.ORIGIN_HTTP_PORT}`)
-    .replace(/\/+$/, "");
   const rtmpUrl = config.RTMP_PUBLIC_URL ??
     `rtmp://${new URL(url).hostname}:${rtmp.port}/${config.RTMP_APP}`;
   const heartbeat: Heartbeat = registry.startHeartbeat(() => ({
