@@ -40,7 +40,6 @@ async function main(): Promise<void> {
   configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const originId = config.NODE_ID ?? defaultNodeId(config.ORIGIN_HTTP_PORT);
 
-  await Deno.mkdir(config.MEDIA_ROOT, { recursive: true });
   const registry = new RedisRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, log });
   const watcher = new DiscoveryWatcher({
     registry,

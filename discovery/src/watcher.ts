@@ -53,6 +53,8 @@ interface Tracked {
   /** Owner named by the last refused claim, so a conflict is logged once. */
   conflictWith: string | null;
   staleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A timed announce is queued; a slow registry must not pile up more of them. */
+  announceQueued: boolean;
   /** Work on one stream runs in order: a release never overtakes the claim before it. */
   queue: Promise<void>;
 }
@@ -89,9 +91,14 @@ export class DiscoveryWatcher {
     this.#log = opts.log.child({ component: "discovery" });
   }
 
-  /** Starts watching; resolves once the playlists already on disk have been announced. */
+  /**
+   * Starts watching (creating the media root if needed); resolves once the playlists
+   * already on disk have been announced.
+   */
   async start(): Promise<void> {
     if (this.#watcher || this.#stopped) throw new Error("DiscoveryWatcher cannot be started twice");
+    // chokidar watches a missing root through its parent but then misses files two levels down.
+    await Deno.mkdir(this.#root, { recursive: true });
     const watcher = watch(this.#root, {
       depth: 1,
       ignoreInitial: false,
@@ -174,6 +181,7 @@ export class DiscoveryWatcher {
         owned: false,
         conflictWith: null,
         staleTimer: undefined,
+        announceQueued: false,
         queue: Promise.resolve(),
       };
       this.#streams.set(name, t);
@@ -308,7 +316,14 @@ export class DiscoveryWatcher {
     if (why === "reconnect") {
       this.#log.info("discovery.reannounce", { streams: live.length });
     }
-    for (const t of live) this.#enqueue(t, () => this.#announce(t));
+    for (const t of live) {
+      if (t.announceQueued) continue;
+      t.announceQueued = true;
+      this.#enqueue(t, () => {
+        t.announceQueued = false;
+        return this.#announce(t);
+      });
+    }
   }
 
   #enqueue(t: Tracked, job: () => Promise<void>): void {

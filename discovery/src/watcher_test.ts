@@ -267,3 +267,26 @@ Deno.test("DiscoveryWatcher re-announces live streams right after the registry r
   );
   assert.ok(Date.now() - back < 2000);
 });
+
+Deno.test("DiscoveryWatcher.start() creates a missing media root and watches it", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "cascade-discovery-" });
+  const root = `${parent}/media`;
+  const registry = new MemoryRegistry({ log: captureLog() });
+  const watcher = new DiscoveryWatcher({
+    registry,
+    mediaRoot: root,
+    originId: "o1",
+    originUrl: "http://o1.test:8081",
+    ttlSeconds: 10,
+    log: captureLog(),
+  });
+  try {
+    await watcher.start();
+    await writePlaylist(root, "cam1", playlist());
+    await eventually("cam1", () => registry.getStream("cam1"));
+  } finally {
+    await watcher.stop();
+    await registry.close();
+    await Deno.remove(parent, { recursive: true });
+  }
+});

@@ -93,7 +93,7 @@ class Keys {
 const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN)\b/;
 
 export class RedisRegistry implements Registry {
-  readonly keys: Keys;
+  readonly #keys: Keys;
   readonly #client: Redis;
   readonly #clientOptions: RedisOptions;
   readonly #url: string;
@@ -108,7 +108,7 @@ export class RedisRegistry implements Registry {
   #closing: Promise<void> | undefined;
 
   constructor(opts: RedisRegistryOptions) {
-    this.keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
+    this.#keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
     this.#url = opts.url;
     this.#log = (opts.log ?? rootLog).child({ component: "registry" });
     this.#timeoutMs = opts.timeoutMs ?? 1500;
@@ -155,14 +155,18 @@ export class RedisRegistry implements Registry {
       reason: "released",
     };
     const released = await this.#run((c) =>
-      RELEASE.run(c, [this.keys.stream(name)], [originId, this.keys.events, JSON.stringify(event)])
+      RELEASE.run(c, [this.#keys.stream(name)], [
+        originId,
+        this.#keys.events,
+        JSON.stringify(event),
+      ])
     );
     return released === 1;
   }
 
   async getStream(name: string): Promise<StreamRecord | null> {
     checkName(name);
-    const value = await this.#run((c) => c.get(this.keys.stream(name)));
+    const value = await this.#run((c) => c.get(this.#keys.stream(name)));
     return parseJson<StreamRecord>(value);
   }
 
@@ -176,14 +180,14 @@ export class RedisRegistry implements Registry {
   async kickStream(name: string): Promise<void> {
     checkName(name);
     await this.#run(async (c) => {
-      const current = parseJson<StreamRecord>(await c.get(this.keys.stream(name)));
+      const current = parseJson<StreamRecord>(await c.get(this.#keys.stream(name)));
       const event: RegistryEvent = {
         type: "stream.kick",
         name,
         originId: current?.originId ?? "",
         at: Date.now(),
       };
-      await c.publish(this.keys.events, JSON.stringify(event));
+      await c.publish(this.#keys.events, JSON.stringify(event));
     });
   }
 
@@ -193,20 +197,20 @@ export class RedisRegistry implements Registry {
     checkNode(node);
     checkTtl(ttlMs);
     await this.#run((c) =>
-      c.set(this.keys.node(node.kind, node.id), JSON.stringify(node), "PX", ttlMs)
+      c.set(this.#keys.node(node.kind, node.id), JSON.stringify(node), "PX", ttlMs)
     );
   }
 
   async removeNode(kind: NodeKind, id: string): Promise<boolean> {
     checkKind(kind);
     checkId("node id", id);
-    return (await this.#run((c) => c.del(this.keys.node(kind, id)))) === 1;
+    return (await this.#run((c) => c.del(this.#keys.node(kind, id)))) === 1;
   }
 
   async getNode(kind: NodeKind, id: string): Promise<NodeRecord | null> {
     checkKind(kind);
     checkId("node id", id);
-    return parseJson<NodeRecord>(await this.#run((c) => c.get(this.keys.node(kind, id))));
+    return parseJson<NodeRecord>(await this.#run((c) => c.get(this.#keys.node(kind, id))));
   }
 
   async listNodes(kind?: NodeKind): Promise<NodeRecord[]> {
@@ -233,14 +237,14 @@ export class RedisRegistry implements Registry {
   ): Promise<PutConfigResult> {
     checkConfig(cfg);
     const result = await this.#run((c) =>
-      PUT_CONFIG.run(c, [this.keys.config(cfg.name), this.keys.key(cfg.keyHash)], [
+      PUT_CONFIG.run(c, [this.#keys.config(cfg.name), this.#keys.key(cfg.keyHash)], [
         cfg.name,
         cfg.keyHash,
         String(cfg.createdAt),
         cfg.disabled ? "1" : "0",
         cfg.record ? "1" : "0",
         onlyIfAbsent ? "1" : "0",
-        this.keys.key(""),
+        this.#keys.key(""),
       ])
     );
     if (result === "ok" || result === "exists" || result === "key-in-use") return result;
@@ -249,7 +253,7 @@ export class RedisRegistry implements Registry {
 
   async getStreamConfig(name: string): Promise<StreamConfig | null> {
     checkName(name);
-    const hash = await this.#run((c) => c.hgetall(this.keys.config(name)));
+    const hash = await this.#run((c) => c.hgetall(this.#keys.config(name)));
     return toConfig(name, hash);
   }
 
@@ -263,7 +267,7 @@ export class RedisRegistry implements Registry {
       const out: StreamConfig[] = [];
       replies.forEach(([err, hash], i) => {
         if (err) throw err;
-        const name = keys[i]!.slice(this.keys.config("").length);
+        const name = keys[i]!.slice(this.#keys.config("").length);
         const cfg = toConfig(name, hash as Record<string, string>);
         if (cfg !== null) out.push(cfg);
       });
@@ -274,14 +278,14 @@ export class RedisRegistry implements Registry {
   async deleteStreamConfig(name: string): Promise<boolean> {
     checkName(name);
     const deleted = await this.#run((c) =>
-      DELETE_CONFIG.run(c, [this.keys.config(name)], [name, this.keys.key("")])
+      DELETE_CONFIG.run(c, [this.#keys.config(name)], [name, this.#keys.key("")])
     );
     return deleted === 1;
   }
 
   async resolveKeyHash(keyHash: string): Promise<string | null> {
     checkKeyHash(keyHash);
-    return await this.#run((c) => c.get(this.keys.key(keyHash)));
+    return await this.#run((c) => c.get(this.#keys.key(keyHash)));
   }
 
   // --- events and lifecycle
@@ -335,11 +339,11 @@ export class RedisRegistry implements Registry {
       at: Date.now(),
     };
     const reply = await this.#run((c) =>
-      CLAIM.run(c, [this.keys.stream(record.name)], [
+      CLAIM.run(c, [this.#keys.stream(record.name)], [
         JSON.stringify(record),
         record.originId,
         ttlMs,
-        this.keys.events,
+        this.#keys.events,
         JSON.stringify(event),
         mode,
       ])
@@ -354,7 +358,7 @@ export class RedisRegistry implements Registry {
     const keys = new Set<string>();
     let cursor = "0";
     do {
-      const [next, batch] = await c.scan(cursor, "MATCH", this.keys.match(rest), "COUNT", 500);
+      const [next, batch] = await c.scan(cursor, "MATCH", this.#keys.match(rest), "COUNT", 500);
       for (const key of batch) keys.add(key);
       cursor = next;
     } while (cursor !== "0");
@@ -405,7 +409,7 @@ export class RedisRegistry implements Registry {
     const abort = new AbortController();
     const db = this.#client.options.db ?? 0;
     const done = withDeadline(
-      sub.subscribe(this.keys.events, `__keyevent@${db}__:expired`).then(() => {}),
+      sub.subscribe(this.#keys.events, `__keyevent@${db}__:expired`).then(() => {}),
       this.#timeoutMs,
       abort,
     ).catch((err) => {
@@ -431,7 +435,7 @@ export class RedisRegistry implements Registry {
 
   #onMessage(channel: string, message: string): void {
     let event: RegistryEvent | null;
-    if (channel === this.keys.events) {
+    if (channel === this.#keys.events) {
       event = parseEvent(message);
       if (event === null) {
         this.#log.warn("registry.bad_event", { channel, bytes: message.length });
@@ -439,7 +443,7 @@ export class RedisRegistry implements Registry {
       }
     } else {
       // An expiry notification: the message is the key that expired.
-      const streamKey = this.keys.stream("");
+      const streamKey = this.#keys.stream("");
       if (!message.startsWith(streamKey)) return;
       const name = message.slice(streamKey.length);
       if (!STREAM_NAME_RE.test(name)) return;

@@ -18,7 +18,7 @@ import { HlsPackager } from "./hls_packager.ts";
 import { createOriginApp } from "./http.ts";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
-import { DiscoveryWatcher } from "../../discovery/src/watcher.ts";
+import { DiscoveryWatcher } from "@cascade/discovery/watcher";
 
 export interface OriginDeps {
   log?: Logger;
@@ -199,17 +199,23 @@ async function joinRegistry(
     load: hub.size,
     startedAt,
   }));
+  // Kicks arrive as registry events; a subscription lost to an outage is renewed on reconnect.
   let unsubscribe: Unsubscribe | undefined;
-  try {
-    unsubscribe = await registry.subscribe((event) => {
-      if (event.type !== "stream.kick" || !hub.get(event.name)) return;
-      if (event.originId && event.originId !== id) return;
-      log.info("publish.kicked", { stream: event.name });
-      rtmp.kick(event.name, "Stream disabled by an operator");
-    });
-  } catch (err) {
-    log.warn("registry.subscribe_failed", { error: (err as Error).message });
-  }
+  const subscribeKicks = async () => {
+    if (unsubscribe) return;
+    try {
+      unsubscribe = await registry.subscribe((event) => {
+        if (event.type !== "stream.kick" || !hub.get(event.name)) return;
+        if (event.originId && event.originId !== id) return;
+        log.info("publish.kicked", { stream: event.name });
+        rtmp.kick(event.name, "Stream disabled by an operator");
+      });
+    } catch (err) {
+      log.warn("registry.subscribe_failed", { error: (err as Error).message });
+    }
+  };
+  const offReconnect = registry.onReconnect(() => void subscribeKicks());
+  await subscribeKicks();
   let watcher: DiscoveryWatcher | undefined;
   if (config.EMBED_DISCOVERY) {
     await Deno.mkdir(config.MEDIA_ROOT, { recursive: true });
@@ -225,6 +231,7 @@ async function joinRegistry(
   }
   return {
     async close() {
+      offReconnect();
       unsubscribe?.();
       await watcher?.stop();
       await heartbeat.stop();

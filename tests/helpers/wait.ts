@@ -10,13 +10,14 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
- * Polls `check` every `intervalMs` until it returns a value other than `undefined`/`false`,
+ * Polls `check` every `intervalMs` until it returns a value other than `undefined`, `null` or
+ * `false`,
  * and returns that value; throws `what` when `timeoutMs` passes first. Errors thrown by
  * `check` count as "not yet" and the last one is reported on timeout.
  */
 export async function waitFor<T>(
   what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   { timeoutMs = 10_000, intervalMs = 50 } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -24,7 +25,7 @@ export async function waitFor<T>(
   while (true) {
     try {
       const value = await check();
-      if (value !== undefined && value !== false) return value;
+      if (value !== undefined && value !== null && value !== false) return value;
     } catch (err) {
       lastError = err;
     }

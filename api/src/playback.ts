@@ -1,0 +1,72 @@
+/**
+ * Playback URLs for one live stream and one viewer: the HLS URL on the edge chosen by
+ * `rankEdges` (region, load threshold, rendezvous hashing), a few alternatives for player
+ * failover, and, with a signing key, a `?token=` that edges verify. The origin's own
+ * manifest is handed out only when no edge is alive.
+ */
+import { signPlaybackToken } from "@cascade/common/playback_token";
+import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
+import { rankEdges } from "./edge_selection.ts";
+
+/** Edges listed in a playback answer: the chosen one and two alternatives. */
+export const MAX_EDGE_CHOICES = 3;
+
+export interface PlaybackPlannerOptions {
+  /** HMAC key of playback tokens; undefined → unsigned URLs. */
+  signingKey?: string | undefined;
+  tokenTtlSeconds: number;
+  loadThreshold?: number | undefined;
+  /** Epoch milliseconds. */
+  now: () => number;
+}
+
+export interface PlaybackPlan {
+  hls: string;
+  edges: { id: string; region: string; hls: string }[];
+  /** Token expiry in epoch milliseconds; null when unsigned. */
+  expiresAt: number | null;
+}
+
+/** `{base}/live/{name}/index.m3u8`, the path every edge and origin serves. */
+export function manifestUrl(baseUrl: string, name: string): string {
+  return `${baseUrl.replace(/\/+$/, "")}/live/${name}/index.m3u8`;
+}
+
+export class PlaybackPlanner {
+  readonly #opts: PlaybackPlannerOptions;
+
+  constructor(opts: PlaybackPlannerOptions) {
+    this.#opts = opts;
+  }
+
+  /** Plans playback of `stream` for a viewer in `region` over the live `edges`. */
+  async plan(
+    stream: StreamRecord,
+    edges: readonly NodeRecord[],
+    region: string | undefined,
+  ): Promise<PlaybackPlan> {
+    let query = "";
+    let expiresAt: number | null = null;
+    if (this.#opts.signingKey !== undefined) {
+      const expires = Math.floor(this.#opts.now() / 1000) + this.#opts.tokenTtlSeconds;
+      query = `?token=${await signPlaybackToken(this.#opts.signingKey, stream.name, expires)}`;
+      expiresAt = expires * 1000;
+    }
+    const ranked = rankEdges(edges, stream.name, {
+      region,
+      loadThreshold: this.#opts.loadThreshold,
+    }).slice(0, MAX_EDGE_CHOICES);
+    const choices = ranked.map((edge) => ({
+      id: edge.id,
+      region: edge.region,
+      hls: manifestUrl(edge.url, stream.name) + query,
+    }));
+    const hls = choices[0]?.hls ?? withQuery(stream.manifest, query);
+    return { hls, edges: choices, expiresAt };
+  }
+}
+
+function withQuery(url: string, query: string): string {
+  if (query === "") return url;
+  return url.includes("?") ? `${url}&${query.slice(1)}` : url + query;
+}

@@ -1,0 +1,157 @@
+/**
+ * The API's wire format as zod schemas: they validate every request and generate the
+ * OpenAPI document, so the two cannot drift. Request bodies of the admin routes are strict
+ * (an unknown field is a 400 naming it, which catches typos such as `disable`); hook bodies
+ * ignore unknown fields so that origins and nginx-rtmp may send more than we read.
+ */
+import { z } from "@hono/zod-openapi";
+import { STREAM_NAME_RE } from "@cascade/common/config";
+import { MAX_KEY_LENGTH } from "./publish.ts";
+import { REGION_RE } from "./regions.ts";
+
+export const StreamName = z.string()
+  .regex(STREAM_NAME_RE, "must be 1-64 of a-z, 0-9, _ and -, starting with a letter or digit")
+  .openapi({ example: "cam1", description: "Public stream name" });
+
+const Region = z.string().regex(REGION_RE, "must be 1-64 of A-Z, a-z, 0-9, _, . and -");
+
+const Timestamp = z.string().openapi({
+  format: "date-time",
+  example: "2025-01-01T12:00:00.000Z",
+});
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string().openapi({ example: "not_found" }),
+    message: z.string().openapi({ example: "Unknown stream: cam1" }),
+  }),
+}).openapi("Error");
+
+export const NameParams = z.object({
+  name: StreamName.openapi({ param: { name: "name", in: "path" } }),
+});
+
+export const CreateStreamBody = z.strictObject({
+  name: StreamName,
+  record: z.boolean().default(false).openapi({
+    description: "Whether origins keep a recording",
+  }),
+}).openapi("CreateStream");
+
+export const UpdateStreamBody = z.strictObject({
+  disabled: z.boolean().optional().openapi({
+    description: "A disabled stream is refused at publish; disabling a live one kicks it",
+  }),
+  record: z.boolean().optional(),
+}).refine((b) => b.disabled !== undefined || b.record !== undefined, {
+  message: "give at least one of disabled, record",
+}).openapi("UpdateStream");
+
+export const StreamKeyGrant = z.object({
+  name: StreamName,
+  streamKey: z.string().openapi({
+    description: "Secret publish key, shown only in this answer",
+    example: "sk_3q2-7wEjYVfN0Lr6u9x8bT1cKkQe5aZpG4hJmXo2sDw",
+  }),
+  ingestUrls: z.array(z.string()).openapi({
+    description: "RTMP URLs to publish to, with the key; one per live origin",
+    example: ["rtmp://10.0.0.5:1935/live/sk_…"],
+  }),
+  playbackUrl: z.string().openapi({ description: "Where viewers get the playback URL" }),
+}).openapi("StreamKeyGrant");
+
+export const Stream = z.object({
+  name: StreamName,
+  createdAt: Timestamp,
+  disabled: z.boolean(),
+  record: z.boolean(),
+  live: z.boolean(),
+  originId: z.string().nullable().openapi({ description: "Origin serving it, when live" }),
+  startedAt: Timestamp.nullable(),
+  playbackUrl: z.string(),
+}).openapi("Stream");
+
+export const StreamList = z.object({ streams: z.array(Stream) }).openapi("StreamList");
+
+export const LiveStream = z.object({
+  name: StreamName,
+  originId: z.string(),
+  startedAt: Timestamp,
+  playbackUrl: z.string().openapi({ description: "This stream's playback endpoint" }),
+  hls: z.string().openapi({ description: "HLS URL on the edge chosen for this client" }),
+}).openapi("LiveStream");
+
+export const LiveList = z.object({ streams: z.array(LiveStream) }).openapi("LiveList");
+
+export const PlaybackQuery = z.object({
+  region: Region.optional().openapi({
+    param: { name: "region", in: "query" },
+    description: "Viewer region; else X-Viewer-Region, else the client address's region",
+  }),
+});
+
+export const PlaybackHeaders = z.object({
+  "x-viewer-region": Region.optional().openapi({
+    param: { name: "X-Viewer-Region", in: "header" },
+  }),
+});
+
+export const EdgeChoice = z.object({
+  id: z.string(),
+  region: z.string(),
+  hls: z.string(),
+}).openapi("EdgeChoice");
+
+export const Playback = z.object({
+  name: StreamName,
+  live: z.boolean(),
+  region: z.string().nullable().openapi({ description: "The viewer region used" }),
+  hls: z.string().openapi({
+    description: "HLS URL on the chosen edge (on the origin only when no edge is alive)",
+  }),
+  edges: z.array(EdgeChoice).openapi({
+    description: "Alternatives in order of preference, the chosen edge first",
+  }),
+  expiresAt: Timestamp.nullable().openapi({ description: "When the playback token expires" }),
+}).openapi("Playback");
+
+export const PublishHookBody = z.object({
+  app: z.string().max(128).default(""),
+  key: z.string().min(1).max(MAX_KEY_LENGTH),
+  clientIp: z.string().max(128).default(""),
+  originId: z.string().max(256).default(""),
+}).openapi("PublishHookRequest");
+
+export const PublishHookAllowed = z.object({
+  name: StreamName,
+  record: z.boolean(),
+}).openapi("PublishHookAllowed");
+
+export const NginxQuery = z.object({
+  token: z.string().optional().openapi({
+    param: { name: "token", in: "query" },
+    description: "HOOK_TOKEN",
+  }),
+  relay: z.string()
+    .regex(/^rtmps?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, "must be an rtmp:// URL")
+    .optional()
+    .openapi({
+      param: { name: "relay", in: "query" },
+      description: "Redirect to `{relay}/{name}`: nginx-rtmp then pushes there",
+    }),
+});
+
+/** nginx-rtmp's `on_publish` form; `name` is the stream key. Other fields are ignored. */
+export const NginxPublishForm = z.object({
+  name: z.string().min(1).max(MAX_KEY_LENGTH),
+  app: z.string().max(128).optional(),
+  addr: z.string().max(128).optional(),
+  call: z.string().max(64).optional(),
+}).openapi("NginxPublishForm");
+
+/** nginx-rtmp's `on_publish_done` form, accepted whatever it carries. */
+export const NginxDoneForm = z.object({
+  call: z.string().max(64).optional(),
+}).openapi("NginxDoneForm");
+
+export const Health = z.object({ status: z.literal("ok") });

@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import type { HubMessage, MediaFrame } from "@cascade/media/frame";
+import { configureLogging, log } from "@cascade/common/log";
+import { StreamBusyError, StreamHub } from "./hub.ts";
+
+configureLogging({ level: "error" });
+
+function frame(dts: number, keyframe: boolean, kind: "video" | "audio" = "video"): MediaFrame {
+  return {
+    kind,
+    codec: kind === "video" ? "h264" : "aac",
+    dts,
+    pts: dts,
+    keyframe,
+    data: new Uint8Array(4),
+  };
+}
+
+Deno.test("StreamHub.open() refuses a second publisher for a live name", () => {
+  const hub = new StreamHub(log);
+  const first = hub.open("alpha", "1.2.3.4");
+  assert.throws(() => hub.open("alpha", "5.6.7.8"), StreamBusyError);
+  assert.equal(hub.get("alpha"), first);
+  hub.close(first, "done");
+  assert.equal(hub.get("alpha"), undefined);
+  hub.open("alpha", "5.6.7.8");
+});
+
+Deno.test("Subscription drops frames until the next keyframe when its queue is full", async () => {
+  const hub = new StreamHub(log);
+  const stream = hub.open("alpha", "127.0.0.1");
+  const slow = stream.subscribe("slow", 4);
+  const fast = stream.subscribe("fast", 1000);
+  // The publisher never waits: 10 frames go out while nobody reads.
+  const sent = [
+    frame(0, true),
+    frame(33, false),
+    frame(66, false),
+    frame(100, false),
+    frame(133, false),
+  ];
+  sent.push(frame(166, false), frame(200, true), frame(233, false));
+  for (const f of sent) stream.frame(f);
+  hub.close(stream, "done");
+  const read = async (sub: AsyncIterable<HubMessage>) => {
+    const out: number[] = [];
+    for await (const m of sub) if (m.type === "frame") out.push(m.frame.dts);
+    return out;
+  };
+  const [slowGot, fastGot] = await Promise.all([read(slow), read(fast)]);
+  assert.deepEqual(fastGot, sent.map((f) => f.dts), "the fast consumer is untouched");
+  // 4 fit; 133 and 166 are dropped; 200 is a keyframe and the queue has drained? No: nobody
+  // read, so the queue is still full at 200 and the slow consumer resumes only when it can.
+  assert.deepEqual(slowGot.slice(0, 4), [0, 33, 66, 100]);
+  assert.ok(!slowGot.includes(133) && !slowGot.includes(166), "frames after overflow dropped");
+  assert.ok(slow.dropped >= 2);
+});
+
+Deno.test("Subscription resumes at a keyframe once the consumer catches up", async () => {
+  const hub = new StreamHub(log);
+  const stream = hub.open("alpha", "127.0.0.1");
+  const sub = stream.subscribe("slow", 2);
+  const it = sub[Symbol.asyncIterator]();
+  stream.frame(frame(0, true));
+  stream.frame(frame(33, false));
+  stream.frame(frame(66, false)); // overflow: dropped, now waiting for a keyframe
+  assert.equal((await it.next()).value.frame.dts, 0);
+  assert.equal((await it.next()).value.frame.dts, 33);
+  stream.frame(frame(100, false)); // still waiting for a keyframe: dropped
+  stream.frame(frame(110, false, "audio")); // audio is dropped too until video recovers
+  stream.frame(frame(133, true)); // keyframe with room: resumes
+  stream.frame(frame(166, false));
+  assert.equal((await it.next()).value.frame.dts, 133);
+  assert.equal((await it.next()).value.frame.dts, 166);
+  assert.equal(sub.dropped, 3);
+});
+
+Deno.test("A late subscriber first receives the current track configs", async () => {
+  const hub = new StreamHub(log);
+  const stream = hub.open("alpha", "127.0.0.1");
+  const aac = {
+    kind: "audio" as const,
+    codec: "aac" as const,
+    aac: {
+      objectType: 2,
+      sampleRateIndex: 4,
+      sampleRate: 44100,
+      channelConfig: 2,
+      record: new Uint8Array([0x12, 0x10]),
+    },
+  };
+  stream.config(aac);
+  assert.deepEqual(stream.info.codecs, ["mp4a.40.2"]);
+  const sub = stream.subscribe("late");
+  hub.close(stream, "done");
+  const got: HubMessage[] = [];
+  for await (const m of sub) got.push(m);
+  assert.deepEqual(got, [{ type: "config", track: aac }]);
+});
