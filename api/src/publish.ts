@@ -9,11 +9,7 @@ import type { Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry } from "@cascade/registry/types";
-import type {
-  PublishAuthorizer,
-  PublishDecision,
-  PublishRequest,
-} from "../../origin/src/auth.ts";
+import type { PublishAuthorizer, PublishDecision, PublishRequest } from "../../origin/src/auth.ts";
 import { FailureLimiter } from "./rate_limit.ts";
 import { hashStreamKey } from "./stream_keys.ts";
 

@@ -56,7 +56,11 @@ export function registerAdminRoutes(app: OpenAPIHono, ctx: ApiContext): void {
       ["realm"],
     ),
   });
-  const common = { middleware: guard, security: [{ adminToken: [] }], tags: ["admin"] } as const;
+  const common = {
+    middleware: guard,
+    security: [{ adminToken: [] as string[] }],
+    tags: ["admin"],
+  };
 
   const view = (c: Context, cfg: StreamConfig, live: StreamRecord | null) => ({
     name: cfg.name,
@@ -133,7 +137,10 @@ export function registerAdminRoutes(app: OpenAPIHono, ctx: ApiContext): void {
       method: "get",
       path: "/api/v1/streams",
       summary: "List streams",
-      responses: { 200: { description: "Every stream", content: json(StreamList) }, ...AUTH_ERRORS },
+      responses: {
+        200: { description: "Every stream", content: json(StreamList) },
+        ...AUTH_ERRORS,
+      },
     }),
     async (c) => {
       const [configs, live] = await Promise.all([

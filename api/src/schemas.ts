@@ -92,7 +92,7 @@ export const PlaybackQuery = z.object({
 
 export const PlaybackHeaders = z.object({
   "x-viewer-region": Region.optional().openapi({
-    param: { name: "X-Viewer-Region", in: "header" },
+    description: "Viewer region, when no region parameter is given",
   }),
 });
 
@@ -153,5 +153,3 @@ export const NginxPublishForm = z.object({
 export const NginxDoneForm = z.object({
   call: z.string().max(64).optional(),
 }).openapi("NginxDoneForm");
-
-export const Health = z.object({ status: z.literal("ok") });

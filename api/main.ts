@@ -1,0 +1,55 @@
+/**
+ * `deno task api`: the API as a process of its own. Reads its environment once (a lone API
+ * needs `REDIS_URL`; anything invalid exits 2 with one line naming the variable), connects
+ * the Redis registry, serves the API with `/healthz` and `/metrics` beside it, and on
+ * SIGINT/SIGTERM stops accepting requests, finishes those in flight and closes Redis.
+ * A Redis outage is answered 503 per request and outlived, never fatal.
+ */
+import { Hono } from "hono";
+import { exitOnConfigError, loadConfig } from "@cascade/common/config";
+import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import { configureLogging, log } from "@cascade/common/log";
+import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "@cascade/common/metrics";
+import { onShutdown } from "@cascade/common/shutdown";
+import { RedisRegistry } from "@cascade/registry/redis";
+import { createApiApp } from "./src/app.ts";
+import { type ApiProcessConfig, apiProcessConfigSchema } from "./src/config.ts";
+
+function warnAboutMissingTokens(config: ApiProcessConfig): void {
+  if (config.API_ADMIN_TOKEN === undefined) {
+    log.warn("api.admin_disabled", { hint: "set API_ADMIN_TOKEN to enable the admin routes" });
+  }
+  if (config.HOOK_TOKEN === undefined) {
+    log.warn("api.hooks_disabled", { hint: "set HOOK_TOKEN to let origins authorize publishes" });
+  }
+}
+
+function main(): void {
+  const config = exitOnConfigError(() => loadConfig(apiProcessConfigSchema));
+  configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  warnAboutMissingTokens(config);
+
+  const registry = new RedisRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, log });
+  const metrics = new MetricsRegistry();
+  const app = new Hono();
+  app.onError(jsonErrorHandler);
+  app.notFound(jsonNotFound);
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/metrics", (c) => c.body(metrics.render(), 200, PROMETHEUS_HEADERS));
+  app.route("/", createApiApp({ registry, config, log, metrics }));
+
+  const server = Deno.serve({
+    hostname: config.API_HOST,
+    port: config.API_PORT,
+    onListen: (addr) => log.info("api.listening", { url: `http://${addr.hostname}:${addr.port}` }),
+  }, app.fetch);
+
+  // Cleanups run in reverse: stop serving first, then close Redis.
+  const onStop = onShutdown();
+  onStop(() => registry.close());
+  onStop(() => server.shutdown());
+}
+
+const PROMETHEUS_HEADERS = { "Content-Type": PROMETHEUS_CONTENT_TYPE };
+
+if (import.meta.main) main();

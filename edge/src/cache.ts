@@ -1,0 +1,159 @@
+/**
+ * The edge's memory: a byte-bounded LRU of fetched objects and a map of fetches in flight
+ * that concurrent misses share, so N viewers asking for one cold segment or playlist cause
+ * one origin request. Keys name the broadcast as well as the file (`cacheKey`): the origin
+ * that serves it, that origin's URL and when the broadcast started, so two broadcasts of one
+ * name, or two origins, never share an entry.
+ */
+import type { StreamRecord } from "@cascade/registry/types";
+
+/** How a response was produced, as reported in `X-Cache`. */
+export type CacheResult = "HIT" | "MISS" | "COALESCED" | "STALE";
+
+/** Bytes charged per entry on top of its body: key, headers and bookkeeping. */
+export const ENTRY_OVERHEAD_BYTES = 256;
+
+/** A fetched object the edge serves from memory. */
+export interface CachedObject {
+  body: Uint8Array;
+  /** Epoch milliseconds of the origin response. */
+  fetchedAt: number;
+  /** Strong validator, quoted. */
+  etag: string;
+  /** `#EXT-X-TARGETDURATION` for playlists, seconds. */
+  targetDuration?: number;
+}
+
+/** The part of a cache key that names one broadcast of one stream on one origin. */
+export function broadcastKey(record: StreamRecord): string {
+  return `${record.originId}|${record.originUrl}|${record.startedAt}|${record.name}`;
+}
+
+/** The cache key of `file` in the broadcast `record` describes. */
+export function cacheKey(record: StreamRecord, file: string): string {
+  return `${broadcastKey(record)}/${file}`;
+}
+
+/** Cost of an entry against the byte budget. */
+export function entrySize(key: string, value: CachedObject): number {
+  return value.body.byteLength + key.length * 2 + ENTRY_OVERHEAD_BYTES;
+}
+
+/**
+ * A least-recently-used map bounded by the total size of its values. `Map` keeps insertion
+ * order, so re-inserting on use makes the first key the least recently used one.
+ */
+export class ByteLru<V> {
+  readonly maxBytes: number;
+  readonly #sizeOf: (key: string, value: V) => number;
+  readonly #entries = new Map<string, { value: V; size: number }>();
+  #bytes = 0;
+  /** Entries dropped to make room since creation. */
+  evictions = 0;
+
+  constructor(maxBytes: number, sizeOf: (key: string, value: V) => number) {
+    if (!Number.isFinite(maxBytes) || maxBytes <= 0) {
+      throw new RangeError(`Invalid cache size: ${maxBytes} bytes`);
+    }
+    this.maxBytes = maxBytes;
+    this.#sizeOf = sizeOf;
+  }
+
+  /** Bytes charged for the entries held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The value of `key`, marked as most recently used. */
+  get(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** The value of `key` without touching its recency. */
+  peek(key: string): V | undefined {
+    return this.#entries.get(key)?.value;
+  }
+
+  has(key: string): boolean {
+    return this.#entries.has(key);
+  }
+
+  /**
+   * Stores `value` as the most recently used entry, evicting the least recently used ones
+   * until it fits. Returns false (and stores nothing) when it alone exceeds the budget.
+   */
+  set(key: string, value: V): boolean {
+    const size = this.#sizeOf(key, value);
+    this.delete(key);
+    if (size > this.maxBytes) return false;
+    while (this.#bytes + size > this.maxBytes) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) break;
+      this.delete(oldest.value);
+      this.evictions++;
+    }
+    this.#entries.set(key, { value, size });
+    this.#bytes += size;
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    this.#entries.delete(key);
+    this.#bytes -= entry.size;
+    return true;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+}
+
+/** One caller's share of a coalesced operation. */
+export interface Joined<T> {
+  promise: Promise<T>;
+  /** This caller started the operation (a miss); otherwise it joined one in flight. */
+  leader: boolean;
+}
+
+/**
+ * Runs at most one operation per key at a time: callers that ask while one is in flight get
+ * its promise. The entry is removed once the operation settles, so a failure is shared by
+ * the callers that waited for it but never remembered; the operation itself stores its
+ * result (e.g. in a `ByteLru`) before settling, so no later caller finds neither.
+ */
+export class Coalescer<T> {
+  readonly #flights = new Map<string, Promise<T>>();
+
+  run(key: string, operation: () => Promise<T>): Joined<T> {
+    const current = this.#flights.get(key);
+    if (current !== undefined) return { promise: current, leader: false };
+    const promise = (async () => await operation())();
+    this.#flights.set(key, promise);
+    const forget = () => {
+      if (this.#flights.get(key) === promise) this.#flights.delete(key);
+    };
+    promise.then(forget, forget);
+    return { promise, leader: true };
+  }
+
+  /** Operations in flight. */
+  get size(): number {
+    return this.#flights.size;
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Which origin serves a stream, as the edge sees it: `stream:{name}` read through the
+ * registry with a short local memo (positive answers for at most `positiveMs`, negative ones
+ * for at most `negativeMs`) that `stream.up` / `stream.down` events clear at once, and that
+ * a registry reconnect clears entirely (events may have been missed meanwhile). Concurrent
+ * lookups of one name share one registry call.
+ *
+ * While the registry is unreachable, a stream looked up before keeps its last known record
+ * (the origin's answers then decide whether it still plays) and an unknown one fails fast
+ * with `RegistryUnavailableError`: after a failure the registry is probed again only after
+ * `retryMs`, so an outage never makes every request wait for the registry's own timeout.
+ */
+import type { Logger } from "@cascade/common/log";
+import {
+  type Registry,
+  type RegistryEvent,
+  RegistryUnavailableError,
+  type StreamRecord,
+  type Unsubscribe,
+} from "@cascade/registry";
+
+export interface StreamLookupOptions {
+  registry: Registry;
+  log: Logger;
+  /** How long a found record is trusted without asking again (default 1000 ms). */
+  positiveMs?: number;
+  /** How long "not live" is trusted without asking again (default 500 ms). */
+  negativeMs?: number;
+  /** How long to stop asking after the registry failed (default 1000 ms). */
+  retryMs?: number;
+  /** Streams whose last known record is kept for outages (default 10 000). */
+  maxKnown?: number;
+  /** Monotonic milliseconds; tests may pass their own. */
+  clock?: () => number;
+}
+
+export type LookupOutcome = "memo" | "registry" | "known" | "error";
+
+interface Memo {
+  record: StreamRecord | null;
+  expiresAt: number;
+  /** Clock reading when the registry call that produced it started. */
+  askedAt: number;
+}
+
+interface Flight {
+  promise: Promise<StreamRecord | null>;
+  askedAt: number;
+}
+
+export class StreamLookup {
+  readonly #registry: Registry;
+  readonly #log: Logger;
+  readonly #positiveMs: number;
+  readonly #negativeMs: number;
+  readonly #retryMs: number;
+  readonly #maxKnown: number;
+  readonly #clock: () => number;
+  readonly #memo = new Map<string, Memo>();
+  readonly #known = new Map<string, StreamRecord>();
+  readonly #flights = new Map<string, Flight>();
+  #downUntil = 0;
+  #offEvents: Unsubscribe | undefined;
+  #offReconnect: Unsubscribe | undefined;
+  /** Counts outcomes, for metrics. */
+  onOutcome: (outcome: LookupOutcome) => void = () => {};
+
+  constructor(opts: StreamLookupOptions) {
+    this.#registry = opts.registry;
+    this.#log = opts.log;
+    this.#positiveMs = opts.positiveMs ?? 1000;
+    this.#negativeMs = opts.negativeMs ?? 500;
+    this.#retryMs = opts.retryMs ?? 1000;
+    this.#maxKnown = opts.maxKnown ?? 10_000;
+    this.#clock = opts.clock ?? (() => performance.now());
+  }
+
+  /**
+   * Subscribes to stream events and reconnects. Resolves once events are delivered; when the
+   * registry is down the subscription is retried on reconnect and the memo is short anyway.
+   */
+  async start(): Promise<void> {
+    this.#offReconnect = this.#registry.onReconnect(() => {
+      this.#memo.clear();
+      this.#downUntil = 0;
+      if (this.#offEvents === undefined) void this.#subscribe();
+    });
+    await this.#subscribe();
+  }
+
+  stop(): void {
+    this.#offEvents?.();
+    this.#offEvents = undefined;
+    this.#offReconnect?.();
+    this.#offReconnect = undefined;
+  }
+
+  /** The record of `name`, or null when it is not live; see the module comment. */
+  get(name: string): Promise<StreamRecord | null> {
+    const memo = this.#memo.get(name);
+    if (memo !== undefined && memo.expiresAt > this.#clock()) {
+      this.onOutcome("memo");
+      return Promise.resolve(memo.record);
+    }
+    return this.#ask(name);
+  }
+
+  /**
+   * Asks the registry again after an origin failed, unless an answer obtained after `since`
+   * (a clock reading taken before the failed fetch started) is already there: many viewers
+   * failing on one dead origin cause one registry call, not one each.
+   */
+  refresh(name: string, since: number): Promise<StreamRecord | null> {
+    const flight = this.#flights.get(name);
+    if (flight !== undefined && flight.askedAt >= since) return flight.promise;
+    const memo = this.#memo.get(name);
+    if (memo !== undefined && memo.askedAt >= since && memo.expiresAt > this.#clock()) {
+      return Promise.resolve(memo.record);
+    }
+    this.invalidate(name);
+    return this.#ask(name);
+  }
+
+  /** Forgets the memo of `name` (and a lookup in flight for it). */
+  invalidate(name: string): void {
+    this.#memo.delete(name);
+    this.#flights.delete(name);
+  }
+
+  /** A clock reading for `refresh`. */
+  now(): number {
+    return this.#clock();
+  }
+
+  async #subscribe(): Promise<void> {
+    try {
+      this.#offEvents = await this.#registry.subscribe((event) => this.#onEvent(event));
+    } catch (err) {
+      this.#log.warn("edge.subscribe_failed", { error: err });
+    }
+  }
+
+  #onEvent(event: RegistryEvent): void {
+    if (event.type !== "stream.up" && event.type !== "stream.down") return;
+    this.invalidate(event.name);
+    if (event.type === "stream.down") this.#known.delete(event.name);
+  }
+
+  #ask(name: string): Promise<StreamRecord | null> {
+    const existing = this.#flights.get(name);
+    if (existing !== undefined) return existing.promise;
+    const askedAt = this.#clock();
+    if (askedAt < this.#downUntil) return this.#fallback(name, null);
+    const promise = this.#registry.getStream(name).then(
+      (record) => {
+        if (this.#flights.get(name) === flight) {
+          this.#flights.delete(name);
+          const ttl = record === null ? this.#negativeMs : this.#positiveMs;
+          this.#memo.set(name, { record, askedAt, expiresAt: this.#clock() + ttl });
+        }
+        this.#downUntil = 0;
+        this.#remember(name, record);
+        this.onOutcome("registry");
+        return record;
+      },
+      (err: unknown) => {
+        if (this.#flights.get(name) === flight) this.#flights.delete(name);
+        if (!(err instanceof RegistryUnavailableError)) throw err;
+        this.#downUntil = this.#clock() + this.#retryMs;
+        return this.#fallback(name, err);
+      },
+    );
+    const flight: Flight = { promise, askedAt };
+    this.#flights.set(name, flight);
+    return promise;
+  }
+
+  #fallback(name: string, err: RegistryUnavailableError | null): Promise<StreamRecord | null> {
+    const known = this.#known.get(name);
+    if (known !== undefined) {
+      this.onOutcome("known");
+      return Promise.resolve(known);
+    }
+    this.onOutcome("error");
+    return Promise.reject(err ?? new RegistryUnavailableError("recent lookups failed"));
+  }
+
+  #remember(name: string, record: StreamRecord | null): void {
+    this.#known.delete(name);
+    if (record === null) return;
+    this.#known.set(name, record);
+    if (this.#known.size > this.#maxKnown) {
+      const oldest = this.#known.keys().next();
+      if (!oldest.done) this.#known.delete(oldest.value);
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * What a viewer's request names, checked before anything else runs: `/live/{name}/{file}`
+ * with the stream-name rule of ARCHITECTURE.md and the file-name rules the origin serves
+ * (`index.m3u8`-like playlists, `{seq}.ts` segments), plus the playback `token` of the query.
+ * Each path segment is percent-decoded exactly once and refused if it still looks like a path
+ * or an encoding afterwards, so a bad request costs no registry lookup and no origin fetch.
+ */
+import { STREAM_NAME_RE } from "@cascade/common/config";
+import { HttpError } from "@cascade/common/http_errors";
+import { PLAYLIST_FILE_RE, SEGMENT_FILE_RE } from "../../origin/src/http.ts";
+
+export type MediaKind = "playlist" | "segment";
+
+/** A request for one file of one stream. */
+export interface MediaTarget {
+  name: string;
+  file: string;
+  kind: MediaKind;
+  /** The `token` query parameter, when present. */
+  token: string | null;
+}
+
+/** Longest request target (path and query) accepted; longer ones get 414. */
+export const MAX_TARGET_LENGTH = 2048;
+
+/** Splits a request target (`/path?query`, as sent) into raw path and raw query. */
+export function splitTarget(target: string): { path: string; query: string } {
+  const q = target.indexOf("?");
+  return q < 0 ? { path: target, query: "" } : { path: target.slice(0, q), query: target.slice(q + 1) };
+}
+
+/**
+ * The stream file a `/live/…` request target names. Throws `HttpError` 400 for a malformed
+ * path or stream name and 404 for a file that no origin serves.
+ */
+export function parseMediaTarget(target: string): MediaTarget {
+  const { path, query } = splitTarget(target);
+  const parts = path.split("/");
+  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") throw notFound();
+  const name = decodeSegment(parts[2]!);
+  const file = decodeSegment(parts[3]!);
+  if (!STREAM_NAME_RE.test(name)) {
+    throw new HttpError(
+      400,
+      "invalid_stream_name",
+      `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
+    );
+  }
+  let kind: MediaKind;
+  if (SEGMENT_FILE_RE.test(file)) kind = "segment";
+  else if (PLAYLIST_FILE_RE.test(file)) kind = "playlist";
+  else throw notFound();
+  return { name, file, kind, token: queryParam(query, "token") };
+}
+
+/** The first value of `key` in a raw query string, decoded; null when absent or undecodable. */
+export function queryParam(query: string, key: string): string | null {
+  if (query === "") return null;
+  for (const pair of query.split("&")) {
+    const eq = pair.indexOf("=");
+    const k = eq < 0 ? pair : pair.slice(0, eq);
+    if (k !== key) continue;
+    try {
+      return decodeURIComponent((eq < 0 ? "" : pair.slice(eq + 1)).replaceAll("+", " "));
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function notFound(): HttpError {
+  return new HttpError(404, "not_found", "Not found");
+}
+
+function badPath(): HttpError {
+  return new HttpError(400, "invalid_path", "Invalid path");
+}
+
+/**
+ * Decodes one path segment, once. Whatever still looks like a path or an encoding after that
+ * (`/`, `\`, `..`, `%`, control characters) is refused, whatever the name rules become.
+ */
+function decodeSegment(segment: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(segment);
+  } catch {
+    throw badPath();
+  }
+  if (decoded.includes("..")) throw badPath();
+  for (let i = 0; i < decoded.length; i++) {
+    const ch = decoded.charCodeAt(i);
+    if (ch < 0x20 || ch === 0x7f || ch === 0x2f || ch === 0x5c || ch === 0x25) throw badPath();
+  }
+  return decoded;
+}

@@ -1,0 +1,265 @@
+/**
+ * The web pages as Hono route modules, mounted by whichever process serves them:
+ *
+ * - `watchRoutes()` — `/watch/{name}`, the player page edges (and the all-in-one node)
+ *   serve, with `/vendor/hls.min.js` and its own assets. The page uses only root-relative
+ *   URLs (`/live/{name}/index.m3u8`), so it plays from whichever edge served it.
+ * - `dashboardRoutes(deps)` — `/`, the operators' dashboard the API (and the all-in-one
+ *   node) serves, with its data: `GET /api/v1/dashboard` (one snapshot) and
+ *   `GET /api/v1/dashboard/events` (server-sent events, a snapshot per change).
+ *
+ * Pages are plain HTML and one small JavaScript module each, with no build step; every file
+ * is read once at startup and served from memory. They hold no secret: the dashboard asks
+ * for the admin token at run time, keeps it in `sessionStorage` and sends it to the API's
+ * admin routes itself.
+ */
+import { Hono } from "hono";
+import { STREAM_NAME_RE } from "@cascade/common/config";
+import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import { log as rootLog, type Logger } from "@cascade/common/log";
+import type { Registry } from "@cascade/registry/types";
+import {
+  type Asset,
+  assetResponse,
+  CSS,
+  fillTemplate,
+  HLS_JS_VERSION,
+  hlsJsUrl,
+  HTML,
+  IMMUTABLE,
+  JS,
+  memoryAsset,
+  readAsset,
+  REVALIDATE,
+  staticAsset,
+} from "./assets.ts";
+import { DashboardFeed, type DashboardListener } from "./dashboard_feed.ts";
+import type { StreamStatsSource } from "./stream_stats.ts";
+
+/** What both pages load besides their HTML. */
+interface SharedAssets {
+  style: Asset;
+  /** Null when hls.js could not be read: pages then fall back to native HLS. */
+  hlsJs: Asset | null;
+}
+
+let shared: SharedAssets | undefined;
+
+function sharedAssets(log: Logger): SharedAssets {
+  if (shared !== undefined) return shared;
+  let hlsJs: Asset | null = null;
+  try {
+    hlsJs = readAsset(hlsJsUrl(), JS);
+  } catch (err) {
+    log.error("web.hls_js_missing", { error: err, hint: "run deno install to fetch npm packages" });
+  }
+  shared = { style: staticAsset("style.css", CSS), hlsJs };
+  return shared;
+}
+
+const SECURITY_HEADERS = {
+  "Referrer-Policy": "no-referrer",
+  "X-Content-Type-Options": "nosniff",
+};
+
+/** hls.js feeds media through blob: URLs (MSE) and runs its demuxer in a blob: worker. */
+const WATCH_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "media-src 'self' blob:",
+  "connect-src 'self'",
+  "worker-src 'self' blob:",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");
+
+/** The dashboard sends the admin token: it must not be framed by another site. */
+const DASHBOARD_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+function pageResponse(req: Request, html: string, csp: string): Response {
+  const page = memoryAsset(new TextEncoder().encode(html), HTML);
+  return assetResponse(req, page, REVALIDATE, { ...SECURITY_HEADERS, "Content-Security-Policy": csp });
+}
+
+function baseApp(): Hono {
+  const app = new Hono();
+  app.onError(jsonErrorHandler);
+  app.notFound(jsonNotFound);
+  return app;
+}
+
+function serveAsset(app: Hono, path: string, asset: Asset): void {
+  app.get(path, (c) => assetResponse(c.req.raw, asset, IMMUTABLE));
+}
+
+function serveHlsJs(app: Hono, assets: SharedAssets): void {
+  app.get("/vendor/hls.min.js", (c) => {
+    if (assets.hlsJs === null) {
+      throw new HttpError(503, "unavailable", "hls.js is not installed on this server");
+    }
+    return assetResponse(c.req.raw, assets.hlsJs, IMMUTABLE);
+  });
+}
+
+export interface WatchRoutesOptions {
+  log?: Logger;
+}
+
+/** `/watch/{name}`, `/vendor/hls.min.js` and the watch page's assets. */
+export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
+  const log = opts.log ?? rootLog;
+  const assets = sharedAssets(log);
+  const script = staticAsset("watch.js", JS);
+  const template = new TextDecoder().decode(staticAsset("watch.html", HTML).body);
+  const versions = {
+    style: `/assets/style.css?v=${assets.style.version}`,
+    script: `/assets/watch.js?v=${script.version}`,
+    hls: `/vendor/hls.min.js?v=${HLS_JS_VERSION}`,
+  };
+  // A template that does not fill is a bug to see at startup, not at the first viewer.
+  fillTemplate(template, { ...versions, name: "check" });
+
+  const app = baseApp();
+  app.get("/watch/:name", (c) => {
+    const name = c.req.param("name");
+    if (!STREAM_NAME_RE.test(name)) {
+      throw new HttpError(404, "not_found", `Invalid stream name: must match ${STREAM_NAME_RE.source}`);
+    }
+    return pageResponse(c.req.raw, fillTemplate(template, { ...versions, name }), WATCH_CSP);
+  });
+  serveHlsJs(app, assets);
+  serveAsset(app, "/assets/watch.js", script);
+  serveAsset(app, "/assets/style.css", assets.style);
+  return app;
+}
+
+export interface DashboardDeps {
+  registry: Registry;
+  log?: Logger;
+  /** Figures of streams published to an origin in this process (see `hubStreamStats`). */
+  streamStats?: StreamStatsSource;
+  /** Base URL of watch links: `""` when this host serves `/watch/…`; default: an edge's URL. */
+  watchBaseUrl?: string;
+  /** Probe nodes' `/healthz` (default true). */
+  probeNodes?: boolean;
+  /** Read origins' `/metrics` for ingest bit rates (default true). */
+  scrapeOriginMetrics?: boolean;
+  /** Snapshot period while dashboards are open (default 2000 ms). */
+  refreshMs?: number;
+  /** Dashboards that may listen at once (default 200); more are answered 503. */
+  maxListeners?: number;
+  /** Aborting it ends every event stream, so that the server can shut down. */
+  signal?: AbortSignal;
+}
+
+/** A listener that is this many messages behind is dropped (its page reconnects). */
+const MAX_QUEUED_MESSAGES = 16;
+const KEEP_ALIVE_MS = 15_000;
+/** How long pages wait before reconnecting a dropped event stream. */
+const RETRY_MS = 2000;
+
+/** `/`, its assets, and the dashboard data routes under `/api/v1/dashboard`. */
+export function dashboardRoutes(deps: DashboardDeps): Hono {
+  const log = deps.log ?? rootLog;
+  const assets = sharedAssets(log);
+  const script = staticAsset("dashboard.js", JS);
+  const template = new TextDecoder().decode(staticAsset("dashboard.html", HTML).body);
+  const html = fillTemplate(template, {
+    style: `/assets/style.css?v=${assets.style.version}`,
+    script: `/assets/dashboard.js?v=${script.version}`,
+  });
+  const maxListeners = deps.maxListeners ?? 200;
+  const feed = new DashboardFeed({
+    registry: deps.registry,
+    log,
+    streamStats: deps.streamStats,
+    watchBaseUrl: deps.watchBaseUrl,
+    probeNodes: deps.probeNodes,
+    scrapeOriginMetrics: deps.scrapeOriginMetrics,
+    refreshMs: deps.refreshMs,
+  });
+  if (deps.signal?.aborted) feed.close();
+  deps.signal?.addEventListener("abort", () => feed.close(), { once: true });
+
+  const app = baseApp();
+  app.get("/", (c) => pageResponse(c.req.raw, html, DASHBOARD_CSP));
+  serveAsset(app, "/assets/dashboard.js", script);
+  serveAsset(app, "/assets/style.css", assets.style);
+
+  app.get("/api/v1/dashboard", async (c) => {
+    return c.json(await feed.snapshot(), 200, { "Cache-Control": "no-store" });
+  });
+
+  app.get("/api/v1/dashboard/events", (c) => {
+    if (feed.listeners >= maxListeners) {
+      throw new HttpError(503, "unavailable", "Too many open dashboards, try again later", {
+        headers: { "Retry-After": "10" },
+      });
+    }
+    return eventStream(feed, c.req.raw.signal);
+  });
+  return app;
+}
+
+/** A `text/event-stream` response carrying the feed's snapshots until either side ends. */
+function eventStream(feed: DashboardFeed, abort: AbortSignal): Response {
+  const encoder = new TextEncoder();
+  let finish = () => {};
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let done = false;
+      let unsubscribe = () => {};
+      let keepAlive: ReturnType<typeof setInterval> | undefined;
+      finish = () => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        clearInterval(keepAlive);
+        abort.removeEventListener("abort", finish);
+        try {
+          controller.close();
+        } catch {
+          // Already closed or errored by the other side.
+        }
+      };
+      const send = (text: string) => {
+        if (done) return;
+        // A page that stopped reading must not make the server buffer without bound.
+        if ((controller.desiredSize ?? 0) < -MAX_QUEUED_MESSAGES) return finish();
+        controller.enqueue(encoder.encode(text));
+      };
+      const listener: DashboardListener = {
+        snapshot: (s) => send(`event: snapshot\ndata: ${JSON.stringify(s)}\n\n`),
+        close: finish,
+      };
+      send(`retry: ${RETRY_MS}\n\n`);
+      unsubscribe = feed.subscribe(listener);
+      keepAlive = setInterval(() => send(": keep-alive\n\n"), KEEP_ALIVE_MS);
+      abort.addEventListener("abort", finish, { once: true });
+      if (abort.aborted) finish();
+    },
+    cancel() {
+      finish();
+    },
+  });
+  return new Response(body, {
+    headers: {
+      "Content-Type": "text/event-stream; charset=utf-8",
+      // no-transform keeps compressing proxies from holding events back.
+      "Cache-Control": "no-store, no-transform",
+      "X-Accel-Buffering": "no",
+      ...SECURITY_HEADERS,
+    },
+  });
+}

@@ -1,0 +1,413 @@
+// @ts-check
+/// <reference lib="dom" />
+/**
+ * The watch page's player. It asks for the stream's playlist itself before starting a
+ * player, so an offline stream is a calm "offline" rather than an error; while offline it
+ * polls the playlist and starts a fresh player when a broadcast begins, without a reload.
+ * hls.js plays wherever Media Source Extensions exist; native HLS (Safari) is the
+ * fallback. The latency shown is wall clock minus the `#EXT-X-PROGRAM-DATE-TIME` of the
+ * frame on screen (the ingest time the origin stamps), so it includes the encoder's delay
+ * and any clock difference between viewer and origin. Only root-relative URLs are used,
+ * so the page plays from whichever edge served it; a `?token=` of the page is passed on
+ * to every media request for edges that require signed playback.
+ */
+
+/** Playlist polling period while offline. */
+const POLL_MS = 2000;
+/** No progress for this long while playing means the stream stalled. */
+const STALL_MS = 12_000;
+const TICK_MS = 500;
+const HLS_TYPE = "application/vnd.apple.mpegurl";
+
+/** @param {string} id */
+function byId(id) {
+  const el = document.getElementById(id);
+  if (el === null) throw new Error(`Missing element #${id}`);
+  return el;
+}
+
+const root = byId("watch");
+const video = /** @type {HTMLVideoElement} */ (byId("video"));
+const stateEl = byId("state");
+const latencyEl = /** @type {HTMLOutputElement} */ (byId("latency"));
+const errorEl = byId("error");
+const overlay = byId("overlay");
+const overlayText = byId("overlay-text");
+const unmuteButton = /** @type {HTMLButtonElement} */ (byId("unmute"));
+
+const streamName = root.dataset.stream ?? "";
+const token = new URLSearchParams(location.search).get("token");
+const playlistUrl = withToken(`/live/${encodeURIComponent(streamName)}/index.m3u8`);
+
+/**
+ * `starting`: a player is loading; `playing`: the broadcast is on; `ended`: the playlist
+ * ended (the buffered rest may still play); `offline`: no player, polling.
+ * @type {"starting" | "playing" | "ended" | "offline"}
+ */
+let phase = "offline";
+/** @type {any} hls.js instance of the current session */
+let hls = null;
+let native = false;
+/** Bumped whenever a player is made or dropped, so late callbacks of old players are ignored. */
+let session = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let pollTimer;
+/**
+ * Last segment of the broadcast that ended or froze: a playlist still ending with it is
+ * not a new broadcast. Null when any live playlist will do.
+ * @type {string | null}
+ */
+let staleTail = null;
+let mediaRecoveries = 0;
+let fatalErrors = 0;
+let progress = { time: -1, at: 0 };
+
+/** @param {string} url */
+function withToken(url) {
+  if (token === null) return url;
+  const u = new URL(url, location.href);
+  if (!u.searchParams.has("token")) u.searchParams.set("token", token);
+  return u.href;
+}
+
+/**
+ * @param {"connecting" | "live" | "buffering" | "paused" | "offline" | "error"} state
+ * @param {string} label
+ */
+function setState(state, label) {
+  root.dataset.state = state;
+  if (stateEl.textContent !== label) stateEl.textContent = label;
+}
+
+/** @param {string} text an empty string hides the message */
+function showError(text) {
+  if (errorEl.textContent !== text) errorEl.textContent = text;
+  errorEl.hidden = text === "";
+}
+
+/** @param {string} text an empty string hides the overlay */
+function showOverlay(text) {
+  if (overlayText.textContent !== text) overlayText.textContent = text;
+  overlay.hidden = text === "";
+}
+
+/** @param {string} text */
+function lastSegment(text) {
+  const lines = text.split(/\r?\n/);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = (lines[i] ?? "").trim();
+    if (line !== "" && !line.startsWith("#")) return line;
+  }
+  return null;
+}
+
+/**
+ * Fetches the playlist once and says what it shows.
+ * @returns {Promise<{status: "live" | "ended" | "missing" | "forbidden" | "error", tail: string | null, detail?: string}>}
+ */
+async function probe() {
+  try {
+    const res = await fetch(playlistUrl, { cache: "no-store" });
+    if (res.status === 404 || res.status === 410) return { status: "missing", tail: null };
+    if (res.status === 401 || res.status === 403) return { status: "forbidden", tail: null };
+    if (!res.ok) return { status: "error", tail: null, detail: `the server answered ${res.status}` };
+    const text = await res.text();
+    if (!text.startsWith("#EXTM3U")) {
+      return { status: "error", tail: null, detail: "the server did not send a playlist" };
+    }
+    const tail = lastSegment(text);
+    if (/^#EXT-X-ENDLIST/m.test(text)) return { status: "ended", tail };
+    return { status: tail === null ? "missing" : "live", tail };
+  } catch {
+    return { status: "error", tail: null, detail: "no network connection to it" };
+  }
+}
+
+/** @param {number} [ms] */
+function schedulePoll(ms = POLL_MS) {
+  clearTimeout(pollTimer);
+  // A little jitter keeps many viewers of one edge from polling in lockstep.
+  pollTimer = setTimeout(poll, ms + Math.random() * 250);
+}
+
+async function poll() {
+  const result = await probe();
+  if (phase === "starting" || phase === "playing") return;
+  if (result.status === "live" && result.tail !== staleTail) {
+    start();
+    return;
+  }
+  switch (result.status) {
+    case "forbidden":
+      setState("error", "Not allowed");
+      showError("This link does not allow watching the stream (it may have expired). Ask for a new link.");
+      schedulePoll(10_000);
+      return;
+    case "error":
+      setState("error", "Reconnecting…");
+      showError(`Cannot reach the video server: ${result.detail}. Retrying…`);
+      schedulePoll(POLL_MS * 2);
+      return;
+    default:
+      showError("");
+      if (phase !== "ended") {
+        setState("offline", "Offline");
+        showOverlay(
+          result.status === "missing"
+            ? "This stream is offline. It starts playing here by itself when it goes live."
+            : "The broadcast has ended. Playback resumes here by itself when it goes live again.",
+        );
+      }
+      schedulePoll();
+  }
+}
+
+/** Drops the current player, if any. */
+function teardown() {
+  session++;
+  if (hls !== null) {
+    hls.destroy();
+    hls = null;
+  }
+  if (native) {
+    native = false;
+    video.removeAttribute("src");
+    video.load();
+  }
+  phase = "offline";
+  delete root.dataset.engine;
+}
+
+function start() {
+  teardown();
+  clearTimeout(pollTimer);
+  showError("");
+  showOverlay("");
+  staleTail = null;
+  phase = "starting";
+  progress = { time: -1, at: Date.now() };
+  setState("connecting", "Connecting…");
+  const Hls = /** @type {any} */ (window).Hls;
+  if (Hls && Hls.isSupported()) {
+    startHlsJs(Hls, session);
+  } else if (video.canPlayType(HLS_TYPE) !== "") {
+    startNative();
+  } else {
+    phase = "offline";
+    setState("error", "Cannot play");
+    showError(
+      "This browser cannot play live video: it has neither Media Source Extensions nor " +
+        "native HLS. Try a current Chrome, Edge, Firefox or Safari.",
+    );
+  }
+}
+
+/**
+ * @param {any} Hls the hls.js class
+ * @param {number} id this player's session
+ */
+function startHlsJs(Hls, id) {
+  mediaRecoveries = 0;
+  root.dataset.engine = "hls.js";
+  const player = new Hls({
+    // Uses partial segments when the origin offers them; harmless otherwise.
+    lowLatencyMode: true,
+    // Start two segments (~4-6 s) behind the newest, and catch up gently when further back.
+    liveSyncDurationCount: 2,
+    liveMaxLatencyDurationCount: 5,
+    maxLiveSyncPlaybackRate: 1.2,
+    maxBufferLength: 12,
+    backBufferLength: 10,
+    manifestLoadingMaxRetry: 2,
+    levelLoadingMaxRetry: 4,
+    fragLoadingMaxRetry: 4,
+    ...(token === null ? {} : {
+      /** @param {XMLHttpRequest} xhr @param {string} url */
+      xhrSetup: (xhr, url) => xhr.open("GET", withToken(url), true),
+    }),
+  });
+  hls = player;
+  player.on(Hls.Events.MANIFEST_PARSED, () => {
+    if (id === session) void play();
+  });
+  player.on(Hls.Events.LEVEL_LOADED, (/** @type {unknown} */ _event, /** @type {any} */ data) => {
+    if (id !== session || data.details.live) return;
+    const fragments = data.details.fragments;
+    broadcastEnded(fragments[fragments.length - 1]?.relurl ?? null);
+  });
+  player.on(Hls.Events.ERROR, (/** @type {unknown} */ _event, /** @type {any} */ data) => {
+    if (id === session) onHlsError(Hls, player, data);
+  });
+  player.loadSource(playlistUrl);
+  player.attachMedia(video);
+}
+
+function startNative() {
+  native = true;
+  root.dataset.engine = "native";
+  video.src = playlistUrl;
+  void play();
+}
+
+/**
+ * The playlist ended: the rest of the buffer plays on while the playlist is watched for
+ * the next broadcast.
+ * @param {string | null} tail
+ */
+function broadcastEnded(tail) {
+  if (phase === "ended" || phase === "offline") return;
+  phase = "ended";
+  staleTail = tail;
+  setState("offline", "Offline");
+  showOverlay("The broadcast has ended. Playback resumes here by itself when it goes live again.");
+  schedulePoll();
+}
+
+/**
+ * @param {any} Hls
+ * @param {any} player
+ * @param {any} data hls.js error data
+ */
+function onHlsError(Hls, player, data) {
+  // hls.js retries non-fatal errors itself.
+  if (!data.fatal) return;
+  fatalErrors++;
+  root.dataset.fatalErrors = String(fatalErrors);
+  if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
+    mediaRecoveries++;
+    player.recoverMediaError();
+    return;
+  }
+  const status = data.response?.code;
+  const wasEnded = phase === "ended";
+  teardown();
+  if (wasEnded || status === 404 || status === 410) {
+    // The playlist is gone: the stream went offline.
+    phase = wasEnded ? "ended" : "offline";
+    void poll();
+    return;
+  }
+  if (status === 401 || status === 403) {
+    void poll();
+    return;
+  }
+  setState("error", "Reconnecting…");
+  if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+    showError("Lost the connection to the video server. Reconnecting…");
+    schedulePoll();
+  } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+    showError("This browser could not decode the video. Trying again…");
+    schedulePoll(POLL_MS * 2);
+  } else {
+    showError(`Playback failed (${String(data.details)}). Trying again…`);
+    schedulePoll(POLL_MS * 2);
+  }
+}
+
+async function play() {
+  try {
+    await video.play();
+  } catch (err) {
+    // AbortError: a newer load replaced this one. NotAllowedError: autoplay needs sound off.
+    if (!(err instanceof DOMException) || err.name !== "NotAllowedError") return;
+    video.muted = true;
+    unmuteButton.hidden = false;
+    try {
+      await video.play();
+    } catch {
+      setState("paused", "Paused");
+      showOverlay("Press play to start watching.");
+    }
+  }
+}
+
+/** Seconds between the frame on screen being ingested and now, if known. */
+function latencySeconds() {
+  if (phase !== "playing") return null;
+  let shown = null;
+  if (hls !== null && hls.playingDate instanceof Date) {
+    shown = hls.playingDate.getTime();
+  } else if (native && typeof (/** @type {any} */ (video)).getStartDate === "function") {
+    const start = /** @type {any} */ (video).getStartDate().getTime();
+    if (Number.isFinite(start) && start > 0) shown = start + video.currentTime * 1000;
+  }
+  if (shown === null || !Number.isFinite(shown)) return null;
+  return Math.max(0, (Date.now() - shown) / 1000);
+}
+
+function showLatency() {
+  const seconds = latencySeconds();
+  if (seconds === null) {
+    latencyEl.value = "–";
+    delete latencyEl.dataset.seconds;
+  } else {
+    latencyEl.value = `${seconds.toFixed(1)} s`;
+    latencyEl.dataset.seconds = seconds.toFixed(2);
+  }
+}
+
+/** A player that stopped advancing: recreate it, or go offline when the playlist froze. */
+async function checkStall() {
+  const id = session;
+  const result = await probe();
+  if (id !== session || phase !== "playing") return;
+  if (result.status === "live" && result.tail !== staleTail) {
+    start();
+    // Should this player stall on the same segment too, the playlist has frozen.
+    staleTail = result.tail;
+    return;
+  }
+  teardown();
+  void poll();
+}
+
+function tick() {
+  showLatency();
+  const now = Date.now();
+  if (phase !== "playing" || video.paused || video.currentTime !== progress.time) {
+    progress = { time: video.currentTime, at: now };
+    return;
+  }
+  if (now - progress.at > STALL_MS) {
+    progress.at = now;
+    void checkStall();
+  }
+}
+
+video.addEventListener("playing", () => {
+  if (phase !== "starting" && phase !== "playing") return;
+  phase = "playing";
+  showOverlay("");
+  showError("");
+  setState("live", "Live");
+});
+video.addEventListener("waiting", () => {
+  if (phase === "playing") setState("buffering", "Buffering…");
+});
+video.addEventListener("pause", () => {
+  if (phase === "playing") setState("paused", "Paused");
+});
+video.addEventListener("ended", () => {
+  if (native && phase === "playing") broadcastEnded(null);
+});
+video.addEventListener("error", () => {
+  if (!native || phase === "offline") return;
+  fatalErrors++;
+  root.dataset.fatalErrors = String(fatalErrors);
+  teardown();
+  setState("error", "Reconnecting…");
+  showError("This browser could not play the stream. Trying again…");
+  schedulePoll(POLL_MS * 2);
+});
+video.addEventListener("volumechange", () => {
+  if (!video.muted) unmuteButton.hidden = true;
+});
+unmuteButton.addEventListener("click", () => {
+  video.muted = false;
+  unmuteButton.hidden = true;
+  video.focus();
+});
+
+root.dataset.fatalErrors = "0";
+setInterval(tick, TICK_MS);
+void poll();
