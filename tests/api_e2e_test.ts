@@ -1,12 +1,12 @@
 /**
  * The API's acceptance with real processes: the API served over HTTP on a random port
- * (MemoryRegistry), a Cascade origin with `PUBLISH_AUTH=api` calling its publish hook, a
- * discovery watcher on the origin's media root, and ffmpeg as encoder and player. A stream
+ * (MemoryRegistry), a Cascade origin with `PUBLISH_AUTH=api` calling its publish hook and
+ * joined to the same registry (heartbeat, embedded discovery, kicks), and ffmpeg as encoder
+ * and player. A stream
  * created over the admin API is published with the returned key and ingest URL, shows up
  * in `/live` within 2 s of its first playlist, plays through the playback URL; wrong and
- * revoked keys are refused; disabling a live stream publishes `stream.kick`, and with the
- * origin obeying kicks (wired here as the composition roots do) the publisher is gone
- * within 2 s.
+ * revoked keys are refused; disabling a live stream publishes `stream.kick`, which the
+ * origin obeys: the publisher is gone within 2 s.
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "@cascade/common/config";
@@ -14,7 +14,6 @@ import { MetricsRegistry } from "@cascade/common/metrics";
 import { quietLog } from "@cascade/registry/contract";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import type { RegistryEvent } from "@cascade/registry/types";
-import { DiscoveryWatcher } from "../discovery/src/watcher.ts";
 import { createApiApp } from "../api/src/app.ts";
 import { recordingLogger } from "../api/src/app_cases.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
@@ -72,38 +71,20 @@ async function refused(ff: TestProcess): Promise<number> {
 Deno.test("API end to end: create, publish with the key, list, play, refuse, disable", async () => {
   const registry = new MemoryRegistry({ log: quietLog });
   const lines: string[] = [];
+  await using _closeRegistry = { [Symbol.asyncDispose]: () => registry.close() };
   await using api = serveApi(registry, lines);
+  // The origin joins the registry as in a deployment: heartbeat with its ingest URL,
+  // embedded discovery of its playlists, and obedience to `stream.kick`.
   await using origin = await startTestOrigin({
     PUBLISH_AUTH: "api",
     API_URL: api.url,
     HOOK_TOKEN,
     HLS_SEGMENT_SECONDS: "1",
-  });
-  // What the origin's heartbeat and discovery will do in a deployment.
-  await registry.announceNode({
-    id: origin.id,
-    kind: "origin",
-    url: origin.httpUrl,
-    rtmpUrl: `rtmp://127.0.0.1:${origin.rtmpPort}/live`,
-    region: "local",
-    load: 0,
-    startedAt: Date.now(),
-  });
-  const watcher = new DiscoveryWatcher({
-    registry,
-    mediaRoot: origin.mediaRoot,
-    originId: origin.id,
-    originUrl: origin.httpUrl,
-    ttlSeconds: 4,
-    log: quietLog,
-  });
-  await watcher.start();
+    EMBED_DISCOVERY: "true",
+    STREAM_TTL_SECONDS: "4",
+  }, { registry, log: quietLog });
   const events: RegistryEvent[] = [];
-  const unsubscribe = await registry.subscribe((e) => {
-    events.push(e);
-    // The origin side of a kick, as the composition roots wire it.
-    if (e.type === "stream.kick") origin.rtmp.kick(e.name, "Stream disabled");
-  });
+  const unsubscribe = await registry.subscribe((e) => void events.push(e));
   const publishers: TestProcess[] = [];
   const start = (url: string) => {
     const ff = publish(url, { seconds: 120 });
@@ -226,7 +207,5 @@ Deno.test("API end to end: create, publish with the key, list, play, refuse, dis
   } finally {
     for (const ff of publishers) await ff.stop("SIGKILL");
     unsubscribe();
-    await watcher.stop();
-    await registry.close();
   }
 });

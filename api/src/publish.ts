@@ -5,7 +5,7 @@
  * streams, and throttle addresses that keep presenting wrong keys. The key is never logged
  * or returned; decisions are logged with the public name and the publisher's address.
  */
-import type { Logger } from "@cascade/common/log";
+import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry } from "@cascade/registry/types";
@@ -131,7 +131,8 @@ function unknownKey(): PublishVerdict {
 }
 
 export interface InProcessAuthorizerOptions {
-  log: Logger;
+  /** Default: the root logger. */
+  log?: Logger;
   metrics?: MetricsRegistry;
   /** Wrong keys allowed per address within `failureWindowMs` (default 10). */
   failureLimit?: number;
@@ -145,11 +146,11 @@ export interface InProcessAuthorizerOptions {
  */
 export function createApiAuthorizerFor(
   registry: Registry,
-  opts: InProcessAuthorizerOptions,
+  opts: InProcessAuthorizerOptions = {},
 ): PublishAuthorizer {
   const gate = new PublishGate({
     registry,
-    log: opts.log,
+    log: (opts.log ?? rootLog).child({ role: "api" }),
     metrics: opts.metrics,
     limiter: new FailureLimiter({
       limit: opts.failureLimit ?? 10,

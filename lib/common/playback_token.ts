@@ -17,6 +17,9 @@ import { STREAM_NAME_RE } from "./config.ts";
 /** The shape of a token: decimal expiry, a dot, 43 base64url characters. */
 export const PLAYBACK_TOKEN_RE = /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
 
+/** The latest expiry a token can carry (12 decimal digits of epoch seconds). */
+export const MAX_TOKEN_EXPIRY = 999_999_999_999;
+
 export type PlaybackTokenCheck =
   | { valid: true; expiresAt: number }
   | { valid: false; reason: "malformed" | "signature" | "expired" };
@@ -66,7 +69,10 @@ export async function signPlaybackToken(
   if (typeof name !== "string" || !STREAM_NAME_RE.test(name)) {
     throw new TypeError(`Cannot sign playback token: invalid stream name ${JSON.stringify(name)}`);
   }
-  if (!Number.isSafeInteger(expiresAtSeconds) || expiresAtSeconds < 0) {
+  if (
+    !Number.isSafeInteger(expiresAtSeconds) || expiresAtSeconds < 0 ||
+    expiresAtSeconds > MAX_TOKEN_EXPIRY
+  ) {
     throw new RangeError(`Cannot sign playback token: invalid expiry ${expiresAtSeconds}`);
   }
   return `${expiresAtSeconds}.${await mac(key, name, expiresAtSeconds)}`;

@@ -1,0 +1,199 @@
+/**
+ * The nginx-rtmp publish hooks over real HTTP: first with the exact form bodies nginx-rtmp
+ * 1.2 sends (`application/x-www-form-urlencoded`, `name` = the key), then with a real
+ * nginx-rtmp (Debian's libnginx-mod-rtmp) whose `on_publish` points at the API. The ingest
+ * application has no HLS and relays allowed streams, under their public name, to a
+ * loopback-only HLS application: the HLS directory must be named after the stream name and
+ * never after the key, and a wrong key must be refused with nothing written.
+ */
+import assert from "node:assert/strict";
+import { loadConfig } from "@cascade/common/config";
+import { MetricsRegistry } from "@cascade/common/metrics";
+import { quietLog } from "@cascade/registry/contract";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import { createApiApp } from "../api/src/app.ts";
+import { recordingLogger } from "../api/src/app_cases.ts";
+import { apiConfigSchema } from "../api/src/config.ts";
+import { publish } from "./helpers/media.ts";
+import { freePort } from "./helpers/ports.ts";
+import { startProcess } from "./helpers/process.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+const ADMIN_TOKEN = "nginx-admin-token-0123456789";
+const HOOK_TOKEN = "nginx-hook-token-0123456789";
+const RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+function startApi(lines: string[] = []) {
+  const registry = new MemoryRegistry({ log: quietLog });
+  const app = createApiApp({
+    registry,
+    config: loadConfig(apiConfigSchema, { API_ADMIN_TOKEN: ADMIN_TOKEN, HOOK_TOKEN }),
+    log: recordingLogger(lines),
+    metrics: new MetricsRegistry(),
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const create = async (name: string): Promise<string> => {
+    const res = await fetch(`${url}/api/v1/streams`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name }),
+    });
+    assert.equal(res.status, 201);
+    return (await res.json()).streamKey;
+  };
+  return {
+    url,
+    registry,
+    create,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+      await registry.close();
+    },
+  };
+}
+
+/** The form nginx-rtmp 1.2.2 posts for `on_publish` (see ngx_rtmp_notify_module.c). */
+function nginxPublishForm(key: string, call = "publish"): string {
+  return new URLSearchParams({
+    app: "live",
+    flashver: "FMLE/3.0 (compatible; Lavf61.7.100)",
+    swfurl: "",
+    tcurl: "rtmp://127.0.0.1:1935/live",
+    pageurl: "",
+    addr: "127.0.0.1",
+    clientid: "3",
+    call,
+    name: key,
+    type: "live",
+  }).toString();
+}
+
+async function postForm(url: string, body: string): Promise<Response> {
+  return await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body,
+    redirect: "manual",
+  });
+}
+
+Deno.test("nginx on_publish hook answers nginx-rtmp's form bodies over HTTP", async () => {
+  await using api = startApi();
+  const key = await api.create("cam1");
+  const hook = `${api.url}/api/v1/hooks/nginx/on_publish?token=${HOOK_TOKEN}`;
+  const relay = "rtmp://127.0.0.1:1935/hls";
+
+  const plain = await postForm(hook, nginxPublishForm(key));
+  assert.equal(plain.status, 302);
+  assert.equal(plain.headers.get("location"), "cam1");
+  await plain.body?.cancel();
+
+  const relayed = await postForm(`${hook}&relay=${relay}`, nginxPublishForm(key));
+  assert.equal(relayed.status, 302);
+  assert.equal(relayed.headers.get("location"), `${relay}/cam1`);
+  await relayed.body?.cancel();
+
+  const wrong = await postForm(`${hook}&relay=${relay}`, nginxPublishForm(`${key}x`));
+  assert.equal(wrong.status, 403);
+  assert.equal((await wrong.json()).error.code, "unknown_key");
+
+  const noToken = await postForm(`${api.url}/api/v1/hooks/nginx/on_publish`, nginxPublishForm(key));
+  assert.equal(noToken.status, 401);
+  await noToken.body?.cancel();
+
+  const done = await postForm(
+    `${api.url}/api/v1/hooks/nginx/on_publish_done?token=${HOOK_TOKEN}`,
+    nginxPublishForm(key, "publish_done"),
+  );
+  assert.equal(done.status, 200);
+  await done.body?.cancel();
+});
+
+function nginxConfig(dir: string, rtmpPort: number, apiUrl: string): string {
+  const hooks = `${apiUrl}/api/v1/hooks/nginx`;
+  return `
+load_module ${RTMP_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log stderr info;
+events { worker_connections 64; }
+rtmp {
+  server {
+    listen 127.0.0.1:${rtmpPort};
+    notify_method post;
+    application live {
+      live on;
+      on_publish ${hooks}/on_publish?token=${HOOK_TOKEN}&relay=rtmp://127.0.0.1:${rtmpPort}/hls;
+      on_publish_done ${hooks}/on_publish_done?token=${HOOK_TOKEN};
+    }
+    application hls {
+      live on;
+      allow publish 127.0.0.1;
+      deny publish all;
+      deny play all;
+      hls on;
+      hls_path ${dir}/hls;
+      hls_nested on;
+      hls_fragment 1s;
+      hls_playlist_length 6s;
+    }
+  }
+}
+`;
+}
+
+async function listDir(path: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return names.sort();
+}
+
+Deno.test("a real nginx-rtmp publishes under the public name via on_publish and refuses wrong keys", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-nginx-api-" });
+  const lines: string[] = [];
+  try {
+    await using api = startApi(lines);
+    const key = await api.create("cam1");
+    const rtmpPort = freePort();
+    await Deno.writeTextFile(`${dir}/nginx.conf`, nginxConfig(dir, rtmpPort, api.url));
+    await Deno.mkdir(`${dir}/hls`);
+    await using _nginx = await startProcess("nginx", {
+      args: ["-p", dir, "-c", `${dir}/nginx.conf`],
+      readyPort: rtmpPort,
+    });
+
+    await using wrong = publish(`rtmp://127.0.0.1:${rtmpPort}/live/sk_${"B".repeat(43)}`, {
+      seconds: 30,
+    });
+    const wrongExit = await Promise.race([
+      wrong.status.then((s) => s.code),
+      new Promise<null>((r) => setTimeout(() => r(null), 15_000)),
+    ]);
+    assert.ok(wrongExit !== null && wrongExit !== 0, "nginx-rtmp must refuse a wrong key");
+    assert.match(lines.join("\n"), /"event":"publish.refused".*"via":"nginx"/);
+    assert.deepEqual(await listDir(`${dir}/hls`), []);
+
+    await using ff = publish(`rtmp://127.0.0.1:${rtmpPort}/live/${key}`, { seconds: 30 });
+    const playlist = `${dir}/hls/cam1/index.m3u8`;
+    await waitFor("nginx-rtmp's HLS playlist under the public name", async () => {
+      if (ff.exited) throw new Error(`ffmpeg exited:\n${ff.output.slice(-2000)}`);
+      const text = await Deno.readTextFile(playlist).catch(() => "");
+      return text.includes("#EXTINF");
+    }, { timeoutMs: 20_000 });
+    assert.deepEqual(await listDir(`${dir}/hls`), ["cam1"]);
+    for (const name of await listDir(`${dir}/hls/cam1`)) {
+      assert.ok(!name.includes(key), "the key must not appear in any HLS file name");
+    }
+    assert.match(lines.join("\n"), /"event":"publish.allowed".*"stream":"cam1".*"via":"nginx"/);
+    assert.ok(!lines.join("\n").includes(key), "the key must not reach the API's log");
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
