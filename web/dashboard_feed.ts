@@ -98,8 +98,8 @@ const POLL_CACHE_MS = 1000;
 
 /**
  * For each live stream: the edge each region's viewers are sent to (the first of
- * `rankEdges` for that region) and a viewer estimate, where each edge's load is shared
- * equally among the streams it is first choice for.
+ * `rankEdges` for that region) and a viewer estimate, where each edge's load (taken as
+ * viewers served) is shared equally among the streams it is first choice for.
  */
 export function assignEdges(
   names: readonly string[],
@@ -119,8 +119,12 @@ export function assignEdges(
       else list.push(name);
     }
   }
-  for (const [edge, list] of served) {
-    const share = Math.max(0, edge.load) / list.length;
+  for (const edge of edges) {
+    // An edge first for none of them still serves some (viewers sent on when another edge
+    // was overloaded or down): its load is spread over every live stream.
+    const list = served.get(edge) ?? names;
+    if (list.length === 0 || !(edge.load > 0)) continue;
+    const share = edge.load / list.length;
     for (const name of list) {
       const entry = out.get(name)!;
       entry.viewers = (entry.viewers ?? 0) + share;
@@ -376,7 +380,8 @@ export class DashboardFeed {
 
   #watchUrl(name: string, edges: NodeRecord[]): string {
     const base = this.#watchBase ?? rankEdges(edges, name)[0]?.url.replace(/\/+$/, "") ?? "";
-    return `${base}/watch/${name}`;
+    // Pages link to it: anything but an http(s) base (say `javascript:`) becomes this host.
+    return `${/^https?:\/\/[^\s"'<>]+$/.test(base) ? base : ""}/watch/${name}`;
   }
 
   /** Probes the nodes whose last probe is older than the probe interval. */

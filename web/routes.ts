@@ -36,6 +36,8 @@ import {
 import { DashboardFeed, type DashboardListener } from "./dashboard_feed.ts";
 import type { StreamStatsSource } from "./stream_stats.ts";
 
+const encoder = new TextEncoder();
+
 /** What both pages load besides their HTML. */
 interface SharedAssets {
   style: Asset;
@@ -87,9 +89,11 @@ const DASHBOARD_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-function pageResponse(req: Request, html: string, csp: string): Response {
-  const page = memoryAsset(new TextEncoder().encode(html), HTML);
-  return assetResponse(req, page, REVALIDATE, { ...SECURITY_HEADERS, "Content-Security-Policy": csp });
+function pageResponse(req: Request, page: Asset, csp: string): Response {
+  return assetResponse(req, page, REVALIDATE, {
+    ...SECURITY_HEADERS,
+    "Content-Security-Policy": csp,
+  });
 }
 
 function baseApp(): Hono {
@@ -134,9 +138,15 @@ export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
   app.get("/watch/:name", (c) => {
     const name = c.req.param("name");
     if (!STREAM_NAME_RE.test(name)) {
-      throw new HttpError(404, "not_found", `Invalid stream name: must match ${STREAM_NAME_RE.source}`);
+      throw new HttpError(
+        404,
+        "not_found",
+        `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
+      );
     }
-    return pageResponse(c.req.raw, fillTemplate(template, { ...versions, name }), WATCH_CSP);
+    // About 1.5 KB, made per request: not worth compressing.
+    const html = encoder.encode(fillTemplate(template, { ...versions, name }));
+    return pageResponse(c.req.raw, memoryAsset(html, HTML, { compress: false }), WATCH_CSP);
   });
   serveHlsJs(app, assets);
   serveAsset(app, "/assets/watch.js", script);
@@ -175,10 +185,13 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
   const assets = sharedAssets(log);
   const script = staticAsset("dashboard.js", JS);
   const template = new TextDecoder().decode(staticAsset("dashboard.html", HTML).body);
-  const html = fillTemplate(template, {
-    style: `/assets/style.css?v=${assets.style.version}`,
-    script: `/assets/dashboard.js?v=${script.version}`,
-  });
+  const page = memoryAsset(
+    encoder.encode(fillTemplate(template, {
+      style: `/assets/style.css?v=${assets.style.version}`,
+      script: `/assets/dashboard.js?v=${script.version}`,
+    })),
+    HTML,
+  );
   const maxListeners = deps.maxListeners ?? 200;
   const feed = new DashboardFeed({
     registry: deps.registry,
@@ -193,7 +206,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
   deps.signal?.addEventListener("abort", () => feed.close(), { once: true });
 
   const app = baseApp();
-  app.get("/", (c) => pageResponse(c.req.raw, html, DASHBOARD_CSP));
+  app.get("/", (c) => pageResponse(c.req.raw, page, DASHBOARD_CSP));
   serveAsset(app, "/assets/dashboard.js", script);
   serveAsset(app, "/assets/style.css", assets.style);
 
@@ -201,32 +214,33 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
     return c.json(await feed.snapshot(), 200, { "Cache-Control": "no-store" });
   });
 
-  app.get("/api/v1/dashboard/events", (c) => {
+  app.get("/api/v1/dashboard/events", () => {
     if (feed.listeners >= maxListeners) {
       throw new HttpError(503, "unavailable", "Too many open dashboards, try again later", {
         headers: { "Retry-After": "10" },
       });
     }
-    return eventStream(feed, c.req.raw.signal);
+    return eventStream(feed);
   });
   return app;
 }
 
-/** A `text/event-stream` response carrying the feed's snapshots until either side ends. */
-function eventStream(feed: DashboardFeed, abort: AbortSignal): Response {
-  const encoder = new TextEncoder();
+/**
+ * A `text/event-stream` response carrying the feed's snapshots until either side ends: a
+ * page that goes away cancels the body, and the feed closing (shutdown) ends it.
+ */
+function eventStream(feed: DashboardFeed): Response {
   let finish = () => {};
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       let done = false;
       let unsubscribe = () => {};
-      let keepAlive: ReturnType<typeof setInterval> | undefined;
+      const keepAlive = setInterval(() => send(": keep-alive\n\n"), KEEP_ALIVE_MS);
       finish = () => {
         if (done) return;
         done = true;
         unsubscribe();
         clearInterval(keepAlive);
-        abort.removeEventListener("abort", finish);
         try {
           controller.close();
         } catch {
@@ -245,9 +259,6 @@ function eventStream(feed: DashboardFeed, abort: AbortSignal): Response {
       };
       send(`retry: ${RETRY_MS}\n\n`);
       unsubscribe = feed.subscribe(listener);
-      keepAlive = setInterval(() => send(": keep-alive\n\n"), KEEP_ALIVE_MS);
-      abort.addEventListener("abort", finish, { once: true });
-      if (abort.aborted) finish();
     },
     cancel() {
       finish();

@@ -55,7 +55,8 @@ export function hubStreamStats(hub: StreamHub, now: () => number = Date.now): St
   };
 }
 
-const INGEST_LINE_RE = /^cascade_ingest_bits_per_second\{(?:[^}]*,)?stream="([^"\\]*)"[^}]*\}\s+(\S+)/;
+const INGEST_LINE_RE =
+  /^cascade_ingest_bits_per_second\{(?:[^}]*,)?stream="([^"\\]*)"[^}]*\}\s+(\S+)/;
 
 /** The per-stream ingest bit rates in an origin's Prometheus text (`/metrics`). */
 export function parseIngestBitrates(text: string): Map<string, number> {

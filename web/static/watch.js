@@ -110,7 +110,9 @@ async function probe() {
     const res = await fetch(playlistUrl, { cache: "no-store" });
     if (res.status === 404 || res.status === 410) return { status: "missing", tail: null };
     if (res.status === 401 || res.status === 403) return { status: "forbidden", tail: null };
-    if (!res.ok) return { status: "error", tail: null, detail: `the server answered ${res.status}` };
+    if (!res.ok) {
+      return { status: "error", tail: null, detail: `the server answered ${res.status}` };
+    }
     const text = await res.text();
     if (!text.startsWith("#EXTM3U")) {
       return { status: "error", tail: null, detail: "the server did not send a playlist" };
@@ -140,7 +142,9 @@ async function poll() {
   switch (result.status) {
     case "forbidden":
       setState("error", "Not allowed");
-      showError("This link does not allow watching the stream (it may have expired). Ask for a new link.");
+      showError(
+        "This link does not allow watching the stream (it may have expired). Ask for a new link.",
+      );
       schedulePoll(10_000);
       return;
     case "error":
@@ -269,7 +273,25 @@ function broadcastEnded(tail) {
  * @param {any} data hls.js error data
  */
 function onHlsError(Hls, player, data) {
-  // hls.js retries non-fatal errors itself.
+  const status = data.response?.code;
+  const playlistGone = (status === 404 || status === 410) &&
+    (data.details === Hls.ErrorDetails.LEVEL_LOAD_ERROR ||
+      data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR);
+  if (playlistGone) {
+    // The edge no longer knows the stream: the broadcast ended (edges drop a stream as soon
+    // as its playlist ends). What is buffered plays out; polling, not hls.js's slowing
+    // retries, finds the next broadcast.
+    if (phase === "playing") {
+      // Nothing more can load; without this the old player would race the next one.
+      player.stopLoad();
+      broadcastEnded(null);
+    } else if (phase === "starting") {
+      teardown();
+      void poll();
+    }
+    return;
+  }
+  // hls.js retries other non-fatal errors itself.
   if (!data.fatal) return;
   fatalErrors++;
   root.dataset.fatalErrors = String(fatalErrors);
@@ -278,12 +300,10 @@ function onHlsError(Hls, player, data) {
     player.recoverMediaError();
     return;
   }
-  const status = data.response?.code;
   const wasEnded = phase === "ended";
   teardown();
-  if (wasEnded || status === 404 || status === 410) {
-    // The playlist is gone: the stream went offline.
-    phase = wasEnded ? "ended" : "offline";
+  if (wasEnded) {
+    phase = "ended";
     void poll();
     return;
   }

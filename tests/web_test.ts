@@ -1,0 +1,393 @@
+/**
+ * The watch page and the dashboard in a real browser: headless Chromium from Debian's
+ * `chromium` package driven by playwright-core, against a real stack on one random port
+ * as the all-in-one node mounts it (watch page, dashboard, API, edge), fed by an
+ * in-process origin with its embedded discovery in a MemoryRegistry, and ffmpeg as the
+ * encoder. The watch page plays, shows a latency, goes offline when the publisher stops
+ * and resumes by itself; the dashboard follows streams up and down within 3 s; a stream
+ * created in the dashboard publishes with the key it showed; no key or token is ever in
+ * what the server sends.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { Hono } from "hono";
+import { chromium, type Page } from "playwright-core";
+import { loadConfig } from "@cascade/common/config";
+import { log } from "@cascade/common/log";
+import { MetricsRegistry } from "@cascade/common/metrics";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import { createApiApp } from "../api/src/app.ts";
+import { apiConfigSchema } from "../api/src/config.ts";
+import { createApiAuthorizerFor } from "../api/src/publish.ts";
+import { hashStreamKey } from "../api/src/stream_keys.ts";
+import { startEdgeHeartbeat } from "../edge/src/announce.ts";
+import { createEdge, createEdgeApp } from "../edge/src/app.ts";
+import { dashboardRoutes, watchRoutes } from "../web/routes.ts";
+import { hubStreamStats } from "../web/stream_stats.ts";
+import { publish } from "./helpers/media.ts";
+import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
+import type { TestProcess } from "./helpers/process.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+const ADMIN_TOKEN = "web-test-admin-token-0123456789";
+const ALPHA_KEY = "test_key_1234";
+const ARTIFACTS = new URL("../test-artifacts/", import.meta.url);
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+interface WebStack extends AsyncDisposable {
+  /** `http://127.0.0.1:PORT`: pages, API and edge. */
+  url: string;
+  origin: TestOrigin;
+  registry: MemoryRegistry;
+}
+
+/** Everything the all-in-one node serves, on one random port, over an in-process origin. */
+async function startWebStack(): Promise<WebStack> {
+  const registry = new MemoryRegistry({ log });
+  // `alpha` is an API-managed stream whose key the test knows.
+  await registry.putStreamConfig({
+    name: "alpha",
+    keyHash: await hashStreamKey(ALPHA_KEY),
+    createdAt: Date.now(),
+    disabled: false,
+    record: false,
+  });
+  const origin = await startTestOrigin({}, {
+    registry,
+    auth: createApiAuthorizerFor(registry, { log }),
+  });
+  const edge = createEdge({ registry, cacheBytes: 64 * 2 ** 20, log });
+  await edge.start();
+  const stopFeeds = new AbortController();
+  const api = createApiApp({
+    registry,
+    config: loadConfig(apiConfigSchema, { API_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: "warn" }),
+    log,
+    metrics: new MetricsRegistry(),
+  });
+  const app = new Hono();
+  app.route("/", watchRoutes({ log }));
+  app.route(
+    "/",
+    dashboardRoutes({
+      registry,
+      log,
+      streamStats: hubStreamStats(origin.hub),
+      watchBaseUrl: "",
+      signal: stopFeeds.signal,
+    }),
+  );
+  app.route("/", api);
+  app.route("/", createEdgeApp(edge));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const heartbeat = startEdgeHeartbeat(registry, edge, {
+    id: "test-edge",
+    url,
+    region: "local",
+    startedAt: Date.now(),
+  });
+  return {
+    url,
+    origin,
+    registry,
+    async [Symbol.asyncDispose]() {
+      stopFeeds.abort();
+      await heartbeat.stop();
+      await server.shutdown();
+      await edge.close();
+      await origin[Symbol.asyncDispose]();
+      await registry.close();
+    },
+  };
+}
+
+/** Headless Chromium with a fresh profile, and a page that records script errors. */
+async function openBrowser() {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (err) => pageErrors.push(err.message));
+  if (Deno.env.get("LOG_TESTS") === "1") {
+    page.on("console", (m) => console.error(`[page ${m.type()}] ${m.text()}`));
+    page.on(
+      "response",
+      (r) => console.error(`[page ${performance.now().toFixed(0)}] ${r.status()} ${r.url()}`),
+    );
+  }
+  return {
+    page,
+    pageErrors,
+    async [Symbol.asyncDispose]() {
+      await browser.close();
+    },
+  };
+}
+
+function videoTime(page: Page): Promise<number> {
+  return page.evaluate<number>("document.querySelector('video').currentTime");
+}
+
+function watchState(page: Page): Promise<string | null> {
+  return page.getAttribute("#watch", "data-state");
+}
+
+/** Stops a publisher if it still runs. */
+function stopping(ff: () => TestProcess | undefined): AsyncDisposable {
+  return { [Symbol.asyncDispose]: async () => void await ff()?.stop() };
+}
+
+Deno.test({
+  name: "watch page plays live with hls.js, shows latency, goes offline and resumes by itself",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startWebStack();
+  let ff: TestProcess | undefined = publish(stack.origin.rtmpUrl(ALPHA_KEY));
+  await using _ff = stopping(() => ff);
+  await using browser = await openBrowser();
+  const { page } = browser;
+
+  await waitFor(
+    "alpha to be live",
+    async () => (await stack.registry.getStream("alpha")) !== null,
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  await page.goto(`${stack.url}/watch/alpha`);
+  const startedAt = await waitFor("playback to start", async () => {
+    const t = await videoTime(page);
+    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
+  }, { timeoutMs: 20_000 });
+  await waitFor("4 s of video to play", async () => (await videoTime(page)) >= startedAt + 4, {
+    timeoutMs: 20_000,
+  });
+  assert.equal(await page.getAttribute("#watch", "data-engine"), "hls.js");
+  assert.equal(
+    await page.getAttribute("#watch", "data-fatal-errors"),
+    "0",
+    "no fatal hls.js error",
+  );
+  const latency = await waitFor("a latency readout", async () => {
+    const seconds = await page.getAttribute("#latency", "data-seconds");
+    return seconds === null ? undefined : Number(seconds);
+  });
+  assert.ok(latency >= 0 && latency < 12, `latency ${latency} s`);
+  assert.match(await page.textContent("#latency") ?? "", /^\d+\.\d s$/);
+  await Deno.mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: fileURLToPath(new URL("watch.png", ARTIFACTS)) });
+
+  // Anything a reload would lose: it must survive going offline and coming back.
+  await page.evaluate("window.cascadeTestMarker = 'same document'");
+  const stoppedAt = performance.now();
+  await ff.stop();
+  ff = undefined;
+  await waitFor("the page to show offline", async () => (await watchState(page)) === "offline", {
+    timeoutMs: Math.max(0, 10_000 - (performance.now() - stoppedAt)),
+  });
+  assert.match(await page.textContent("#overlay") ?? "", /ended|offline/);
+
+  ff = publish(stack.origin.rtmpUrl(ALPHA_KEY));
+  const resumedAt = await waitFor("playback to resume", async () => {
+    const t = await videoTime(page);
+    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
+  }, { timeoutMs: 30_000 });
+  await waitFor("video to advance after resuming", async () => {
+    return (await videoTime(page)) >= resumedAt + 2;
+  }, { timeoutMs: 20_000 });
+  assert.equal(await page.evaluate("window.cascadeTestMarker"), "same document");
+  assert.equal(await page.isVisible("#error"), false);
+  assert.deepEqual(browser.pageErrors, []);
+});
+
+Deno.test({
+  name: "dashboard lists a stream within 3 s of publish and drops it within 3 s of stop",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startWebStack();
+  await using browser = await openBrowser();
+  const { page } = browser;
+  await page.goto(`${stack.url}/`);
+  await waitFor("the dashboard to connect", async () => {
+    return (await page.textContent("#connection")) === "Live updates";
+  });
+  await waitFor("the origin and the edge to be listed as healthy", async () => {
+    const rows = await page.locator("#node-rows tr").allTextContents();
+    return rows.length === 2 && rows.every((r) => r.includes("Healthy"));
+  });
+
+  let publishStarted = 0;
+  stack.origin.hub.on((e) => {
+    if (e.type === "publish.start" && e.stream.info.name === "alpha") {
+      publishStarted = performance.now();
+    }
+  });
+  let ff: TestProcess | undefined = publish(stack.origin.rtmpUrl(ALPHA_KEY));
+  await using _ff = stopping(() => ff);
+  const row = page.locator('#live-rows tr[data-stream="alpha"]');
+  await waitFor("alpha to be listed", async () => (await row.count()) === 1, {
+    timeoutMs: 20_000,
+    intervalMs: 20,
+  });
+  const listedAfter = performance.now() - publishStarted;
+  assert.ok(
+    publishStarted > 0 && listedAfter <= 3000,
+    `listed ${Math.round(listedAfter)} ms after publish`,
+  );
+
+  const cells = await waitFor("bit rate and picture size", async () => {
+    const texts = await row.locator("th, td").allTextContents();
+    return texts[3] !== "–" && texts[4]?.includes("320×240") ? texts : undefined;
+  });
+  assert.equal(cells[0], "alpha");
+  assert.match(cells[1]!, /^test-origin/);
+  assert.match(cells[2]!, /^test-edge \(local\)$/);
+  assert.match(cells[3]!, /^\d+ kb\/s$|^\d+\.\d Mb\/s$/);
+  assert.match(cells[4]!, /H\.264 .*AAC/);
+  assert.match(cells[5]!, /^\d+ s$/);
+  assert.match(cells[6]!, /^≈ \d+$/);
+  assert.equal(await row.locator("a").getAttribute("href"), "/watch/alpha");
+  await Deno.mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({
+    path: fileURLToPath(new URL("dashboard.png", ARTIFACTS)),
+    fullPage: true,
+  });
+
+  const stoppedAt = performance.now();
+  await ff.stop();
+  ff = undefined;
+  await waitFor("alpha to be dropped", async () => (await row.count()) === 0, {
+    timeoutMs: Math.max(0, 3000 - (performance.now() - stoppedAt)),
+    intervalMs: 20,
+  });
+  assert.equal(await page.isVisible("#live-empty"), true);
+  assert.deepEqual(browser.pageErrors, []);
+});
+
+Deno.test({
+  name:
+    "dashboard creates a stream whose key publishes, rotates and disables it; no secret in the page",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startWebStack();
+  await using browser = await openBrowser();
+  const { page } = browser;
+  page.on("dialog", (dialog) => void dialog.accept());
+  await page.goto(`${stack.url}/`);
+
+  await page.fill("#token-input", ADMIN_TOKEN);
+  await page.click("#token-form button[type=submit]");
+  await page.locator("#admin-panel").waitFor({ state: "visible" });
+  assert.equal(
+    await page.inputValue("#token-input"),
+    "",
+    "the typed token is not kept in the form",
+  );
+
+  await page.fill("#new-name", "gamma");
+  await page.click("#create-form button[type=submit]");
+  await page.locator("#key-panel").waitFor({ state: "visible" });
+  const key = await page.inputValue("#obs-key");
+  const server = await page.inputValue("#obs-server");
+  assert.match(key, /^sk_[A-Za-z0-9_-]{43}$/);
+  assert.equal(server, `rtmp://127.0.0.1:${stack.origin.rtmpPort}/live`);
+  assert.equal(await page.textContent("#key-stream"), "gamma");
+
+  // What the server sends holds neither the key nor the token.
+  for (const path of ["/", "/assets/dashboard.js", "/api/v1/dashboard", "/watch/gamma"]) {
+    const text = await (await fetch(`${stack.url}${path}`)).text();
+    assert.ok(!text.includes(key), `${path} holds no stream key`);
+    assert.ok(!text.includes(ADMIN_TOKEN), `${path} holds no admin token`);
+  }
+  assert.ok(!(await page.content()).includes(ADMIN_TOKEN), "the page holds no admin token");
+
+  let ff: TestProcess | undefined = publish(`${server}/${key}`);
+  await using _ff = stopping(() => ff);
+  const liveRow = page.locator('#live-rows tr[data-stream="gamma"]');
+  await waitFor("gamma to be live in the dashboard", async () => (await liveRow.count()) === 1, {
+    timeoutMs: 20_000,
+  });
+  const configRow = page.locator('#config-rows tr[data-stream="gamma"]');
+  await waitFor("gamma to be shown live among the configured streams", async () => {
+    return (await configRow.locator(".badge").textContent()) === "Live";
+  });
+
+  await page.click("#key-done");
+  assert.equal(await page.isVisible("#key-panel"), false);
+  assert.ok(!(await page.content()).includes(key), "the key is gone once saved");
+
+  await page.click('#config-rows button[data-action="rotate"][data-stream="gamma"]');
+  await page.locator("#key-panel").waitFor({ state: "visible" });
+  const rotated = await page.inputValue("#obs-key");
+  assert.match(rotated, /^sk_/);
+  assert.notEqual(rotated, key);
+  await page.click("#key-done");
+
+  // Disabling kicks the running broadcast: it leaves the live list.
+  await page.click('#config-rows button[data-action="disable"][data-stream="gamma"]');
+  await waitFor("gamma to be disabled", async () => {
+    return (await configRow.locator(".badge").textContent()) === "Disabled";
+  });
+  await waitFor("the kicked broadcast to leave the live list", async () => {
+    return (await liveRow.count()) === 0;
+  }, { timeoutMs: 10_000 });
+  await ff.status;
+  ff = undefined;
+  assert.equal(await page.isVisible("#admin-message"), false);
+  assert.deepEqual(browser.pageErrors, []);
+});
+
+Deno.test({
+  name: "watch page falls back to the browser's own HLS player without hls.js",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startWebStack();
+  const ff = publish(stack.origin.rtmpUrl(ALPHA_KEY));
+  await using _ff = stopping(() => ff);
+  await using browser = await openBrowser();
+  const { page } = browser;
+  // As in a browser without Media Source Extensions: hls.js never arrives.
+  await page.route("**/vendor/hls.min.js*", (route) => route.abort());
+  assert.notEqual(
+    await page.evaluate(
+      "document.createElement('video').canPlayType('application/vnd.apple.mpegurl')",
+    ),
+    "",
+    "this Chromium plays HLS natively",
+  );
+  await waitFor(
+    "alpha to be live",
+    async () => (await stack.registry.getStream("alpha")) !== null,
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  await page.goto(`${stack.url}/watch/alpha`);
+  const startedAt = await waitFor("native playback to start", async () => {
+    const t = await videoTime(page);
+    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
+  }, { timeoutMs: 20_000 });
+  assert.equal(await page.getAttribute("#watch", "data-engine"), "native");
+  await waitFor("video to advance", async () => (await videoTime(page)) >= startedAt + 2, {
+    timeoutMs: 20_000,
+  });
+  assert.deepEqual(browser.pageErrors, []);
+});

@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { configureLogging } from "@cascade/common/log";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
+import { chooseCoding, fillTemplate, memoryAsset } from "./assets.ts";
+import type { DashboardSnapshot } from "./dashboard_feed.ts";
+import { dashboardRoutes, watchRoutes } from "./routes.ts";
+
+configureLogging({ level: "error" });
+
+function streamRecord(name: string, overrides: Partial<StreamRecord> = {}): StreamRecord {
+  const now = Date.now();
+  return {
+    name,
+    originId: "origin-a",
+    originUrl: "http://127.0.0.1:9",
+    manifest: `http://127.0.0.1:9/live/${name}/index.m3u8`,
+    startedAt: now - 65_000,
+    updatedAt: now,
+    targetDuration: 3,
+    mediaSequence: 1,
+    ...overrides,
+  };
+}
+
+function node(id: string, kind: NodeRecord["kind"], load = 0, region = "eu"): NodeRecord {
+  return { id, kind, url: `http://127.0.0.1:9/${id}`, region, load, startedAt: Date.now() };
+}
+
+/** Reads server-sent events from a response body, one parsed `snapshot` at a time. */
+class EventReader {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #decoder = new TextDecoder();
+  #buffer = "";
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.#reader = body.getReader();
+  }
+
+  async next(): Promise<DashboardSnapshot | null> {
+    while (true) {
+      const end = this.#buffer.indexOf("\n\n");
+      if (end >= 0) {
+        const block = this.#buffer.slice(0, end);
+        this.#buffer = this.#buffer.slice(end + 2);
+        const data = block.split("\n").find((l) => l.startsWith("data: "));
+        if (block.includes("event: snapshot") && data) return JSON.parse(data.slice(6));
+        continue;
+      }
+      const { value, done } = await this.#reader.read();
+      if (done) return null;
+      this.#buffer += this.#decoder.decode(value, { stream: true });
+    }
+  }
+
+  cancel(): Promise<void> {
+    return this.#reader.cancel();
+  }
+}
+
+Deno.test("watchRoutes() serves the watch page with relative URLs, no secrets and a CSP", async () => {
+  const app = watchRoutes();
+  const res = await app.request("/watch/cam_1");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), "no-cache");
+  assert.match(res.headers.get("content-security-policy") ?? "", /media-src 'self' blob:/);
+  const html = await res.text();
+  assert.match(html, /data-stream="cam_1"/);
+  assert.match(html, /<script src="\/vendor\/hls\.min\.js\?v=[\d.]+" defer>/);
+  assert.match(html, /src="\/assets\/watch\.js\?v=[\w-]+"/);
+  assert.doesNotMatch(html, /\{\{|https?:\/\//);
+});
+
+Deno.test("watchRoutes() answers 404 for a name that is not a stream name", async () => {
+  const app = watchRoutes();
+  for (const path of ["/watch/Bad", "/watch/a%3Cb", "/watch/-x"]) {
+    const res = await app.request(path);
+    assert.equal(res.status, 404, path);
+    assert.equal((await res.json()).error.code, "not_found");
+  }
+});
+
+Deno.test("watchRoutes() serves hls.js from memory, compressed when asked, with validators", async () => {
+  const app = watchRoutes();
+  const plain = await app.request("/vendor/hls.min.js");
+  assert.equal(plain.status, 200);
+  assert.equal(plain.headers.get("content-type"), "text/javascript; charset=utf-8");
+  assert.match(plain.headers.get("cache-control") ?? "", /max-age=31536000, immutable/);
+  const body = await plain.text();
+  assert.ok(body.length > 100_000, "the whole hls.js build");
+  assert.match(body, /Hls/);
+
+  const br = await app.request("/vendor/hls.min.js", {
+    headers: { "Accept-Encoding": "gzip, deflate, br" },
+  });
+  assert.equal(br.headers.get("content-encoding"), "br");
+  assert.equal(br.headers.get("vary"), "Accept-Encoding");
+  const compressed = new Uint8Array(await br.arrayBuffer());
+  assert.ok(compressed.length < body.length / 2);
+
+  const etag = plain.headers.get("etag")!;
+  const again = await app.request("/vendor/hls.min.js", { headers: { "If-None-Match": etag } });
+  assert.equal(again.status, 304);
+  assert.equal(await again.text(), "");
+});
+
+Deno.test("chooseCoding() prefers br, honours q=0, and skips small assets", () => {
+  const big = memoryAsset(new TextEncoder().encode("x".repeat(5000)), "text/plain");
+  assert.equal(chooseCoding("gzip, br", big), "br");
+  assert.equal(chooseCoding("gzip, br;q=0", big), "gzip");
+  assert.equal(chooseCoding("*", big), "br");
+  assert.equal(chooseCoding("identity", big), null);
+  assert.equal(chooseCoding(null, big), null);
+  const small = memoryAsset(new TextEncoder().encode("tiny"), "text/plain");
+  assert.equal(chooseCoding("br", small), null);
+});
+
+Deno.test("fillTemplate() escapes values and refuses unknown placeholders", () => {
+  assert.equal(fillTemplate("<b>{{ a }}</b>{{b}}", { a: "<i>", b: "&" }), "<b>&lt;i&gt;</b>&amp;");
+  assert.throws(() => fillTemplate("{{missing}}", {}), RangeError);
+  assert.throws(() => fillTemplate("{{ not closed", {}), SyntaxError);
+});
+
+Deno.test("dashboardRoutes() serves a page that holds no token and cannot be framed", async () => {
+  const registry = new MemoryRegistry();
+  try {
+    const app = dashboardRoutes({ registry, probeNodes: false });
+    const res = await app.request("/");
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+    const html = await res.text();
+    assert.match(html, /<input\s+id="token-input"\s+type="password"/);
+    assert.doesNotMatch(html, /sk_|Bearer /);
+    const js = await (await app.request("/assets/dashboard.js")).text();
+    assert.match(js, /sessionStorage/);
+    assert.doesNotMatch(js, /sk_[A-Za-z0-9_-]{10}/);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("GET /api/v1/dashboard lists live streams with origin, edges and viewer estimates", async () => {
+  const registry = new MemoryRegistry();
+  try {
+    await registry.announceNode({ ...node("origin-a", "origin", 1), rtmpUrl: "rtmp://o/live" });
+    await registry.announceNode(node("edge-1", "edge", 12));
+    await registry.claimStream(
+      streamRecord("alpha", { bandwidth: 800_000, codecs: "avc1.64001f" }),
+      10_000,
+    );
+    const app = dashboardRoutes({
+      registry,
+      probeNodes: false,
+      streamStats: (name) => name === "alpha" ? { width: 640, height: 360 } : undefined,
+    });
+    const res = await app.request("/api/v1/dashboard");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    const snap: DashboardSnapshot = await res.json();
+    assert.equal(snap.registry, "ok");
+    assert.equal(snap.streams.length, 1);
+    const alpha = snap.streams[0]!;
+    assert.equal(alpha.name, "alpha");
+    assert.equal(alpha.originId, "origin-a");
+    assert.equal(alpha.originRegion, "eu");
+    assert.deepEqual(alpha.edges, [{ id: "edge-1", region: "eu" }]);
+    assert.equal(alpha.bitrate, 800_000);
+    assert.equal(alpha.codecs, "avc1.64001f");
+    assert.equal(alpha.width, 640);
+    assert.equal(alpha.viewers, 12);
+    assert.equal(alpha.watchUrl, "http://127.0.0.1:9/edge-1/watch/alpha");
+    assert.deepEqual(snap.nodes.map((n) => [n.kind, n.id, n.health]), [
+      ["origin", "origin-a", "unknown"],
+      ["edge", "edge-1", "unknown"],
+    ]);
+    assert.equal(snap.nodes[0]!.rtmpUrl, "rtmp://o/live");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("GET /api/v1/dashboard/events pushes a snapshot per stream up and down, and ends on abort", async () => {
+  const registry = new MemoryRegistry();
+  const stop = new AbortController();
+  try {
+    const app = new Hono();
+    app.route("/", dashboardRoutes({ registry, probeNodes: false, signal: stop.signal }));
+    const res = await app.request("/api/v1/dashboard/events");
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
+    assert.match(res.headers.get("cache-control") ?? "", /no-transform/);
+    const events = new EventReader(res.body!);
+    assert.deepEqual((await events.next())?.streams, []);
+
+    const started = Date.now();
+    await registry.claimStream(streamRecord("alpha"), 10_000);
+    const up = await events.next();
+    assert.deepEqual(up?.streams.map((s) => s.name), ["alpha"]);
+    // Pushed on the registry event, not on the 2 s refresh.
+    assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+
+    await registry.releaseStream("alpha", "origin-a");
+    assert.deepEqual((await events.next())?.streams, []);
+
+    stop.abort();
+    assert.equal(await events.next(), null);
+  } finally {
+    stop.abort();
+    await registry.close();
+  }
+});
+
+Deno.test("GET /api/v1/dashboard/events refuses listeners beyond the limit", async () => {
+  const registry = new MemoryRegistry();
+  const stop = new AbortController();
+  try {
+    const app = dashboardRoutes({
+      registry,
+      probeNodes: false,
+      maxListeners: 1,
+      signal: stop.signal,
+    });
+    const first = await app.request("/api/v1/dashboard/events");
+    const events = new EventReader(first.body!);
+    await events.next();
+    const second = await app.request("/api/v1/dashboard/events");
+    assert.equal(second.status, 503);
+    assert.equal(second.headers.get("retry-after"), "10");
+    await second.body?.cancel();
+    await events.cancel();
+    // The cancelled page left: there is room again.
+    const third = await app.request("/api/v1/dashboard/events");
+    assert.equal(third.status, 200);
+    await third.body?.cancel();
+  } finally {
+    stop.abort();
+    await registry.close();
+  }
+});
