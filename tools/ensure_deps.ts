@@ -54,6 +54,7 @@ export const REQUIREMENTS: Requirement[] = [
     present: () => exists("/usr/lib/nginx/modules/ngx_rtmp_module.so"),
   },
   { pkg: "chromium", present: () => exists("/usr/bin/chromium") },
+  { pkg: "docker-compose", present: () => onPath("docker-compose") },
 ];
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {

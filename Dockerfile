@@ -1,0 +1,20 @@
+# Cascade's Deno services in one image; the command names the role's main.ts:
+#   docker run cascade api/main.ts | origin/main.ts | edge/main.ts | discovery/main.ts
+# Every role is configured by the environment variables of ARCHITECTURE.md.
+FROM denoland/deno:debian-2.9.6
+
+WORKDIR /app
+COPY --chown=deno:deno . .
+# Origins write HLS here; a named volume mounted on it starts out owned by `deno`.
+RUN mkdir -p /media && chown deno:deno /media
+
+USER deno
+# Everything is downloaded at build time, exactly as locked: the container needs no registry.
+RUN deno cache --frozen api/main.ts origin/main.ts edge/main.ts discovery/main.ts \
+    tools/healthcheck.ts
+
+ENV LOG_FORMAT=json \
+    MEDIA_ROOT=/media
+EXPOSE 1935 8000 8080 8081
+ENTRYPOINT ["deno", "run", "-A", "--cached-only", "--frozen"]
+CMD ["api/main.ts"]

@@ -1,0 +1,125 @@
+/**
+ * `docker-compose.yml` checked without a Docker engine: Debian's `docker-compose` validates
+ * and normalises it (`config`), and the normalised services must be the whole topology, each
+ * with a restart policy and a health check, Redis persisting to its append-only file, and the
+ * nginx-rtmp origin sharing its HLS volume with its discovery process. The Dockerfiles must
+ * copy only files that exist.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { runProcess } from "./helpers/process.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const COMPOSE = `${ROOT}docker-compose.yml`;
+const TOKENS = {
+  API_ADMIN_TOKEN: "compose-admin-token-0123456789",
+  HOOK_TOKEN: "compose-hook-token-0123456789",
+};
+const SERVICES = [
+  "api",
+  "edge-1",
+  "edge-2",
+  "lb",
+  "nginx-discovery",
+  "nginx-origin",
+  "origin-1",
+  "origin-2",
+  "redis",
+];
+
+async function compose(args: string[], env: Record<string, string> = TOKENS) {
+  try {
+    return await runProcess("docker-compose", ["-f", COMPOSE, ...args], {
+      // Only what the file needs: nothing from the caller's environment may leak in.
+      env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
+    });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error("docker-compose is not installed (Debian package docker-compose)");
+    }
+    throw err;
+  }
+}
+
+/** The normalised `config` output split per service: name → that service's lines. */
+function serviceBlocks(yaml: string): Map<string, string> {
+  const blocks = new Map<string, string>();
+  let inServices = false;
+  let current: string | undefined;
+  for (const line of yaml.split("\n")) {
+    if (/^\S/.test(line)) {
+      inServices = line === "services:";
+      current = undefined;
+      continue;
+    }
+    if (!inServices) continue;
+    const start = line.match(/^ {2}([a-z0-9-]+):$/);
+    if (start) {
+      current = start[1]!;
+      blocks.set(current, "");
+    } else if (current !== undefined) {
+      blocks.set(current, `${blocks.get(current)}${line}\n`);
+    }
+  }
+  return blocks;
+}
+
+Deno.test("docker-compose.yml is valid and runs every service with restarts and health checks", async () => {
+  const quiet = await compose(["config", "-q"]);
+  assert.equal(quiet.code, 0, quiet.stderr);
+
+  const names = await compose(["config", "--services"]);
+  assert.deepEqual(names.stdout.trim().split("\n").sort(), SERVICES);
+
+  const config = await compose(["config"]);
+  assert.equal(config.code, 0, config.stderr);
+  const blocks = serviceBlocks(config.stdout);
+  assert.deepEqual([...blocks.keys()].sort(), SERVICES);
+  for (const [name, block] of blocks) {
+    assert.match(block, /^ {4}restart: unless-stopped$/m, `${name} has no restart policy`);
+    // Discovery has no HTTP endpoint; its restart policy covers a crash.
+    if (name !== "nginx-discovery") {
+      assert.match(
+        block,
+        /^ {4}healthcheck:\n(?: {6}.*\n)*? {6}test:/m,
+        `${name}: no health check`,
+      );
+    }
+  }
+
+  const redis = blocks.get("redis")!;
+  assert.match(redis, /- --appendonly\n\s+- "?yes"?\n/);
+  assert.match(redis, /- redis-data:\/data/);
+  assert.match(blocks.get("nginx-origin")!, /- nginx-hls:\/var\/hls:rw/);
+  assert.match(blocks.get("nginx-discovery")!, /- nginx-hls:\/var\/hls:ro/);
+  assert.match(blocks.get("nginx-discovery")!, /MEDIA_ROOT: \/var\/hls/);
+  for (const origin of ["origin-1", "origin-2"]) {
+    assert.match(blocks.get(origin)!, /PUBLISH_AUTH: api/);
+    assert.match(blocks.get(origin)!, /EMBED_DISCOVERY: 'true'|EMBED_DISCOVERY: "true"/);
+  }
+  assert.match(blocks.get("lb")!, /EDGES: edge-1:8000,edge-2:8000/);
+});
+
+Deno.test("docker-compose.yml refuses to start without the tokens and says which is missing", async () => {
+  const { code, stderr } = await compose(["config", "-q"], {});
+  assert.notEqual(code, 0);
+  assert.match(stderr, /API_ADMIN_TOKEN|HOOK_TOKEN/);
+});
+
+Deno.test("the Dockerfiles copy only files that exist", async () => {
+  for (const dockerfile of ["Dockerfile", "nginx/Dockerfile"]) {
+    const text = await Deno.readTextFile(`${ROOT}${dockerfile}`);
+    const copies = [...text.matchAll(/^COPY (?:--\S+ )*(.+) \S+$/gm)];
+    assert.ok(copies.length > 0, `${dockerfile} copies nothing`);
+    for (const copy of copies) {
+      for (const source of copy[1]!.split(" ")) {
+        await Deno.stat(`${ROOT}${source}`);
+      }
+    }
+  }
+  const cached = (await Deno.readTextFile(`${ROOT}Dockerfile`)).match(
+    /deno cache[^\n]*(?:\\\n[^\n]*)*/,
+  );
+  assert.ok(cached, "the Dockerfile caches the roles' dependencies");
+  for (const main of cached[0].match(/[\w/]+\.ts/g) ?? []) await Deno.stat(`${ROOT}${main}`);
+});
