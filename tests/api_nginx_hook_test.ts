@@ -124,6 +124,9 @@ rtmp {
   server {
     listen 127.0.0.1:${rtmpPort};
     notify_method post;
+    # Renames the relayed ingest stream before nginx-rtmp logs it: otherwise its error-level
+    # "notify: push" line carries the stream key.
+    notify_relay_redirect on;
     application live {
       live on;
       on_publish ${hooks}/on_publish?token=${HOOK_TOKEN}&relay=rtmp://127.0.0.1:${rtmpPort}/hls;

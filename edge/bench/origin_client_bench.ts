@@ -113,7 +113,9 @@ try {
       const gbps = await throughput(get, 8, 2000);
       console.log(
         `round ${round} ${name.padEnd(17)} segment p50 ${seg.toFixed(2)} ms  ` +
-          `playlist p50 ${pl.toFixed(3)} ms  1-conn ${gbps1.toFixed(2)}, 8-parallel ${gbps.toFixed(2)} Gbit/s`,
+          `playlist p50 ${pl.toFixed(3)} ms  1-conn ${gbps1.toFixed(2)}, 8-parallel ${
+            gbps.toFixed(2)
+          } Gbit/s`,
       );
     }
   }

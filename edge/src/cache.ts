@@ -15,11 +15,13 @@ export const ENTRY_OVERHEAD_BYTES = 256;
 
 /** A fetched object the edge serves from memory. */
 export interface CachedObject {
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
   /** Epoch milliseconds of the origin response. */
   fetchedAt: number;
   /** Strong validator, quoted. */
   etag: string;
+  /** The playlist text `body` encodes (playlists only). */
+  text?: string;
   /** `#EXT-X-TARGETDURATION` for playlists, seconds. */
   targetDuration?: number;
 }

@@ -76,8 +76,10 @@ export class LoadMeter {
         bytes += b.bytes;
       }
     }
-    // A young meter divides by the time it has been counting, not by the whole window.
-    const span = Math.max(1, Math.min(this.#windowSeconds, (nowMs - this.#startedAt) / 1000));
+    // The window is the last whole seconds plus the part of the current one that has passed;
+    // a young meter divides by the time it has been counting instead.
+    const window = this.#windowSeconds - 1 + (nowMs % 1000) / 1000;
+    const span = Math.max(1, Math.min(window, (nowMs - this.#startedAt) / 1000));
     return { mediaSeconds, bytes, span };
   }
 }

@@ -112,9 +112,9 @@ export class StreamLookup {
    */
   refresh(name: string, since: number): Promise<StreamRecord | null> {
     const flight = this.#flights.get(name);
-    if (flight !== undefined && flight.askedAt >= since) return flight.promise;
+    if (flight !== undefined && flight.askedAt > since) return flight.promise;
     const memo = this.#memo.get(name);
-    if (memo !== undefined && memo.askedAt >= since && memo.expiresAt > this.#clock()) {
+    if (memo !== undefined && memo.askedAt > since && memo.expiresAt > this.#clock()) {
       return Promise.resolve(memo.record);
     }
     this.invalidate(name);

@@ -5,14 +5,15 @@
  * a complete 200 or a 404 is an `OriginFetchError` whose `reason` says what went wrong, so
  * the caller can fail over and never caches a partial body.
  *
- * Why undici and not Deno's `fetch`: `edge/bench/origin_client_bench.ts` on this machine
- * (2 cores, loopback, `Deno.serve` origin, 800 KB segment / 600 B playlist, medians of
- * several rounds) measured the two within noise of each other: segment p50 ~0.9 ms for both,
- * playlist p50 ~0.1 ms for both, 8 parallel 5-9 Gbit/s for both (PERFORMANCE_NOTES's
- * fetch 6.0 vs undici 4.7 Gbit/s is inside that spread). An edge fetches each segment once,
- * so this path is not where its bytes go; what decides is control: `fetch` has no connect
- * timeout (a black-holed origin would hold every waiter until the whole deadline) and no
- * per-origin connection cap, undici has both.
+ * Why undici and not Deno's `fetch`: `edge/bench/origin_client_bench.ts` (2 cores shared
+ * with other work, loopback, `Deno.serve` origin, bodies read chunk by chunk) measured them
+ * within noise of each other over several rounds: 800 KB segment p50 0.6-1.5 ms (fetch) vs
+ * 0.65-2.4 ms (undici), 600 B playlist p50 0.05-0.15 ms for both, 8 in parallel 7-11 vs
+ * 6-11 Gbit/s. (PERFORMANCE_NOTES's fetch 6.0 vs undici 4.7 Gbit/s is inside that spread.)
+ * An edge fetches each segment once however many viewers it has, so this is not where its
+ * bytes go; control decides: `fetch` has no connect timeout (a black-holed origin would
+ * hold every waiter for the whole deadline) and no per-origin connection cap; undici's
+ * `Pool` has both, plus separate headers and body timeouts.
  */
 import { Pool } from "undici";
 
@@ -39,7 +40,11 @@ export class OriginFetchError extends Error {
   /** The origin's status for `reason: "status"`. */
   readonly status: number | undefined;
 
-  constructor(reason: OriginErrorReason, message: string, options?: ErrorOptions & { status?: number }) {
+  constructor(
+    reason: OriginErrorReason,
+    message: string,
+    options?: ErrorOptions & { status?: number },
+  ) {
     super(message, options);
     this.reason = reason;
     this.status = options?.status;
@@ -49,7 +54,7 @@ export class OriginFetchError extends Error {
 /** A complete origin answer: the file, or a 404 (`body` empty). */
 export interface OriginResponse {
   status: 200 | 404;
-  body: Uint8Array;
+  body: Uint8Array<ArrayBuffer>;
 }
 
 export interface OriginClientOptions {
@@ -124,6 +129,8 @@ export class OriginClient {
       const header = res.headers["content-length"];
       const declared = typeof header === "string" && /^\d+$/.test(header) ? Number(header) : null;
       if (declared !== null && declared > this.#maxBodyBytes) {
+        // Destroying emits an error; with no listener it would be an uncaught one.
+        res.body.on("error", () => {});
         res.body.destroy();
         throw new OriginFetchError("too_large", `Origin body too large: ${declared} bytes`);
       }
@@ -187,7 +194,10 @@ export class OriginClient {
   }
 
   /** Reads a whole body; with a declared length into one buffer of exactly that size. */
-  async #read(body: AsyncIterable<Uint8Array>, declared: number | null): Promise<Uint8Array> {
+  async #read(
+    body: AsyncIterable<Uint8Array>,
+    declared: number | null,
+  ): Promise<Uint8Array<ArrayBuffer>> {
     if (declared !== null) {
       const out = new Uint8Array(declared);
       let at = 0;
@@ -249,7 +259,9 @@ function classify(
     return new OriginFetchError("connect", `Cannot connect to origin: ${detail}`, { cause: err });
   }
   if (started || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH") {
-    return new OriginFetchError("truncated", `Origin response cut short: ${detail}`, { cause: err });
+    return new OriginFetchError("truncated", `Origin response cut short: ${detail}`, {
+      cause: err,
+    });
   }
   return new OriginFetchError("network", `Origin request failed: ${detail}`, { cause: err });
 }

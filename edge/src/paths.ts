@@ -26,7 +26,9 @@ export const MAX_TARGET_LENGTH = 2048;
 /** Splits a request target (`/path?query`, as sent) into raw path and raw query. */
 export function splitTarget(target: string): { path: string; query: string } {
   const q = target.indexOf("?");
-  return q < 0 ? { path: target, query: "" } : { path: target.slice(0, q), query: target.slice(q + 1) };
+  return q < 0
+    ? { path: target, query: "" }
+    : { path: target.slice(0, q), query: target.slice(q + 1) };
 }
 
 /**

@@ -76,7 +76,8 @@ export class Timelines {
     } else if (prev === undefined || now - prev.seenAt > this.#joinWithinMs) {
       t = fresh(broadcast, originId);
     } else if (
-      prev.originId === originId && playlist.mediaSequence + prev.sequenceOffset <= prev.lastSequence
+      prev.originId === originId &&
+      playlist.mediaSequence + prev.sequenceOffset <= prev.lastSequence
     ) {
       // The same origin continued its own playlist (a republish within its grace period):
       // its numbering already continues, and so do the offsets.
