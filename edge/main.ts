@@ -1,0 +1,104 @@
+/**
+ * `deno task edge`: one edge as a process of its own. Reads its environment once (a lone
+ * edge needs `REDIS_URL`; without it the process exits 2 with one line), connects to Redis,
+ * serves viewers on `EDGE_PORT` and announces itself as `node:edge:{id}`. On SIGINT/SIGTERM
+ * it reports unhealthy, stops accepting, lets the responses in progress finish, and only
+ * then withdraws its node record and closes its connections.
+ */
+import { exitOnConfigError, loadConfig } from "@cascade/common/config";
+import { configureLogging, log } from "@cascade/common/log";
+import { MetricsRegistry } from "@cascade/common/metrics";
+import { onShutdown } from "@cascade/common/shutdown";
+import { RedisRegistry } from "@cascade/registry/redis";
+import { createEdge, createEdgeApp } from "./src/app.ts";
+import { startEdgeHeartbeat } from "./src/announce.ts";
+import { edgeNodeId, edgeProcessConfigSchema, edgePublicUrl } from "./src/config.ts";
+import { type EdgeServer, serveEdgeNode } from "./src/node_server.ts";
+import type { Edge } from "./src/edge.ts";
+
+/** Time responses in progress get to finish on shutdown. */
+const DRAIN_MS = 10_000;
+
+function serveDeno(edge: Edge, hostname: string, port: number): Promise<EdgeServer> {
+  const app = createEdgeApp(edge);
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname,
+      port,
+      onListen: (addr) => {
+        resolve({
+          hostname,
+          port: addr.port,
+          get inFlight() {
+            return edge.active;
+          },
+          async close(graceMs = DRAIN_MS) {
+            edge.drain();
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            await Promise.race([
+              server.shutdown(),
+              new Promise((r) => (timer = setTimeout(r, graceMs))),
+            ]);
+            clearTimeout(timer);
+          },
+        });
+      },
+    }, app.fetch);
+  });
+}
+
+async function main(): Promise<void> {
+  const config = exitOnConfigError(() => loadConfig(edgeProcessConfigSchema));
+  configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const logger = log.child({ role: "edge" });
+  const shutdown = onShutdown(DRAIN_MS + 5000);
+
+  const registry = new RedisRegistry({
+    url: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+    log: logger,
+  });
+  shutdown(() => registry.close());
+  const edge = createEdge({
+    registry,
+    metrics: new MetricsRegistry(),
+    log: logger,
+    cacheBytes: config.EDGE_CACHE_MB * 1024 * 1024,
+    signingKey: config.PLAYBACK_SIGNING_KEY,
+    corsOrigin: config.CORS_ORIGIN,
+    connectTimeoutMs: config.EDGE_CONNECT_TIMEOUT_MS,
+    playlistTimeoutMs: config.EDGE_PLAYLIST_TIMEOUT_MS,
+    segmentTimeoutMs: config.EDGE_SEGMENT_TIMEOUT_MS,
+  });
+  shutdown(() => edge.close());
+  await edge.start();
+
+  const server = config.EDGE_SERVER === "node"
+    ? await serveEdgeNode({ edge, hostname: config.EDGE_HOST, port: config.EDGE_PORT, log: logger })
+    : await serveDeno(edge, config.EDGE_HOST, config.EDGE_PORT);
+  const id = edgeNodeId({ NODE_ID: config.NODE_ID, EDGE_PORT: server.port });
+  const url = edgePublicUrl(config, server.port);
+  const heartbeat = startEdgeHeartbeat(registry, edge, {
+    id,
+    url,
+    region: config.REGION,
+    startedAt: Date.now(),
+  });
+  shutdown(() => heartbeat.stop());
+  shutdown(async () => {
+    logger.info("edge.draining", { inFlight: server.inFlight });
+    await server.close(DRAIN_MS);
+    logger.info("edge.drained");
+  });
+  logger.info("edge.listening", {
+    id,
+    url,
+    listen: `http://${server.hostname}:${server.port}`,
+    server: config.EDGE_SERVER,
+    region: config.REGION,
+    cacheMb: config.EDGE_CACHE_MB,
+    signedPlayback: config.PLAYBACK_SIGNING_KEY !== undefined,
+  });
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,533 @@
+/**
+ * The edge's behaviour through its Hono app (`app.request()`), against a real registry
+ * (`MemoryRegistry`) and a scriptable origin on a real socket (`FakeOrigin`): caching and
+ * its headers, coalescing, validation of origin bodies, failover, stale playlists, signed
+ * playback, limits and outages.
+ */
+import assert from "node:assert/strict";
+import { quietLog } from "@cascade/registry/contract";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import type { StreamRecord } from "@cascade/registry/types";
+import { signPlaybackToken } from "@cascade/common/playback_token";
+import { parsePlaylist } from "@cascade/media/hls/playlist";
+import type { Hono } from "hono";
+import { FakeOrigin, fakePlaylist, fakeSegment } from "../testing/fake_origin.ts";
+import { createEdgeApp } from "./app.ts";
+import { edgeNodeRecord, startEdgeHeartbeat } from "./announce.ts";
+import { Edge, type EdgeOptions } from "./edge.ts";
+
+const KEY = "k".repeat(32);
+
+/** A `MemoryRegistry` that counts stream lookups, to prove bad requests never reach it. */
+class CountingRegistry extends MemoryRegistry {
+  gets = 0;
+  override getStream(name: string) {
+    this.gets++;
+    return super.getStream(name);
+  }
+}
+
+function record(name: string, origin: FakeOrigin, over: Partial<StreamRecord> = {}): StreamRecord {
+  return {
+    name,
+    originId: "origin-1",
+    originUrl: origin.url,
+    manifest: `${origin.url}/live/${name}/index.m3u8`,
+    startedAt: 1_000,
+    updatedAt: 1_000,
+    targetDuration: 2,
+    mediaSequence: 100,
+    ...over,
+  };
+}
+
+interface Setup extends AsyncDisposable {
+  origin: FakeOrigin;
+  registry: CountingRegistry;
+  edge: Edge;
+  app: Hono;
+  clock: { now: number };
+  /** The lookup memo's clock. */
+  monotonic: { now: number };
+  get(path: string, init?: RequestInit): Promise<Response>;
+  claim(name: string, over?: Partial<StreamRecord>, origin?: FakeOrigin): Promise<void>;
+}
+
+async function setup(opts: Partial<EdgeOptions> = {}): Promise<Setup> {
+  const origin = FakeOrigin.start();
+  const registry = new CountingRegistry({ log: quietLog });
+  const clock = { now: Date.now() };
+  const monotonic = { now: 0 };
+  const edge = new Edge({
+    registry,
+    cacheBytes: 64 * 1024 * 1024,
+    log: quietLog,
+    now: () => clock.now,
+    playlistTimeoutMs: 500,
+    segmentTimeoutMs: 1000,
+    lookup: { clock: () => monotonic.now },
+    ...opts,
+  });
+  await edge.start();
+  const app = createEdgeApp(edge);
+  return {
+    origin,
+    registry,
+    edge,
+    app,
+    clock,
+    monotonic,
+    get: async (path, init) => await app.request(path, init),
+    async claim(name, over = {}, o = origin) {
+      const result = await registry.claimStream(record(name, o, over), 60_000);
+      assert.ok(result.ok);
+    },
+    async [Symbol.asyncDispose]() {
+      await edge.close();
+      await registry.close();
+      await origin.close();
+    },
+  };
+}
+
+async function bytes(res: Response): Promise<Uint8Array> {
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+Deno.test("a segment is fetched once, then served from memory with long-lived cache headers", async () => {
+  await using s = await setup();
+  const segment = fakeSegment(100);
+  s.origin.files.set("/live/cam/100.ts", { body: segment });
+  await s.claim("cam");
+
+  const first = await s.get("/live/cam/100.ts");
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("x-cache"), "MISS");
+  assert.deepEqual(await bytes(first), segment);
+  const second = await s.get("/live/cam/100.ts");
+  assert.equal(second.headers.get("x-cache"), "HIT");
+  assert.deepEqual(await bytes(second), segment);
+  assert.equal(second.headers.get("content-type"), "video/mp2t");
+  assert.equal(second.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  assert.equal(second.headers.get("content-length"), String(segment.byteLength));
+  assert.equal(second.headers.get("accept-ranges"), "bytes");
+  assert.equal(second.headers.get("access-control-allow-origin"), "*");
+  assert.match(second.headers.get("access-control-expose-headers") ?? "", /X-Cache/);
+  assert.match(second.headers.get("etag") ?? "", /^"[0-9a-f]+-[0-9a-f]+"$/);
+  s.clock.now += 3_500;
+  assert.equal((await s.get("/live/cam/100.ts")).headers.get("age"), "3");
+  assert.equal(s.origin.count("/live/cam/100.ts"), 1);
+});
+
+Deno.test("500 concurrent requests for one cold segment cause exactly one origin request", async () => {
+  await using s = await setup();
+  const segment = fakeSegment(4357); // ~800 KB
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  s.origin.files.set("/live/cam/7.ts", { body: segment, delay: release });
+  await s.claim("cam");
+
+  const pending = Array.from({ length: 500 }, () => s.get("/live/cam/7.ts"));
+  // Release the origin once the fetch is surely in flight.
+  const started = Date.now();
+  while (s.origin.count("/live/cam/7.ts") === 0 && Date.now() - started < 5000) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  resolve();
+  const responses = await Promise.all(pending);
+  assert.equal(s.origin.count("/live/cam/7.ts"), 1);
+  const caches = responses.map((r) => r.headers.get("x-cache"));
+  assert.equal(caches.filter((c) => c === "MISS").length, 1);
+  assert.equal(caches.filter((c) => c === "COALESCED").length, 499);
+  for (const res of responses) {
+    assert.equal(res.status, 200);
+    assert.deepEqual(await bytes(res), segment);
+  }
+});
+
+Deno.test("concurrent requests for a stale playlist share one origin request too", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100), delay: 50 });
+  await s.claim("cam");
+  const responses = await Promise.all(
+    Array.from({ length: 200 }, () => s.get("/live/cam/index.m3u8")),
+  );
+  assert.equal(s.origin.count("/live/cam/index.m3u8"), 1);
+  assert.deepEqual(
+    new Set(responses.map((r) => r.headers.get("x-cache"))),
+    new Set(["MISS", "COALESCED"]),
+  );
+  for (const res of responses) assert.equal(await res.text(), fakePlaylist(100));
+});
+
+Deno.test("a playlist is cached for half a target duration and served byte for byte", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100, 3, 4) });
+  await s.claim("cam", { targetDuration: 4 });
+
+  const first = await s.get("/live/cam/index.m3u8");
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("content-type"), "application/vnd.apple.mpegurl");
+  assert.equal(first.headers.get("cache-control"), "public, max-age=2");
+  assert.equal(await first.text(), fakePlaylist(100, 3, 4));
+  s.clock.now += 1_999;
+  assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "HIT");
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(101, 3, 4) });
+  s.clock.now += 1;
+  const refreshed = await s.get("/live/cam/index.m3u8");
+  assert.equal(refreshed.headers.get("x-cache"), "MISS");
+  assert.equal(await refreshed.text(), fakePlaylist(101, 3, 4));
+});
+
+Deno.test("a playlist answers 304 to its ETag until it changes", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100) });
+  await s.claim("cam");
+  const first = await s.get("/live/cam/index.m3u8");
+  const etag = first.headers.get("etag")!;
+  await first.body?.cancel();
+  const same = await s.get("/live/cam/index.m3u8", { headers: { "If-None-Match": etag } });
+  assert.equal(same.status, 304);
+  assert.equal(same.headers.get("etag"), etag);
+  assert.equal(await same.text(), "");
+
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(101) });
+  s.clock.now += 5_000;
+  const changed = await s.get("/live/cam/index.m3u8", { headers: { "If-None-Match": etag } });
+  assert.equal(changed.status, 200);
+  assert.notEqual(changed.headers.get("etag"), etag);
+  await changed.body?.cancel();
+});
+
+Deno.test("segments answer byte ranges with 206 and unsatisfiable ones with 416", async () => {
+  await using s = await setup();
+  const segment = fakeSegment(10);
+  s.origin.files.set("/live/cam/1.ts", { body: segment });
+  await s.claim("cam");
+
+  const part = await s.get("/live/cam/1.ts", { headers: { Range: "bytes=100-299" } });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers.get("content-range"), `bytes 100-299/${segment.byteLength}`);
+  assert.equal(part.headers.get("content-length"), "200");
+  assert.deepEqual(await bytes(part), segment.subarray(100, 300));
+
+  const tail = await s.get("/live/cam/1.ts", { headers: { Range: "bytes=-188" } });
+  assert.deepEqual(await bytes(tail), segment.subarray(segment.byteLength - 188));
+
+  const bad = await s.get("/live/cam/1.ts", { headers: { Range: "bytes=5000-" } });
+  assert.equal(bad.status, 416);
+  assert.equal(bad.headers.get("content-range"), `bytes */${segment.byteLength}`);
+  await bad.body?.cancel();
+
+  const stale = await s.get("/live/cam/1.ts", {
+    headers: { Range: "bytes=0-9", "If-Range": '"other"' },
+  });
+  assert.equal(stale.status, 200);
+  assert.equal((await bytes(stale)).byteLength, segment.byteLength);
+
+  const head = await s.get("/live/cam/1.ts", { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get("content-length"), String(segment.byteLength));
+  assert.equal((await bytes(head)).byteLength, 0);
+  assert.equal(s.origin.count("/live/cam/1.ts"), 1);
+});
+
+Deno.test("a truncated origin body is a 502 for every waiter and is never cached", async () => {
+  await using s = await setup();
+  const segment = fakeSegment(1000);
+  s.origin.files.set("/live/cam/5.ts", { body: segment, cutAt: 50_000, delay: 20 });
+  await s.claim("cam");
+
+  const responses = await Promise.all(Array.from({ length: 20 }, () => s.get("/live/cam/5.ts")));
+  for (const res of responses) {
+    assert.equal(res.status, 502);
+    assert.equal((await res.json()).error.code, "bad_gateway");
+  }
+  // One fetch and one retry after a fresh lookup, shared by all twenty.
+  assert.equal(s.origin.count("/live/cam/5.ts"), 2);
+
+  s.origin.files.set("/live/cam/5.ts", { body: segment });
+  const healed = await s.get("/live/cam/5.ts");
+  assert.equal(healed.status, 200);
+  assert.equal(healed.headers.get("x-cache"), "MISS");
+  assert.deepEqual(await bytes(healed), segment);
+});
+
+Deno.test("garbage, 5xx and short bodies from the origin are 502 and the edge keeps serving", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/1.ts", { body: "<html>oops</html>" });
+  s.origin.files.set("/live/cam/2.ts", { status: 503, body: "busy" });
+  s.origin.files.set("/live/cam/3.ts", { body: fakeSegment(3).subarray(0, 500) });
+  s.origin.files.set("/live/cam/4.ts", { body: fakeSegment(3) });
+  s.origin.files.set("/live/bad/index.m3u8", { body: "not a playlist" });
+  await s.claim("cam");
+  await s.claim("bad");
+  for (
+    const path of ["/live/cam/1.ts", "/live/cam/2.ts", "/live/cam/3.ts", "/live/bad/index.m3u8"]
+  ) {
+    const res = await s.get(path);
+    assert.equal(res.status, 502, path);
+    await res.body?.cancel();
+  }
+  assert.equal((await s.get("/live/cam/4.ts")).status, 200);
+  const metrics = await (await s.get("/metrics")).text();
+  assert.match(metrics, /cascade_edge_origin_errors_total\{reason="invalid"\} [1-9]/);
+  assert.match(metrics, /cascade_edge_origin_errors_total\{reason="status"\} [1-9]/);
+});
+
+Deno.test("a segment the origin does not have is a 404", async () => {
+  await using s = await setup();
+  await s.claim("cam");
+  const res = await s.get("/live/cam/999.ts");
+  assert.equal(res.status, 404);
+  await res.body?.cancel();
+});
+
+Deno.test("bad names and files are refused without touching the registry or an origin", async () => {
+  await using s = await setup();
+  await s.claim("cam");
+  const cases: [string, number][] = [
+    ["/live/Bad!/index.m3u8", 400],
+    ["/live/cam/..%2f..%2fetc%2fpasswd", 400],
+    ["/live/cam/index.html", 404],
+    ["/live/cam/1.mp4", 404],
+    ["/live/cam", 404],
+    ["/elsewhere", 404],
+  ];
+  for (const [path, status] of cases) {
+    const res = await s.get(path);
+    assert.equal(res.status, status, path);
+    assert.equal(typeof (await res.json()).error.code, "string");
+  }
+  const post = await s.get("/live/cam/index.m3u8", { method: "POST" });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+  assert.equal(s.registry.gets, 0);
+  assert.equal(s.origin.requests.length, 0);
+});
+
+Deno.test("a stream that is not live is a fast 404 and memoized briefly", async () => {
+  await using s = await setup();
+  const res = await s.get("/live/nobody/index.m3u8");
+  assert.equal(res.status, 404);
+  assert.equal((await res.json()).error.code, "stream_not_found");
+  await (await s.get("/live/nobody/index.m3u8")).body?.cancel();
+  assert.equal(s.registry.gets, 1);
+});
+
+Deno.test("a stream released from the registry is a 404 at once, even if its origin hangs", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  await s.claim("cam");
+  assert.equal((await s.get("/live/cam/index.m3u8")).status, 200);
+  s.origin.handler = () => ({ hang: true });
+  await s.registry.releaseStream("cam", "origin-1");
+  await new Promise((r) => setTimeout(r, 0)); // the stream.down event
+  const t0 = performance.now();
+  const res = await s.get("/live/cam/index.m3u8");
+  assert.equal(res.status, 404);
+  await res.body?.cancel();
+  assert.ok(performance.now() - t0 < 100);
+});
+
+Deno.test("when an origin fails, the edge looks the stream up again and retries the new owner", async () => {
+  await using s = await setup();
+  await using second = FakeOrigin.start();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  second.files.set("/live/cam/index.m3u8", { body: fakePlaylist(50) });
+  await s.claim("cam");
+  await (await s.get("/live/cam/index.m3u8")).body?.cancel();
+
+  // The stream moved without the edge hearing of it (an event lost in an outage).
+  s.registry.store.streams.set("cam", record("cam", second, { originId: "origin-2" }), 60_000);
+  await s.origin.close();
+  s.clock.now += 1_500;
+  const res = await s.get("/live/cam/index.m3u8");
+  assert.equal(res.status, 200);
+  const served = parsePlaylist(await res.text());
+  assert.equal(served.segments[0]!.uri, "50.ts");
+  assert.equal(served.segments[0]!.discontinuity, true);
+  assert.equal(second.count("/live/cam/index.m3u8"), 1);
+});
+
+Deno.test("a playlist is served stale for at most one target duration while its origin is down", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  await s.claim("cam");
+  await (await s.get("/live/cam/index.m3u8")).body?.cancel();
+  s.origin.handler = () => ({ status: 500 });
+
+  s.clock.now += 1_500;
+  const stale = await s.get("/live/cam/index.m3u8");
+  assert.equal(stale.status, 200);
+  assert.equal(stale.headers.get("x-cache"), "STALE");
+  assert.equal(stale.headers.get("cache-control"), "no-cache");
+  assert.equal(await stale.text(), fakePlaylist(1));
+
+  s.clock.now += 600; // 2.1 s old: more than one target duration
+  const gone = await s.get("/live/cam/index.m3u8");
+  assert.equal(gone.status, 502);
+  await gone.body?.cancel();
+});
+
+Deno.test("an origin that stalls is a 504 within the playlist timeout, or a stale copy", async () => {
+  await using s = await setup({ playlistTimeoutMs: 200 });
+  await s.claim("cam");
+  s.origin.handler = () => ({ hang: true });
+  const t0 = performance.now();
+  const res = await s.get("/live/cam/index.m3u8");
+  assert.equal(res.status, 504);
+  await res.body?.cancel();
+  // One attempt only: retrying an owner that timed out would double the wait.
+  assert.ok(performance.now() - t0 < 400, `took ${performance.now() - t0} ms`);
+
+  s.origin.handler = undefined;
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  s.clock.now += 10_000;
+  await (await s.get("/live/cam/index.m3u8")).body?.cancel();
+  s.origin.handler = () => ({ hang: true });
+  s.clock.now += 1_200;
+  const stale = await s.get("/live/cam/index.m3u8");
+  assert.equal(stale.headers.get("x-cache"), "STALE");
+  await stale.body?.cancel();
+});
+
+Deno.test("two broadcasts of one name never share cache entries", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/1.ts", { body: fakeSegment(2, 1) });
+  await s.claim("cam", { startedAt: 1 });
+  assert.deepEqual(await bytes(await s.get("/live/cam/1.ts")), fakeSegment(2, 1));
+  await s.registry.releaseStream("cam", "origin-1");
+  s.origin.files.set("/live/cam/1.ts", { body: fakeSegment(2, 2) });
+  await s.claim("cam", { startedAt: 2 });
+  await new Promise((r) => setTimeout(r, 0));
+  const res = await s.get("/live/cam/1.ts");
+  assert.equal(res.headers.get("x-cache"), "MISS");
+  assert.deepEqual(await bytes(res), fakeSegment(2, 2));
+});
+
+Deno.test("signed playback: 403 without, with a forged or an expired token; 200 and signed URIs with a valid one", async () => {
+  await using s = await setup({ signingKey: KEY });
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(10) });
+  s.origin.files.set("/live/cam/10.ts", { body: fakeSegment(2) });
+  await s.claim("cam");
+  const now = Math.floor(s.clock.now / 1000);
+  const valid = await signPlaybackToken(KEY, "cam", now + 60);
+  const expired = await signPlaybackToken(KEY, "cam", now - 5);
+  const forged = await signPlaybackToken("x".repeat(32), "cam", now + 60);
+  const otherStream = await signPlaybackToken(KEY, "other", now + 60);
+
+  for (
+    const [query, code] of [
+      ["", "token_required"],
+      [`?token=${forged}`, "token_invalid"],
+      [`?token=${otherStream}`, "token_invalid"],
+      ["?token=garbage", "token_invalid"],
+      [`?token=${expired}`, "token_expired"],
+    ]
+  ) {
+    const res = await s.get(`/live/cam/index.m3u8${query}`);
+    assert.equal(res.status, 403, query);
+    assert.equal((await res.json()).error.code, code);
+  }
+  assert.equal(s.registry.gets, 0);
+
+  const ok = await s.get(`/live/cam/index.m3u8?token=${valid}`);
+  assert.equal(ok.status, 200);
+  const text = await ok.text();
+  assert.deepEqual(
+    parsePlaylist(text).segments.map((seg) => seg.uri),
+    [10, 11, 12].map((n) => `${n}.ts?token=${valid}`),
+  );
+  assert.equal((await s.get(`/live/cam/10.ts?token=${valid}`)).status, 200);
+  const denied = await s.get("/live/cam/10.ts");
+  assert.equal(denied.status, 403);
+  await denied.body?.cancel();
+});
+
+Deno.test("URLs over 2 KiB get 414 and request headers over 16 KiB get 431", async () => {
+  await using s = await setup();
+  const long = await s.get(`/live/cam/index.m3u8?pad=${"a".repeat(2100)}`);
+  assert.equal(long.status, 414);
+  await long.body?.cancel();
+  const big = await s.get("/live/cam/index.m3u8", { headers: { "X-Pad": "a".repeat(17_000) } });
+  assert.equal(big.status, 431);
+  await big.body?.cancel();
+  assert.equal(s.registry.gets, 0);
+});
+
+Deno.test("with the registry down, known streams keep playing and unknown ones get 503", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  s.origin.files.set("/live/cam/1.ts", { body: fakeSegment(5) });
+  await s.claim("cam");
+  await (await s.get("/live/cam/index.m3u8")).body?.cancel();
+  await (await s.get("/live/cam/1.ts")).body?.cancel();
+
+  s.registry.setOnline(false);
+  s.clock.now += 5_000; // past the lookup memo and the playlist's freshness
+  s.monotonic.now += 5_000;
+  assert.equal((await s.get("/live/cam/1.ts")).headers.get("x-cache"), "HIT");
+  const playlist = await s.get("/live/cam/index.m3u8");
+  assert.equal(playlist.status, 200);
+  assert.equal(playlist.headers.get("x-cache"), "MISS");
+  await playlist.body?.cancel();
+  const unknown = await s.get("/live/other/index.m3u8");
+  assert.equal(unknown.status, 503);
+  assert.equal((await unknown.json()).error.code, "registry_unavailable");
+});
+
+Deno.test("OPTIONS answers a CORS preflight for media paths", async () => {
+  await using s = await setup();
+  const res = await s.get("/live/cam/index.m3u8", {
+    method: "OPTIONS",
+    headers: { "Access-Control-Request-Headers": "range" },
+  });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  assert.equal(res.headers.get("access-control-allow-headers"), "range");
+  assert.match(res.headers.get("access-control-allow-methods") ?? "", /GET/);
+});
+
+Deno.test("/healthz turns 503 when draining and /metrics reports cache outcomes and bytes", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/1.ts", { body: fakeSegment(10) });
+  await s.claim("cam");
+  await (await s.get("/live/cam/1.ts")).body?.cancel();
+  await (await s.get("/live/cam/1.ts")).body?.cancel();
+  const text = await (await s.get("/metrics")).text();
+  assert.equal((await s.get("/healthz")).status, 200);
+  assert.match(text, /cascade_edge_cache_results_total\{kind="segment",result="miss"\} 1/);
+  assert.match(text, /cascade_edge_cache_results_total\{kind="segment",result="hit"\} 1/);
+  assert.match(text, /cascade_edge_bytes_out_total 3760/);
+  assert.match(text, /cascade_edge_requests_total\{status="200"\} 2/);
+  assert.match(text, /cascade_edge_origin_fetch_seconds_count\{kind="segment"\} 1/);
+  assert.match(text, /cascade_edge_cache_bytes [1-9]/);
+  s.edge.drain();
+  const draining = await s.get("/healthz");
+  assert.equal(draining.status, 503);
+  assert.deepEqual(await draining.json(), { ok: false, draining: true });
+});
+
+Deno.test("the heartbeat announces node:edge with viewers and egress, and stop() withdraws it", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/1.ts", { body: fakeSegment(10) });
+  await s.claim("cam");
+  for (let i = 0; i < 3; i++) await (await s.get("/live/cam/1.ts")).body?.cancel();
+  const who = { id: "edge-a", url: "http://edge-a:8000", region: "eu", startedAt: 5 };
+  const now = edgeNodeRecord(s.edge, who);
+  assert.equal(now.kind, "edge");
+  assert.ok(now.viewers > 0);
+  assert.ok(now.egressBitsPerSecond > 0);
+  assert.equal(now.load, now.viewers);
+
+  const heartbeat = startEdgeHeartbeat(s.registry, s.edge, who, 50);
+  let stored = await s.registry.getNode("edge", "edge-a");
+  for (let i = 0; i < 100 && stored === null; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    stored = await s.registry.getNode("edge", "edge-a");
+  }
+  assert.equal(stored?.url, "http://edge-a:8000");
+  assert.equal(stored?.region, "eu");
+  await heartbeat.stop();
+  assert.equal(await s.registry.getNode("edge", "edge-a"), null);
+});
