@@ -15,12 +15,22 @@ import { startEdgeHeartbeat } from "./src/announce.ts";
 import { edgeNodeId, edgeProcessConfigSchema, edgePublicUrl } from "./src/config.ts";
 import { type EdgeServer, serveEdgeNode } from "./src/node_server.ts";
 import type { Edge } from "./src/edge.ts";
+import { Hono } from "hono";
+import { watchRoutes } from "../web/routes.ts";
 
 /** Time responses in progress get to finish on shutdown. */
 const DRAIN_MS = 10_000;
 
+/** The edge's routes plus the watch page (`/watch/{name}`, `/vendor/hls.min.js`). */
+function edgeApp(edge: Edge): Hono {
+  const app = new Hono();
+  app.route("/", watchRoutes({ log }));
+  app.route("/", createEdgeApp(edge));
+  return app;
+}
+
 function serveDeno(edge: Edge, hostname: string, port: number): Promise<EdgeServer> {
-  const app = createEdgeApp(edge);
+  const app = edgeApp(edge);
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname,
@@ -74,7 +84,13 @@ async function main(): Promise<void> {
   await edge.start();
 
   const server = config.EDGE_SERVER === "node"
-    ? await serveEdgeNode({ edge, hostname: config.EDGE_HOST, port: config.EDGE_PORT, log: logger })
+    ? await serveEdgeNode({
+      edge,
+      hostname: config.EDGE_HOST,
+      port: config.EDGE_PORT,
+      log: logger,
+      fallback: edgeApp(edge).fetch,
+    })
     : await serveDeno(edge, config.EDGE_HOST, config.EDGE_PORT);
   const id = edgeNodeId({ NODE_ID: config.NODE_ID, EDGE_PORT: server.port });
   const url = edgePublicUrl(config, server.port);

@@ -117,6 +117,10 @@ Deno.test("edge process in the Redis chain: same bytes as the origin, 404 within
 
     const node = await waitFor("node:edge:edge-1", () => registry.getNode("edge", "edge-1"));
     assert.equal(node.url, edgeUrl);
+    // The edge also serves the watch page and the player it loads.
+    const page = await fetch(`${edgeUrl}/watch/alpha`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /vendor\/hls\.min\.js/);
     assert.equal(node.region, "eu-west");
 
     await using ffA = publish(originA.rtmpUrl("test_key_1234"), { seconds: 120 });
