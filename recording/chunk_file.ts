@@ -50,7 +50,9 @@ async function readExactly(file: Deno.FsFile, into: Uint8Array): Promise<void> {
   let got = 0;
   while (got < into.length) {
     const n = await file.read(into.subarray(got));
-    if (n === null) throw new RangeError(`Cannot read chunk: ended ${into.length - got} bytes early`);
+    if (n === null) {
+      throw new RangeError(`Cannot read chunk: ended ${into.length - got} bytes early`);
+    }
     got += n;
   }
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { fields } from "@cascade/common/config";
 import { parsePublishKeys } from "./auth.ts";
+import { recordingConfigShape } from "../../recording/config.ts";
 
 export const originConfigSchema = z.object({
   REDIS_URL: z.string().url().optional(),
@@ -44,6 +45,7 @@ export const originConfigSchema = z.object({
   /** Run the discovery watcher inside the origin process (`false` when it runs beside). */
   EMBED_DISCOVERY: fields.bool(true),
   STREAM_TTL_SECONDS: fields.positive(10),
+  ...recordingConfigShape,
 }).superRefine((c, ctx) => {
   if (c.PUBLISH_AUTH === "static" && c.PUBLISH_KEYS === "") {
     ctx.addIssue({

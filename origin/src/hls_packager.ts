@@ -15,6 +15,7 @@ import { TsMuxer } from "@cascade/media/mpegts/muxer";
 import { HlsSegmenter, type OpenSegment, type SegmentInfo } from "@cascade/media/hls/segmenter";
 import { parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import type { LiveStream, StreamHub } from "./hub.ts";
+import { VodLog } from "./vod.ts";
 
 export interface HlsPackagerOptions {
   mediaRoot: string;
@@ -25,6 +26,11 @@ export interface HlsPackagerOptions {
   metrics: MetricsRegistry;
   /** Wall clock in ms; tests may pass their own. */
   now?: () => number;
+  /**
+   * `KEEP_HLS`: a broadcast keeps all its segments and gets `vod.m3u8` when it stops; the
+   * directory stays after the republish grace period.
+   */
+  keepSegments?: boolean;
 }
 
 /** Muxed bytes are written to the segment file in batches of at least this size. */
@@ -65,6 +71,8 @@ class HlsChannel {
   #cleanupTimer: ReturnType<typeof setTimeout> | undefined;
   #deleteTimers = new Set<ReturnType<typeof setTimeout>>();
   #live = false;
+  /** Every segment of the broadcast, with `keepSegments`. */
+  readonly #vod: VodLog | undefined;
   /** Bytes of this channel's files on disk. */
   diskBytes = 0;
 
@@ -76,6 +84,7 @@ class HlsChannel {
     this.dir = join(o.mediaRoot, name);
     this.#o = o;
     this.#log = o.log.child({ stream: name });
+    this.#vod = o.keepSegments ? new VodLog() : undefined;
   }
 
   get live(): boolean {
@@ -102,7 +111,7 @@ class HlsChannel {
       this.#live = false;
       await this.#end();
       this.#cleanupTimer = setTimeout(
-        () => void this.#removeAll(),
+        () => void (this.#vod ? this.#keep() : this.#removeAll()),
         this.#o.republishGraceSeconds * 1000,
       );
     }
@@ -228,6 +237,7 @@ class HlsChannel {
     }
     try {
       await Deno.rename(this.#tmpPath(info), join(this.dir, info.uri));
+      this.#vod?.add(info);
       await this.#writePlaylist();
     } catch (err) {
       this.#log.error("hls.segment_publish_failed", {
@@ -249,7 +259,7 @@ class HlsChannel {
   /** Segments that left the window stay on disk a window's length, for slow players. */
   #scheduleExpired(): void {
     const expired = this.#segmenter!.takeExpired();
-    if (expired.length === 0) return;
+    if (expired.length === 0 || this.#vod) return;
     const delayMs = this.#o.listSize * this.#o.segmentSeconds * 1000;
     const timer = setTimeout(async () => {
       this.#deleteTimers.delete(timer);
@@ -276,6 +286,17 @@ class HlsChannel {
         this.#log.error("hls.playlist_write_failed", { error: (err as Error).message })
       );
     }
+    await this.#vod?.write(this.dir, this.#segmenter.targetDuration).catch((err) =>
+      this.#log.error("hls.vod_write_failed", { error: (err as Error).message })
+    );
+  }
+
+  /** `keepSegments`: the broadcast is over; its files stay for VOD, the channel goes. */
+  #keep(): void {
+    if (this.#live) return;
+    this.#log.info("hls.kept", { dir: this.name, segments: this.#vod!.segments.length });
+    this.#vod!.reset();
+    this.#onGone();
   }
 
   async #removeAll(): Promise<void> {

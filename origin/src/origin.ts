@@ -19,6 +19,8 @@ import { createOriginApp } from "./http.ts";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
 import { DiscoveryWatcher } from "@cascade/discovery/watcher";
+import { dvrListSize } from "../../recording/config.ts";
+import { type RecordingService, startRecording } from "../../recording/mod.ts";
 
 export interface OriginDeps {
   log?: Logger;
@@ -37,6 +39,8 @@ export interface Origin {
   readonly rtmp: RtmpServer;
   readonly rtmpPort: number;
   readonly packager: HlsPackager;
+  /** Recorder, retention, archive, and `list(name)` for the recordings API. */
+  readonly recording: RecordingService;
   readonly metrics: MetricsRegistry;
   /** The HTTP app (`/live/…`, `/healthz`, `/metrics`). */
   readonly app: ReturnType<typeof createOriginApp>;
@@ -103,7 +107,8 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const packager = new HlsPackager(hub, {
     mediaRoot: config.MEDIA_ROOT,
     segmentSeconds: config.HLS_SEGMENT_SECONDS,
-    listSize: config.HLS_LIST_SIZE,
+    listSize: dvrListSize(config.HLS_LIST_SIZE, config.HLS_SEGMENT_SECONDS, config.HLS_DVR_SECONDS),
+    keepSegments: config.KEEP_HLS,
     republishGraceSeconds: config.REPUBLISH_GRACE_SECONDS,
     log,
     metrics,
@@ -115,6 +120,16 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
   });
+  let publicUrl = "";
+  const recording = await startRecording(config, {
+    hub,
+    log,
+    metrics,
+    registry: deps.registry,
+    publicUrl: () => publicUrl,
+    corsOrigin: config.CORS_ORIGIN,
+  });
+  app.route("/recordings", recording.app);
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (deps.listenHttp ?? true) {
     server = Deno.serve({
@@ -124,7 +139,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
         log.info("http.listening", { url: `http://${addr.hostname}:${addr.port}` }),
     }, app.fetch);
   }
-  const publicUrl = (config.ORIGIN_PUBLIC_URL ??
+  publicUrl = (config.ORIGIN_PUBLIC_URL ??
     `http://127.0.0.1:${server?.addr.port ?? config.ORIGIN_HTTP_PORT}`).replace(/\/+$/, "");
   const registered = deps.registry
     ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
@@ -135,12 +150,13 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     rtmp,
     rtmpPort: rtmp.port,
     packager,
+    recording,
     metrics,
     app,
     httpPort: server?.addr.port,
     async close() {
       await rtmp.close();
-      await packager.close();
+      await Promise.all([packager.close(), recording.close()]);
       await registered?.close();
       await server?.shutdown();
     },

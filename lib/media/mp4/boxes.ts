@@ -366,7 +366,8 @@ export function stsz(sizes: ArrayLike<number>, count: number): Uint8Array {
   const w = new ByteWriter(8 + (same ? 0 : count * 4));
   w.u32(same ? sizes[0]! : 0); // sample_size
   w.u32(count); // sample_count
-  if (!same) for (let i = 0; i < count; i++) w.u32(sizes[i]!); // entry_size
+  if (!same) { for (let i = 0; i < count; i++) w.u32(sizes[i]!); // entry_size
+   }
   return fullBox("stsz", 0, 0, w.finish());
 }
 

@@ -42,8 +42,8 @@ import {
   chunkOffsets,
   ctts,
   dinf,
-  edts,
   type EditEntry,
+  edts,
   free,
   ftyp,
   hdlr,
@@ -390,4 +390,3 @@ export function placeMoov(moovSize: number, reserve: number): MoovPlacement {
   if (moovSize + 8 <= reserve) return { moovAt, shift: 0, freeSize: reserve - moovSize };
   return { moovAt, shift: moovSize + 8 - reserve, freeSize: 8 };
 }
-

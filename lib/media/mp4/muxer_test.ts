@@ -24,7 +24,14 @@ const AAC: AacConfig = {
 };
 
 function video(dts: number, keyframe: boolean, cts = 0, size = 100): MediaFrame {
-  return { kind: "video", codec: "h264", dts, pts: dts + cts, keyframe, data: new Uint8Array(size) };
+  return {
+    kind: "video",
+    codec: "h264",
+    dts,
+    pts: dts + cts,
+    keyframe,
+    data: new Uint8Array(size),
+  };
 }
 
 function audio(dts: number, size = 20): MediaFrame {
@@ -156,7 +163,15 @@ Deno.test("Mp4Muxer sample tables: durations, sync samples and chunk offsets", (
   // Video is first shown at pts 66 while audio starts at 0: an empty edit of 66 ms, then
   // the media from its first composition time.
   const elst = findBox(file, ["edts", "elst"], vtrak.payload, vtrak.end)!;
-  assert.deepEqual(u32s(file, elst.payload + 4, 7), [2, 66, 0xffffffff, 0x10000, 67, 5940, 0x10000]);
+  assert.deepEqual(u32s(file, elst.payload + 4, 7), [
+    2,
+    66,
+    0xffffffff,
+    0x10000,
+    67,
+    5940,
+    0x10000,
+  ]);
   // Audio: no stss (every sample is a sync sample) and 1024-sample durations.
   assert.equal(stbl(atrak, "stss"), undefined);
   const astts = stbl(atrak, "stts")!;
@@ -177,7 +192,10 @@ Deno.test("Mp4Muxer lengthens the audio sample before a gap in the input", () =>
   mux.take();
   mux.finish();
   // 20 frames plus the 1 s hole (44100 samples, within rounding of the ms timestamps).
-  assert.ok(Math.abs(mux.durationSeconds - (20 * 1024 / 44100 + 1)) < 0.01, `${mux.durationSeconds}`);
+  assert.ok(
+    Math.abs(mux.durationSeconds - (20 * 1024 / 44100 + 1)) < 0.01,
+    `${mux.durationSeconds}`,
+  );
 });
 
 Deno.test("Mp4Muxer rejects frames of a track it does not have, changing nothing", () => {

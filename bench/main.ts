@@ -1,0 +1,269 @@
+/**
+ * `deno task bench`: Cascade side by side with the incumbents on this machine, as ISSUE 10
+ * asks. Ingest cost, segment availability latency and time to first playlist against
+ * nginx-rtmp (`ingest.ts`), cached edge throughput against nginx `proxy_cache`
+ * (`edge_throughput.ts`, which runs `edge/bench/edge_bench.ts`), and a cold-segment stampede
+ * against nginx `proxy_cache_lock` (`stampede.ts`). Prints a table with the targets beside
+ * the figures and writes `bench/results/latest.json` (every round, the machine, the tools)
+ * and `bench/results/latest.md` (the table for the README). Needs ffmpeg, nginx with
+ * libnginx-mod-rtmp and wrk; not part of `deno task test`.
+ *
+ *   deno task bench                  # about 6 minutes: 20 streams, 30 s windows, 2 rounds
+ *   deno task bench --quick          # a smoke run in under 2 minutes
+ *   deno task bench --streams 10 --seconds 20 --rounds 1 --only ingest,stampede
+ */
+import { parseArgs } from "node:util";
+import { ffprobe, makeClip } from "../tests/helpers/media.ts";
+import { runEdgeThroughput } from "./edge_throughput.ts";
+import { type IngestRound, type IngestServer, runIngestRound } from "./ingest.ts";
+import { summarize } from "./latency.ts";
+import { machineInfo } from "./proc.ts";
+import { renderMarkdown, renderText, type Results, tableRows } from "./report.ts";
+import { runStampedes } from "./stampede.ts";
+import { RTMP_MODULE } from "../nginx/render.ts";
+
+const SCENARIOS = ["ingest", "edge", "stampede"] as const;
+type Scenario = typeof SCENARIOS[number];
+
+const USAGE =
+  `Usage: deno task bench [--quick] [--streams N] [--seconds S] [--rounds R] [--probes P]
+                        [--viewers V] [--edge-seconds S] [--only ${SCENARIOS.join(",")}]`;
+
+const CLIP = { size: "1280x720", fps: 30, bitrate: "2500k", seconds: 10 };
+const SEGMENT_BYTES = 800 * 1024;
+/** Delay of the stampede's origin, standing in for a distant origin or a cold disk. */
+const STAMPEDE_ORIGIN_DELAY_MS = 50;
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    console.error(`Invalid --${name}: expected a positive integer (got ${JSON.stringify(value)})`);
+    console.error(USAGE);
+    Deno.exit(2);
+  }
+  return n;
+}
+
+function parseOptions(args: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        quick: { type: "boolean", default: false },
+        streams: { type: "string" },
+        seconds: { type: "string" },
+        rounds: { type: "string" },
+        probes: { type: "string" },
+        viewers: { type: "string" },
+        "edge-seconds": { type: "string" },
+        only: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (err) {
+    console.error((err as Error).message);
+    console.error(USAGE);
+    Deno.exit(2);
+  }
+  if (parsed.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  const quick = parsed.quick;
+  const only = (parsed.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim());
+  const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    console.error(`Invalid --only: unknown scenario ${unknown.join(", ")}`);
+    console.error(USAGE);
+    Deno.exit(2);
+  }
+  return {
+    quick,
+    streams: positiveInt("streams", parsed.streams, quick ? 4 : 20),
+    windowSeconds: positiveInt("seconds", parsed.seconds, quick ? 8 : 30),
+    rounds: positiveInt("rounds", parsed.rounds, quick ? 1 : 2),
+    probes: positiveInt("probes", parsed.probes, quick ? 2 : 4),
+    viewers: positiveInt("viewers", parsed.viewers, 500),
+    edgeSeconds: positiveInt("edge-seconds", parsed["edge-seconds"], quick ? 2 : 10),
+    scenarios: new Set(only as Scenario[]),
+  };
+}
+
+async function onPath(cmd: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Microsecond precision is noise in these measurements; keep the JSON readable. */
+function roundNumber(v: number): number {
+  return Number.isInteger(v) ? v : Math.round(v * 1000) / 1000;
+}
+
+function progress(line: string): void {
+  console.error(`[bench] ${line}`);
+}
+
+function describeIngest(r: IngestRound): string {
+  const origin = summarize(r.probes.flatMap((p) => p.origin.map((s) => s.afterLastFrameMs)));
+  const edge = summarize(r.probes.flatMap((p) => p.edge.map((s) => s.afterLastFrameMs)));
+  return `${r.server}: ${r.cpuPercentPerStream.toFixed(3)} % of a core and ` +
+    `${(r.rssPerStreamBytes / 2 ** 20).toFixed(2)} MiB per stream, ` +
+    `segment latency p99 origin ${Math.round(origin.p99)} ms` +
+    (edge.count > 0 ? `, edge ${Math.round(edge.p99)} ms` : "") +
+    `, machine ${Math.round(r.machineBusy * 100)} % busy` +
+    (r.publishersLost > 0 ? `, ${r.publishersLost} publisher(s) LOST` : "");
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(Deno.args);
+  const startedAt = new Date();
+  const machine = await machineInfo();
+  const results: Results = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: "",
+    options: {
+      quick: o.quick,
+      streams: o.streams,
+      windowSeconds: o.windowSeconds,
+      rounds: o.rounds,
+      probes: Math.min(o.probes, o.streams),
+      viewers: o.viewers,
+      edgeSeconds: o.edgeSeconds,
+      stampedeOriginDelayMs: STAMPEDE_ORIGIN_DELAY_MS,
+    },
+    machine,
+    clip: undefined,
+    ingest: undefined,
+    edgeThroughput: undefined,
+    stampede: undefined,
+    table: [],
+    errors: [],
+  };
+  const errors = results.errors;
+  const hasNginx = machine.nginx !== null;
+  const hasRtmp = hasNginx && await exists(RTMP_MODULE);
+
+  if (o.scenarios.has("ingest")) {
+    if (machine.ffmpeg === null || !hasRtmp) {
+      errors.push("ingest skipped: needs ffmpeg, nginx and libnginx-mod-rtmp");
+    } else {
+      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+      try {
+        const clip = `${dir}/clip.flv`;
+        progress(
+          `encoding a ${CLIP.seconds} s ${CLIP.size} ${CLIP.fps} fps clip at ${CLIP.bitrate}`,
+        );
+        await makeClip(clip, CLIP);
+        const probe = await ffprobe([
+          "-v",
+          "error",
+          "-show_entries",
+          "format=bit_rate,duration",
+          "-of",
+          "json",
+          clip,
+        ]);
+        const format =
+          (JSON.parse(probe.stdout) as { format: { bit_rate: string; duration: string } }).format;
+        results.clip = {
+          size: CLIP.size,
+          fps: CLIP.fps,
+          bitsPerSecond: Number(format.bit_rate),
+          seconds: Number(format.duration),
+        };
+        const rounds: IngestRound[] = [];
+        for (let round = 1; round <= o.rounds; round++) {
+          for (const server of ["cascade", "nginx-rtmp"] as IngestServer[]) {
+            progress(
+              `ingest round ${round}/${o.rounds}: ${o.streams} publishers into ${server}, ${o.windowSeconds} s window`,
+            );
+            const r = await runIngestRound(server, {
+              clip,
+              streams: o.streams,
+              probes: o.probes,
+              windowSeconds: o.windowSeconds,
+              edgePollMs: 10,
+              staggerSeconds: 2,
+            });
+            progress(describeIngest(r));
+            rounds.push(r);
+          }
+        }
+        results.ingest = rounds;
+      } catch (err) {
+        errors.push(`ingest failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
+  if (o.scenarios.has("edge")) {
+    if (!hasNginx || !(await onPath("wrk"))) {
+      results.edgeThroughput = { skipped: "needs nginx and wrk" };
+    } else {
+      progress(
+        `edge throughput: edge/bench/edge_bench.ts, ${o.rounds} round(s) of ${o.edgeSeconds} s per run`,
+      );
+      try {
+        results.edgeThroughput = await runEdgeThroughput(o.edgeSeconds, o.rounds);
+      } catch (err) {
+        errors.push(`edge throughput failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      }
+    }
+  }
+
+  if (o.scenarios.has("stampede")) {
+    if (!hasNginx) {
+      errors.push("stampede skipped: needs nginx");
+    } else {
+      progress(`stampede: ${o.viewers} viewers on a cold segment, ${o.rounds} round(s)`);
+      try {
+        results.stampede = await runStampedes({
+          viewers: o.viewers,
+          originDelayMs: STAMPEDE_ORIGIN_DELAY_MS,
+          segmentBytes: SEGMENT_BYTES,
+        }, o.rounds);
+      } catch (err) {
+        errors.push(`stampede failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      }
+    }
+  }
+
+  results.finishedAt = new Date().toISOString();
+  results.table = tableRows(results);
+  const dir = new URL("./results/", import.meta.url);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    new URL("latest.json", dir),
+    JSON.stringify(results, (_, v) => (typeof v === "number" ? roundNumber(v) : v), 2) + "\n",
+  );
+  await Deno.writeTextFile(new URL("latest.md", dir), renderMarkdown(results));
+  console.log(renderText(results));
+  for (const e of errors) console.log(`! ${e}`);
+  progress(
+    `took ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s; ` +
+      "wrote bench/results/latest.json and bench/results/latest.md",
+  );
+  if (errors.length > 0) Deno.exit(1);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,395 @@
+/**
+ * The benchmark's results as one JSON document (`bench/results/latest.json`), and the
+ * side-by-side table printed at the end and written as Markdown for the README. Where several
+ * rounds ran, each figure is the best round for that figure (the machine is shared, so a
+ * worse round is taken to be other work getting in the way); every round is in the JSON.
+ */
+import type { IngestRound, IngestServer } from "./ingest.ts";
+import { percentile, summarize, type Summary } from "./latency.ts";
+import type { MachineInfo } from "./proc.ts";
+import type { StampedeRound, StampedeServer } from "./stampede.ts";
+import { bestRun, type ThroughputRun } from "./edge_throughput.ts";
+
+export interface Results {
+  startedAt: string;
+  finishedAt: string;
+  options: {
+    quick: boolean;
+    streams: number;
+    windowSeconds: number;
+    rounds: number;
+    probes: number;
+    viewers: number;
+    edgeSeconds: number;
+    stampedeOriginDelayMs: number;
+  };
+  machine: MachineInfo;
+  clip: { size: string; fps: number; bitsPerSecond: number; seconds: number } | undefined;
+  ingest: IngestRound[] | undefined;
+  edgeThroughput: ThroughputRun[] | { skipped: string } | undefined;
+  stampede: StampedeRound[] | undefined;
+  table: Row[];
+  /** Scenarios that were skipped or failed, and why. */
+  errors: string[];
+}
+
+export interface Row {
+  scenario: string;
+  metric: string;
+  cascade: string;
+  peer: string;
+  ratio: string;
+  target: string;
+  met: string;
+}
+
+const MIB = 1024 * 1024;
+const fixed = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : "n/a");
+const ms = (v: number) => (Number.isFinite(v) ? `${Math.round(v)}` : "n/a");
+const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `${fixed(a / b, 2)}×` : "");
+const yesNo = (ok: boolean) => (ok ? "yes" : "no");
+
+function roundsOf(rounds: IngestRound[], server: IngestServer): IngestRound[] {
+  return rounds.filter((r) => r.server === server);
+}
+
+function minBy<T>(items: T[], f: (t: T) => number): T | undefined {
+  return items.reduce<T | undefined>(
+    (best, t) => (best === undefined || f(t) < f(best) ? t : best),
+    undefined,
+  );
+}
+
+type Where = "origin" | "edge";
+type Part = "afterLastFrameMs" | "afterCutMs";
+
+function latencyOf(round: IngestRound, where: Where, part: Part): Summary {
+  return summarize(round.probes.flatMap((p) => p[where].map((s) => s[part])));
+}
+
+/** The round of `server` with the lowest p99 of this latency, summarized. */
+function bestLatency(
+  rounds: IngestRound[],
+  server: IngestServer,
+  where: Where,
+  part: Part,
+): Summary | undefined {
+  const summaries = roundsOf(rounds, server).map((r) => latencyOf(r, where, part))
+    .filter((s) => s.count > 0);
+  return minBy(summaries, (s) => s.p99);
+}
+
+/** Median and maximum over probes of time to first playlist, of the round with the best median. */
+function bestFirstPlaylist(
+  rounds: IngestRound[],
+  server: IngestServer,
+  where: Where,
+): { median: number; max: number } | undefined {
+  const per = roundsOf(rounds, server).map((r) => {
+    const v = r.probes.map((p) => p.firstPlaylistMs[where]).filter((x): x is number => x !== null);
+    return { median: percentile(v, 50), max: v.length ? Math.max(...v) : NaN };
+  }).filter((x) => Number.isFinite(x.median));
+  return minBy(per, (x) => x.median);
+}
+
+const latencyText = (s: Summary | undefined) =>
+  s === undefined ? "n/a" : `${ms(s.p50)} / ${ms(s.p99)} ms (n=${s.count})`;
+const secondsText = (x: { median: number; max: number } | undefined) =>
+  x === undefined ? "n/a" : `${fixed(x.median / 1000, 2)} s (max ${fixed(x.max / 1000, 2)} s)`;
+
+function ingestRows(r: Results, rounds: IngestRound[]): Row[] {
+  const rows: Row[] = [];
+  const cascade = minBy(roundsOf(rounds, "cascade"), (x) => x.cpuPercentPerStream);
+  const nginx = minBy(roundsOf(rounds, "nginx-rtmp"), (x) => x.cpuPercentPerStream);
+  const rssCascade = minBy(roundsOf(rounds, "cascade"), (x) => x.rssPerStreamBytes);
+  const rssNginx = minBy(roundsOf(rounds, "nginx-rtmp"), (x) => x.rssPerStreamBytes);
+  const mbps = r.clip ? fixed(r.clip.bitsPerSecond / 1e6, 1) : "?";
+  const s1 = `1 ingest, ${r.options.streams} × ${mbps} Mbit/s`;
+  if (cascade && nginx) {
+    const x = cascade.cpuPercentPerStream / nginx.cpuPercentPerStream;
+    rows.push({
+      scenario: s1,
+      metric: "CPU per stream, % of a core",
+      cascade: `${fixed(cascade.cpuPercentPerStream, 3)} %`,
+      peer: `nginx-rtmp ${fixed(nginx.cpuPercentPerStream, 3)} %`,
+      ratio: ratio(cascade.cpuPercentPerStream, nginx.cpuPercentPerStream),
+      target: "≤ 1.5× (stretch ≤ 1.0×)",
+      met: x <= 1 ? "yes, stretch too" : yesNo(x <= 1.5),
+    });
+  }
+  if (rssCascade && rssNginx) {
+    rows.push({
+      scenario: s1,
+      metric: "RSS per stream",
+      cascade: `${fixed(rssCascade.rssPerStreamBytes / MIB, 2)} MiB`,
+      peer: `nginx-rtmp ${fixed(rssNginx.rssPerStreamBytes / MIB, 2)} MiB`,
+      ratio: ratio(rssCascade.rssPerStreamBytes, rssNginx.rssPerStreamBytes),
+      target: "≤ 3 MiB",
+      met: yesNo(rssCascade.rssPerStreamBytes <= 3 * MIB),
+    });
+  }
+  const s2 = "2 segment latency p50 / p99";
+  const origin = bestLatency(rounds, "cascade", "origin", "afterLastFrameMs");
+  const originPeer = bestLatency(rounds, "nginx-rtmp", "origin", "afterLastFrameMs");
+  rows.push({
+    scenario: s2,
+    metric: "at the origin",
+    cascade: latencyText(origin),
+    peer: `nginx-rtmp ${latencyText(originPeer)}`,
+    ratio: origin && originPeer ? ratio(origin.p99, originPeer.p99) : "",
+    target: "",
+    met: "",
+  });
+  const cut = bestLatency(rounds, "cascade", "origin", "afterCutMs");
+  const cutPeer = bestLatency(rounds, "nginx-rtmp", "origin", "afterCutMs");
+  rows.push({
+    scenario: s2,
+    metric: "origin's own part (after the cutting keyframe)",
+    cascade: latencyText(cut),
+    peer: `nginx-rtmp ${latencyText(cutPeer)}`,
+    ratio: "",
+    target: "",
+    met: "",
+  });
+  const edge = bestLatency(rounds, "cascade", "edge", "afterLastFrameMs");
+  rows.push({
+    scenario: s2,
+    metric: "through an edge",
+    cascade: latencyText(edge),
+    peer: "",
+    ratio: "",
+    target: "p99 ≤ 100 ms",
+    met: edge === undefined ? "n/a" : yesNo(edge.p99 <= 100),
+  });
+  const s3 = "3 first playlist, median";
+  rows.push({
+    scenario: s3,
+    metric: "at the origin",
+    cascade: secondsText(bestFirstPlaylist(rounds, "cascade", "origin")),
+    peer: `nginx-rtmp ${secondsText(bestFirstPlaylist(rounds, "nginx-rtmp", "origin"))}`,
+    ratio: "",
+    target: "",
+    met: "",
+  });
+  rows.push({
+    scenario: s3,
+    metric: "through an edge",
+    cascade: secondsText(bestFirstPlaylist(rounds, "cascade", "edge")),
+    peer: "",
+    ratio: "",
+    target: "",
+    met: "",
+  });
+  return rows;
+}
+
+function edgeRows(runs: ThroughputRun[] | { skipped: string }): Row[] {
+  const s4 = "4 edge, cached, 100 conns";
+  if (!Array.isArray(runs)) {
+    return [{
+      scenario: s4,
+      metric: "skipped",
+      cascade: runs.skipped,
+      peer: "",
+      ratio: "",
+      target: "",
+      met: "",
+    }];
+  }
+  const rows: Row[] = [];
+  const seg = bestRun(runs, "edge node:http", "segment");
+  const segPeer = bestRun(runs, "nginx proxy_cache", "segment");
+  if (seg && segPeer) {
+    const x = seg.bytesPerSecond / segPeer.bytesPerSecond;
+    rows.push({
+      scenario: s4,
+      metric: "800 KB segment",
+      cascade: `${fixed(seg.bytesPerSecond / 1e9, 2)} GB/s, ${
+        fixed(seg.requestsPerSecond / 1000, 1)
+      } k req/s`,
+      peer: `nginx proxy_cache ${fixed(segPeer.bytesPerSecond / 1e9, 2)} GB/s, ${
+        fixed(segPeer.requestsPerSecond / 1000, 1)
+      } k req/s`,
+      ratio: `${fixed(x, 2)}×`,
+      target: "≥ 0.8×",
+      met: yesNo(x >= 0.8),
+    });
+  }
+  const bare = bestRun(runs, "bare node:http", "segment");
+  if (bare && segPeer) {
+    rows.push({
+      scenario: s4,
+      metric: "800 KB segment, bare node:http (ceiling)",
+      cascade: `${fixed(bare.bytesPerSecond / 1e9, 2)} GB/s`,
+      peer: "",
+      ratio: ratio(bare.bytesPerSecond, segPeer.bytesPerSecond),
+      target: "",
+      met: "",
+    });
+  }
+  const list = bestRun(runs, "edge node:http", "playlist");
+  const listPeer = bestRun(runs, "nginx proxy_cache", "playlist");
+  if (list && listPeer) {
+    rows.push({
+      scenario: s4,
+      metric: "playlist",
+      cascade: `${fixed(list.requestsPerSecond / 1000, 1)} k req/s`,
+      peer: `nginx proxy_cache ${fixed(listPeer.requestsPerSecond / 1000, 1)} k req/s`,
+      ratio: ratio(list.requestsPerSecond, listPeer.requestsPerSecond),
+      target: "",
+      met: "",
+    });
+  }
+  return rows;
+}
+
+function stampedeRows(r: Results, rounds: StampedeRound[]): Row[] {
+  const of = (server: StampedeServer) => rounds.filter((x) => x.server === server);
+  const s5 = `5 stampede, ${r.options.viewers} viewers`;
+  const fetches = (server: StampedeServer) => of(server).map((x) => x.originFetches);
+  const best = (server: StampedeServer) => minBy(of(server), (x) => x.timeToLastByteMs.p99);
+  const cascade = best("cascade");
+  const nginx = best("nginx");
+  const cascadeFetches = fetches("cascade");
+  return [
+    {
+      scenario: s5,
+      metric: "origin fetches (every round)",
+      cascade: cascadeFetches.join(", "),
+      peer: `nginx ${fetches("nginx").join(", ")}`,
+      ratio: "",
+      target: "exactly 1",
+      met: yesNo(cascadeFetches.length > 0 && cascadeFetches.every((n) => n === 1)),
+    },
+    {
+      scenario: s5,
+      metric: "time to last byte, p50 / p99",
+      cascade: cascade
+        ? `${ms(cascade.timeToLastByteMs.p50)} / ${ms(cascade.timeToLastByteMs.p99)} ms`
+        : "n/a",
+      peer: nginx
+        ? `nginx ${ms(nginx.timeToLastByteMs.p50)} / ${ms(nginx.timeToLastByteMs.p99)} ms`
+        : "n/a",
+      ratio: cascade && nginx
+        ? ratio(cascade.timeToLastByteMs.p99, nginx.timeToLastByteMs.p99)
+        : "",
+      target: "",
+      met: "",
+    },
+  ];
+}
+
+/** The rows of the side-by-side table for whatever scenarios ran. */
+export function tableRows(r: Results): Row[] {
+  return [
+    ...(r.ingest ? ingestRows(r, r.ingest) : []),
+    ...(r.edgeThroughput ? edgeRows(r.edgeThroughput) : []),
+    ...(r.stampede ? stampedeRows(r, r.stampede) : []),
+  ];
+}
+
+const HEADERS: Row = {
+  scenario: "scenario",
+  metric: "metric",
+  cascade: "Cascade",
+  peer: "peer",
+  ratio: "ratio",
+  target: "target",
+  met: "met",
+};
+const COLUMNS = Object.keys(HEADERS) as (keyof Row)[];
+
+function machineLine(r: Results): string {
+  const m = r.machine;
+  return `${m.nproc} × ${m.cpuModel}, ${
+    fixed(m.memoryBytes / 1024 ** 3, 1)
+  } GiB, Linux ${m.kernel}, ` +
+    `Deno ${m.deno}, nginx ${m.nginx ?? "—"}, ffmpeg ${m.ffmpeg ?? "—"}, wrk ${m.wrk ?? "—"}`;
+}
+
+/** What else ran on the machine during the ingest windows (publishers included). */
+function noiseLine(r: Results): string {
+  if (!r.ingest?.length) return `load average at start ${fixed(r.machine.loadAverage, 2)}`;
+  const busy = r.ingest.map((x) => `${x.server} ${Math.round(x.machineBusy * 100)} %`).join(", ");
+  return `all cores busy during the ingest windows (publishers and other work included): ${busy}; ` +
+    `load average at start ${fixed(r.machine.loadAverage, 2)}`;
+}
+
+/** How each figure was taken, one line per scenario that ran. */
+function legend(r: Results): string[] {
+  const o = r.options;
+  const lines: string[] = [];
+  if (r.ingest) {
+    const clip = r.clip ? `${r.clip.size} ${r.clip.fps} fps` : "";
+    lines.push(
+      `1: ${o.streams} × ffmpeg -re -stream_loop -1 -c copy of one ${clip} H.264+AAC clip, started ` +
+        `over 2 s; server process user+sys CPU from /proc over ${o.windowSeconds} s once every ` +
+        "stream has a playlist; RSS = (mean RSS in the window − RSS before publishing) / streams. " +
+        "nginx-rtmp: one process, hls_fragment 2s, hls_playlist_length 12s.",
+      `2: every segment of ${o.probes} publishers relayed through a tap that stamps each frame as ` +
+        "it leaves: time from the segment's last video frame leaving to the first playlist listing " +
+        "it, on the origin's disk (inotify) or served by a Cascade edge fed by discovery (polled " +
+        "every 10 ms). Includes the one frame interval a keyframe cut has to wait; the origin's " +
+        "own part starts when the keyframe that ended the segment left.",
+      "3: from the publisher's TCP connect to the first playlist listing a segment; 2 s of media " +
+        "must arrive first.",
+    );
+  }
+  if (Array.isArray(r.edgeThroughput)) {
+    lines.push(
+      `4: edge/bench/edge_bench.ts, wrk -t1 -c100, ${o.edgeSeconds} s per run after a warm-up; ` +
+        "Cascade edge on node:http vs nginx proxy_cache (one process, sendfile).",
+    );
+  }
+  if (r.stampede) {
+    lines.push(
+      `5: ${o.viewers} connections opened beforehand ask at once for an 800 KB segment never ` +
+        `asked for before; the origin answers after ${o.stampedeOriginDelayMs} ms. Time to last ` +
+        "byte per viewer; Cascade edge on node:http vs nginx proxy_cache_lock.",
+    );
+  }
+  return lines;
+}
+
+/** The table for a terminal: padded columns, a scenario named once per group. */
+export function renderText(r: Results): string {
+  const rows = [
+    HEADERS,
+    ...r.table.map((row, i) =>
+      i > 0 && r.table[i - 1]!.scenario === row.scenario ? { ...row, scenario: "" } : row
+    ),
+  ];
+  const width = (c: keyof Row) => Math.max(...rows.map((row) => [...row[c]].length));
+  const widths = COLUMNS.map(width);
+  const line = (row: Row) =>
+    COLUMNS.map((c, i) => row[c] + " ".repeat(widths[i]! - [...row[c]].length)).join("  ")
+      .trimEnd();
+  return [
+    `Cascade benchmark, ${r.finishedAt}${
+      r.options.quick ? " (--quick: a smoke run, not figures)" : ""
+    }`,
+    machineLine(r),
+    noiseLine(r),
+    `best of ${r.options.rounds} round(s) per figure; every round is in bench/results/latest.json`,
+    "",
+    ...rows.map(line),
+    "",
+    ...legend(r),
+  ].join("\n");
+}
+
+/** The same table in Markdown, for the README's performance section. */
+export function renderMarkdown(r: Results): string {
+  const cell = (s: string) => s.replaceAll("|", "\\|");
+  return [
+    `Measured ${r.finishedAt.slice(0, 10)} on ${machineLine(r)}; ${noiseLine(r)}. ` +
+    `Best of ${r.options.rounds} round(s) per figure.`,
+    "",
+    `| ${COLUMNS.map((c) => HEADERS[c]).join(" | ")} |`,
+    `| ${COLUMNS.map(() => "---").join(" | ")} |`,
+    ...r.table.map((row) => `| ${COLUMNS.map((c) => cell(row[c])).join(" | ")} |`),
+    "",
+    ...legend(r).map((l) => `- ${l}`),
+    "",
+  ].join("\n");
+}

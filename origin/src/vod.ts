@@ -1,0 +1,109 @@
+/**
+ * VOD playlists for `KEEP_HLS=true`: when a broadcast ends, its HLS segments stay on disk and
+ * `MEDIA_ROOT/{name}/vod.m3u8` lists all of them (`#EXT-X-PLAYLIST-TYPE:VOD`, every segment
+ * from the first, `#EXT-X-ENDLIST`), next to a copy named after the broadcast's first
+ * segment, `vod-{sequence}.m3u8`, which a later broadcast on the same name does not replace.
+ * Segment URLs never repeat across broadcasts (time-based sequence numbers), so both
+ * playlists stay valid side by side and every segment stays cacheable as immutable.
+ *
+ * The packager owns a `VodLog` per channel: `add()` every segment it publishes, `write()`
+ * when the publisher stops (again after a republish within the grace period, which
+ * continues the same broadcast after a discontinuity), `reset()` when the broadcast is over.
+ * Writing is atomic (temp file, then rename), like the live playlist.
+ */
+
+import { join } from "node:path";
+import {
+  type LivePlaylist,
+  type PlaylistSegment,
+  renderPlaylist,
+} from "@cascade/media/hls/playlist";
+
+/** What a VOD playlist needs of a segment (the segmenter's `SegmentInfo` is one). */
+export type VodSegment = PlaylistSegment;
+
+/** Name of the latest broadcast's VOD playlist in a stream directory. */
+export const VOD_PLAYLIST = "vod.m3u8";
+
+/** The per-broadcast VOD playlist name, `vod-{first sequence}.m3u8`. */
+export function vodPlaylistName(firstSequence: number): string {
+  return `vod-${firstSequence}.m3u8`;
+}
+
+/**
+ * The VOD playlist of `segments` (in order). The target duration is at least
+ * `targetDuration` and at least every segment's rounded duration, as RFC 8216 §4.3.3.1
+ * requires even of a live stream's overlong segments. Throws `RangeError` for no segments.
+ */
+export function vodPlaylist(segments: VodSegment[], targetDuration: number): LivePlaylist {
+  if (segments.length === 0) throw new RangeError("Cannot make a VOD playlist: no segments");
+  let target = targetDuration;
+  for (const s of segments) target = Math.max(target, Math.round(s.duration));
+  return {
+    version: 3,
+    targetDuration: target,
+    mediaSequence: segments[0]!.sequence,
+    discontinuitySequence: 0,
+    independentSegments: true,
+    playlistType: "VOD",
+    segments: segments.map((s, i) => ({
+      sequence: s.sequence,
+      duration: s.duration,
+      uri: s.uri,
+      ...(s.programDateTime ? { programDateTime: s.programDateTime } : {}),
+      // Nothing precedes the first segment of a VOD playlist to be discontinuous with.
+      discontinuity: i > 0 && s.discontinuity,
+    })),
+    ended: true,
+  };
+}
+
+/**
+ * Writes `vod-{first}.m3u8` and `vod.m3u8` into `dir`, each atomically. Returns the
+ * per-broadcast name.
+ */
+export async function writeVodPlaylist(
+  dir: string,
+  segments: VodSegment[],
+  targetDuration: number,
+): Promise<string> {
+  const text = renderPlaylist(vodPlaylist(segments, targetDuration));
+  const name = vodPlaylistName(segments[0]!.sequence);
+  for (const file of [name, VOD_PLAYLIST]) {
+    const path = join(dir, file);
+    await Deno.writeTextFile(`${path}.tmp`, text);
+    await Deno.rename(`${path}.tmp`, path);
+  }
+  return name;
+}
+
+/** Every segment a broadcast published, for its VOD playlist. */
+export class VodLog {
+  #segments: VodSegment[] = [];
+
+  get segments(): readonly VodSegment[] {
+    return this.#segments;
+  }
+
+  /** A segment was published (after its file was renamed into place). */
+  add(segment: VodSegment): void {
+    this.#segments.push({
+      sequence: segment.sequence,
+      uri: segment.uri,
+      duration: segment.duration,
+      ...(segment.programDateTime ? { programDateTime: segment.programDateTime } : {}),
+      discontinuity: segment.discontinuity,
+    });
+  }
+
+  /** Writes the playlists when there is anything to list; returns the per-broadcast name. */
+  async write(dir: string, targetDuration: number): Promise<string | undefined> {
+    if (this.#segments.length === 0) return undefined;
+    return await writeVodPlaylist(dir, this.#segments, targetDuration);
+  }
+
+  /** The broadcast is over; the next one starts a new list. */
+  reset(): void {
+    this.#segments = [];
+  }
+}
