@@ -4,21 +4,49 @@
  * match the stream-name rule and chunk files named by the recorder are served — never a
  * `.part`, a ledger, or anything outside the directory. A finished file never changes, so
  * it is cacheable; it may be deleted by retention later, hence no `immutable`.
+ *
+ * `GET /{name}/` lists a stream's recordings as JSON `{name, recordings}` (see `api.ts`) with
+ * absolute download URLs, for the API's `GET /api/v1/streams/{name}/recordings`, which asks
+ * every origin because it cannot see their disks. With a `listToken` (the origin's
+ * `HOOK_TOKEN`, shared with the API) the listing needs `Authorization: Bearer {token}`.
  */
 
 import { join } from "node:path";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import { safeEqual } from "@cascade/common/secrets";
 import { parseRange } from "../origin/src/http.ts";
+import type { Recording } from "./api.ts";
 import { CHUNK_FILE_RE } from "./recorder.ts";
 
 const SLICE_CHUNK = 64 * 1024;
+const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+export interface RecordingsAppDeps {
+  dir: string;
+  corsOrigin?: string;
+  /** The recordings of a stream, for `GET /{name}/`; omitted → no listing route. */
+  list?: (name: string) => Promise<Recording[]>;
+  /** Bearer token the listing requires; unset → the listing is open. */
+  listToken?: string;
+}
 
 /** A Hono app to mount with `app.route("/recordings", createRecordingsApp({ dir }))`. */
-export function createRecordingsApp(deps: { dir: string; corsOrigin?: string }): Hono {
+export function createRecordingsApp(deps: RecordingsAppDeps): Hono {
   const app = new Hono();
   const cors = deps.corsOrigin ?? "*";
+  const list = deps.list;
+  if (list !== undefined) {
+    const listing = async (c: Context) => {
+      await checkToken(c, deps.listToken);
+      const name = c.req.param("name") ?? "";
+      if (!STREAM_NAME_RE.test(name)) throw new HttpError(404, "not_found", "Not found");
+      return c.json({ name, recordings: await list(name) }, 200, { "Cache-Control": "no-store" });
+    };
+    app.get("/:name/", listing);
+    app.get("/:name", listing);
+  }
   app.on(["GET", "HEAD"], "/:name/:file", async (c) => {
     const name = c.req.param("name");
     const file = c.req.param("file");
@@ -68,6 +96,16 @@ export function createRecordingsApp(deps: { dir: string; corsOrigin?: string }):
   app.onError(jsonErrorHandler);
   app.notFound(jsonNotFound);
   return app;
+}
+
+async function checkToken(c: Context, token: string | undefined): Promise<void> {
+  if (token === undefined) return;
+  const presented = BEARER_RE.exec(c.req.header("Authorization") ?? "")?.[1];
+  if (presented === undefined || !(await safeEqual(presented, token))) {
+    throw new HttpError(401, "unauthorized", "Listing recordings needs the hook token", {
+      headers: { "WWW-Authenticate": 'Bearer realm="recordings"' },
+    });
+  }
 }
 
 /** Streams `length` bytes from `start`, then closes the file. */

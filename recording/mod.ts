@@ -28,6 +28,8 @@ export interface RecordingDeps {
   /** Base of local download URLs (the origin's public URL), or how to get it when known. */
   publicUrl?: string | (() => string);
   corsOrigin?: string;
+  /** Bearer token required to list recordings over HTTP (the origin's `HOOK_TOKEN`). */
+  listToken?: string;
   /** An S3 client to use instead of one built from the config (tests). */
   s3Client?: S3Client;
 }
@@ -36,7 +38,7 @@ export interface RecordingService {
   readonly recorder: Recorder | undefined;
   readonly retention: Retention;
   readonly archive: Archive | undefined;
-  /** `/{name}/{file}.mp4`, to mount under `/recordings`. */
+  /** `/{name}/{file}.mp4` and the listing `/{name}/`, to mount under `/recordings`. */
   readonly app: Hono;
   /** The recordings of a stream, for `GET /api/v1/streams/{name}/recordings`. */
   list(name: string): Promise<Recording[]>;
@@ -107,16 +109,22 @@ export async function startRecording(
       onDiskFull: () => retention.sweep(),
     });
   }
+  const list = (name: string) =>
+    listRecordings(dir, name, {
+      archive,
+      baseUrl: typeof deps.publicUrl === "function" ? deps.publicUrl() : deps.publicUrl,
+    });
   return {
     recorder,
     retention,
     archive,
-    app: createRecordingsApp({ dir, corsOrigin: deps.corsOrigin }),
-    list: (name) =>
-      listRecordings(dir, name, {
-        archive,
-        baseUrl: typeof deps.publicUrl === "function" ? deps.publicUrl() : deps.publicUrl,
-      }),
+    app: createRecordingsApp({
+      dir,
+      corsOrigin: deps.corsOrigin,
+      list,
+      listToken: deps.listToken,
+    }),
+    list,
     async close() {
       await recorder?.close();
       await retention.stop();

@@ -2,11 +2,16 @@
  * VOD acceptance with real encoders and ffmpeg: a `vod.m3u8` over a finished broadcast's
  * segments is served by the origin and decodes end to end; with `KEEP_HLS=true` the
  * packager keeps every segment past the live window and the republish grace period and
- * writes `vod.m3u8` itself; `HLS_DVR_SECONDS` widens the live window for rewind.
+ * writes `vod.m3u8` itself, and once the broadcast is over the origin's discovery announces
+ * it as `vod:{name}` so that it plays through an edge; `HLS_DVR_SECONDS` widens the live
+ * window for rewind.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
+import { quietLog } from "@cascade/registry/contract";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import { createEdge, createEdgeApp } from "../edge/src/app.ts";
 import { VOD_PLAYLIST, vodPlaylistName, writeVodPlaylist } from "../origin/src/vod.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
@@ -106,6 +111,70 @@ Deno.test({
     assert.ok(second.segments.length >= 1);
     const kept = (await fetchPlaylist(`${origin.httpUrl}/live/alpha/${first}`))!;
     assert.equal(kept.segments.length, vod.segments.length);
+  },
+});
+
+/** An edge over `registry` on a random loopback port. */
+async function startEdge(registry: MemoryRegistry): Promise<AsyncDisposable & { url: string }> {
+  const edge = createEdge({ registry, cacheBytes: 64 * 2 ** 20, log: quietLog });
+  await edge.start();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    createEdgeApp(edge).fetch,
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+      await edge.close();
+    },
+  };
+}
+
+Deno.test({
+  name: "KEEP_HLS: after stop, vod.m3u8 decodes end to end through the edge",
+  async fn() {
+    const registry = new MemoryRegistry({ log: quietLog });
+    try {
+      await using origin = await startTestOrigin({
+        KEEP_HLS: "true",
+        HLS_LIST_SIZE: "3",
+        REPUBLISH_GRACE_SECONDS: "1",
+        RECORD: "none",
+      }, { registry });
+      await using edge = await startEdge(registry);
+      const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 9 });
+      await waitFor("alpha to be live", () => registry.getStream("alpha"), { timeoutMs: 15_000 });
+      assert.equal((await ff.status).code, 0, ff.output);
+      const announced = await waitFor("alpha to be over and its VOD announced", async () => {
+        const [live, vod] = await Promise.all([
+          registry.getStream("alpha"),
+          registry.getVod("alpha"),
+        ]);
+        return live === null && vod;
+      }, { timeoutMs: 15_000 });
+      assert.equal(announced.originUrl, origin.httpUrl);
+      assert.equal(announced.manifest, `${origin.httpUrl}/live/alpha/${VOD_PLAYLIST}`);
+      const gone = await fetch(`${edge.url}/live/alpha/index.m3u8`);
+      assert.equal(gone.status, 404, "the live playlist is not live any more");
+      await gone.body?.cancel();
+
+      const vodUrl = `${edge.url}/live/alpha/${VOD_PLAYLIST}`;
+      const vod = (await fetchPlaylist(vodUrl))!;
+      assert.equal(vod.playlistType, "VOD");
+      assert.ok(vod.ended);
+      const atOrigin = await fetchPlaylist(`${origin.httpUrl}/live/alpha/${VOD_PLAYLIST}`);
+      assert.deepEqual(vod, atOrigin, "the edge serves the origin's VOD playlist as written");
+      assert.ok(vod.segments.length > 3, `${vod.segments.length} segments, more than the window`);
+      const listed = vod.segments.reduce((sum, s) => sum + s.duration, 0);
+      const seconds = await decode(vodUrl);
+      assert.ok(Math.abs(seconds - 9) < 1.5, `vod lasts ${seconds} s through the edge`);
+      assert.ok(Math.abs(seconds - listed) < 0.5, `decoded ${seconds} s, listed ${listed} s`);
+      const perBroadcast = `${edge.url}/live/alpha/${vodPlaylistName(vod.segments[0]!.sequence)}`;
+      assert.equal((await fetchPlaylist(perBroadcast))?.segments.length, vod.segments.length);
+    } finally {
+      await registry.close();
+    }
   },
 });
 

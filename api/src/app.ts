@@ -35,6 +35,8 @@ export interface ApiDeps {
   metrics: MetricsRegistry;
   /** Clock in epoch milliseconds (default `Date.now`). */
   now?: () => number;
+  /** Longest wait for one origin when listing recordings (default 2000 ms). */
+  originTimeoutMs?: number;
 }
 
 /** Largest request body accepted. */
@@ -131,6 +133,7 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
       loadThreshold: config.EDGE_LOAD_THRESHOLD,
       now,
     }),
+    originTimeoutMs: deps.originTimeoutMs ?? 2000,
     baseUrl: (c: Context) => config.API_PUBLIC_URL ?? new URL(c.req.url).origin,
   };
 
@@ -190,7 +193,8 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
       info: {
         title: "Cascade API",
         version: VERSION,
-        description: "Stream keys, publish authorization, live directory and playback URLs.",
+        description:
+          "Stream keys, publish authorization, live directory, playback URLs and recordings.",
       },
     }) as unknown as Record<string, unknown>;
   app.get("/api/v1/openapi.json", (c) => c.json(openApiDocument()));

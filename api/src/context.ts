@@ -25,6 +25,8 @@ export interface ApiContext {
   tokenLimiter: FailureLimiter;
   gate: PublishGate;
   planner: PlaybackPlanner;
+  /** Longest wait for one origin's answer when the API asks every origin (recordings). */
+  originTimeoutMs: number;
   /** The API's base URL for links: `API_PUBLIC_URL`, else the request's own origin. */
   baseUrl(c: Context): string;
 }

@@ -1,6 +1,7 @@
 /**
  * The admin routes (`Authorization: Bearer API_ADMIN_TOKEN`): create streams with a fresh
- * key, list and inspect them, rotate the key, enable/disable, delete. A key appears only in
+ * key, list and inspect them, rotate the key, enable/disable, delete, and list a stream's
+ * recordings across the origins (`recordings.ts`). A key appears only in
  * the create and rotate answers (marked `no-store`); the registry keeps its SHA-256.
  * Disabling or deleting a stream publishes `stream.kick`, which the origin serving it obeys.
  */
@@ -10,10 +11,12 @@ import { HttpError } from "@cascade/common/http_errors";
 import type { NodeRecord, StreamConfig, StreamRecord } from "@cascade/registry/types";
 import { tokenGuard } from "./auth.ts";
 import { type ApiContext, playbackEndpoint } from "./context.ts";
+import { collectRecordings } from "./recordings.ts";
 import {
   CreateStreamBody,
   ErrorBody,
   NameParams,
+  RecordingList,
   Stream,
   StreamKeyGrant,
   StreamList,
@@ -173,6 +176,35 @@ export function registerAdminRoutes(app: OpenAPIHono, ctx: ApiContext): void {
       const { name } = c.req.valid("param");
       const [cfg, live] = await Promise.all([existing(name), registry.getStream(name)]);
       return c.json(view(c, cfg, live), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: "get",
+      path: "/api/v1/streams/{name}/recordings",
+      summary: "List a stream's recordings",
+      description: "Asks every live origin at once. Origins that do not answer in time are " +
+        "named in `unreachable`, and the list is then `partial`.",
+      request: { params: NameParams },
+      responses: {
+        200: { description: "Recorded chunks, oldest first", content: json(RecordingList) },
+        400: error("Invalid name"),
+        404: error("Unknown stream"),
+        ...AUTH_ERRORS,
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const [, origins] = await Promise.all([existing(name), registry.listNodes("origin")]);
+      const { recordings, unreachable } = await collectRecordings(origins, name, {
+        token: ctx.config.HOOK_TOKEN,
+        timeoutMs: ctx.originTimeoutMs,
+        log,
+      });
+      const partial = unreachable.length > 0;
+      return c.json({ name, recordings, partial, unreachable }, 200, NO_STORE);
     },
   );
 

@@ -73,6 +73,33 @@ export const Stream = z.object({
 
 export const StreamList = z.object({ streams: z.array(Stream) }).openapi("StreamList");
 
+export const Recording = z.object({
+  file: z.string().openapi({ example: "2025-01-01T12-00-00.000Z-1.mp4" }),
+  originId: z.string().openapi({ description: "Origin that listed it" }),
+  size: z.number().int().nonnegative().openapi({ description: "Bytes" }),
+  durationSeconds: z.number().nonnegative(),
+  startedAt: Timestamp.openapi({ description: "Wall clock of the chunk's first frame" }),
+  url: z.string().openapi({
+    description: "Download URL: the origin while the file is on its disk, else object storage",
+  }),
+  archived: z.boolean().openapi({ description: "Object storage holds a verified copy" }),
+  archiveUrl: z.string().optional().openapi({ description: "Object storage URL, when archived" }),
+}).openapi("Recording");
+
+/** One origin's answer to `GET /recordings/{name}/`: what it knows, without its id. */
+export const OriginRecordingList = z.object({
+  recordings: z.array(Recording.omit({ originId: true })),
+});
+
+export const RecordingList = z.object({
+  name: StreamName,
+  recordings: z.array(Recording).openapi({ description: "Oldest first" }),
+  partial: z.boolean().openapi({
+    description: "Some origins did not answer in time: their recordings are missing",
+  }),
+  unreachable: z.array(z.string()).openapi({ description: "Ids of those origins" }),
+}).openapi("RecordingList");
+
 export const LiveStream = z.object({
   name: StreamName,
   originId: z.string(),

@@ -7,6 +7,12 @@
  * whatever the files do, so a live stream never expires while this watcher runs and the
  * streams of a dead watcher expire within the TTL. After a registry reconnect every live
  * stream is announced again at once. Runs as its own process or inside an origin.
+ *
+ * A finished broadcast kept for VOD (`KEEP_HLS`: `MEDIA_ROOT/{name}/vod.m3u8`) is announced
+ * as `vod:{name}` while the file exists, refreshed by the same timer with the same TTL (so
+ * the VODs of a dead origin disappear by themselves), and withdrawn when the file or its
+ * directory goes or the watcher stops. Edges use it to find the origin of a name that is
+ * not live.
  */
 import { basename, dirname, relative, resolve, sep } from "node:path";
 import { type FSWatcher, watch } from "chokidar";
@@ -18,9 +24,13 @@ import {
   type Registry,
   RegistryUnavailableError,
   type StreamRecord,
+  type VodRecord,
 } from "@cascade/registry";
+import { VOD_PLAYLIST } from "../../origin/src/vod.ts";
 
 export const PLAYLIST_NAME = "index.m3u8";
+/** The files of a stream directory the watcher reads; segments are most events and ignored. */
+const WATCHED_FILES = new Set([PLAYLIST_NAME, VOD_PLAYLIST]);
 /** A playlist unchanged for this many target durations is taken as abandoned. */
 export const STALE_TARGET_DURATIONS = 3;
 
@@ -52,6 +62,10 @@ interface Tracked {
   owned: boolean;
   /** Owner named by the last refused claim, so a conflict is logged once. */
   conflictWith: string | null;
+  /** The VOD record to announce while `vod.m3u8` exists; null otherwise. */
+  vod: VodRecord | null;
+  /** Last answer to announcing `vod`: written, or refused for a newer VOD elsewhere. */
+  vodState: "unknown" | "announced" | "newer-elsewhere";
   staleTimer: ReturnType<typeof setTimeout> | undefined;
   /** A timed announce is queued; a slow registry must not pile up more of them. */
   announceQueued: boolean;
@@ -103,8 +117,7 @@ export class DiscoveryWatcher {
       depth: 1,
       ignoreInitial: false,
       backend: this.#polling ? "polling" : "auto",
-      // Only playlists matter; segments would be most of the events.
-      ignored: (path, stats) => stats?.isFile() === true && basename(path) !== PLAYLIST_NAME,
+      ignored: (path, stats) => stats?.isFile() === true && !WATCHED_FILES.has(basename(path)),
     });
     this.#watcher = watcher;
     watcher.on("add", (path) => this.#onFile(path));
@@ -134,7 +147,12 @@ export class DiscoveryWatcher {
     clearInterval(this.#refreshTimer);
     this.#offReconnect?.();
     await this.#watcher?.close();
-    for (const t of this.#streams.values()) this.#enqueue(t, () => this.#gone(t, "stopped"));
+    for (const t of this.#streams.values()) {
+      this.#enqueue(t, async () => {
+        await this.#gone(t, "stopped");
+        await this.#vodGone(t);
+      });
+    }
     await this.#settled();
     this.#streams.clear();
     this.#log.info("discovery.stopped", { originId: this.#originId });
@@ -145,11 +163,12 @@ export class DiscoveryWatcher {
     return [...this.#streams.values()].filter((t) => t.record !== null).map((t) => t.name);
   }
 
-  /** The stream a playlist path belongs to, or null for any other path. */
-  #nameOfPlaylist(path: string): string | null {
+  /** The stream and watched file a path names, or null for any other path. */
+  #watchedFile(path: string): { name: string; file: string } | null {
     const parts = relative(this.#root, path).split(sep);
-    if (parts.length !== 2 || parts[1] !== PLAYLIST_NAME) return null;
-    return this.#checkName(parts[0]!);
+    if (parts.length !== 2 || !WATCHED_FILES.has(parts[1]!)) return null;
+    const name = this.#checkName(parts[0]!);
+    return name === null ? null : { name, file: parts[1]! };
   }
 
   /** The stream a directory directly under the media root belongs to, or null. */
@@ -180,6 +199,8 @@ export class DiscoveryWatcher {
         record: null,
         owned: false,
         conflictWith: null,
+        vod: null,
+        vodState: "unknown",
         staleTimer: undefined,
         announceQueued: false,
         queue: Promise.resolve(),
@@ -190,24 +211,29 @@ export class DiscoveryWatcher {
   }
 
   #onFile(path: string): void {
-    const name = this.#nameOfPlaylist(path);
-    if (name === null || this.#stopped) return;
-    const t = this.#track(name);
-    this.#enqueue(t, () => this.#read(t, path));
+    const watched = this.#watchedFile(path);
+    if (watched === null || this.#stopped) return;
+    const t = this.#track(watched.name);
+    if (watched.file === PLAYLIST_NAME) this.#enqueue(t, () => this.#read(t, path));
+    else this.#enqueue(t, () => this.#readVod(t, path));
   }
 
   #onUnlink(path: string): void {
-    const name = this.#nameOfPlaylist(path);
-    const t = name === null ? undefined : this.#streams.get(name);
+    const watched = this.#watchedFile(path);
+    const t = watched === null ? undefined : this.#streams.get(watched.name);
     if (t === undefined || this.#stopped) return;
-    this.#enqueue(t, () => this.#gone(t, "unlinked"));
+    if (watched!.file === PLAYLIST_NAME) this.#enqueue(t, () => this.#gone(t, "unlinked"));
+    else this.#enqueue(t, () => this.#vodGone(t));
   }
 
   #onUnlinkDir(path: string): void {
     const name = this.#nameOfDir(path);
     const t = name === null ? undefined : this.#streams.get(name);
     if (t === undefined || this.#stopped) return;
-    this.#enqueue(t, () => this.#gone(t, "unlinked"));
+    this.#enqueue(t, async () => {
+      await this.#gone(t, "unlinked");
+      await this.#vodGone(t);
+    });
   }
 
   async #read(t: Tracked, path: string): Promise<void> {
@@ -310,18 +336,94 @@ export class DiscoveryWatcher {
     }
   }
 
+  /** Reads `vod.m3u8` and announces the VOD when it is new or was rewritten. */
+  async #readVod(t: Tracked, path: string): Promise<void> {
+    let text: string;
+    let updatedAt: number;
+    try {
+      const [content, info] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
+      text = content;
+      updatedAt = info.mtime?.getTime() ?? Date.now();
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return await this.#vodGone(t);
+      this.#log.warn("discovery.read_failed", { name: t.name, file: VOD_PLAYLIST, error: err });
+      return;
+    }
+    let playlist: LivePlaylist;
+    try {
+      playlist = parsePlaylist(text);
+    } catch (err) {
+      this.#log.warn("discovery.bad_playlist", { name: t.name, file: VOD_PLAYLIST, error: err });
+      return;
+    }
+    if (t.vod?.updatedAt === updatedAt) return;
+    t.vod = {
+      name: t.name,
+      originId: this.#originId,
+      originUrl: this.#originUrl,
+      manifest: `${this.#originUrl}/live/${t.name}/${VOD_PLAYLIST}`,
+      updatedAt,
+      targetDuration: playlist.targetDuration,
+    };
+    await this.#announceVod(t);
+  }
+
+  async #announceVod(t: Tracked): Promise<void> {
+    const record = t.vod;
+    if (record === null) return;
+    let written: boolean;
+    try {
+      written = await this.#registry.announceVod(record, this.#ttlMs);
+    } catch (err) {
+      this.#registryFailed("announce_vod", t.name, err);
+      return;
+    }
+    this.#registryOk();
+    const state = written ? "announced" : "newer-elsewhere";
+    if (state === t.vodState) return;
+    t.vodState = state;
+    if (written) {
+      this.#log.info("discovery.vod_announced", { name: t.name, manifest: record.manifest });
+    } else {
+      // Another origin holds a later broadcast of the name; this one takes over if that dies.
+      this.#log.info("discovery.vod_newer_elsewhere", { name: t.name });
+    }
+  }
+
+  async #vodGone(t: Tracked): Promise<void> {
+    const hadVod = t.vod !== null;
+    const refused = t.vodState === "newer-elsewhere";
+    t.vod = null;
+    t.vodState = "unknown";
+    if (!hadVod || refused) return;
+    try {
+      // Compare-and-delete: harmless if the record is another origin's by now.
+      const withdrawn = await this.#registry.withdrawVod(t.name, this.#originId);
+      this.#registryOk();
+      this.#log.info("discovery.vod_withdrawn", { name: t.name, withdrawn });
+    } catch (err) {
+      // The record then expires by TTL: nothing refreshes it any more.
+      this.#registryFailed("withdraw_vod", t.name, err);
+    }
+  }
+
   #announceAll(why: "refresh" | "reconnect"): void {
     if (this.#stopped) return;
-    const live = [...this.#streams.values()].filter((t) => t.record !== null);
+    const all = [...this.#streams.values()];
+    const announced = all.filter((t) => t.record !== null || t.vod !== null);
     if (why === "reconnect") {
-      this.#log.info("discovery.reannounce", { streams: live.length });
+      this.#log.info("discovery.reannounce", {
+        streams: all.filter((t) => t.record !== null).length,
+        vods: all.filter((t) => t.vod !== null).length,
+      });
     }
-    for (const t of live) {
+    for (const t of announced) {
       if (t.announceQueued) continue;
       t.announceQueued = true;
-      this.#enqueue(t, () => {
+      this.#enqueue(t, async () => {
         t.announceQueued = false;
-        return this.#announce(t);
+        await this.#announce(t);
+        await this.#announceVod(t);
       });
     }
   }
@@ -331,7 +433,8 @@ export class DiscoveryWatcher {
       this.#log.error("discovery.job_failed", { name: t.name, error: err });
     }).finally(() => {
       // Forget a vanished stream once nothing more is queued for it, so names do not pile up.
-      const idle = t.queue === queue && t.text === null && t.record === null && !t.owned;
+      const idle = t.queue === queue && t.text === null && t.record === null && !t.owned &&
+        t.vod === null;
       if (idle && this.#streams.get(t.name) === t) this.#streams.delete(t.name);
     });
     t.queue = queue;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { LogFields, Logger } from "@cascade/common/log";
 import { MemoryRegistry, MemoryStore, type RegistryEvent } from "@cascade/registry";
-import { eventually, streamRecord } from "@cascade/registry/contract";
+import { eventually, streamRecord, vodRecord } from "@cascade/registry/contract";
 import { DiscoveryWatcher } from "./watcher.ts";
 
 interface LogLine {
@@ -289,4 +289,86 @@ Deno.test("DiscoveryWatcher.start() creates a missing media root and watches it"
     await registry.close();
     await Deno.remove(parent, { recursive: true });
   }
+});
+
+/** Writes `vod.m3u8` as the origin's packager does (temp file, rename). */
+async function writeVod(root: string, name: string, text = playlist({ ended: true })) {
+  await Deno.mkdir(`${root}/${name}`, { recursive: true });
+  await Deno.writeTextFile(`${root}/${name}/vod.m3u8.tmp`, text);
+  await Deno.rename(`${root}/${name}/vod.m3u8.tmp`, `${root}/${name}/vod.m3u8`);
+}
+
+Deno.test("DiscoveryWatcher announces vod:{name} for a kept broadcast and withdraws it with the directory", async () => {
+  await using f = await fixture();
+  await f.watcher();
+  await writePlaylist(f.root, "cam1", playlist());
+  await eventually("cam1 live", () => f.other.getStream("cam1"));
+  // The broadcast ends: the live claim goes, the VOD appears.
+  await writePlaylist(f.root, "cam1", playlist({ sequence: 1, ended: true }));
+  await writeVod(f.root, "cam1", playlist({ target: 4, segments: 9, ended: true }));
+  await eventually("cam1 released", async () => (await f.other.getStream("cam1")) === null);
+  const vod = await eventually("the VOD", () => f.other.getVod("cam1"));
+  const { mtime } = await Deno.stat(`${f.root}/cam1/vod.m3u8`);
+  assert.deepEqual(vod, {
+    name: "cam1",
+    originId: "o1",
+    originUrl: "http://o1.test:8081",
+    manifest: "http://o1.test:8081/live/cam1/vod.m3u8",
+    updatedAt: mtime!.getTime(),
+    targetDuration: 4,
+  });
+  // A rewritten vod.m3u8 (a republish within the grace period) is announced again.
+  await new Promise((r) => setTimeout(r, 5)); // so that the rewrite has a later mtime
+  await writeVod(f.root, "cam1", playlist({ target: 4, segments: 12, ended: true }));
+  await eventually(
+    "the new updatedAt",
+    async () => ((await f.other.getVod("cam1"))?.updatedAt ?? 0) > vod.updatedAt,
+  );
+  await Deno.remove(`${f.root}/cam1`, { recursive: true });
+  await eventually("the VOD withdrawn", async () => (await f.other.getVod("cam1")) === null);
+  assert.ok(f.log.lines.some((l) => l.event === "discovery.vod_withdrawn"));
+});
+
+Deno.test("DiscoveryWatcher withdraws a VOD whose vod.m3u8 is removed and keeps the live claim", async () => {
+  await using f = await fixture();
+  await writeVod(f.root, "cam1");
+  await writePlaylist(f.root, "cam1", playlist());
+  await f.watcher();
+  // Both were on disk before start() resolved.
+  assert.equal((await f.other.getVod("cam1"))?.originId, "o1");
+  assert.equal((await f.other.getStream("cam1"))?.originId, "o1");
+  await Deno.remove(`${f.root}/cam1/vod.m3u8`);
+  await eventually("the VOD withdrawn", async () => (await f.other.getVod("cam1")) === null);
+  assert.equal((await f.other.getStream("cam1"))?.originId, "o1");
+});
+
+Deno.test("DiscoveryWatcher keeps a VOD past its TTL and withdraws it on stop()", async () => {
+  await using f = await fixture();
+  const w = await f.watcher({ ttlSeconds: 0.3 });
+  await writeVod(f.root, "cam1");
+  await eventually("the VOD", () => f.other.getVod("cam1"));
+  for (let i = 0; i < 2; i++) {
+    await f.other.announceVod(vodRecord("probe", "x"), 300);
+    await eventually("a TTL to pass", async () => (await f.other.getVod("probe")) === null);
+  }
+  assert.equal((await f.other.getVod("cam1"))?.originId, "o1");
+  await w.stop();
+  assert.equal(await f.other.getVod("cam1"), null);
+});
+
+Deno.test("DiscoveryWatcher leaves a later VOD of another origin alone and takes over once it expires", async () => {
+  await using f = await fixture();
+  const theirs = vodRecord("cam1", "o2", { updatedAt: Date.now() + 60_000 });
+  await f.other.announceVod(theirs, 600);
+  await f.watcher({ ttlSeconds: 0.2 });
+  await writeVod(f.root, "cam1");
+  await eventually(
+    "the newer VOD to be noticed",
+    () => f.log.lines.some((l) => l.event === "discovery.vod_newer_elsewhere"),
+  );
+  assert.deepEqual(await f.other.getVod("cam1"), theirs);
+  await eventually(
+    "o1 to take the VOD over",
+    async () => (await f.other.getVod("cam1"))?.originId === "o1",
+  );
 });

@@ -2,10 +2,10 @@
  * The edge's memory: a byte-bounded LRU of fetched objects and a map of fetches in flight
  * that concurrent misses share, so N viewers asking for one cold segment or playlist cause
  * one origin request. Keys name the broadcast as well as the file (`cacheKey`): the origin
- * that serves it, that origin's URL and when the broadcast started, so two broadcasts of one
- * name, or two origins, never share an entry.
+ * that serves it, that origin's URL and when the broadcast started (for a VOD, when its
+ * playlist was written), so two broadcasts of one name, or two origins, never share an entry.
  */
-import type { StreamRecord } from "@cascade/registry/types";
+import type { StreamRecord, VodRecord } from "@cascade/registry/types";
 
 /** How a response was produced, as reported in `X-Cache`. */
 export type CacheResult = "HIT" | "MISS" | "COALESCED" | "STALE";
@@ -24,6 +24,8 @@ export interface CachedObject {
   text?: string;
   /** `#EXT-X-TARGETDURATION` for playlists, seconds. */
   targetDuration?: number;
+  /** A VOD playlist (`vod.m3u8`, `vod-{n}.m3u8`) with `#EXT-X-ENDLIST`: it no longer grows. */
+  finished?: boolean;
 }
 
 /** The part of a cache key that names one broadcast of one stream on one origin. */
@@ -31,9 +33,14 @@ export function broadcastKey(record: StreamRecord): string {
   return `${record.originId}|${record.originUrl}|${record.startedAt}|${record.name}`;
 }
 
-/** The cache key of `file` in the broadcast `record` describes. */
-export function cacheKey(record: StreamRecord, file: string): string {
-  return `${broadcastKey(record)}/${file}`;
+/** The part of a cache key that names a finished broadcast kept for VOD on one origin. */
+export function vodBroadcastKey(record: VodRecord): string {
+  return `vod|${record.originId}|${record.originUrl}|${record.updatedAt}|${record.name}`;
+}
+
+/** The cache key of `file` in the broadcast `broadcast` names (`broadcastKey`, `vodBroadcastKey`). */
+export function cacheKey(broadcast: string, file: string): string {
+  return `${broadcast}/${file}`;
 }
 
 /** Cost of an entry against the byte budget. */

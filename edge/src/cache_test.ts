@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { StreamRecord } from "@cascade/registry/types";
-import { ByteLru, cacheKey, Coalescer } from "./cache.ts";
+import type { StreamRecord, VodRecord } from "@cascade/registry/types";
+import { broadcastKey, ByteLru, cacheKey, Coalescer, vodBroadcastKey } from "./cache.ts";
 
 const bySize = (_key: string, value: number) => value;
 
@@ -78,12 +78,33 @@ Deno.test("ByteLru never holds more bytes than its budget, and counts exactly wh
 });
 
 Deno.test("cacheKey() differs for another origin, another origin URL or another broadcast", () => {
-  const base = cacheKey(record(), "5.ts");
-  assert.notEqual(cacheKey(record({ originId: "o2" }), "5.ts"), base);
-  assert.notEqual(cacheKey(record({ originUrl: "http://10.0.0.2:8081" }), "5.ts"), base);
-  assert.notEqual(cacheKey(record({ startedAt: 2000 }), "5.ts"), base);
-  assert.notEqual(cacheKey(record({ name: "cam2" }), "5.ts"), base);
-  assert.equal(cacheKey(record({ updatedAt: 5000, mediaSequence: 9 }), "5.ts"), base);
+  const key = (over: Partial<StreamRecord> = {}) => cacheKey(broadcastKey(record(over)), "5.ts");
+  const base = key();
+  assert.notEqual(key({ originId: "o2" }), base);
+  assert.notEqual(key({ originUrl: "http://10.0.0.2:8081" }), base);
+  assert.notEqual(key({ startedAt: 2000 }), base);
+  assert.notEqual(key({ name: "cam2" }), base);
+  assert.equal(key({ updatedAt: 5000, mediaSequence: 9 }), base);
+});
+
+Deno.test("cacheKey() of a VOD differs per origin and playlist write, and from every live key", () => {
+  const vod: VodRecord = {
+    name: "cam",
+    originId: "o1",
+    originUrl: "http://10.0.0.1:8081",
+    manifest: "http://10.0.0.1:8081/live/cam/vod.m3u8",
+    updatedAt: 1000,
+    targetDuration: 2,
+  };
+  const key = (over: Partial<VodRecord> = {}) =>
+    cacheKey(vodBroadcastKey({ ...vod, ...over }), "5.ts");
+  const base = key();
+  assert.notEqual(key({ originId: "o2" }), base);
+  assert.notEqual(key({ originUrl: "http://10.0.0.2:8081" }), base);
+  assert.notEqual(key({ updatedAt: 2000 }), base);
+  assert.equal(key({ targetDuration: 6 }), base);
+  // The live broadcast whose start equals the VOD's write time still has its own entries.
+  assert.notEqual(cacheKey(broadcastKey(record()), "5.ts"), base);
 });
 
 Deno.test("Coalescer.run() gives concurrent callers one operation and marks one leader", async () => {

@@ -12,6 +12,12 @@
  * origin cannot be reached. Bodies are validated before they are cached (a segment must be
  * whole MPEG-TS packets, a playlist must parse), so a truncated or garbled origin answer
  * is a 502 for the viewers waiting on it and is never served again.
+ *
+ * A finished broadcast kept for VOD (`KEEP_HLS`) is found through `vod:{name}`: VOD
+ * playlists (`vod.m3u8`, `vod-{n}.m3u8`) come from the origin that record names, and so do
+ * the segments of a name that is not live (or that its live origin does not have, when a
+ * viewer plays the last broadcast while the next one is live elsewhere). VOD playlists are
+ * served as the origin wrote them and cached for `VOD_PLAYLIST_SECONDS`.
  */
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import { errorBody, HttpError } from "@cascade/common/http_errors";
@@ -22,8 +28,14 @@ import {
 } from "@cascade/common/metrics";
 import { verifyPlaybackToken } from "@cascade/common/playback_token";
 import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
-import { type Registry, RegistryUnavailableError, type StreamRecord } from "@cascade/registry";
+import {
+  type Registry,
+  RegistryUnavailableError,
+  type StreamRecord,
+  type VodRecord,
+} from "@cascade/registry";
 import { parseRange } from "../../origin/src/http.ts";
+import { VOD_PLAYLIST_RE } from "../../origin/src/vod.ts";
 import {
   broadcastKey,
   ByteLru,
@@ -32,9 +44,16 @@ import {
   type CacheResult,
   Coalescer,
   entrySize,
+  vodBroadcastKey,
 } from "./cache.ts";
 import { LoadMeter } from "./load.ts";
-import { type LookupOutcome, StreamLookup, type StreamLookupOptions } from "./lookup.ts";
+import {
+  type LookupOptions,
+  type LookupOutcome,
+  type RegistryLookup,
+  StreamLookup,
+  VodLookup,
+} from "./lookup.ts";
 import { OriginClient, type OriginErrorReason, OriginFetchError } from "./origin_client.ts";
 import {
   MAX_TARGET_LENGTH,
@@ -79,7 +98,8 @@ export interface EdgeOptions {
   segmentTimeoutMs?: number;
   /** The origin client (default: one built from the timeouts above, closed with the edge). */
   client?: OriginClient;
-  lookup?: Pick<StreamLookupOptions, "positiveMs" | "negativeMs" | "retryMs" | "clock">;
+  /** Memo and outage settings of both the live and the VOD lookup. */
+  lookup?: Pick<LookupOptions, "positiveMs" | "negativeMs" | "retryMs" | "clock">;
   /** Liveness beyond draining, for `/healthz`. */
   healthy?: () => boolean;
   /** Wall clock, epoch milliseconds (token expiry, `Age`, playlist freshness). */
@@ -99,6 +119,11 @@ const TOKEN_LIST_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_
 const TS_PACKET = 188;
 /** Target duration assumed when neither the playlist nor the registry gives one. */
 const FALLBACK_TARGET_SECONDS = 2;
+/**
+ * Freshness and `max-age` of a finished VOD playlist. Its cache key changes with every write
+ * the registry reports; the bound covers a rewrite the edge has not heard of yet.
+ */
+export const VOD_PLAYLIST_SECONDS = 60;
 /** Verified tokens remembered, so steady viewers cost no HMAC per request. */
 const TOKEN_MEMO_LIMIT = 10_000;
 const ORIGIN_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -106,16 +131,45 @@ const ORIGIN_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Where a file is fetched from: an origin, and the broadcast that names its cache entries. */
+interface Source {
+  originId: string;
+  originUrl: string;
+  /** `broadcastKey` of a live claim or `vodBroadcastKey` of a VOD record. */
+  broadcast: string;
+  /** The registry's target duration, seconds: used until a playlist gives one. */
+  targetDuration: number;
+}
+
+function liveSource(record: StreamRecord): Source {
+  return {
+    originId: record.originId,
+    originUrl: record.originUrl,
+    broadcast: broadcastKey(record),
+    targetDuration: record.targetDuration,
+  };
+}
+
+function vodSource(record: VodRecord): Source {
+  return {
+    originId: record.originId,
+    originUrl: record.originUrl,
+    broadcast: vodBroadcastKey(record),
+    targetDuration: record.targetDuration,
+  };
+}
+
 /** What a media request was answered from. */
 interface Got {
   obj: CachedObject | null;
   result: CacheResult;
-  record: StreamRecord;
+  source: Source;
 }
 
 export class Edge {
   readonly cache: ByteLru<CachedObject>;
   readonly lookup: StreamLookup;
+  readonly vodLookup: VodLookup;
   readonly load: LoadMeter;
   readonly metrics: MetricsRegistry;
   readonly #log: Logger;
@@ -139,6 +193,7 @@ export class Edge {
     this.#now = opts.now ?? Date.now;
     this.cache = new ByteLru<CachedObject>(opts.cacheBytes, entrySize);
     this.lookup = new StreamLookup({ registry: opts.registry, log: this.#log, ...opts.lookup });
+    this.vodLookup = new VodLookup({ registry: opts.registry, log: this.#log, ...opts.lookup });
     this.load = new LoadMeter();
     this.#ownsClient = opts.client === undefined;
     this.#client = opts.client ?? new OriginClient({ connectTimeoutMs: opts.connectTimeoutMs });
@@ -150,7 +205,7 @@ export class Edge {
     this.metrics = opts.metrics ?? new MetricsRegistry();
     this.#m = registerMetrics(this.metrics, this);
     const lookups = new Map<LookupOutcome, CounterChild>();
-    this.lookup.onOutcome = (outcome) => {
+    const count = (outcome: LookupOutcome) => {
       let child = lookups.get(outcome);
       if (child === undefined) {
         child = this.#m.lookups.labels(outcome);
@@ -158,16 +213,19 @@ export class Edge {
       }
       child.inc();
     };
+    this.lookup.onOutcome = count;
+    this.vodLookup.onOutcome = count;
   }
 
   /** Subscribes to stream events; call once before serving. */
   async start(): Promise<void> {
-    await this.lookup.start();
+    await Promise.all([this.lookup.start(), this.vodLookup.start()]);
   }
 
   /** Stops listening to the registry and closes the origin connections (when owned). */
   async close(): Promise<void> {
     this.lookup.stop();
+    this.vodLookup.stop();
     if (this.#ownsClient) await this.#client.close();
   }
 
@@ -236,8 +294,7 @@ export class Edge {
     }
     const target = parseMediaTarget(req.target);
     await this.#authorize(target);
-    const record = await this.#find(target.name);
-    const got = await this.#obtain(target, record);
+    const got = await this.#serve(target);
     return target.kind === "segment"
       ? this.#segmentReply(req, got)
       : this.#playlistReply(req, target, got);
@@ -302,12 +359,53 @@ export class Edge {
     this.#tokens.set(memoKey, check.expiresAt);
   }
 
-  async #find(name: string, since?: number): Promise<StreamRecord> {
-    let record: StreamRecord | null;
+  /**
+   * A media request's object. A VOD playlist comes from the origin keeping the name's VOD,
+   * else from the live origin. Anything else comes from the live origin; a segment of a name
+   * that is not live, or that the live origin lacks, from the VOD's origin.
+   */
+  async #serve(target: MediaTarget): Promise<Got> {
+    const vodPlaylist = target.kind === "playlist" && VOD_PLAYLIST_RE.test(target.file);
+    if (vodPlaylist) {
+      const got = await this.#fromVod(target);
+      if (got !== null) return got;
+    }
+    const live = await this.#lookUp(this.lookup, target.name);
+    if (live === null) {
+      const got = target.kind === "segment" ? await this.#fromVod(target) : null;
+      if (got !== null) return got;
+      throw notLive(target.name);
+    }
     try {
-      record = since === undefined
-        ? await this.lookup.get(name)
-        : await this.lookup.refresh(name, since);
+      return await this.#obtain(target, live);
+    } catch (err) {
+      const missing = err instanceof HttpError && err.status === 404;
+      if (!missing || target.kind !== "segment") throw err;
+      // Only a fallback: when it fails too (registry or VOD origin), the answer stays 404.
+      const got = await this.#fromVod(target, live).catch((fallback) => {
+        if (fallback instanceof HttpError || fallback instanceof OriginFetchError) return null;
+        throw fallback;
+      });
+      if (got !== null) return got;
+      throw err;
+    }
+  }
+
+  /** The live record of `name`; see `#lookUp`. */
+  async #find(name: string, since?: number): Promise<StreamRecord> {
+    const record = await this.#lookUp(this.lookup, name, since);
+    if (record === null) throw notLive(name);
+    return record;
+  }
+
+  /** A record through `lookup` (again after a failure at `since`); a registry outage is a 503. */
+  async #lookUp<T>(
+    lookup: RegistryLookup<T>,
+    name: string,
+    since?: number,
+  ): Promise<T | null> {
+    try {
+      return since === undefined ? await lookup.get(name) : await lookup.refresh(name, since);
     } catch (err) {
       if (err instanceof RegistryUnavailableError) {
         throw new HttpError(
@@ -321,8 +419,31 @@ export class Edge {
       }
       throw err;
     }
-    if (record === null) throw new HttpError(404, "stream_not_found", `Stream not live: ${name}`);
-    return record;
+  }
+
+  /**
+   * `target` from the origin keeping the name's VOD, unless that is `live`'s origin (which
+   * has just been asked); null when there is no VOD or its origin does not have the file.
+   * After an origin failure, one retry if the VOD has moved to another origin meanwhile.
+   */
+  async #fromVod(target: MediaTarget, live?: StreamRecord): Promise<Got | null> {
+    const vod = await this.#lookUp(this.vodLookup, target.name);
+    if (vod === null) return null;
+    if (live !== undefined && vod.originId === live.originId && vod.originUrl === live.originUrl) {
+      return null;
+    }
+    const since = this.vodLookup.now();
+    const source = vodSource(vod);
+    let got: Got;
+    try {
+      got = await this.#through(target, source);
+    } catch (err) {
+      if (!(err instanceof OriginFetchError)) throw err;
+      const current = await this.#lookUp(this.vodLookup, target.name, since);
+      if (current === null || vodBroadcastKey(current) === source.broadcast) throw err;
+      got = await this.#through(target, vodSource(current));
+    }
+    return got.obj === null ? null : got;
   }
 
   /**
@@ -334,7 +455,7 @@ export class Edge {
     const since = this.lookup.now();
     let failure: OriginFetchError | null = null;
     try {
-      const got = await this.#through(target, record);
+      const got = await this.#through(target, liveSource(record));
       if (got.obj !== null) return got;
       // A segment the origin does not have is simply not there (it left the window); a
       // playlist missing on the origin the registry names means the stream may have moved.
@@ -349,7 +470,7 @@ export class Edge {
     // stale playlist is only allowed for one target duration: go straight to the fallback.
     if (moved || failure?.reason !== "timeout") {
       try {
-        const got = await this.#through(target, current);
+        const got = await this.#through(target, liveSource(current));
         if (got.obj !== null) return got;
         failure = null;
       } catch (err) {
@@ -361,46 +482,51 @@ export class Edge {
       throw new HttpError(404, "not_found", `Not found on origin: ${target.file}`);
     }
     if (target.kind === "playlist") {
-      const stale = this.#staleCopy(target, current) ?? this.#staleCopy(target, record);
+      const source = liveSource(current);
+      const stale = this.#staleCopy(target, source) ??
+        this.#staleCopy(target, liveSource(record));
       if (stale !== null) {
         this.#m.result(target.kind, "STALE").inc();
-        return { obj: stale, result: "STALE", record: current };
+        return { obj: stale, result: "STALE", source };
       }
     }
     throw failure;
   }
 
-  #staleCopy(target: MediaTarget, record: StreamRecord): CachedObject | null {
-    const obj = this.cache.peek(cacheKey(record, target.file));
+  #staleCopy(target: MediaTarget, source: Source): CachedObject | null {
+    const obj = this.cache.peek(cacheKey(source.broadcast, target.file));
     if (obj === undefined) return null;
     const age = this.#now() - obj.fetchedAt;
-    return age <= targetSeconds(obj, record) * 1000 ? obj : null;
+    return age <= targetSeconds(obj, source) * 1000 ? obj : null;
   }
 
   /** Cache, or a shared fetch; counts the outcome. */
-  async #through(target: MediaTarget, record: StreamRecord): Promise<Got> {
-    const key = cacheKey(record, target.file);
+  async #through(target: MediaTarget, source: Source): Promise<Got> {
+    const key = cacheKey(source.broadcast, target.file);
     const cached = this.cache.get(key);
-    if (cached !== undefined && this.#fresh(target.kind, cached, record)) {
+    if (cached !== undefined && this.#fresh(target.kind, cached, source)) {
       this.#m.result(target.kind, "HIT").inc();
-      return { obj: cached, result: "HIT", record };
+      return { obj: cached, result: "HIT", source };
     }
-    const { promise, leader } = this.#flights.run(key, () => this.#fetch(target, record, key));
+    const { promise, leader } = this.#flights.run(key, () => this.#fetch(target, source, key));
     const obj = await promise;
     const result: CacheResult = leader ? "MISS" : "COALESCED";
     this.#m.result(target.kind, result).inc();
-    return { obj, result, record };
+    return { obj, result, source };
   }
 
-  #fresh(kind: MediaKind, obj: CachedObject, record: StreamRecord): boolean {
+  #fresh(kind: MediaKind, obj: CachedObject, source: Source): boolean {
     if (kind === "segment") return true;
-    return this.#now() - obj.fetchedAt < (targetSeconds(obj, record) * 1000) / 2;
+    const freshMs = obj.finished
+      ? VOD_PLAYLIST_SECONDS * 1000
+      : (targetSeconds(obj, source) * 1000) / 2;
+    return this.#now() - obj.fetchedAt < freshMs;
   }
 
   /** One origin request; stores and returns the validated object, null for a 404. */
   async #fetch(
     target: MediaTarget,
-    record: StreamRecord,
+    source: Source,
     key: string,
   ): Promise<CachedObject | null> {
     const segment = target.kind === "segment";
@@ -408,7 +534,7 @@ export class Edge {
     let body: Uint8Array<ArrayBuffer>;
     try {
       const res = await this.#client.get(
-        record.originUrl,
+        source.originUrl,
         `/live/${target.name}/${target.file}`,
         segment ? this.#segmentTimeoutMs : this.#playlistTimeoutMs,
       );
@@ -416,7 +542,7 @@ export class Edge {
       body = res.body;
       if (segment) checkTransportStream(body);
     } catch (err) {
-      if (err instanceof OriginFetchError) this.#originFailed(target, record, err);
+      if (err instanceof OriginFetchError) this.#originFailed(target, source, err);
       throw err;
     } finally {
       this.#m.originSeconds(target.kind).observe((performance.now() - started) / 1000);
@@ -436,13 +562,15 @@ export class Edge {
           "invalid",
           `Origin playlist unusable: ${describe(err)}`,
         );
-        this.#originFailed(target, record, failure);
+        this.#originFailed(target, source, failure);
         throw failure;
       }
-      const served = this.#timelines.apply(
+      const finished = playlist.ended && VOD_PLAYLIST_RE.test(target.file);
+      // A VOD playlist is a broadcast of its own, not part of the live timeline of the name.
+      const served = finished ? text : this.#timelines.apply(
         target.name,
-        broadcastKey(record),
-        record.originId,
+        source.broadcast,
+        source.originId,
         text,
         playlist,
         fetchedAt,
@@ -454,6 +582,7 @@ export class Edge {
         fetchedAt,
         etag: `"${fnv1a(served)}-${out.byteLength.toString(16)}"`,
         targetDuration: playlist.targetDuration,
+        ...(finished ? { finished } : {}),
       };
     }
     const before = this.cache.evictions;
@@ -462,12 +591,12 @@ export class Edge {
     return obj;
   }
 
-  #originFailed(target: MediaTarget, record: StreamRecord, err: OriginFetchError): void {
+  #originFailed(target: MediaTarget, source: Source, err: OriginFetchError): void {
     this.#m.originError(err.reason).inc();
     this.#log.warn("edge.origin_failed", {
       stream: target.name,
       file: target.file,
-      origin: record.originId,
+      origin: source.originId,
       reason: err.reason,
       error: err,
     });
@@ -499,7 +628,7 @@ export class Edge {
       });
     }
     if (req.method === "GET" && (range === null || range.start === 0)) {
-      this.load.segment(targetSeconds(obj, got.record));
+      this.load.segment(targetSeconds(obj, got.source));
     }
     if (range === null) {
       headers["Content-Length"] = String(size);
@@ -520,7 +649,9 @@ export class Edge {
       body = encoder.encode(addTokenToUris(obj.text ?? "", target.token));
       etag = `${obj.etag.slice(0, -1)}-${fnv1a(target.token)}"`;
     }
-    const maxAge = Math.floor(targetSeconds(obj, got.record) / 2);
+    const maxAge = obj.finished
+      ? VOD_PLAYLIST_SECONDS
+      : Math.floor(targetSeconds(obj, got.source) / 2);
     const headers: Record<string, string> = {
       "Content-Type": PLAYLIST_TYPE,
       "Cache-Control": got.result === "STALE" || maxAge === 0
@@ -582,9 +713,13 @@ function json(status: number, value: unknown): EdgeReply {
   };
 }
 
-function targetSeconds(obj: CachedObject, record: StreamRecord): number {
-  const t = obj.targetDuration ?? record.targetDuration;
+function targetSeconds(obj: CachedObject, source: Source): number {
+  const t = obj.targetDuration ?? source.targetDuration;
   return t > 0 ? t : FALLBACK_TARGET_SECONDS;
+}
+
+function notLive(name: string): HttpError {
+  return new HttpError(404, "stream_not_found", `Stream not live: ${name}`);
 }
 
 function ageSeconds(now: number, obj: CachedObject): string {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { quietLog } from "@cascade/registry/contract";
 import { MemoryRegistry } from "@cascade/registry/memory";
-import type { StreamRecord } from "@cascade/registry/types";
+import type { StreamRecord, VodRecord } from "@cascade/registry/types";
 import { signPlaybackToken } from "@cascade/common/playback_token";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
 import type { Hono } from "hono";
@@ -530,4 +530,107 @@ Deno.test("the heartbeat announces node:edge with viewers and egress, and stop()
   assert.equal(stored?.region, "eu");
   await heartbeat.stop();
   assert.equal(await s.registry.getNode("edge", "edge-a"), null);
+});
+
+/** A finished broadcast's VOD playlist: every segment, `#EXT-X-PLAYLIST-TYPE:VOD`, ended. */
+function fakeVod(first: number, count = 3): string {
+  return fakePlaylist(first, count).replace(
+    "#EXT-X-VERSION:3\n",
+    "#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+  ) +
+    "#EXT-X-ENDLIST\n";
+}
+
+function vod(name: string, origin: FakeOrigin, over: Partial<VodRecord> = {}): VodRecord {
+  return {
+    name,
+    originId: "origin-1",
+    originUrl: origin.url,
+    manifest: `${origin.url}/live/${name}/vod.m3u8`,
+    updatedAt: 5_000,
+    targetDuration: 2,
+    ...over,
+  };
+}
+
+Deno.test("a name that is not live plays its VOD from the origin vod:{name} names", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/vod.m3u8", { body: fakeVod(100) });
+  s.origin.files.set("/live/cam/vod-100.m3u8", { body: fakeVod(100) });
+  s.origin.files.set("/live/cam/101.ts", { body: fakeSegment(4) });
+  assert.equal(await s.registry.announceVod(vod("cam", s.origin), 60_000), true);
+
+  const first = await s.get("/live/cam/vod.m3u8");
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get("x-cache"), "MISS");
+  assert.equal(first.headers.get("cache-control"), "public, max-age=60");
+  // Served as the origin wrote it: not renumbered into the name's live timeline.
+  assert.equal(await first.text(), fakeVod(100));
+  s.clock.now += 59_000;
+  assert.equal((await s.get("/live/cam/vod.m3u8")).headers.get("x-cache"), "HIT");
+  s.clock.now += 1_000;
+  assert.equal((await s.get("/live/cam/vod.m3u8")).headers.get("x-cache"), "MISS");
+  assert.equal(await (await s.get("/live/cam/vod-100.m3u8")).text(), fakeVod(100));
+
+  const segment = await s.get("/live/cam/101.ts");
+  assert.equal(segment.status, 200);
+  assert.deepEqual(await bytes(segment), fakeSegment(4));
+  assert.equal((await s.get("/live/cam/101.ts")).headers.get("x-cache"), "HIT");
+  const missing = await s.get("/live/cam/999.ts");
+  assert.equal(missing.status, 404);
+  assert.equal((await missing.json()).error.code, "stream_not_found");
+  // The live playlist is still "not live", and a name without a VOD is a 404 as before.
+  const index = await s.get("/live/cam/index.m3u8");
+  assert.equal((await index.json()).error.code, "stream_not_found");
+  const none = await s.get("/live/other/vod.m3u8");
+  assert.equal(none.status, 404);
+  assert.equal((await none.json()).error.code, "stream_not_found");
+});
+
+Deno.test("the last broadcast's VOD plays while the name is live again on another origin", async () => {
+  await using s = await setup();
+  await using live = FakeOrigin.start();
+  s.origin.files.set("/live/cam/vod.m3u8", { body: fakeVod(100) });
+  s.origin.files.set("/live/cam/101.ts", { body: fakeSegment(4, 1) });
+  live.files.set("/live/cam/index.m3u8", { body: fakePlaylist(500) });
+  live.files.set("/live/cam/vod.m3u8", { body: fakeVod(50) });
+  live.files.set("/live/cam/500.ts", { body: fakeSegment(4, 2) });
+  await s.registry.announceVod(vod("cam", s.origin), 60_000);
+  await s.claim("cam", { originId: "origin-2" }, live);
+
+  assert.equal(await (await s.get("/live/cam/vod.m3u8")).text(), fakeVod(100));
+  assert.equal(await (await s.get("/live/cam/index.m3u8")).text(), fakePlaylist(500));
+  assert.deepEqual(await bytes(await s.get("/live/cam/500.ts")), fakeSegment(4, 2));
+  // The live origin does not have the VOD's segment; the VOD's origin does.
+  assert.deepEqual(await bytes(await s.get("/live/cam/101.ts")), fakeSegment(4, 1));
+  assert.equal(live.count("/live/cam/101.ts"), 1);
+  const neither = await s.get("/live/cam/999.ts");
+  assert.equal(neither.status, 404);
+  await neither.body?.cancel();
+  assert.equal(live.count("/live/cam/vod.m3u8"), 0);
+});
+
+Deno.test("a VOD playlist written again is fetched again, and a VOD that moved is followed", async () => {
+  await using s = await setup();
+  await using second = FakeOrigin.start();
+  s.origin.files.set("/live/cam/vod.m3u8", { body: fakeVod(100) });
+  await s.registry.announceVod(vod("cam", s.origin), 60_000);
+  assert.equal(await (await s.get("/live/cam/vod.m3u8")).text(), fakeVod(100));
+
+  // A republish within the grace period rewrote it: discovery reports the new write time.
+  s.origin.files.set("/live/cam/vod.m3u8", { body: fakeVod(100, 5) });
+  await s.registry.announceVod(vod("cam", s.origin, { updatedAt: 6_000 }), 60_000);
+  s.monotonic.now += 1_000; // past the lookup memo
+  const rewritten = await s.get("/live/cam/vod.m3u8");
+  assert.equal(rewritten.headers.get("x-cache"), "MISS");
+  assert.equal(await rewritten.text(), fakeVod(100, 5));
+
+  // Its origin died and another origin's VOD of the name took over, unheard of by the edge.
+  second.files.set("/live/cam/vod.m3u8", { body: fakeVod(40) });
+  s.registry.store.vods.set("cam", vod("cam", second, { originId: "origin-2" }), 60_000);
+  await s.origin.close();
+  s.clock.now += 61_000;
+  const moved = await s.get("/live/cam/vod.m3u8");
+  assert.equal(moved.status, 200);
+  assert.equal(await moved.text(), fakeVod(40));
 });

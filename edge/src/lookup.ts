@@ -1,9 +1,11 @@
 /**
- * Which origin serves a stream, as the edge sees it: `stream:{name}` read through the
- * registry with a short local memo (positive answers for at most `positiveMs`, negative ones
- * for at most `negativeMs`) that `stream.up` / `stream.down` events clear at once, and that
- * a registry reconnect clears entirely (events may have been missed meanwhile). Concurrent
- * lookups of one name share one registry call.
+ * Which origin serves a stream, as the edge sees it: `stream:{name}` (`StreamLookup`) or, for
+ * a finished broadcast kept for VOD, `vod:{name}` (`VodLookup`), read through the registry
+ * with a short local memo (positive answers for at most `positiveMs`, negative ones for at
+ * most `negativeMs`) that stream events clear at once (`stream.up` / `stream.down` for live
+ * records, `stream.down` for VODs, which appear when a broadcast ends), and that a registry
+ * reconnect clears entirely (events may have been missed meanwhile). Concurrent lookups of
+ * one name share one registry call.
  *
  * While the registry is unreachable, a stream looked up before keeps its last known record
  * (the origin's answers then decide whether it still plays) and an unknown one fails fast
@@ -17,9 +19,10 @@ import {
   RegistryUnavailableError,
   type StreamRecord,
   type Unsubscribe,
+  type VodRecord,
 } from "@cascade/registry";
 
-export interface StreamLookupOptions {
+export interface LookupOptions {
   registry: Registry;
   log: Logger;
   /** How long a found record is trusted without asking again (default 1000 ms). */
@@ -36,37 +39,38 @@ export interface StreamLookupOptions {
 
 export type LookupOutcome = "memo" | "registry" | "known" | "error";
 
-interface Memo {
-  record: StreamRecord | null;
+interface Memo<T> {
+  record: T | null;
   expiresAt: number;
   /** Clock reading when the registry call that produced it started. */
   askedAt: number;
 }
 
-interface Flight {
-  promise: Promise<StreamRecord | null>;
+interface Flight<T> {
+  promise: Promise<T | null>;
   askedAt: number;
 }
 
-export class StreamLookup {
-  readonly #registry: Registry;
+/** The memo, outage fallback and event handling shared by both lookups. */
+export abstract class RegistryLookup<T> {
+  protected readonly registry: Registry;
   readonly #log: Logger;
   readonly #positiveMs: number;
   readonly #negativeMs: number;
   readonly #retryMs: number;
   readonly #maxKnown: number;
   readonly #clock: () => number;
-  readonly #memo = new Map<string, Memo>();
-  readonly #known = new Map<string, StreamRecord>();
-  readonly #flights = new Map<string, Flight>();
+  readonly #memo = new Map<string, Memo<T>>();
+  readonly #known = new Map<string, T>();
+  readonly #flights = new Map<string, Flight<T>>();
   #downUntil = 0;
   #offEvents: Unsubscribe | undefined;
   #offReconnect: Unsubscribe | undefined;
   /** Counts outcomes, for metrics. */
   onOutcome: (outcome: LookupOutcome) => void = () => {};
 
-  constructor(opts: StreamLookupOptions) {
-    this.#registry = opts.registry;
+  constructor(opts: LookupOptions) {
+    this.registry = opts.registry;
     this.#log = opts.log;
     this.#positiveMs = opts.positiveMs ?? 1000;
     this.#negativeMs = opts.negativeMs ?? 500;
@@ -75,12 +79,18 @@ export class StreamLookup {
     this.#clock = opts.clock ?? (() => performance.now());
   }
 
+  /** One registry read. */
+  protected abstract read(name: string): Promise<T | null>;
+
+  /** What `event` makes stale: nothing, the memo of its name, or the outage fallback too. */
+  protected abstract staleAfter(event: RegistryEvent): "nothing" | "memo" | "all";
+
   /**
    * Subscribes to stream events and reconnects. Resolves once events are delivered; when the
    * registry is down the subscription is retried on reconnect and the memo is short anyway.
    */
   async start(): Promise<void> {
-    this.#offReconnect = this.#registry.onReconnect(() => {
+    this.#offReconnect = this.registry.onReconnect(() => {
       this.#memo.clear();
       this.#downUntil = 0;
       if (this.#offEvents === undefined) void this.#subscribe();
@@ -95,8 +105,8 @@ export class StreamLookup {
     this.#offReconnect = undefined;
   }
 
-  /** The record of `name`, or null when it is not live; see the module comment. */
-  get(name: string): Promise<StreamRecord | null> {
+  /** The record of `name`, or null when there is none; see the module comment. */
+  get(name: string): Promise<T | null> {
     const memo = this.#memo.get(name);
     if (memo !== undefined && memo.expiresAt > this.#clock()) {
       this.onOutcome("memo");
@@ -110,7 +120,7 @@ export class StreamLookup {
    * (a clock reading taken before the failed fetch started) is already there: many viewers
    * failing on one dead origin cause one registry call, not one each.
    */
-  refresh(name: string, since: number): Promise<StreamRecord | null> {
+  refresh(name: string, since: number): Promise<T | null> {
     const flight = this.#flights.get(name);
     if (flight !== undefined && flight.askedAt > since) return flight.promise;
     const memo = this.#memo.get(name);
@@ -134,24 +144,25 @@ export class StreamLookup {
 
   async #subscribe(): Promise<void> {
     try {
-      this.#offEvents = await this.#registry.subscribe((event) => this.#onEvent(event));
+      this.#offEvents = await this.registry.subscribe((event) => this.#onEvent(event));
     } catch (err) {
       this.#log.warn("edge.subscribe_failed", { error: err });
     }
   }
 
   #onEvent(event: RegistryEvent): void {
-    if (event.type !== "stream.up" && event.type !== "stream.down") return;
+    const stale = this.staleAfter(event);
+    if (stale === "nothing") return;
     this.invalidate(event.name);
-    if (event.type === "stream.down") this.#known.delete(event.name);
+    if (stale === "all") this.#known.delete(event.name);
   }
 
-  #ask(name: string): Promise<StreamRecord | null> {
+  #ask(name: string): Promise<T | null> {
     const existing = this.#flights.get(name);
     if (existing !== undefined) return existing.promise;
     const askedAt = this.#clock();
     if (askedAt < this.#downUntil) return this.#fallback(name, null);
-    const promise = this.#registry.getStream(name).then(
+    const promise = this.read(name).then(
       (record) => {
         if (this.#flights.get(name) === flight) {
           this.#flights.delete(name);
@@ -170,12 +181,12 @@ export class StreamLookup {
         return this.#fallback(name, err);
       },
     );
-    const flight: Flight = { promise, askedAt };
+    const flight: Flight<T> = { promise, askedAt };
     this.#flights.set(name, flight);
     return promise;
   }
 
-  #fallback(name: string, err: RegistryUnavailableError | null): Promise<StreamRecord | null> {
+  #fallback(name: string, err: RegistryUnavailableError | null): Promise<T | null> {
     const known = this.#known.get(name);
     if (known !== undefined) {
       this.onOutcome("known");
@@ -185,7 +196,7 @@ export class StreamLookup {
     return Promise.reject(err ?? new RegistryUnavailableError("recent lookups failed"));
   }
 
-  #remember(name: string, record: StreamRecord | null): void {
+  #remember(name: string, record: T | null): void {
     this.#known.delete(name);
     if (record === null) return;
     this.#known.set(name, record);
@@ -193,5 +204,29 @@ export class StreamLookup {
       const oldest = this.#known.keys().next();
       if (!oldest.done) this.#known.delete(oldest.value);
     }
+  }
+}
+
+/** `stream:{name}`: the origin a live stream is on. */
+export class StreamLookup extends RegistryLookup<StreamRecord> {
+  protected read(name: string): Promise<StreamRecord | null> {
+    return this.registry.getStream(name);
+  }
+
+  protected staleAfter(event: RegistryEvent): "nothing" | "memo" | "all" {
+    if (event.type === "stream.up") return "memo";
+    return event.type === "stream.down" ? "all" : "nothing";
+  }
+}
+
+/** `vod:{name}`: the origin keeping a name's latest finished broadcast. */
+export class VodLookup extends RegistryLookup<VodRecord> {
+  protected read(name: string): Promise<VodRecord | null> {
+    return this.registry.getVod(name);
+  }
+
+  protected staleAfter(event: RegistryEvent): "nothing" | "memo" | "all" {
+    // A broadcast that ends is about to be kept: "no VOD" is no longer worth trusting.
+    return event.type === "stream.down" ? "memo" : "nothing";
   }
 }

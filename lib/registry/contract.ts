@@ -18,6 +18,7 @@ import type {
   StreamConfig,
   StreamRecord,
   Unsubscribe,
+  VodRecord,
 } from "./types.ts";
 
 export interface ContractBackend {
@@ -80,6 +81,24 @@ export function streamRecord(
     updatedAt: 1_700_000_000_500,
     targetDuration: 2,
     mediaSequence: 7,
+    ...extra,
+  };
+}
+
+/** A complete VOD record for tests. */
+export function vodRecord(
+  name: string,
+  originId: string,
+  extra: Partial<VodRecord> = {},
+): VodRecord {
+  const originUrl = `http://${originId}.test:8081`;
+  return {
+    name,
+    originId,
+    originUrl,
+    manifest: `${originUrl}/live/${name}/vod.m3u8`,
+    updatedAt: 1_700_000_100_000,
+    targetDuration: 2,
     ...extra,
   };
 }
@@ -224,6 +243,55 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     ]);
   }],
 
+  [
+    "announceVod() keeps the latest broadcast's VOD and only its origin withdraws it",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      const seen = await recorder(b);
+      const first = vodRecord("cam1", "o1");
+      assert.equal(await a.announceVod(first, 10_000), true);
+      assert.deepEqual(await b.getVod("cam1"), first);
+      assert.equal(await b.getVod("nothing"), null);
+      // Another origin's older or equally old broadcast does not replace it.
+      const older = vodRecord("cam1", "o2", { updatedAt: first.updatedAt - 1 });
+      assert.equal(await b.announceVod(older, 10_000), false);
+      assert.equal(await b.announceVod({ ...older, updatedAt: first.updatedAt }, 10_000), false);
+      assert.deepEqual(await a.getVod("cam1"), first);
+      // Its own origin refreshes it whatever the time; a later broadcast elsewhere takes over.
+      const refreshed = { ...first, updatedAt: first.updatedAt - 5, targetDuration: 4 };
+      assert.equal(await a.announceVod(refreshed, 10_000), true);
+      assert.deepEqual(await b.getVod("cam1"), refreshed);
+      const later = vodRecord("cam1", "o2", { updatedAt: first.updatedAt + 1 });
+      assert.equal(await b.announceVod(later, 10_000), true);
+      assert.deepEqual(await a.getVod("cam1"), later);
+
+      assert.equal(await a.withdrawVod("cam1", "o1"), false);
+      assert.deepEqual(await a.getVod("cam1"), later);
+      assert.equal(await b.withdrawVod("cam1", "o2"), true);
+      assert.equal(await a.getVod("cam1"), null);
+      assert.equal(await b.withdrawVod("cam1", "o2"), false);
+      // VOD records are neither live streams nor events.
+      assert.deepEqual(await a.listStreams(), []);
+      await a.kickStream("marker");
+      await eventually("the marker kick", () => seen.events.length > 0);
+      assert.deepEqual(seen.events.map((e) => [e.type, e.name]), [["stream.kick", "marker"]]);
+    },
+  ],
+
+  [
+    "a VOD record expires after its TTL and another origin's may then be written",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      await a.announceVod(vodRecord("cam1", "o1"), 150);
+      await a.announceVod(vodRecord("cam2", "o1"), 60_000);
+      await eventually("the cam1 VOD to expire", async () => (await b.getVod("cam1")) === null);
+      assert.equal((await b.getVod("cam2"))?.originId, "o1");
+      const older = vodRecord("cam1", "o2", { updatedAt: 1 });
+      assert.equal(await b.announceVod(older, 10_000), true);
+      assert.deepEqual(await a.getVod("cam1"), older);
+    },
+  ],
+
   ["a claim that expires is reported as stream.down with reason expired", async ({ open }) => {
     const [a, b] = [await open(), await open()];
     const seen = await recorder(b);
@@ -346,6 +414,15 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     await assert.rejects(a.resolveKeyHash("not-a-hash"), TypeError);
     await assert.rejects(a.putStreamConfig(config("cam1", "ABC")), TypeError);
     await assert.rejects(a.listNodes("viewer" as "edge"), TypeError);
+    await assert.rejects(a.announceVod(vodRecord("Bad Name", "o1"), 1000), TypeError);
+    await assert.rejects(a.announceVod(vodRecord("cam1", ""), 1000), TypeError);
+    await assert.rejects(
+      a.announceVod(vodRecord("cam1", "o1", { updatedAt: 0.5 }), 1000),
+      TypeError,
+    );
+    await assert.rejects(a.announceVod(vodRecord("cam1", "o1"), 0), RangeError);
+    await assert.rejects(a.withdrawVod("cam1", ""), TypeError);
+    await assert.rejects(a.getVod("../etc"), TypeError);
   }],
 
   ["calls fail with RegistryUnavailableError within 2 s while the store is down", async (ctx) => {
@@ -366,6 +443,8 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
         () => a.claimStream(streamRecord("cam1", "o1"), 1000),
       );
       await rejectsUnavailable("listStreams", () => a.listStreams());
+      await rejectsUnavailable("getVod", () => a.getVod("cam1"));
+      await rejectsUnavailable("announceVod", () => a.announceVod(vodRecord("cam1", "o1"), 1000));
       await rejectsUnavailable(
         "putStreamConfig",
         () => a.putStreamConfig(config("cam1", hashOf(4))),

@@ -21,6 +21,7 @@ import type {
   StreamConfig,
   StreamRecord,
   Unsubscribe,
+  VodRecord,
 } from "./types.ts";
 import { HEARTBEAT_INTERVAL_MS, NODE_TTL_MS } from "./types.ts";
 import {
@@ -32,6 +33,7 @@ import {
   checkNode,
   checkStream,
   checkTtl,
+  checkVod,
 } from "./validate.ts";
 
 interface Expiring<T> {
@@ -131,6 +133,7 @@ export class ExpiringMap<T> {
 export class MemoryStore {
   readonly streams: ExpiringMap<StreamRecord>;
   readonly nodes: ExpiringMap<NodeRecord> = new ExpiringMap<NodeRecord>(() => {});
+  readonly vods: ExpiringMap<VodRecord> = new ExpiringMap<VodRecord>(() => {});
   readonly configs: Map<string, StreamConfig> = new Map();
   readonly keys: Map<string, string> = new Map();
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
@@ -159,29 +162,29 @@ export class MemoryStore {
 
   /** Counts registries using the store; expiry timers run while there is at least one. */
   retain(): void {
-    if (this.#refs++ === 0) {
-      this.streams.arm();
-      this.nodes.arm();
-    }
+    if (this.#refs++ === 0) this.#arm();
   }
 
   release(): void {
     if (--this.#refs === 0) {
-      this.streams.disarm();
-      this.nodes.disarm();
+      for (const map of this.#expiring()) map.disarm();
     }
   }
 
   /** Forgets everything, as a Redis restart without persistence would. */
   flush(): void {
-    this.streams.clear();
-    this.nodes.clear();
+    for (const map of this.#expiring()) map.clear();
     this.configs.clear();
     this.keys.clear();
-    if (this.#refs > 0) {
-      this.streams.arm();
-      this.nodes.arm();
-    }
+    if (this.#refs > 0) this.#arm();
+  }
+
+  #arm(): void {
+    for (const map of this.#expiring()) map.arm();
+  }
+
+  #expiring(): Pick<ExpiringMap<unknown>, "arm" | "disarm" | "clear">[] {
+    return [this.streams, this.nodes, this.vods];
   }
 }
 
@@ -270,6 +273,38 @@ export class MemoryRegistry implements Registry {
       checkName(name);
       const originId = this.store.streams.get(name)?.originId ?? "";
       this.store.publish({ type: "stream.kick", name, originId, at: Date.now() });
+    });
+  }
+
+  announceVod(record: VodRecord, ttlMs: number): Promise<boolean> {
+    return this.#op(() => {
+      checkVod(record);
+      checkTtl(ttlMs);
+      const current = this.store.vods.get(record.name);
+      if (
+        current !== undefined && current.originId !== record.originId &&
+        current.updatedAt >= record.updatedAt
+      ) {
+        return false;
+      }
+      this.store.vods.set(record.name, copy(record), ttlMs);
+      return true;
+    });
+  }
+
+  withdrawVod(name: string, originId: string): Promise<boolean> {
+    return this.#op(() => {
+      checkName(name);
+      checkId("origin id", originId);
+      if (this.store.vods.get(name)?.originId !== originId) return false;
+      return this.store.vods.delete(name);
+    });
+  }
+
+  getVod(name: string): Promise<VodRecord | null> {
+    return this.#op(() => {
+      checkName(name);
+      return copy(this.store.vods.get(name)) ?? null;
     });
   }
 

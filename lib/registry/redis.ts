@@ -16,7 +16,14 @@ import { Redis, type RedisOptions } from "ioredis";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "./errors.ts";
 import { startHeartbeat } from "./heartbeat.ts";
-import { CLAIM, DELETE_CONFIG, PUT_CONFIG, RELEASE } from "./redis_scripts.ts";
+import {
+  ANNOUNCE_VOD,
+  CLAIM,
+  DELETE_CONFIG,
+  PUT_CONFIG,
+  RELEASE,
+  WITHDRAW_VOD,
+} from "./redis_scripts.ts";
 import type {
   ClaimResult,
   Heartbeat,
@@ -29,6 +36,7 @@ import type {
   StreamConfig,
   StreamRecord,
   Unsubscribe,
+  VodRecord,
 } from "./types.ts";
 import { HEARTBEAT_INTERVAL_MS, NODE_TTL_MS } from "./types.ts";
 import {
@@ -40,6 +48,7 @@ import {
   checkNode,
   checkStream,
   checkTtl,
+  checkVod,
 } from "./validate.ts";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 
@@ -69,6 +78,10 @@ class Keys {
 
   stream(name: string): string {
     return `${this.prefix}stream:${name}`;
+  }
+
+  vod(name: string): string {
+    return `${this.prefix}vod:${name}`;
   }
 
   node(kind: NodeKind, id: string): string {
@@ -189,6 +202,34 @@ export class RedisRegistry implements Registry {
       };
       await c.publish(this.#keys.events, JSON.stringify(event));
     });
+  }
+
+  // --- VOD
+
+  async announceVod(record: VodRecord, ttlMs: number): Promise<boolean> {
+    checkVod(record);
+    checkTtl(ttlMs);
+    const written = await this.#run((c) =>
+      ANNOUNCE_VOD.run(c, [this.#keys.vod(record.name)], [
+        JSON.stringify(record),
+        record.originId,
+        record.updatedAt,
+        ttlMs,
+      ])
+    );
+    return written === 1;
+  }
+
+  async withdrawVod(name: string, originId: string): Promise<boolean> {
+    checkName(name);
+    checkId("origin id", originId);
+    const deleted = await this.#run((c) => WITHDRAW_VOD.run(c, [this.#keys.vod(name)], [originId]));
+    return deleted === 1;
+  }
+
+  async getVod(name: string): Promise<VodRecord | null> {
+    checkName(name);
+    return parseJson<VodRecord>(await this.#run((c) => c.get(this.#keys.vod(name))));
   }
 
   // --- nodes

@@ -1,6 +1,7 @@
 /**
  * The Lua scripts that make `RedisRegistry`'s multi-step operations atomic on the server:
- * claim/refresh (compare-and-set on the owner), release (compare-and-delete), and the
+ * claim/refresh (compare-and-set on the owner), release (compare-and-delete), VOD
+ * announce (latest wins) and withdraw (compare-and-delete), and the
  * stream-config writes that keep `streamcfg:` and `key:` consistent. Each runs by EVALSHA
  * and falls back to EVAL once when the server does not know it yet (e.g. after a restart).
  */
@@ -76,6 +77,37 @@ if not current or owner_of(current) ~= ARGV[1] then
 end
 redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
+`);
+
+/**
+ * KEYS[1] vod key. ARGV: record JSON, originId, updatedAt, ttl ms.
+ * Returns 1 when written, 0 when another origin's record is at least as recent.
+ */
+export const ANNOUNCE_VOD = new LuaScript(`
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, rec = pcall(cjson.decode, current)
+  if ok and type(rec) == 'table' and type(rec.originId) == 'string'
+    and rec.originId ~= ARGV[2] and type(rec.updatedAt) == 'number'
+    and rec.updatedAt >= tonumber(ARGV[3]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+return 1
+`);
+
+/**
+ * KEYS[1] vod key. ARGV: originId.
+ * Returns 1 when deleted, 0 when absent or written by another origin.
+ */
+export const WITHDRAW_VOD = new LuaScript(`${OWNER_OF}
+local current = redis.call('GET', KEYS[1])
+if not current or owner_of(current) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
 return 1
 `);
 

@@ -7,6 +7,7 @@ import {
   quietLog,
   registryContract,
   streamRecord,
+  vodRecord,
 } from "./contract.ts";
 import { RegistryUnavailableError } from "./errors.ts";
 import { RedisRegistry } from "./redis.ts";
@@ -59,6 +60,8 @@ Deno.test("RedisRegistry writes ARCHITECTURE.md's keys under its prefix", async 
       load: 3,
       startedAt: 1,
     }, 4000);
+    const vod = vodRecord("cam0", "o1");
+    await registry.announceVod(vod, 6000);
     const keyHash = "ab".repeat(32);
     await registry.putStreamConfig({
       name: "cam1",
@@ -75,7 +78,11 @@ Deno.test("RedisRegistry writes ARCHITECTURE.md's keys under its prefix", async 
       "p1:node:origin:o1",
       "p1:stream:cam1",
       "p1:streamcfg:cam1",
+      "p1:vod:cam0",
     ]);
+    assert.deepEqual(JSON.parse((await conn.redis.get("p1:vod:cam0"))!), vod);
+    const vodTtl = await conn.redis.pttl("p1:vod:cam0");
+    assert.ok(vodTtl > 5000 && vodTtl <= 6000, `vod TTL ${vodTtl}`);
     assert.deepEqual(JSON.parse((await conn.redis.get("p1:stream:cam1"))!), record);
     const streamTtl = await conn.redis.pttl("p1:stream:cam1");
     assert.ok(streamTtl > 4000 && streamTtl <= 5000, `stream TTL ${streamTtl}`);

@@ -32,6 +32,24 @@ export interface StreamRecord {
   codecs?: string;
 }
 
+/**
+ * The value of `vod:{name}`: the latest finished broadcast of a name whose HLS files an
+ * origin keeps (`KEEP_HLS`), announced by that origin's discovery while `vod.m3u8` exists.
+ */
+export interface VodRecord {
+  name: string;
+  /** `NODE_ID` of the origin holding the files; only it may withdraw the record. */
+  originId: string;
+  /** The origin's public base URL. */
+  originUrl: string;
+  /** Absolute playlist URL: `{originUrl}/live/{name}/vod.m3u8`. */
+  manifest: string;
+  /** When `vod.m3u8` was last written: names the broadcast, and the latest one wins. */
+  updatedAt: number;
+  /** `#EXT-X-TARGETDURATION` of the VOD playlist, seconds. */
+  targetDuration: number;
+}
+
 /** The value of `node:{kind}:{id}`, kept alive by a heartbeat. */
 export interface NodeRecord {
   id: string;
@@ -115,6 +133,17 @@ export interface Registry {
   listStreams(): Promise<StreamRecord[]>;
   /** Publishes `stream.kick` for `name`, naming the current owner if any. */
   kickStream(name: string): Promise<void>;
+
+  /**
+   * Writes `vod:{record.name}` with a TTL when it is absent, written by the same origin, or
+   * older (`updatedAt`) than `record`: the latest finished broadcast of a name wins and its
+   * origin keeps it alive. Returns false, writing nothing, when another origin's record is at
+   * least as recent. Publishes no event.
+   */
+  announceVod(record: VodRecord, ttlMs: number): Promise<boolean>;
+  /** Deletes `vod:{name}` if `originId` wrote it (compare-and-delete). */
+  withdrawVod(name: string, originId: string): Promise<boolean>;
+  getVod(name: string): Promise<VodRecord | null>;
 
   /** Writes `node:{kind}:{id}` with a TTL (default `NODE_TTL_MS`). */
   announceNode(node: NodeRecord, ttlMs?: number): Promise<void>;

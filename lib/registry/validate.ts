@@ -3,7 +3,7 @@
  * with the same errors before touching any state.
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
-import type { NodeKind, NodeRecord, StreamConfig, StreamRecord } from "./types.ts";
+import type { NodeKind, NodeRecord, StreamConfig, StreamRecord, VodRecord } from "./types.ts";
 
 const KEY_HASH_RE = /^[0-9a-f]{64}$/;
 
@@ -40,6 +40,14 @@ export function checkKeyHash(keyHash: string): void {
 export function checkStream(record: StreamRecord): void {
   checkName(record.name);
   checkId("origin id", record.originId);
+}
+
+export function checkVod(record: VodRecord): void {
+  checkName(record.name);
+  checkId("origin id", record.originId);
+  if (!Number.isSafeInteger(record.updatedAt)) {
+    throw new TypeError(`Invalid updatedAt: ${record.updatedAt}`);
+  }
 }
 
 export function checkNode(node: NodeRecord): void {

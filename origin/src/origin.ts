@@ -42,7 +42,7 @@ export interface Origin {
   /** Recorder, retention, archive, and `list(name)` for the recordings API. */
   readonly recording: RecordingService;
   readonly metrics: MetricsRegistry;
-  /** The HTTP app (`/live/…`, `/healthz`, `/metrics`). */
+  /** The HTTP app (`/live/…`, `/recordings/…`, `/healthz`, `/metrics`). */
   readonly app: ReturnType<typeof createOriginApp>;
   /** Port of the HTTP listener, when listening. */
   readonly httpPort: number | undefined;
@@ -128,6 +128,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     registry: deps.registry,
     publicUrl: () => publicUrl,
     corsOrigin: config.CORS_ORIGIN,
+    listToken: config.HOOK_TOKEN,
   });
   app.route("/recordings", recording.app);
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;

@@ -25,6 +25,9 @@ export type VodSegment = PlaylistSegment;
 /** Name of the latest broadcast's VOD playlist in a stream directory. */
 export const VOD_PLAYLIST = "vod.m3u8";
 
+/** `vod.m3u8` and every `vod-{sequence}.m3u8`: the playlists of finished broadcasts. */
+export const VOD_PLAYLIST_RE = /^vod(-\d{1,20})?\.m3u8$/;
+
 /** The per-broadcast VOD playlist name, `vod-{first sequence}.m3u8`. */
 export function vodPlaylistName(firstSequence: number): string {
   return `vod-${firstSequence}.m3u8`;

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import type { Recording } from "./api.ts";
+import { createRecordingsApp } from "./http.ts";
+
+const TOKEN = "hook-token-for-tests-0123456789";
+
+const recording: Recording = {
+  file: "2026-01-15T08-00-00.000Z-1.mp4",
+  size: 1234,
+  durationSeconds: 15,
+  startedAt: "2026-01-15T08:00:00.000Z",
+  url: "http://origin.test:8081/recordings/cam1/2026-01-15T08-00-00.000Z-1.mp4",
+  archived: false,
+};
+
+function app(listToken?: string) {
+  const asked: string[] = [];
+  const recordings = createRecordingsApp({
+    dir: "/nonexistent",
+    list: (name) => {
+      asked.push(name);
+      return Promise.resolve(name === "cam1" ? [recording] : []);
+    },
+    listToken,
+  });
+  return { asked, request: (path: string, init?: RequestInit) => recordings.request(path, init) };
+}
+
+Deno.test("createRecordingsApp() lists a stream's recordings as JSON at /{name}/", async () => {
+  const { request, asked } = app();
+  for (const path of ["/cam1/", "/cam1"]) {
+    const res = await request(path);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.deepEqual(await res.json(), { name: "cam1", recordings: [recording] });
+  }
+  assert.deepEqual(await (await request("/cam2/")).json(), { name: "cam2", recordings: [] });
+  const bad = await request("/Bad!/");
+  assert.equal(bad.status, 404);
+  assert.equal((await bad.json()).error.code, "not_found");
+  assert.deepEqual(asked, ["cam1", "cam1", "cam2"]);
+});
+
+Deno.test("createRecordingsApp() asks for the bearer token before listing, when it has one", async () => {
+  const { request, asked } = app(TOKEN);
+  for (const auth of [undefined, "Bearer wrong-token-0123456789", TOKEN]) {
+    const res = await request("/cam1/", auth ? { headers: { Authorization: auth } } : {});
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer/);
+    assert.equal((await res.json()).error.code, "unauthorized");
+  }
+  assert.deepEqual(asked, []);
+  const ok = await request("/cam1/", { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).recordings.length, 1);
+});
