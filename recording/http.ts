@@ -16,11 +16,10 @@ import { type Context, Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import { safeEqual } from "@cascade/common/secrets";
-import { parseRange } from "../origin/src/http.ts";
+import { fileSlice, notFoundError, parseRange } from "@cascade/common/http_paths";
 import type { Recording } from "./api.ts";
 import { CHUNK_FILE_RE } from "./recorder.ts";
 
-const SLICE_CHUNK = 64 * 1024;
 const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
 
 export interface RecordingsAppDeps {
@@ -41,7 +40,7 @@ export function createRecordingsApp(deps: RecordingsAppDeps): Hono {
     const listing = async (c: Context) => {
       await checkToken(c, deps.listToken);
       const name = c.req.param("name") ?? "";
-      if (!STREAM_NAME_RE.test(name)) throw new HttpError(404, "not_found", "Not found");
+      if (!STREAM_NAME_RE.test(name)) throw notFoundError();
       return c.json({ name, recordings: await list(name) }, 200, { "Cache-Control": "no-store" });
     };
     app.get("/:name/", listing);
@@ -51,7 +50,7 @@ export function createRecordingsApp(deps: RecordingsAppDeps): Hono {
     const name = c.req.param("name");
     const file = c.req.param("file");
     if (!STREAM_NAME_RE.test(name) || !CHUNK_FILE_RE.test(file)) {
-      throw new HttpError(404, "not_found", "Not found");
+      throw notFoundError();
     }
     let fh: Deno.FsFile | null = null;
     try {
@@ -83,11 +82,11 @@ export function createRecordingsApp(deps: RecordingsAppDeps): Hono {
       if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
       const status = range ? 206 : 200;
       if (c.req.method === "HEAD") return new Response(null, { status, headers });
-      const body = range ? await slice(fh, start, length) : fh.readable;
+      const body = range ? await fileSlice(fh, start, length) : fh.readable;
       fh = null;
       return new Response(body, { status, headers });
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new HttpError(404, "not_found", "Not found");
+      if (err instanceof Deno.errors.NotFound) throw notFoundError();
       throw err;
     } finally {
       fh?.close();
@@ -106,38 +105,4 @@ async function checkToken(c: Context, token: string | undefined): Promise<void> 
       headers: { "WWW-Authenticate": 'Bearer realm="recordings"' },
     });
   }
-}
-
-/** Streams `length` bytes from `start`, then closes the file. */
-async function slice(
-  fh: Deno.FsFile,
-  start: number,
-  length: number,
-): Promise<ReadableStream<Uint8Array>> {
-  await fh.seek(start, Deno.SeekMode.Start);
-  let left = length;
-  const close = () => {
-    try {
-      fh.close();
-    } catch { /* closed */ }
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const buf = new Uint8Array(Math.min(SLICE_CHUNK, left));
-        const n = await fh.read(buf);
-        if (n === null) throw new RangeError(`Cannot stream range: file ended ${left} bytes early`);
-        left -= n;
-        controller.enqueue(buf.subarray(0, n));
-        if (left === 0) {
-          close();
-          controller.close();
-        }
-      } catch (err) {
-        close();
-        controller.error(err);
-      }
-    },
-    cancel: close,
-  });
 }

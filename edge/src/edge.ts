@@ -34,7 +34,7 @@ import {
   type StreamRecord,
   type VodRecord,
 } from "@cascade/registry";
-import { parseRange } from "../../origin/src/http.ts";
+import { parseRange } from "@cascade/common/http_paths";
 import { VOD_PLAYLIST_RE } from "../../origin/src/vod.ts";
 import {
   broadcastKey,

@@ -7,6 +7,7 @@
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError } from "@cascade/common/http_errors";
+import { decodePathSegment, notFoundError } from "@cascade/common/http_paths";
 import { PLAYLIST_FILE_RE, SEGMENT_FILE_RE } from "../../origin/src/http.ts";
 
 export type MediaKind = "playlist" | "segment";
@@ -38,9 +39,9 @@ export function splitTarget(target: string): { path: string; query: string } {
 export function parseMediaTarget(target: string): MediaTarget {
   const { path, query } = splitTarget(target);
   const parts = path.split("/");
-  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") throw notFound();
-  const name = decodeSegment(parts[2]!);
-  const file = decodeSegment(parts[3]!);
+  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") throw notFoundError();
+  const name = decodePathSegment(parts[2]!);
+  const file = decodePathSegment(parts[3]!);
   if (!STREAM_NAME_RE.test(name)) {
     throw new HttpError(
       400,
@@ -51,7 +52,7 @@ export function parseMediaTarget(target: string): MediaTarget {
   let kind: MediaKind;
   if (SEGMENT_FILE_RE.test(file)) kind = "segment";
   else if (PLAYLIST_FILE_RE.test(file)) kind = "playlist";
-  else throw notFound();
+  else throw notFoundError();
   return { name, file, kind, token: queryParam(query, "token") };
 }
 
@@ -69,31 +70,4 @@ export function queryParam(query: string, key: string): string | null {
     }
   }
   return null;
-}
-
-function notFound(): HttpError {
-  return new HttpError(404, "not_found", "Not found");
-}
-
-function badPath(): HttpError {
-  return new HttpError(400, "invalid_path", "Invalid path");
-}
-
-/**
- * Decodes one path segment, once. Whatever still looks like a path or an encoding after that
- * (`/`, `\`, `..`, `%`, control characters) is refused, whatever the name rules become.
- */
-function decodeSegment(segment: string): string {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch {
-    throw badPath();
-  }
-  if (decoded.includes("..")) throw badPath();
-  for (let i = 0; i < decoded.length; i++) {
-    const ch = decoded.charCodeAt(i);
-    if (ch < 0x20 || ch === 0x7f || ch === 0x2f || ch === 0x5c || ch === 0x25) throw badPath();
-  }
-  return decoded;
 }

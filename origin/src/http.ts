@@ -12,6 +12,15 @@ import { type Context, Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import {
+  badPathError,
+  type ByteRange,
+  decodePathSegment,
+  fileSlice,
+  notFoundError,
+  parseRange,
+  rawPath,
+} from "@cascade/common/http_paths";
+import {
   type CounterChild,
   type MetricsRegistry,
   PROMETHEUS_CONTENT_TYPE,
@@ -40,8 +49,6 @@ const EXPOSED = "Content-Length, Content-Range, Age";
 const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 const DEFAULT_ALLOWED_HEADERS = "Range, If-None-Match";
 const TOKEN_LIST_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
-/** Size of each read when streaming a byte range. */
-const SLICE_CHUNK = 64 * 1024;
 
 interface MediaFile {
   path: string;
@@ -86,9 +93,9 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
   /** Maps a request URL to a file under the root, or throws a 400/404 `HttpError`. */
   const locate = (url: string): MediaFile => {
     const parts = rawPath(url).split("/");
-    if (parts.length !== 4 || parts[1] !== "live") throw notFound();
-    const name = decodeSegment(parts[2]!);
-    const file = decodeSegment(parts[3]!);
+    if (parts.length !== 4 || parts[1] !== "live") throw notFoundError();
+    const name = decodePathSegment(parts[2]!);
+    const file = decodePathSegment(parts[3]!);
     if (!STREAM_NAME_RE.test(name)) {
       throw new HttpError(
         400,
@@ -102,10 +109,10 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
     } else if (PLAYLIST_FILE_RE.test(file)) {
       media = { contentType: PLAYLIST_TYPE, cacheControl: playlistCache, ranges: false };
     } else {
-      throw notFound();
+      throw notFoundError();
     }
     const path = resolve(root, name, file);
-    if (!path.startsWith(rootPrefix)) throw badPath();
+    if (!path.startsWith(rootPrefix)) throw badPathError();
     return { path, ...media };
   };
 
@@ -167,42 +174,6 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
   return app;
 }
 
-function notFound(): HttpError {
-  return new HttpError(404, "not_found", "Not found");
-}
-
-function badPath(): HttpError {
-  return new HttpError(400, "invalid_path", "Invalid path");
-}
-
-/** The path of a request URL as sent (still percent-encoded), without the query. */
-function rawPath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const query = url.indexOf("?", start);
-  return url.slice(start, query < 0 ? url.length : query);
-}
-
-/**
- * Decodes one path segment, once. Whatever still looks like a path or an encoding after
- * that (`/`, `\`, `..`, `%`, control characters) is refused even though the name rules
- * would refuse it too: this check must hold whatever those rules become.
- */
-function decodeSegment(segment: string): string {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(segment);
-  } catch {
-    throw badPath();
-  }
-  if (decoded.includes("..")) throw badPath();
-  for (let i = 0; i < decoded.length; i++) {
-    const ch = decoded.charCodeAt(i);
-    if (ch < 0x20 || ch === 0x7f || ch === 0x2f || ch === 0x5c || ch === 0x25) throw badPath();
-  }
-  return decoded;
-}
-
 async function serveMedia(c: Context, media: MediaFile): Promise<Response> {
   const head = c.req.method === "HEAD";
   let file: Deno.FsFile | null = null;
@@ -214,7 +185,7 @@ async function serveMedia(c: Context, media: MediaFile): Promise<Response> {
       file = await Deno.open(media.path, { read: true });
       stat = await file.stat();
     }
-    if (!stat.isFile) throw notFound();
+    if (!stat.isFile) throw notFoundError();
 
     const size = stat.size;
     const etag = `"${(stat.ino ?? 0).toString(16)}-${size.toString(16)}-${
@@ -258,14 +229,13 @@ async function serveMedia(c: Context, media: MediaFile): Promise<Response> {
     if (range === null) {
       body = file.readable;
     } else {
-      await file.seek(range.start, Deno.SeekMode.Start);
-      body = sliceStream(file, length);
+      body = await fileSlice(file, range.start, length);
     }
     file = null;
     return new Response(body, { status, headers });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
-      throw notFound();
+      throw notFoundError();
     }
     throw err;
   } finally {
@@ -280,65 +250,4 @@ function matchesEtag(header: string | undefined, etag: string): boolean {
     if (tag === "*" || tag === etag || tag === `W/${etag}`) return true;
   }
   return false;
-}
-
-/** An inclusive byte range inside the file. */
-export interface ByteRange {
-  start: number;
-  end: number;
-}
-
-/**
- * Parses a single-range `Range` header against a file of `size` bytes: `bytes=a-b`
- * (end clamped to the file), `bytes=a-`, `bytes=-n` (the last n bytes). Returns null for
- * what the server ignores and answers with the whole file (other units, several ranges,
- * malformed values) and `"unsatisfiable"` for a well-formed range that selects nothing.
- */
-export function parseRange(header: string, size: number): ByteRange | "unsatisfiable" | null {
-  const m = /^bytes=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header.trim());
-  if (m === null) return null;
-  const [, first = "", last = ""] = m;
-  if (first === "" && last === "") return null;
-  if (first === "") {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) return "unsatisfiable";
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(first);
-  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
-  if (start >= size || (last !== "" && Number(last) < start)) return "unsatisfiable";
-  return { start, end };
-}
-
-/** Streams `length` bytes from the file's current position, then closes the file. */
-function sliceStream(file: Deno.FsFile, length: number): ReadableStream<Uint8Array> {
-  let left = length;
-  let open = true;
-  const close = () => {
-    if (open) {
-      open = false;
-      file.close();
-    }
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const chunk = new Uint8Array(Math.min(SLICE_CHUNK, left));
-        const n = await file.read(chunk);
-        if (n === null) throw new RangeError(`Cannot stream range: file ended ${left} bytes early`);
-        left -= n;
-        controller.enqueue(n === chunk.length ? chunk : chunk.subarray(0, n));
-        if (left === 0) {
-          close();
-          controller.close();
-        }
-      } catch (err) {
-        close();
-        controller.error(err);
-      }
-    },
-    cancel() {
-      close();
-    },
-  });
 }

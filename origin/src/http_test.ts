@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import { createOriginApp, type OriginHttpDeps, parseRange } from "./http.ts";
+import { createOriginApp, type OriginHttpDeps } from "./http.ts";
 
 const SECRET = "TOP-SECRET-do-not-serve-7f3a";
 const PLAYLIST = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n100.ts\n";
@@ -362,19 +362,6 @@ Deno.test("createOriginApp() can share one registry between two apps", () => {
     () => createOriginApp({ mediaRoot: "/c", playlistMaxAgeSeconds: -1, metrics }),
     RangeError,
   );
-});
-
-Deno.test("parseRange() handles the three forms, clamps, and tells ignored from unsatisfiable", () => {
-  assert.deepEqual(parseRange("bytes=0-0", 10), { start: 0, end: 0 });
-  assert.deepEqual(parseRange("bytes=2-", 10), { start: 2, end: 9 });
-  assert.deepEqual(parseRange("bytes=-3", 10), { start: 7, end: 9 });
-  assert.deepEqual(parseRange("bytes=5-99999999999999999999", 10), { start: 5, end: 9 });
-  assert.equal(parseRange("bytes=99999999999999999999-", 10), "unsatisfiable");
-  assert.equal(parseRange("bytes=10-", 10), "unsatisfiable");
-  assert.equal(parseRange("bytes=-1", 0), "unsatisfiable");
-  assert.equal(parseRange("bytes=1-2,4-5", 10), null);
-  assert.equal(parseRange("bytes=-", 10), null);
-  assert.equal(parseRange("lines=1-2", 10), null);
 });
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
