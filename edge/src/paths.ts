@@ -5,12 +5,9 @@
  * Each path segment is percent-decoded exactly once and refused if it still looks like a path
  * or an encoding afterwards, so a bad request costs no registry lookup and no origin fetch.
  */
-import { STREAM_NAME_RE } from "@cascade/common/config";
-import { HttpError } from "@cascade/common/http_errors";
-import { decodePathSegment, notFoundError } from "@cascade/common/http_paths";
-import { PLAYLIST_FILE_RE, SEGMENT_FILE_RE } from "../../origin/src/http.ts";
+import { type MediaKind, parseMediaPath } from "@cascade/common/http_paths";
 
-export type MediaKind = "playlist" | "segment";
+export type { MediaKind };
 
 /** A request for one file of one stream. */
 export interface MediaTarget {
@@ -38,21 +35,7 @@ export function splitTarget(target: string): { path: string; query: string } {
  */
 export function parseMediaTarget(target: string): MediaTarget {
   const { path, query } = splitTarget(target);
-  const parts = path.split("/");
-  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") throw notFoundError();
-  const name = decodePathSegment(parts[2]!);
-  const file = decodePathSegment(parts[3]!);
-  if (!STREAM_NAME_RE.test(name)) {
-    throw new HttpError(
-      400,
-      "invalid_stream_name",
-      `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
-    );
-  }
-  let kind: MediaKind;
-  if (SEGMENT_FILE_RE.test(file)) kind = "segment";
-  else if (PLAYLIST_FILE_RE.test(file)) kind = "playlist";
-  else throw notFoundError();
+  const { name, file, kind } = parseMediaPath(path);
   return { name, file, kind, token: queryParam(query, "token") };
 }
 

@@ -5,6 +5,7 @@
  * `Range` headers with a file slice to stream. One implementation, so a traversal fix or a
  * range fix lands everywhere at once.
  */
+import { STREAM_NAME_RE } from "./config.ts";
 import { HttpError } from "./http_errors.ts";
 
 export function notFoundError(): HttpError {
@@ -44,6 +45,40 @@ export function decodePathSegment(segment: string): string {
     }
   }
   return decoded;
+}
+
+/** File names of a stream folder (ARCHITECTURE.md "HLS output"): playlists and segments. */
+export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
+export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;
+
+export type MediaKind = "playlist" | "segment";
+
+/** One file of one stream, as `/live/{name}/{file}` names it. */
+export interface MediaPath {
+  name: string;
+  file: string;
+  kind: MediaKind;
+}
+
+/**
+ * The stream file a raw `/live/{name}/{file}` path names. Throws `HttpError` 400 for a
+ * malformed segment or stream name and 404 for anything else that is not a stream file.
+ */
+export function parseMediaPath(path: string): MediaPath {
+  const parts = path.split("/");
+  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") throw notFoundError();
+  const name = decodePathSegment(parts[2]!);
+  const file = decodePathSegment(parts[3]!);
+  if (!STREAM_NAME_RE.test(name)) {
+    throw new HttpError(
+      400,
+      "invalid_stream_name",
+      `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
+    );
+  }
+  if (SEGMENT_FILE_RE.test(file)) return { name, file, kind: "segment" };
+  if (PLAYLIST_FILE_RE.test(file)) return { name, file, kind: "playlist" };
+  throw notFoundError();
 }
 
 /** An inclusive byte range inside the file. */

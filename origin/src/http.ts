@@ -9,14 +9,13 @@
  */
 import { resolve, sep } from "node:path";
 import { type Context, Hono } from "hono";
-import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import {
   badPathError,
   type ByteRange,
-  decodePathSegment,
   fileSlice,
   notFoundError,
+  parseMediaPath,
   parseRange,
   rawPath,
 } from "@cascade/common/http_paths";
@@ -37,10 +36,6 @@ export interface OriginHttpDeps {
   /** Liveness for `/healthz`; healthy when omitted. */
   healthy?: () => boolean;
 }
-
-/** File names served from a stream folder. */
-export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
-export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;
 
 const PLAYLIST_TYPE = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE = "video/mp2t";
@@ -92,25 +87,10 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
 
   /** Maps a request URL to a file under the root, or throws a 400/404 `HttpError`. */
   const locate = (url: string): MediaFile => {
-    const parts = rawPath(url).split("/");
-    if (parts.length !== 4 || parts[1] !== "live") throw notFoundError();
-    const name = decodePathSegment(parts[2]!);
-    const file = decodePathSegment(parts[3]!);
-    if (!STREAM_NAME_RE.test(name)) {
-      throw new HttpError(
-        400,
-        "invalid_stream_name",
-        `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
-      );
-    }
-    let media: Omit<MediaFile, "path">;
-    if (SEGMENT_FILE_RE.test(file)) {
-      media = { contentType: SEGMENT_TYPE, cacheControl: SEGMENT_CACHE, ranges: true };
-    } else if (PLAYLIST_FILE_RE.test(file)) {
-      media = { contentType: PLAYLIST_TYPE, cacheControl: playlistCache, ranges: false };
-    } else {
-      throw notFoundError();
-    }
+    const { name, file, kind } = parseMediaPath(rawPath(url));
+    const media: Omit<MediaFile, "path"> = kind === "segment"
+      ? { contentType: SEGMENT_TYPE, cacheControl: SEGMENT_CACHE, ranges: true }
+      : { contentType: PLAYLIST_TYPE, cacheControl: playlistCache, ranges: false };
     const path = resolve(root, name, file);
     if (!path.startsWith(rootPrefix)) throw badPathError();
     return { path, ...media };
