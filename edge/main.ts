@@ -78,6 +78,7 @@ async function main(): Promise<void> {
     corsOrigin: config.CORS_ORIGIN,
     connectTimeoutMs: config.EDGE_CONNECT_TIMEOUT_MS,
     playlistTimeoutMs: config.EDGE_PLAYLIST_TIMEOUT_MS,
+    playlistFreshMs: config.EDGE_PLAYLIST_FRESH_MS,
     segmentTimeoutMs: config.EDGE_SEGMENT_TIMEOUT_MS,
   });
   shutdown(() => edge.close());

@@ -30,6 +30,8 @@ export const edgeConfigSchema = z.object({
   EDGE_CONNECT_TIMEOUT_MS: millis(1000),
   /** Time allowed for a whole playlist fetch from an origin. */
   EDGE_PLAYLIST_TIMEOUT_MS: millis(2000),
+  /** Longest a live playlist is served from the edge cache (never above half a target). */
+  EDGE_PLAYLIST_FRESH_MS: millis(250),
   /** Time allowed for a whole segment fetch from an origin. */
   EDGE_SEGMENT_TIMEOUT_MS: millis(10_000),
   /** Which HTTP server carries viewers: `node` (node:http, faster for segments) or `deno`. */

@@ -95,6 +95,12 @@ export interface EdgeOptions {
   corsOrigin?: string;
   connectTimeoutMs?: number;
   playlistTimeoutMs?: number;
+  /**
+   * How long a live playlist is served from the cache, at most (and never longer than half
+   * a target duration): a new segment reaches viewers this much later at worst, and each
+   * stream costs its origin at most 1000 / this playlist requests per second per edge.
+   */
+  playlistFreshMs?: number;
   segmentTimeoutMs?: number;
   /** The origin client (default: one built from the timeouts above, closed with the edge). */
   client?: OriginClient;
@@ -105,6 +111,9 @@ export interface EdgeOptions {
   /** Wall clock, epoch milliseconds (token expiry, `Age`, playlist freshness). */
   now?: () => number;
 }
+
+/** Default of `EdgeOptions.playlistFreshMs`. */
+export const DEFAULT_PLAYLIST_FRESH_MS = 250;
 
 /** Largest request head accepted: request line plus headers. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -180,6 +189,7 @@ export class Edge {
   readonly #signingKey: string | undefined;
   readonly #cors: string;
   readonly #playlistTimeoutMs: number;
+  readonly #playlistFreshMs: number;
   readonly #segmentTimeoutMs: number;
   readonly #healthy: () => boolean;
   readonly #now: () => number;
@@ -200,6 +210,7 @@ export class Edge {
     this.#signingKey = opts.signingKey;
     this.#cors = opts.corsOrigin ?? "*";
     this.#playlistTimeoutMs = opts.playlistTimeoutMs ?? 2000;
+    this.#playlistFreshMs = opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS;
     this.#segmentTimeoutMs = opts.segmentTimeoutMs ?? 10_000;
     this.#healthy = opts.healthy ?? (() => true);
     this.metrics = opts.metrics ?? new MetricsRegistry();
@@ -519,7 +530,7 @@ export class Edge {
     if (kind === "segment") return true;
     const freshMs = obj.finished
       ? VOD_PLAYLIST_SECONDS * 1000
-      : (targetSeconds(obj, source) * 1000) / 2;
+      : Math.min(this.#playlistFreshMs, (targetSeconds(obj, source) * 1000) / 2);
     return this.#now() - obj.fetchedAt < freshMs;
   }
 

@@ -14,7 +14,7 @@ import type { Hono } from "hono";
 import { FakeOrigin, fakePlaylist, fakeSegment } from "../testing/fake_origin.ts";
 import { createEdgeApp } from "./app.ts";
 import { edgeNodeRecord, startEdgeHeartbeat } from "./announce.ts";
-import { Edge, type EdgeOptions } from "./edge.ts";
+import { DEFAULT_PLAYLIST_FRESH_MS, Edge, type EdgeOptions } from "./edge.ts";
 
 const KEY = "k".repeat(32);
 
@@ -159,8 +159,8 @@ Deno.test("concurrent requests for a stale playlist share one origin request too
   for (const res of responses) assert.equal(await res.text(), fakePlaylist(100));
 });
 
-Deno.test("a playlist is cached for half a target duration and served byte for byte", async () => {
-  await using s = await setup();
+Deno.test("a playlist is cached for at most half a target duration and served byte for byte", async () => {
+  await using s = await setup({ playlistFreshMs: 60_000 });
   s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100, 3, 4) });
   await s.claim("cam", { targetDuration: 4 });
 
@@ -170,6 +170,20 @@ Deno.test("a playlist is cached for half a target duration and served byte for b
   assert.equal(first.headers.get("cache-control"), "public, max-age=2");
   assert.equal(await first.text(), fakePlaylist(100, 3, 4));
   s.clock.now += 1_999;
+  assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "HIT");
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(101, 3, 4) });
+  s.clock.now += 1;
+  const refreshed = await s.get("/live/cam/index.m3u8");
+  assert.equal(refreshed.headers.get("x-cache"), "MISS");
+  assert.equal(await refreshed.text(), fakePlaylist(101, 3, 4));
+});
+
+Deno.test("a live playlist is fresh for playlistFreshMs (default 250 ms) when that is shorter", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100, 3, 4) });
+  await s.claim("cam", { targetDuration: 4 });
+  assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "MISS");
+  s.clock.now += DEFAULT_PLAYLIST_FRESH_MS - 1;
   assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "HIT");
   s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(101, 3, 4) });
   s.clock.now += 1;
