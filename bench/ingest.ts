@@ -32,6 +32,8 @@ export interface IngestOptions {
   edgePollMs: number;
   /** Publishers start spread over this many seconds (one segment duration). */
   staggerSeconds: number;
+  /** Extra `deno run` flags for the Cascade origin, e.g. `--v8-flags=--prof`. */
+  originFlags: string[];
 }
 
 export interface ProbeResult {
@@ -76,10 +78,10 @@ interface Target {
   stop(): Promise<void>;
 }
 
-async function startCascade(mediaRoot: string): Promise<Target> {
+async function startCascade(mediaRoot: string, originFlags: string[]): Promise<Target> {
   const deno = Deno.execPath();
   const origin = await startProcess(deno, {
-    args: ["run", "-A", ORIGIN_PROCESS, mediaRoot],
+    args: ["run", "-A", ...originFlags, ORIGIN_PROCESS, mediaRoot],
     readyLine: /"httpPort":\d+/,
   });
   const ports = JSON.parse(origin.output.slice(origin.output.indexOf("{"))) as {
@@ -128,7 +130,15 @@ export async function runIngestRound(
   o: IngestOptions,
 ): Promise<IngestRound> {
   const mediaRoot = await Deno.makeTempDir({ prefix: "cascade-bench-media-" });
-  const target = server === "cascade" ? await startCascade(mediaRoot) : await startNginx(mediaRoot);
+  let target: Target;
+  try {
+    target = server === "cascade"
+      ? await startCascade(mediaRoot, o.originFlags)
+      : await startNginx(mediaRoot);
+  } catch (err) {
+    await Deno.remove(mediaRoot, { recursive: true }).catch(() => {});
+    throw err;
+  }
   const names = Array.from({ length: o.streams }, (_, i) => `s${String(i + 1).padStart(3, "0")}`);
   const probeNames = names.slice(0, Math.min(o.probes, o.streams));
   const publishers: TestProcess[] = [];

@@ -27,7 +27,8 @@ type Scenario = typeof SCENARIOS[number];
 
 const USAGE =
   `Usage: deno task bench [--quick] [--streams N] [--seconds S] [--rounds R] [--probes P]
-                        [--viewers V] [--edge-seconds S] [--only ${SCENARIOS.join(",")}]`;
+                        [--viewers V] [--edge-seconds S] [--only ${SCENARIOS.join(",")}]
+                        [--origin-flags "DENO RUN FLAGS"]`;
 
 const CLIP = { size: "1280x720", fps: 30, bitrate: "2500k", seconds: 10 };
 const SEGMENT_BYTES = 800 * 1024;
@@ -59,6 +60,7 @@ function parseOptions(args: string[]) {
         viewers: { type: "string" },
         "edge-seconds": { type: "string" },
         only: { type: "string" },
+        "origin-flags": { type: "string" },
         help: { type: "boolean", default: false },
       },
     }).values;
@@ -88,6 +90,7 @@ function parseOptions(args: string[]) {
     viewers: positiveInt("viewers", parsed.viewers, 500),
     edgeSeconds: positiveInt("edge-seconds", parsed["edge-seconds"], quick ? 2 : 10),
     scenarios: new Set(only as Scenario[]),
+    originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
   };
 }
 
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
       viewers: o.viewers,
       edgeSeconds: o.edgeSeconds,
       stampedeOriginDelayMs: STAMPEDE_ORIGIN_DELAY_MS,
+      originFlags: o.originFlags,
     },
     machine,
     clip: undefined,
@@ -199,6 +203,7 @@ async function main(): Promise<void> {
               windowSeconds: o.windowSeconds,
               edgePollMs: 10,
               staggerSeconds: 2,
+              originFlags: o.originFlags,
             });
             progress(describeIngest(r));
             rounds.push(r);
@@ -217,6 +222,7 @@ async function main(): Promise<void> {
   if (o.scenarios.has("edge")) {
     if (!hasNginx || !(await onPath("wrk"))) {
       results.edgeThroughput = { skipped: "needs nginx and wrk" };
+      errors.push("edge throughput skipped: needs nginx and wrk");
     } else {
       progress(
         `edge throughput: edge/bench/edge_bench.ts, ${o.rounds} round(s) of ${o.edgeSeconds} s per run`,

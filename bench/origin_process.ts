@@ -29,6 +29,8 @@ const origin = await startOrigin(
     HLS_SEGMENT_SECONDS: "2",
     HLS_LIST_SIZE: "6",
     NODE_ID: "bench-origin",
+    // The ingest path alone: no recorder subscribes to the streams.
+    RECORD: "none",
   }),
 );
 console.log(JSON.stringify({ rtmpPort: origin.rtmpPort, httpPort: origin.httpPort }));

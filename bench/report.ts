@@ -22,6 +22,8 @@ export interface Results {
     viewers: number;
     edgeSeconds: number;
     stampedeOriginDelayMs: number;
+    /** Extra `deno run` flags the Cascade origin ran with. */
+    originFlags: string[];
   };
   machine: MachineInfo;
   clip: { size: string; fps: number; bitsPerSecond: number; seconds: number } | undefined;
@@ -351,14 +353,16 @@ function legend(r: Results): string[] {
   return lines;
 }
 
+/** Rows with the scenario named only on the first row of its group. */
+function grouped(rows: Row[]): Row[] {
+  return rows.map((row, i) =>
+    i > 0 && rows[i - 1]!.scenario === row.scenario ? { ...row, scenario: "" } : row
+  );
+}
+
 /** The table for a terminal: padded columns, a scenario named once per group. */
 export function renderText(r: Results): string {
-  const rows = [
-    HEADERS,
-    ...r.table.map((row, i) =>
-      i > 0 && r.table[i - 1]!.scenario === row.scenario ? { ...row, scenario: "" } : row
-    ),
-  ];
+  const rows = [HEADERS, ...grouped(r.table)];
   const width = (c: keyof Row) => Math.max(...rows.map((row) => [...row[c]].length));
   const widths = COLUMNS.map(width);
   const line = (row: Row) =>
@@ -371,6 +375,9 @@ export function renderText(r: Results): string {
     machineLine(r),
     noiseLine(r),
     `best of ${r.options.rounds} round(s) per figure; every round is in bench/results/latest.json`,
+    ...(r.options.originFlags.length > 0
+      ? [`the Cascade origin ran with ${r.options.originFlags.join(" ")}`]
+      : []),
     "",
     ...rows.map(line),
     "",
@@ -383,11 +390,14 @@ export function renderMarkdown(r: Results): string {
   const cell = (s: string) => s.replaceAll("|", "\\|");
   return [
     `Measured ${r.finishedAt.slice(0, 10)} on ${machineLine(r)}; ${noiseLine(r)}. ` +
-    `Best of ${r.options.rounds} round(s) per figure.`,
+    `Best of ${r.options.rounds} round(s) per figure.` +
+    (r.options.originFlags.length > 0
+      ? ` The Cascade origin ran with \`${r.options.originFlags.join(" ")}\`.`
+      : ""),
     "",
     `| ${COLUMNS.map((c) => HEADERS[c]).join(" | ")} |`,
     `| ${COLUMNS.map(() => "---").join(" | ")} |`,
-    ...r.table.map((row) => `| ${COLUMNS.map((c) => cell(row[c])).join(" | ")} |`),
+    ...grouped(r.table).map((row) => `| ${COLUMNS.map((c) => cell(row[c])).join(" | ")} |`),
     "",
     ...legend(r).map((l) => `- ${l}`),
     "",

@@ -33,7 +33,7 @@ export const DEFAULT_QUEUE_FRAMES = 1024;
 export class Subscription implements AsyncIterable<HubMessage> {
   readonly name: string;
   readonly #capacity: number;
-  readonly #queue: HubMessage[] = [];
+  readonly #queue: (HubMessage | undefined)[] = [];
   #head = 0;
   #wake: (() => void) | null = null;
   #closed = false;
@@ -99,11 +99,18 @@ export class Subscription implements AsyncIterable<HubMessage> {
   }
 
   #shift(): HubMessage | undefined {
-    if (this.#head >= this.#queue.length) return undefined;
-    const msg = this.#queue[this.#head]!;
+    const queue = this.#queue;
+    if (this.#head >= queue.length) return undefined;
+    const msg = queue[this.#head]!;
+    // Drop the reference at once: consumed frames must not stay alive (and reach the old
+    // generation) until the queue is compacted.
+    queue[this.#head] = undefined;
     this.#head++;
-    if (this.#head > 256 && this.#head * 2 > this.#queue.length) {
-      this.#queue.splice(0, this.#head);
+    if (this.#head === queue.length) {
+      queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 256 && this.#head * 2 > queue.length) {
+      queue.splice(0, this.#head);
       this.#head = 0;
     }
     return msg;
