@@ -21,6 +21,7 @@ import { machineInfo } from "./proc.ts";
 import { renderMarkdown, renderText, type Results, tableRows } from "./report.ts";
 import { runStampedes } from "./stampede.ts";
 import { RTMP_MODULE } from "../nginx/render.ts";
+import { exists, onPath } from "../tools/sys.ts";
 
 const SCENARIOS = ["ingest", "edge", "stampede"] as const;
 type Scenario = typeof SCENARIOS[number];
@@ -92,24 +93,6 @@ function parseOptions(args: string[]) {
     scenarios: new Set(only as Scenario[]),
     originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
   };
-}
-
-async function onPath(cmd: string): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`] }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Microsecond precision is noise in these measurements; keep the JSON readable. */

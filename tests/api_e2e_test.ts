@@ -21,6 +21,7 @@ import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { runProcess, type TestProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { exists } from "../tools/sys.ts";
 
 const ADMIN_TOKEN = "e2e-admin-token-0123456789";
 const HOOK_TOKEN = "e2e-hook-token-0123456789";
@@ -44,15 +45,6 @@ function serveApi(registry: MemoryRegistry, lines: string[]) {
       await server.shutdown();
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Waits for an ffmpeg publisher to give up and returns its exit code. */

@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { edgeServers, prepareNginx, RTMP_MODULE, TEMPLATES } from "../nginx/render.ts";
 import { type Child, describeStatus, Supervisor } from "./supervisor.ts";
+import { onPath, redisAnswersPing } from "./sys.ts";
 
 const USAGE = `Usage: deno task cluster [--dir DIR] [--random-ports] [--nginx]
 
@@ -108,21 +109,6 @@ function generateToken(): string {
   return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
 }
 
-async function redisAnswersPing(port: number): Promise<boolean> {
-  let conn: Deno.TcpConn | undefined;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(16);
-    const n = await conn.read(buf);
-    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
-  } catch {
-    return false;
-  } finally {
-    conn?.close();
-  }
-}
-
 async function httpAnswersOk(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -145,15 +131,6 @@ async function waitReady(child: Child, what: string, check: () => Promise<boolea
     if (Date.now() > deadline) throw new Error(`${child.name} did not ${what} in time`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function onPath(cmd: string): Promise<boolean> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", `command -v ${cmd}`],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return out.success;
 }
 
 interface Options {

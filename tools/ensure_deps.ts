@@ -5,29 +5,13 @@
  * package. Run by `deno task test` before the tests.
  */
 
+import { exists, onPath } from "./sys.ts";
+
 interface Requirement {
   /** Debian package that provides it. */
   pkg: string;
   /** Present when this returns true. */
   present: () => Promise<boolean>;
-}
-
-async function onPath(cmd: string): Promise<boolean> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", `command -v ${cmd}`],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return out.success;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function gstElement(name: string): Promise<boolean> {

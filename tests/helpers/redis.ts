@@ -7,6 +7,7 @@
 import { freePort } from "./ports.ts";
 import { TestProcess } from "./process.ts";
 import { delay } from "./wait.ts";
+import { redisAnswersPing } from "../../tools/sys.ts";
 
 export const REDIS_SERVER = "redis-server";
 
@@ -18,21 +19,6 @@ export interface RedisServerOptions {
 }
 
 /** Sends one inline PING over a fresh connection; true when `+PONG` comes back. */
-async function ping(port: number): Promise<boolean> {
-  let conn: Deno.TcpConn | undefined;
-  try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    await conn.write(new TextEncoder().encode("PING\r\n"));
-    const buf = new Uint8Array(64);
-    const n = await conn.read(buf);
-    return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+PONG");
-  } catch {
-    return false;
-  } finally {
-    conn?.close();
-  }
-}
-
 /** A running redis-server; `url` is what `RedisRegistry` and ioredis accept. */
 export class RedisServer implements AsyncDisposable {
   readonly port: number;
@@ -98,7 +84,7 @@ export class RedisServer implements AsyncDisposable {
     this.#proc = proc;
     const deadline = Date.now() + this.#opts.timeoutMs;
     // A port freed a moment ago can be taken by someone else; the output then says so.
-    while (!(await ping(this.port))) {
+    while (!(await redisAnswersPing(this.port))) {
       if (proc.exited) {
         throw new Error(`redis-server exited on port ${this.port}:\n${proc.output.slice(-2000)}`);
       }
