@@ -190,6 +190,8 @@ export class Edge {
   readonly #cors: string;
   readonly #playlistTimeoutMs: number;
   readonly #playlistFreshMs: number;
+  /** When `stream.update` last said a name's playlist changed: older cached copies are stale. */
+  readonly #playlistChangedAt = new Map<string, number>();
   readonly #segmentTimeoutMs: number;
   readonly #healthy: () => boolean;
   readonly #now: () => number;
@@ -226,6 +228,10 @@ export class Edge {
     };
     this.lookup.onOutcome = count;
     this.vodLookup.onOutcome = count;
+    this.lookup.onEvent = (event) => {
+      if (event.type === "stream.update") this.#playlistChangedAt.set(event.name, this.#now());
+      else if (event.type === "stream.down") this.#playlistChangedAt.delete(event.name);
+    };
   }
 
   /** Subscribes to stream events; call once before serving. */
@@ -515,7 +521,7 @@ export class Edge {
   async #through(target: MediaTarget, source: Source): Promise<Got> {
     const key = cacheKey(source.broadcast, target.file);
     const cached = this.cache.get(key);
-    if (cached !== undefined && this.#fresh(target.kind, cached, source)) {
+    if (cached !== undefined && this.#fresh(target, cached, source)) {
       this.#m.result(target.kind, "HIT").inc();
       return { obj: cached, result: "HIT", source };
     }
@@ -526,11 +532,12 @@ export class Edge {
     return { obj, result, source };
   }
 
-  #fresh(kind: MediaKind, obj: CachedObject, source: Source): boolean {
-    if (kind === "segment") return true;
-    const freshMs = obj.finished
-      ? VOD_PLAYLIST_SECONDS * 1000
-      : Math.min(this.#playlistFreshMs, (targetSeconds(obj, source) * 1000) / 2);
+  #fresh(target: MediaTarget, obj: CachedObject, source: Source): boolean {
+    if (target.kind === "segment") return true;
+    if (obj.finished) return this.#now() - obj.fetchedAt < VOD_PLAYLIST_SECONDS * 1000;
+    const changedAt = this.#playlistChangedAt.get(target.name);
+    if (changedAt !== undefined && changedAt >= obj.fetchedAt) return false;
+    const freshMs = Math.min(this.#playlistFreshMs, (targetSeconds(obj, source) * 1000) / 2);
     return this.#now() - obj.fetchedAt < freshMs;
   }
 

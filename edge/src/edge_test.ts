@@ -15,6 +15,7 @@ import { FakeOrigin, fakePlaylist, fakeSegment } from "../testing/fake_origin.ts
 import { createEdgeApp } from "./app.ts";
 import { edgeNodeRecord, startEdgeHeartbeat } from "./announce.ts";
 import { DEFAULT_PLAYLIST_FRESH_MS, Edge, type EdgeOptions } from "./edge.ts";
+import { waitFor } from "../../tests/helpers/wait.ts";
 
 const KEY = "k".repeat(32);
 
@@ -190,6 +191,24 @@ Deno.test("a live playlist is fresh for playlistFreshMs (default 250 ms) when th
   const refreshed = await s.get("/live/cam/index.m3u8");
   assert.equal(refreshed.headers.get("x-cache"), "MISS");
   assert.equal(await refreshed.text(), fakePlaylist(101, 3, 4));
+});
+
+Deno.test("stream.update (a newer playlist at the origin) drops the cached playlist at once", async () => {
+  await using s = await setup({ playlistFreshMs: 60_000 });
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100, 3, 4) });
+  await s.claim("cam", { targetDuration: 4, updatedAt: 1000 });
+  assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "MISS");
+  assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "HIT");
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(101, 3, 4) });
+  s.clock.now += 1;
+  // Discovery refreshes the claim with the new playlist's time; the registry says so.
+  await s.claim("cam", { targetDuration: 4, updatedAt: 3000 });
+  const changed = await waitFor("the edge to refetch", async () => {
+    const res = await s.get("/live/cam/index.m3u8");
+    const text = await res.text();
+    return text === fakePlaylist(101, 3, 4) ? res : undefined;
+  }, { timeoutMs: 2000 });
+  assert.equal(changed.headers.get("x-cache"), "MISS");
 });
 
 Deno.test("a playlist answers 304 to its ETag until it changes", async () => {

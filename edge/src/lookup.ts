@@ -68,6 +68,8 @@ export abstract class RegistryLookup<T> {
   #offReconnect: Unsubscribe | undefined;
   /** Counts outcomes, for metrics. */
   onOutcome: (outcome: LookupOutcome) => void = () => {};
+  /** Sees every registry event this lookup receives (the edge drops changed playlists). */
+  onEvent: (event: RegistryEvent) => void = () => {};
 
   constructor(opts: LookupOptions) {
     this.registry = opts.registry;
@@ -151,6 +153,7 @@ export abstract class RegistryLookup<T> {
   }
 
   #onEvent(event: RegistryEvent): void {
+    this.onEvent(event);
     const stale = this.staleAfter(event);
     if (stale === "nothing") return;
     this.invalidate(event.name);

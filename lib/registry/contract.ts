@@ -230,6 +230,30 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     for (const e of seen.events) assert.ok(Math.abs(e.at - Date.now()) < 60_000);
   }],
 
+  [
+    "a claim with a newer playlist publishes stream.update; a plain refresh does not",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      const seen = await recorder(b);
+      await a.claimStream(streamRecord("cam1", "o1"), 10_000);
+      await a.claimStream(streamRecord("cam1", "o1"), 10_000);
+      await a.claimStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
+      await a.refreshStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
+      await a.refreshStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_004_500 }), 10_000);
+      await a.kickStream("marker");
+      await eventually("four events", () => seen.events.length >= 4);
+      assert.deepEqual(seen.events.map((e) => [e.type, e.name]), [
+        ["stream.up", "cam1"],
+        ["stream.update", "cam1"],
+        ["stream.update", "cam1"],
+        ["stream.kick", "marker"],
+      ]);
+      const update = seen.events[2]!;
+      assert.equal(update.type === "stream.update" && update.updatedAt, 1_700_000_004_500);
+      assert.equal(update.originId, "o1");
+    },
+  ],
+
   ["kickStream() publishes stream.kick naming the owner, or none", async ({ open }) => {
     const [a, b] = [await open(), await open()];
     const seen = await recorder(b);

@@ -437,7 +437,18 @@ export class MemoryRegistry implements Registry {
       return { ok: false, owner: current.originId, current: copy(current) };
     }
     streams.set(record.name, copy(record), ttlMs);
-    if (current !== undefined) return { ok: true, created: false };
+    if (current !== undefined) {
+      if (current.updatedAt !== record.updatedAt) {
+        this.store.publish({
+          type: "stream.update",
+          name: record.name,
+          originId: record.originId,
+          at: Date.now(),
+          updatedAt: record.updatedAt,
+        });
+      }
+      return { ok: true, created: false };
+    }
     this.store.publish({
       type: "stream.up",
       name: record.name,

@@ -387,6 +387,8 @@ export class RedisRegistry implements Registry {
         this.#keys.events,
         JSON.stringify(event),
         mode,
+        JSON.stringify({ ...event, type: "stream.update", updatedAt: record.updatedAt }),
+        String(record.updatedAt),
       ])
     );
     const [ok, detail] = reply as [number, string];
@@ -590,6 +592,9 @@ function parseEvent(message: string): RegistryEvent | null {
   if (typeof e.at !== "number") return null;
   if (e.type === "stream.up" || e.type === "stream.kick") {
     return { type: e.type, name: e.name, originId: e.originId, at: e.at };
+  }
+  if (e.type === "stream.update" && typeof e.updatedAt === "number") {
+    return { type: e.type, name: e.name, originId: e.originId, at: e.at, updatedAt: e.updatedAt };
   }
   if (e.type === "stream.down") {
     const reason = e.reason === "expired" ? "expired" : "released";

@@ -40,7 +40,8 @@ end
 
 /**
  * KEYS[1] stream key. ARGV: record JSON, originId, ttl ms, events channel, stream.up
- * event JSON, mode ("claim" creates when absent, "refresh" does not).
+ * event JSON, mode ("claim" creates when absent, "refresh" does not), stream.update event
+ * JSON, the record's updatedAt (published when it differs from the stored one).
  * Returns {1, "created"|"updated"} or {0, current value or ""}.
  */
 export const CLAIM = new LuaScript(`${OWNER_OF}
@@ -55,6 +56,10 @@ if current then
   if owner == nil then
     redis.call('PUBLISH', ARGV[4], ARGV[5])
     return {1, 'created'}
+  end
+  local ok, rec = pcall(cjson.decode, current)
+  if not ok or type(rec) ~= 'table' or rec.updatedAt ~= tonumber(ARGV[8]) then
+    redis.call('PUBLISH', ARGV[4], ARGV[7])
   end
   return {1, 'updated'}
 end

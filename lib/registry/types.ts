@@ -86,6 +86,11 @@ export type RegistryEvent =
     at: number;
     reason: "released" | "expired";
   }
+  /**
+   * The owner's claim now carries a newer playlist (`updatedAt` changed): edges drop their
+   * cached copy at once instead of waiting for it to expire.
+   */
+  | { type: "stream.update"; name: string; originId: string; at: number; updatedAt: number }
   /** Asks the origin that serves `name` to drop its publisher; `originId` empty when not live. */
   | { type: "stream.kick"; name: string; originId: string; at: number };
 
@@ -122,7 +127,8 @@ export interface Registry {
   /**
    * Claims `stream:{record.name}` for `record.originId` with a TTL: creates it (and
    * publishes `stream.up`) when absent, or overwrites it and extends the TTL when this
-   * origin already owns it. Another origin's live claim is never overwritten.
+   * origin already owns it (publishing `stream.update` when `updatedAt` changed). Another
+   * origin's live claim is never overwritten.
    */
   claimStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult>;
   /** Like `claimStream` but only for an existing claim of the same origin (compare-and-set). */
