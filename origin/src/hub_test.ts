@@ -49,8 +49,8 @@ Deno.test("Subscription drops frames until the next keyframe when its queue is f
   };
   const [slowGot, fastGot] = await Promise.all([read(slow), read(fast)]);
   assert.deepEqual(fastGot, sent.map((f) => f.dts), "the fast consumer is untouched");
-  // 4 fit; 133 and 166 are dropped; 200 is a keyframe and the queue has drained? No: nobody
-  // read, so the queue is still full at 200 and the slow consumer resumes only when it can.
+  // The first 4 fit; from 133 on the queue is full, so frames are dropped until a keyframe
+  // finds room (none does here: nobody read while the publisher sent).
   assert.deepEqual(slowGot.slice(0, 4), [0, 33, 66, 100]);
   assert.ok(!slowGot.includes(133) && !slowGot.includes(166), "frames after overflow dropped");
   assert.ok(slow.dropped >= 2);
