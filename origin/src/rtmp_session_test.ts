@@ -9,6 +9,7 @@ import { configureLogging, log } from "@cascade/common/log";
 import { StaticAuthorizer } from "./auth.ts";
 import { StreamHub } from "./hub.ts";
 import { RtmpSession } from "./rtmp_session.ts";
+import { concatBytes } from "@cascade/media/bytes";
 
 configureLogging({ level: "error" });
 
@@ -74,17 +75,7 @@ function publisherBytes(key = KEY, app = "live"): Uint8Array {
   cmd(0, "FCPublish", 3, null, key);
   cmd(0, "createStream", 4, null);
   cmd(1, "publish", 5, null, key, "live");
-  return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 async function settle(): Promise<void> {
@@ -129,7 +120,7 @@ Deno.test("RtmpSession refuses a wrong app and a wrong key with an error status"
 Deno.test("RtmpSession answers play with a clear error", async () => {
   const { session, sent, closed } = makeSession();
   const w = new ChunkWriter();
-  session.push(concat([
+  session.push(concatBytes([
     handshake(),
     w.write({
       csid: 3,
@@ -166,7 +157,7 @@ Deno.test("RtmpSession survives random and mutated chunk streams split anywhere"
       fc.oneof(
         fc.uint8Array({ minLength: 0, maxLength: 8000 }),
         // A valid handshake followed by random chunk bytes.
-        fc.uint8Array({ maxLength: 6000 }).map((tail) => concat([handshake(), tail])),
+        fc.uint8Array({ maxLength: 6000 }).map((tail) => concatBytes([handshake(), tail])),
         // The valid conversation with random bytes overwritten.
         fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), {
           minLength: 1,

@@ -17,6 +17,7 @@ import {
   RtmpProtocolError,
   setChunkSizePayload,
 } from "./messages.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Basic header (3) + fmt 0 message header (11) + extended timestamp (4). */
 const MAX_HEADER_LENGTH = 18;
@@ -123,16 +124,6 @@ function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
 }
 
 const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 40 });
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function readPieces(reader: ChunkReader, pieces: Uint8Array[]): RtmpMessage[] {
   const out: RtmpMessage[] = [];
@@ -319,7 +310,7 @@ Deno.test("ChunkReader reads back what ChunkWriter wrote, split anywhere", () =>
         },
         ...messages,
       ];
-      const bytes = concat(sent.map((m) => writer.write(m)));
+      const bytes = concatBytes(sent.map((m) => writer.write(m)));
       const reader = new ChunkReader();
       assert.deepEqual(readPieces(reader, split(bytes, cuts)), sent);
       assert.equal(reader.chunkSize, writer.chunkSize);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { HANDSHAKE_SIZE, RTMP_VERSION, ServerHandshake } from "./handshake.ts";
 import { RtmpProtocolError } from "./messages.ts";
+import { concatBytes } from "../bytes.ts";
 
 function filled(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
@@ -14,20 +15,10 @@ function filled(length: number, seed: number): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 const c1 = filled(HANDSHAKE_SIZE, 1);
 const c2 = filled(HANDSHAKE_SIZE, 2);
 const firstChunks = new Uint8Array([0x03, 0, 0, 0, 0, 0, 5, 20, 0, 0, 0, 0]);
-const client = concat(new Uint8Array([RTMP_VERSION]), c1, c2, firstChunks);
+const client = concatBytes([new Uint8Array([RTMP_VERSION]), c1, c2, firstChunks]);
 
 function handshake(): ServerHandshake {
   return new ServerHandshake({ time: 0x01020304, random: (b) => b.fill(0xab) });
@@ -53,7 +44,7 @@ function run(pieces: Uint8Array[]): Outcome {
     done = step.done;
   }
   assert.ok(output.length <= 1, "S0+S1+S2 is sent once");
-  return { output: concat(...output), done, rest: concat(...rest) };
+  return { output: concatBytes(output), done, rest: concatBytes(rest) };
 }
 
 Deno.test("ServerHandshake.push() answers C0+C1 with S0+S1+S2", () => {
