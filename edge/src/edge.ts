@@ -34,7 +34,15 @@ import {
   type StreamRecord,
   type VodRecord,
 } from "@cascade/registry";
-import { parseRange } from "@cascade/common/http_paths";
+import {
+  HEADER_LIST_RE,
+  matchesEtag,
+  MEDIA_METHODS,
+  parseRange,
+  PLAYLIST_CONTENT_TYPE,
+  SEGMENT_CACHE_CONTROL,
+  SEGMENT_CONTENT_TYPE,
+} from "@cascade/common/http_paths";
 import { VOD_PLAYLIST_RE } from "../../origin/src/vod.ts";
 import {
   broadcastKey,
@@ -118,13 +126,8 @@ export const DEFAULT_PLAYLIST_FRESH_MS = 250;
 /** Largest request head accepted: request line plus headers. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
-const PLAYLIST_TYPE = "application/vnd.apple.mpegurl";
-const SEGMENT_TYPE = "video/mp2t";
-const SEGMENT_CACHE = "public, max-age=31536000, immutable";
 const EXPOSED = "Content-Length, Content-Range, Age, ETag, X-Cache";
-const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 const DEFAULT_ALLOWED_HEADERS = "Range, If-None-Match, If-Range";
-const TOKEN_LIST_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 const TS_PACKET = 188;
 /** Target duration assumed when neither the playlist nor the registry gives one. */
 const FALLBACK_TARGET_SECONDS = 2;
@@ -306,7 +309,7 @@ export class Edge {
     if (req.method === "OPTIONS") return this.#preflight(req);
     if (req.method !== "GET" && req.method !== "HEAD") {
       throw new HttpError(405, "method_not_allowed", "Method not allowed: use GET or HEAD", {
-        headers: { Allow: ALLOWED_METHODS },
+        headers: { Allow: MEDIA_METHODS },
       });
     }
     const target = parseMediaTarget(req.target);
@@ -333,11 +336,11 @@ export class Edge {
   }
 
   #preflight(req: EdgeRequest): EdgeReply {
-    const headers: Record<string, string> = { Allow: ALLOWED_METHODS };
+    const headers: Record<string, string> = { Allow: MEDIA_METHODS };
     if (this.#cors !== "") {
       const asked = req.header("access-control-request-headers")?.trim();
-      headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS;
-      headers["Access-Control-Allow-Headers"] = asked && TOKEN_LIST_RE.test(asked)
+      headers["Access-Control-Allow-Methods"] = MEDIA_METHODS;
+      headers["Access-Control-Allow-Headers"] = asked && HEADER_LIST_RE.test(asked)
         ? asked
         : DEFAULT_ALLOWED_HEADERS;
       headers["Access-Control-Max-Age"] = "86400";
@@ -624,8 +627,8 @@ export class Edge {
     const obj = got.obj!;
     const size = obj.body.byteLength;
     const headers: Record<string, string> = {
-      "Content-Type": SEGMENT_TYPE,
-      "Cache-Control": SEGMENT_CACHE,
+      "Content-Type": SEGMENT_CONTENT_TYPE,
+      "Cache-Control": SEGMENT_CACHE_CONTROL,
       "Accept-Ranges": "bytes",
       "ETag": obj.etag,
       "Age": ageSeconds(this.#now(), obj),
@@ -671,7 +674,7 @@ export class Edge {
       ? VOD_PLAYLIST_SECONDS
       : Math.floor(targetSeconds(obj, got.source) / 2);
     const headers: Record<string, string> = {
-      "Content-Type": PLAYLIST_TYPE,
+      "Content-Type": PLAYLIST_CONTENT_TYPE,
       "Cache-Control": got.result === "STALE" || maxAge === 0
         ? "no-cache"
         : `public, max-age=${maxAge}`,
@@ -742,15 +745,6 @@ function notLive(name: string): HttpError {
 
 function ageSeconds(now: number, obj: CachedObject): string {
   return String(Math.max(0, Math.floor((now - obj.fetchedAt) / 1000)));
-}
-
-function matchesEtag(header: string | null | undefined, etag: string): boolean {
-  if (!header) return false;
-  for (const candidate of header.split(",")) {
-    const tag = candidate.trim();
-    if (tag === "*" || tag === etag || tag === `W/${etag}`) return true;
-  }
-  return false;
 }
 
 /** Refuses a body that is not whole MPEG-TS packets: what a cut or garbled segment looks like. */

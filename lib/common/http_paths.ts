@@ -47,6 +47,25 @@ export function decodePathSegment(segment: string): string {
   return decoded;
 }
 
+/** Headers the media servers (origin, edge) answer with. */
+export const PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl";
+export const SEGMENT_CONTENT_TYPE = "video/mp2t";
+/** Segment URLs never name two contents, so segments are cacheable for good. */
+export const SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable";
+export const MEDIA_METHODS = "GET, HEAD, OPTIONS";
+/** A comma-separated list of header names, as a CORS preflight may ask for. */
+export const HEADER_LIST_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
+
+/** True when an `If-None-Match` header names `etag` (strong or weak) or `*`. */
+export function matchesEtag(header: string | null | undefined, etag: string): boolean {
+  if (!header) return false;
+  for (const candidate of header.split(",")) {
+    const tag = candidate.trim();
+    if (tag === "*" || tag === etag || tag === `W/${etag}`) return true;
+  }
+  return false;
+}
+
 /** File names of a stream folder (ARCHITECTURE.md "HLS output"): playlists and segments. */
 export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
 export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;

@@ -14,10 +14,16 @@ import {
   badPathError,
   type ByteRange,
   fileSlice,
+  HEADER_LIST_RE,
+  matchesEtag,
+  MEDIA_METHODS,
   notFoundError,
   parseMediaPath,
   parseRange,
+  PLAYLIST_CONTENT_TYPE,
   rawPath,
+  SEGMENT_CACHE_CONTROL,
+  SEGMENT_CONTENT_TYPE,
 } from "@cascade/common/http_paths";
 import {
   type CounterChild,
@@ -37,13 +43,8 @@ export interface OriginHttpDeps {
   healthy?: () => boolean;
 }
 
-const PLAYLIST_TYPE = "application/vnd.apple.mpegurl";
-const SEGMENT_TYPE = "video/mp2t";
-const SEGMENT_CACHE = "public, max-age=31536000, immutable";
 const EXPOSED = "Content-Length, Content-Range, Age";
-const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 const DEFAULT_ALLOWED_HEADERS = "Range, If-None-Match";
-const TOKEN_LIST_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
 interface MediaFile {
   path: string;
@@ -89,8 +90,8 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
   const locate = (url: string): MediaFile => {
     const { name, file, kind } = parseMediaPath(rawPath(url));
     const media: Omit<MediaFile, "path"> = kind === "segment"
-      ? { contentType: SEGMENT_TYPE, cacheControl: SEGMENT_CACHE, ranges: true }
-      : { contentType: PLAYLIST_TYPE, cacheControl: playlistCache, ranges: false };
+      ? { contentType: SEGMENT_CONTENT_TYPE, cacheControl: SEGMENT_CACHE_CONTROL, ranges: true }
+      : { contentType: PLAYLIST_CONTENT_TYPE, cacheControl: playlistCache, ranges: false };
     const path = resolve(root, name, file);
     if (!path.startsWith(rootPrefix)) throw badPathError();
     return { path, ...media };
@@ -115,12 +116,12 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
   });
 
   app.options("*", (c) => {
-    const headers: Record<string, string> = { Allow: ALLOWED_METHODS };
+    const headers: Record<string, string> = { Allow: MEDIA_METHODS };
     if (corsOrigin !== "") {
       const asked = c.req.header("Access-Control-Request-Headers");
-      headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS;
+      headers["Access-Control-Allow-Methods"] = MEDIA_METHODS;
       headers["Access-Control-Allow-Headers"] =
-        asked !== undefined && TOKEN_LIST_RE.test(asked.trim())
+        asked !== undefined && HEADER_LIST_RE.test(asked.trim())
           ? asked.trim()
           : DEFAULT_ALLOWED_HEADERS;
       headers["Access-Control-Max-Age"] = "86400";
@@ -145,7 +146,7 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
 
   app.all("/live/*", () => {
     throw new HttpError(405, "method_not_allowed", "Method not allowed: use GET or HEAD", {
-      headers: { Allow: ALLOWED_METHODS },
+      headers: { Allow: MEDIA_METHODS },
     });
   });
 
@@ -221,13 +222,4 @@ async function serveMedia(c: Context, media: MediaFile): Promise<Response> {
   } finally {
     file?.close();
   }
-}
-
-function matchesEtag(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  for (const candidate of header.split(",")) {
-    const tag = candidate.trim();
-    if (tag === "*" || tag === etag || tag === `W/${etag}`) return true;
-  }
-  return false;
 }
