@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
-import type { MetricsRegistry } from "@cascade/common/metrics";
+import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
 import { TsMuxer } from "@cascade/media/mpegts/muxer";
 import { HlsSegmenter, type OpenSegment, type SegmentInfo } from "@cascade/media/hls/segmenter";
@@ -77,6 +77,7 @@ class HlsChannel {
   diskBytes = 0;
 
   readonly #onGone: () => void;
+  readonly #bytesWritten: Counter;
 
   constructor(name: string, o: HlsPackagerOptions, onGone: () => void) {
     this.name = name;
@@ -85,6 +86,10 @@ class HlsChannel {
     this.#o = o;
     this.#log = o.log.child({ stream: name });
     this.#vod = o.keepSegments ? new VodLog() : undefined;
+    this.#bytesWritten = o.metrics.counter(
+      "cascade_hls_bytes_written_total",
+      "Bytes of HLS segments written",
+    );
   }
 
   get live(): boolean {
@@ -322,13 +327,6 @@ class HlsChannel {
 
   #now(): number {
     return (this.#o.now ?? Date.now)();
-  }
-
-  get #bytesWritten() {
-    return this.#o.metrics.counter(
-      "cascade_hls_bytes_written_total",
-      "Bytes of HLS segments written",
-    );
   }
 }
 
