@@ -1,7 +1,7 @@
 /**
  * The nginx-rtmp publish hooks over real HTTP: first with the exact form bodies nginx-rtmp
  * 1.2 sends (`application/x-www-form-urlencoded`, `name` = the key), then with a real
- * nginx-rtmp (Debian's libnginx-mod-rtmp) whose `on_publish` points at the API. The ingest
+ * nginx-rtmp (Debian's libnginx-mod-rtmp) running the shipped `nginx/rtmp-origin.conf`. The ingest
  * application has no HLS and relays allowed streams, under their public name, to a
  * loopback-only HLS application: the HLS directory must be named after the stream name and
  * never after the key, and a wrong key must be refused with nothing written.
@@ -18,10 +18,10 @@ import { publish } from "./helpers/media.ts";
 import { freePort } from "./helpers/ports.ts";
 import { startProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { prepareNginx, RTMP_MODULE, TEMPLATES } from "../nginx/render.ts";
 
 const ADMIN_TOKEN = "nginx-admin-token-0123456789";
 const HOOK_TOKEN = "nginx-hook-token-0123456789";
-const RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
 function startApi(lines: string[] = []) {
   const registry = new MemoryRegistry({ log: quietLog });
@@ -110,44 +110,6 @@ Deno.test("nginx on_publish hook answers nginx-rtmp's form bodies over HTTP", as
   await done.body?.cancel();
 });
 
-function nginxConfig(dir: string, rtmpPort: number, apiUrl: string): string {
-  const hooks = `${apiUrl}/api/v1/hooks/nginx`;
-  return `
-load_module ${RTMP_MODULE};
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log stderr info;
-events { worker_connections 64; }
-rtmp {
-  server {
-    listen 127.0.0.1:${rtmpPort};
-    notify_method post;
-    # Renames the relayed ingest stream before nginx-rtmp logs it: otherwise its error-level
-    # "notify: push" line carries the stream key.
-    notify_relay_redirect on;
-    application live {
-      live on;
-      on_publish ${hooks}/on_publish?token=${HOOK_TOKEN}&relay=rtmp://127.0.0.1:${rtmpPort}/hls;
-      on_publish_done ${hooks}/on_publish_done?token=${HOOK_TOKEN};
-    }
-    application hls {
-      live on;
-      allow publish 127.0.0.1;
-      deny publish all;
-      deny play all;
-      hls on;
-      hls_path ${dir}/hls;
-      hls_nested on;
-      hls_fragment 1s;
-      hls_playlist_length 6s;
-    }
-  }
-}
-`;
-}
-
 async function listDir(path: string): Promise<string[]> {
   const names: string[] = [];
   try {
@@ -165,12 +127,18 @@ Deno.test("a real nginx-rtmp publishes under the public name via on_publish and 
     await using api = startApi(lines);
     const key = await api.create("cam1");
     const rtmpPort = freePort();
-    await Deno.writeTextFile(`${dir}/nginx.conf`, nginxConfig(dir, rtmpPort, api.url));
+    // The configuration operators run: nginx/rtmp-origin.conf.
     await Deno.mkdir(`${dir}/hls`);
-    await using _nginx = await startProcess("nginx", {
-      args: ["-p", dir, "-c", `${dir}/nginx.conf`],
-      readyPort: rtmpPort,
+    const nginx = await prepareNginx(TEMPLATES.rtmpOrigin, `${dir}/nginx`, {
+      RTMP_MODULE,
+      BIND: "127.0.0.1",
+      RTMP_PORT: String(rtmpPort),
+      HTTP_PORT: String(freePort()),
+      API_URL: api.url,
+      HOOK_TOKEN,
+      HLS_PATH: `${dir}/hls`,
     });
+    await using nginxProc = await startProcess("nginx", { args: nginx.args, readyPort: rtmpPort });
 
     await using wrong = publish(`rtmp://127.0.0.1:${rtmpPort}/live/sk_${"B".repeat(43)}`, {
       seconds: 30,
@@ -196,6 +164,7 @@ Deno.test("a real nginx-rtmp publishes under the public name via on_publish and 
     }
     assert.match(lines.join("\n"), /"event":"publish.allowed".*"stream":"cam1".*"via":"nginx"/);
     assert.ok(!lines.join("\n").includes(key), "the key must not reach the API's log");
+    assert.ok(!nginxProc.output.includes(key), "the key must not reach nginx-rtmp's log");
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
