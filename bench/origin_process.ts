@@ -8,18 +8,16 @@
  *
  * Prints one JSON line `{"rtmpPort":…,"httpPort":…}` once both listen, and stops on SIGTERM.
  */
-import { loadConfig } from "@cascade/common/config";
 import { configureLogging } from "@cascade/common/log";
-import { originConfigSchema } from "../origin/src/config.ts";
-import { startOrigin } from "../origin/src/origin.ts";
+import { loadOriginNodeConfig, startOriginNode } from "../node/origin_node.ts";
 
 const [mediaRoot] = Deno.args;
 if (mediaRoot === undefined) throw new TypeError("Usage: origin_process.ts MEDIA_ROOT");
 
 // Errors only: the open-publishing warning and the per-publish lines would be noise here.
 configureLogging({ level: "error" });
-const origin = await startOrigin(
-  loadConfig(originConfigSchema, {
+const origin = await startOriginNode(
+  loadOriginNodeConfig({
     RTMP_HOST: "127.0.0.1",
     RTMP_PORT: "0",
     ORIGIN_HTTP_HOST: "127.0.0.1",

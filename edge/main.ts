@@ -16,7 +16,7 @@ import { edgeNodeId, edgeProcessConfigSchema, edgePublicUrl } from "./src/config
 import { type EdgeServer, serveEdgeNode } from "./src/node_server.ts";
 import type { Edge } from "./src/edge.ts";
 import { Hono } from "hono";
-import { watchRoutes } from "../web/routes.ts";
+import { watchRoutes } from "@cascade/web";
 
 /** Time responses in progress get to finish on shutdown. */
 const DRAIN_MS = 10_000;

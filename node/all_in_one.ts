@@ -18,8 +18,7 @@ import { createApiApp } from "../api/src/app.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
 import { createApiAuthorizerFor } from "../api/src/publish.ts";
 import { generateStreamKey, hashStreamKey } from "../api/src/stream_keys.ts";
-import { originConfigSchema } from "../origin/src/config.ts";
-import { type Origin, startOrigin } from "../origin/src/origin.ts";
+import { loadOriginNodeConfig, type OriginNode, startOriginNode } from "./origin_node.ts";
 import { createEdge, createEdgeApp } from "../edge/src/app.ts";
 import { startEdgeHeartbeat } from "../edge/src/announce.ts";
 import { dashboardRoutes, watchRoutes } from "../web/routes.ts";
@@ -66,7 +65,7 @@ async function loadSecrets(dir: string): Promise<Secrets & { path: string; creat
 export interface AllInOne {
   port: number;
   rtmpPort: number;
-  origin: Origin;
+  origin: OriginNode;
   close(): Promise<void>;
 }
 
@@ -89,7 +88,7 @@ export async function startAllInOne(
   });
 
   // The origin's HTTP listener is internal: the edge fetches from it on loopback.
-  const originConfig = loadConfig(originConfigSchema, {
+  const originConfig = loadOriginNodeConfig({
     ...env,
     ORIGIN_HTTP_HOST: "127.0.0.1",
     ORIGIN_HTTP_PORT: env.ORIGIN_HTTP_PORT ?? "0",
@@ -102,14 +101,14 @@ export async function startAllInOne(
     API_ADMIN_TOKEN: secrets.adminToken,
   });
   const auth = createApiAuthorizerFor(registry, { log, metrics });
-  const origin = await startOrigin(originConfig, { registry, auth, metrics });
+  const origin = await startOriginNode(originConfig, { registry, auth, metrics });
 
   const edge = createEdge({
     registry,
     metrics,
     log: log.child({ role: "edge" }),
     cacheBytes: config.EDGE_CACHE_MB * 1024 * 1024,
-    corsOrigin: originConfig.CORS_ORIGIN,
+    corsOrigin: originConfig.origin.CORS_ORIGIN,
   });
   await edge.start();
 
@@ -143,11 +142,11 @@ export async function startAllInOne(
   const heartbeat = startEdgeHeartbeat(registry, edge, {
     id: "local-edge",
     url: publicUrl,
-    region: originConfig.REGION,
+    region: originConfig.origin.REGION,
     startedAt: Date.now(),
   });
 
-  const ingest = `rtmp://127.0.0.1:${origin.rtmpPort}/${originConfig.RTMP_APP}`;
+  const ingest = `rtmp://127.0.0.1:${origin.rtmpPort}/${originConfig.origin.RTMP_APP}`;
   const lines = [
     "",
     "Cascade is running (all-in-one, in-memory registry).",

@@ -1,7 +1,7 @@
 /**
- * The recording, VOD and archive settings of the origin, as a zod shape that the origin's
- * config schema spreads into its own (`z.object({ ...originFields, ...recordingConfigShape })`),
- * so they are parsed once with the rest and an invalid value exits 2 like any other.
+ * The recording and archive settings, as a zod shape and schema. A composition root that
+ * runs recording beside an origin parses them from the same environment at start, so an
+ * invalid value exits 2 like any other.
  */
 import { z } from "zod";
 import { fields } from "@cascade/common/config";
@@ -18,10 +18,6 @@ export const recordingConfigShape = {
   RECORD_MAX_GB: optionalLimit,
   /** Finished files older than this are deleted (once archived, when archiving). */
   RECORD_RETENTION_HOURS: optionalLimit,
-  /** Keep a finished broadcast's HLS segments and write `vod.m3u8`. */
-  KEEP_HLS: fields.bool(false),
-  /** Seconds the live playlist lists for rewind; 0 → `HLS_LIST_SIZE` alone decides. */
-  HLS_DVR_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(0),
   /** Archive finished chunks to this bucket; unset → no archive. */
   S3_BUCKET: z.string().min(3).max(63).optional(),
   /** S3-compatible endpoint (MinIO, R2, …); unset → AWS for `S3_REGION`. */
@@ -38,8 +34,3 @@ export const recordingConfigShape = {
 
 export const recordingConfigSchema = z.object(recordingConfigShape);
 export type RecordingConfig = z.infer<typeof recordingConfigSchema>;
-
-/** `HLS_LIST_SIZE` widened to cover `HLS_DVR_SECONDS` of segments. */
-export function dvrListSize(listSize: number, segmentSeconds: number, dvrSeconds: number): number {
-  return Math.max(listSize, Math.ceil(dvrSeconds / segmentSeconds));
-}

@@ -11,7 +11,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "@cascade/common/log";
 import type { MetricsRegistry } from "@cascade/common/metrics";
 import type { StreamConfig } from "@cascade/registry";
-import type { StreamHub } from "../origin/src/hub.ts";
+import type { StreamHub } from "@cascade/stream/hub";
 import { listRecordings, type Recording } from "./api.ts";
 import { Archive, createS3Client } from "./archive.ts";
 import type { RecordingConfig } from "./config.ts";

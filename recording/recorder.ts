@@ -18,8 +18,8 @@
 import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { MetricsRegistry } from "@cascade/common/metrics";
-import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
-import type { LiveStream, StreamHub } from "../origin/src/hub.ts";
+import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
+import type { LiveStream, StreamHub } from "@cascade/stream/hub";
 import { ChunkFile, isDiskFull, moovReserveBytes } from "./chunk_file.ts";
 
 export interface RecorderOptions {
@@ -71,13 +71,6 @@ export function parseChunkName(file: string): { startedAt: Date; n: number } | u
   const startedAt = new Date(`${m[1]}T${m[2]}:${m[3]}:${m[4]}`);
   if (Number.isNaN(startedAt.getTime())) return undefined;
   return { startedAt, n: Number(m[5]) };
-}
-
-function sameConfig(a: TrackConfig | undefined, b: TrackConfig): boolean {
-  if (!a || a.kind !== b.kind) return false;
-  const ra = a.kind === "video" ? a.avc.record : a.aac.record;
-  const rb = b.kind === "video" ? b.avc.record : b.aac.record;
-  return ra.length === rb.length && ra.every((v, i) => v === rb[i]);
 }
 
 /** See the module comment. */
@@ -269,7 +262,7 @@ class Session {
 
   #onConfig(track: TrackConfig): void {
     const current = track.kind === "video" ? this.#video : this.#audio;
-    if (sameConfig(current, track)) return;
+    if (sameTrackConfig(current, track)) return;
     if (track.kind === "video") this.#video = track;
     else this.#audio = track;
     if (this.#chunk) this.#cutPending = true;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { AacConfig, AvcConfig, MediaFrame, TrackConfig } from "@cascade/media/frame";
 import { findBox, readMovieHeader } from "@cascade/media/mp4/reader";
-import { StreamHub } from "../origin/src/hub.ts";
+import { StreamHub } from "@cascade/stream/hub";
 import { captureLog } from "../tests/helpers/log.ts";
 import { waitFor } from "../tests/helpers/wait.ts";
 import { fileStamp, parseChunkName, Recorder } from "./recorder.ts";

@@ -12,7 +12,7 @@
 import type { Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { NodeRecord, Registry, StreamRecord, Unsubscribe } from "@cascade/registry/types";
-import { rankEdges } from "../api/src/edge_selection.ts";
+import { rankEdges } from "@cascade/registry/edge_selection";
 import { parseIngestBitrates, type StreamStatsSource } from "./stream_stats.ts";
 
 export type NodeHealth = "ok" | "failing" | "unreachable" | "unknown";

@@ -3,7 +3,7 @@
  * picture size), from wherever they are known: an in-process origin's stream hub (the
  * all-in-one node), or the ingest bit rate a remote origin exports on `/metrics`.
  */
-import type { StreamHub } from "../origin/src/hub.ts";
+import type { StreamHub } from "@cascade/stream/hub";
 
 export interface StreamStats {
   /** Ingest bits per second. */

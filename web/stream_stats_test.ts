@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { configureLogging } from "@cascade/common/log";
-import { StreamHub } from "../origin/src/hub.ts";
+import { StreamHub } from "@cascade/stream/hub";
 import { hubStreamStats } from "./stream_stats.ts";
 
 configureLogging({ level: "error" });

@@ -6,7 +6,7 @@
  */
 import { signPlaybackToken } from "@cascade/common/playback_token";
 import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
-import { rankEdges } from "./edge_selection.ts";
+import { rankEdges } from "@cascade/registry/edge_selection";
 
 /** Edges listed in a playback answer: the chosen one and two alternatives. */
 export const MAX_EDGE_CHOICES = 3;

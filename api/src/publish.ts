@@ -9,7 +9,11 @@ import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry } from "@cascade/registry/types";
-import type { PublishAuthorizer, PublishDecision, PublishRequest } from "../../origin/src/auth.ts";
+import type {
+  PublishAuthorizer,
+  PublishDecision,
+  PublishRequest,
+} from "@cascade/common/publish_auth";
 import { FailureLimiter } from "./rate_limit.ts";
 import { hashStreamKey } from "./stream_keys.ts";
 

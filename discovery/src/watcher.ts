@@ -26,11 +26,10 @@ import {
   type StreamRecord,
   type VodRecord,
 } from "@cascade/registry";
-import { VOD_PLAYLIST } from "../../origin/src/vod.ts";
+import { LIVE_PLAYLIST, VOD_PLAYLIST } from "@cascade/media/hls/layout";
 
-export const PLAYLIST_NAME = "index.m3u8";
 /** The files of a stream directory the watcher reads; segments are most events and ignored. */
-const WATCHED_FILES = new Set([PLAYLIST_NAME, VOD_PLAYLIST]);
+const WATCHED_FILES = new Set([LIVE_PLAYLIST, VOD_PLAYLIST]);
 /** A playlist unchanged for this many target durations is taken as abandoned. */
 export const STALE_TARGET_DURATIONS = 3;
 
@@ -214,7 +213,7 @@ export class DiscoveryWatcher {
     const watched = this.#watchedFile(path);
     if (watched === null || this.#stopped) return;
     const t = this.#track(watched.name);
-    if (watched.file === PLAYLIST_NAME) this.#enqueue(t, () => this.#read(t, path));
+    if (watched.file === LIVE_PLAYLIST) this.#enqueue(t, () => this.#read(t, path));
     else this.#enqueue(t, () => this.#readVod(t, path));
   }
 
@@ -222,7 +221,7 @@ export class DiscoveryWatcher {
     const watched = this.#watchedFile(path);
     const t = watched === null ? undefined : this.#streams.get(watched.name);
     if (t === undefined || this.#stopped) return;
-    if (watched!.file === PLAYLIST_NAME) this.#enqueue(t, () => this.#gone(t, "unlinked"));
+    if (watched!.file === LIVE_PLAYLIST) this.#enqueue(t, () => this.#gone(t, "unlinked"));
     else this.#enqueue(t, () => this.#vodGone(t));
   }
 
@@ -270,7 +269,7 @@ export class DiscoveryWatcher {
       name: t.name,
       originId: this.#originId,
       originUrl: this.#originUrl,
-      manifest: `${this.#originUrl}/live/${t.name}/${PLAYLIST_NAME}`,
+      manifest: `${this.#originUrl}/live/${t.name}/${LIVE_PLAYLIST}`,
       startedAt: t.record?.startedAt ?? now,
       updatedAt: Math.min(mtimeMs, now),
       targetDuration: playlist.targetDuration,

@@ -43,7 +43,7 @@ import {
   SEGMENT_CACHE_CONTROL,
   SEGMENT_CONTENT_TYPE,
 } from "@cascade/common/http_paths";
-import { VOD_PLAYLIST_RE } from "../../origin/src/vod.ts";
+import { VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
 import {
   broadcastKey,
   ByteLru,

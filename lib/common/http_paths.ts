@@ -7,6 +7,7 @@
  */
 import { STREAM_NAME_RE } from "./config.ts";
 import { HttpError } from "./http_errors.ts";
+import { PLAYLIST_FILE_RE, SEGMENT_FILE_RE } from "@cascade/media/hls/layout";
 
 export function notFoundError(): HttpError {
   return new HttpError(404, "not_found", "Not found");
@@ -65,10 +66,6 @@ export function matchesEtag(header: string | null | undefined, etag: string): bo
   }
   return false;
 }
-
-/** File names of a stream folder (ARCHITECTURE.md "HLS output"): playlists and segments. */
-export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
-export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;
 
 export type MediaKind = "playlist" | "segment";
 

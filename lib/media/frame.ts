@@ -55,3 +55,11 @@ export interface MediaFrame {
 export type HubMessage =
   | { type: "config"; track: TrackConfig }
   | { type: "frame"; frame: MediaFrame };
+
+/** True when `b` configures the same track as `a` (same kind, same decoder record bytes). */
+export function sameTrackConfig(a: TrackConfig | undefined, b: TrackConfig): boolean {
+  if (!a || a.kind !== b.kind) return false;
+  const ra = a.kind === "video" ? a.avc.record : a.aac.record;
+  const rb = b.kind === "video" ? b.avc.record : b.aac.record;
+  return ra.length === rb.length && ra.every((v, i) => v === rb[i]);
+}

@@ -6,22 +6,11 @@
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { safeEqual } from "@cascade/common/secrets";
-
-export interface PublishRequest {
-  app: string;
-  key: string;
-  clientIp: string;
-  originId: string;
-}
-
-export type PublishDecision =
-  | { ok: true; name: string }
-  | { ok: false; reason: string };
-
-export interface PublishAuthorizer {
-  readonly mode: "static" | "api" | "open";
-  authorize(req: PublishRequest): Promise<PublishDecision>;
-}
+import type {
+  PublishAuthorizer,
+  PublishDecision,
+  PublishRequest,
+} from "@cascade/common/publish_auth";
 
 /** Keys operators may configure: 8–128 characters of `[A-Za-z0-9_-]`. */
 export const CONFIGURED_KEY_RE = /^[A-Za-z0-9_-]{8,128}$/;

@@ -5,7 +5,6 @@
 import { z } from "zod";
 import { fields } from "@cascade/common/config";
 import { parsePublishKeys } from "./auth.ts";
-import { recordingConfigShape } from "../../recording/config.ts";
 
 export const originConfigSchema = z.object({
   REDIS_URL: z.string().url().optional(),
@@ -45,7 +44,10 @@ export const originConfigSchema = z.object({
   /** Run the discovery watcher inside the origin process (`false` when it runs beside). */
   EMBED_DISCOVERY: fields.bool(true),
   STREAM_TTL_SECONDS: fields.positive(10),
-  ...recordingConfigShape,
+  /** Keep a finished broadcast's HLS segments and write `vod.m3u8`. */
+  KEEP_HLS: fields.bool(false),
+  /** Seconds the live playlist lists for rewind; 0 → `HLS_LIST_SIZE` alone decides. */
+  HLS_DVR_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(0),
 }).superRefine((c, ctx) => {
   if (c.PUBLISH_AUTH === "static" && c.PUBLISH_KEYS === "") {
     ctx.addIssue({
@@ -57,3 +59,8 @@ export const originConfigSchema = z.object({
 });
 
 export type OriginConfig = z.infer<typeof originConfigSchema>;
+
+/** `HLS_LIST_SIZE` widened to cover `HLS_DVR_SECONDS` of segments. */
+export function dvrListSize(listSize: number, segmentSeconds: number, dvrSeconds: number): number {
+  return Math.max(listSize, Math.ceil(dvrSeconds / segmentSeconds));
+}

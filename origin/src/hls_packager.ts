@@ -10,11 +10,12 @@
 import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
-import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
+import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
 import { TsMuxer } from "@cascade/media/mpegts/muxer";
 import { HlsSegmenter, type OpenSegment, type SegmentInfo } from "@cascade/media/hls/segmenter";
 import { parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
-import type { LiveStream, StreamHub } from "./hub.ts";
+import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
+import type { LiveStream, StreamHub } from "@cascade/stream/hub";
 import { VodLog } from "./vod.ts";
 
 export interface HlsPackagerOptions {
@@ -43,13 +44,6 @@ const WRITE_BATCH_BYTES = 128 * 1024;
  */
 export function timeBasedSequence(nowMs: number): number {
   return Math.floor(nowMs / 100);
-}
-
-function sameConfig(a: TrackConfig | undefined, b: TrackConfig): boolean {
-  if (!a) return false;
-  const ra = a.kind === "video" ? a.avc.record : a.aac.record;
-  const rb = b.kind === "video" ? b.avc.record : b.aac.record;
-  return ra.length === rb.length && ra.every((v, i) => v === rb[i]);
 }
 
 class HlsChannel {
@@ -123,7 +117,7 @@ class HlsChannel {
   }
 
   #onConfig(track: TrackConfig): void {
-    if (sameConfig(track.kind === "video" ? this.#video : this.#audio, track)) return;
+    if (sameTrackConfig(track.kind === "video" ? this.#video : this.#audio, track)) return;
     if (track.kind === "video") this.#video = track;
     else this.#audio = track;
     this.#tracksChanged = true;
@@ -174,7 +168,7 @@ class HlsChannel {
   async #firstSequence(): Promise<number> {
     let floor = 0;
     try {
-      const text = await Deno.readTextFile(join(this.dir, "index.m3u8"));
+      const text = await Deno.readTextFile(join(this.dir, LIVE_PLAYLIST));
       const p = parsePlaylist(text);
       floor = p.mediaSequence + p.segments.length;
     } catch { /* no earlier playlist */ }
@@ -255,8 +249,8 @@ class HlsChannel {
 
   async #writePlaylist(): Promise<void> {
     const text = renderPlaylist(this.#segmenter!.playlist());
-    const path = join(this.dir, "index.m3u8");
-    const tmp = `${path}.tmp`;
+    const path = join(this.dir, LIVE_PLAYLIST);
+    const tmp = `${path}${TEMP_SUFFIX}`;
     await Deno.writeTextFile(tmp, text);
     await Deno.rename(tmp, path);
   }
@@ -322,7 +316,7 @@ class HlsChannel {
   }
 
   #tmpPath(seg: { uri: string }): string {
-    return join(this.dir, `${seg.uri}.tmp`);
+    return join(this.dir, `${seg.uri}${TEMP_SUFFIX}`);
   }
 
   #now(): number {

@@ -2,25 +2,22 @@
  * The origin role assembled from its parts: stream hub, publish authorizer, RTMP listener,
  * HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the all-in-one
  * node and the tests call; it takes the parsed config and returns a handle to stop it.
+ * What runs beside the packager on the same hub (recording, the embedded discovery
+ * watcher) is plugged in by the composition root as `OriginExtension`s, so the origin
+ * imports no other service.
  */
 import { log as rootLog, type Logger } from "@cascade/common/log";
-import {
-  ApiAuthorizer,
-  OpenAuthorizer,
-  parsePublishKeys,
-  type PublishAuthorizer,
-  StaticAuthorizer,
-} from "./auth.ts";
+import type { PublishAuthorizer } from "@cascade/common/publish_auth";
+import { ApiAuthorizer, OpenAuthorizer, parsePublishKeys, StaticAuthorizer } from "./auth.ts";
 import type { OriginConfig } from "./config.ts";
-import { StreamHub } from "./hub.ts";
+import { StreamHub } from "@cascade/stream/hub";
 import { RtmpServer } from "./rtmp_server.ts";
 import { HlsPackager } from "./hls_packager.ts";
 import { createOriginApp } from "./http.ts";
+import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
-import { DiscoveryWatcher } from "@cascade/discovery/watcher";
-import { dvrListSize } from "../../recording/config.ts";
-import { type RecordingService, startRecording } from "../../recording/mod.ts";
+import { dvrListSize } from "./config.ts";
 
 export interface OriginDeps {
   log?: Logger;
@@ -31,7 +28,33 @@ export interface OriginDeps {
   registry?: Registry;
   /** Serve HTTP on `ORIGIN_HTTP_PORT` (default true; the all-in-one node mounts the app itself). */
   listenHttp?: boolean;
+  /** Started in order once the hub exists; closed after the RTMP server has stopped. */
+  extensions?: readonly OriginExtensionFactory[];
 }
+
+/** What an extension gets from the origin it runs in. */
+export interface OriginContext {
+  readonly id: string;
+  readonly config: OriginConfig;
+  readonly hub: StreamHub;
+  readonly log: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly registry: Registry | undefined;
+  /** The origin's public base URL, without a trailing slash; known once `start()` runs. */
+  publicUrl(): string;
+}
+
+/** Something that runs beside the packager on the origin's hub (recording, discovery). */
+export interface OriginExtension {
+  /** Routes mounted on the origin's HTTP app under `path`, e.g. `/recordings`. */
+  readonly routes?: { path: string; app: Hono };
+  /** Called once the origin listens and its public URL is known. */
+  start?(): Promise<void>;
+  /** Called after the RTMP server has stopped, so every broadcast has ended. */
+  close(): Promise<void>;
+}
+
+export type OriginExtensionFactory = (ctx: OriginContext) => Promise<OriginExtension>;
 
 export interface Origin {
   readonly id: string;
@@ -39,10 +62,8 @@ export interface Origin {
   readonly rtmp: RtmpServer;
   readonly rtmpPort: number;
   readonly packager: HlsPackager;
-  /** Recorder, retention, archive, and `list(name)` for the recordings API. */
-  readonly recording: RecordingService;
   readonly metrics: MetricsRegistry;
-  /** The HTTP app (`/live/…`, `/recordings/…`, `/healthz`, `/metrics`). */
+  /** The HTTP app (`/live/…`, the extensions' routes, `/healthz`, `/metrics`). */
   readonly app: ReturnType<typeof createOriginApp>;
   /** Port of the HTTP listener, when listening. */
   readonly httpPort: number | undefined;
@@ -121,16 +142,18 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     metrics,
   });
   let publicUrl = "";
-  const recording = await startRecording(config, {
+  const context: OriginContext = {
+    id,
+    config,
     hub,
     log,
     metrics,
     registry: deps.registry,
     publicUrl: () => publicUrl,
-    corsOrigin: config.CORS_ORIGIN,
-    listToken: config.HOOK_TOKEN,
-  });
-  app.route("/recordings", recording.app);
+  };
+  const extensions: OriginExtension[] = [];
+  for (const factory of deps.extensions ?? []) extensions.push(await factory(context));
+  for (const ext of extensions) if (ext.routes) app.route(ext.routes.path, ext.routes.app);
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   if (deps.listenHttp ?? true) {
     server = Deno.serve({
@@ -145,19 +168,21 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const registered = deps.registry
     ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
     : undefined;
+  for (const ext of extensions) await ext.start?.();
   return {
     id,
     hub,
     rtmp,
     rtmpPort: rtmp.port,
     packager,
-    recording,
     metrics,
     app,
     httpPort: server?.addr.port,
     async close() {
       await rtmp.close();
-      await Promise.all([packager.close(), recording.close()]);
+      // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
+      await packager.close();
+      await Promise.all(extensions.map((e) => e.close()));
       await registered?.close();
       await server?.shutdown();
     },
@@ -192,8 +217,8 @@ function registerIngestMetrics(metrics: MetricsRegistry, hub: StreamHub, rtmp: R
 }
 
 /**
- * Announces this origin (heartbeat with its ingest URL and load), runs the embedded
- * discovery watcher when configured, and obeys `stream.kick` for streams published here.
+ * Announces this origin (heartbeat with its ingest URL and load) and obeys `stream.kick`
+ * for streams published here.
  */
 async function joinRegistry(
   registry: Registry,
@@ -233,24 +258,10 @@ async function joinRegistry(
   };
   const offReconnect = registry.onReconnect(() => void subscribeKicks());
   await subscribeKicks();
-  let watcher: DiscoveryWatcher | undefined;
-  if (config.EMBED_DISCOVERY) {
-    await Deno.mkdir(config.MEDIA_ROOT, { recursive: true });
-    watcher = new DiscoveryWatcher({
-      registry,
-      mediaRoot: config.MEDIA_ROOT,
-      originId: id,
-      originUrl: url,
-      ttlSeconds: config.STREAM_TTL_SECONDS,
-      log,
-    });
-    await watcher.start();
-  }
   return {
     async close() {
       offReconnect();
       unsubscribe?.();
-      await watcher?.stop();
       await heartbeat.stop();
     },
   };

@@ -5,8 +5,8 @@
  * publisher a final status before closing.
  */
 import type { Logger } from "@cascade/common/log";
-import type { PublishAuthorizer } from "./auth.ts";
-import type { StreamHub } from "./hub.ts";
+import type { PublishAuthorizer } from "@cascade/common/publish_auth";
+import type { StreamHub } from "@cascade/stream/hub";
 import { RtmpSession } from "./rtmp_session.ts";
 
 export interface RtmpServerOptions {

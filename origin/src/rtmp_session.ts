@@ -28,8 +28,8 @@ import {
 import { FlvDemuxer, UnsupportedCodecError } from "@cascade/media/flv";
 import type { HubMessage } from "@cascade/media/frame";
 import type { Logger } from "@cascade/common/log";
-import type { PublishAuthorizer } from "./auth.ts";
-import { type LiveStream, StreamBusyError, type StreamHub } from "./hub.ts";
+import type { PublishAuthorizer } from "@cascade/common/publish_auth";
+import { type LiveStream, StreamBusyError, type StreamHub } from "@cascade/stream/hub";
 
 /** What the session needs from its surroundings. */
 export interface SessionHost {

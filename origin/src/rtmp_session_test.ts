@@ -7,7 +7,7 @@ import { MessageType, setChunkSizePayload } from "@cascade/media/rtmp/messages";
 import { decodeAmf0 } from "@cascade/media/amf0";
 import { configureLogging, log } from "@cascade/common/log";
 import { StaticAuthorizer } from "./auth.ts";
-import { StreamHub } from "./hub.ts";
+import { StreamHub } from "@cascade/stream/hub";
 import { RtmpSession } from "./rtmp_session.ts";
 import { concatBytes } from "@cascade/media/bytes";
 

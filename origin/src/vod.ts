@@ -18,20 +18,10 @@ import {
   type PlaylistSegment,
   renderPlaylist,
 } from "@cascade/media/hls/playlist";
+import { TEMP_SUFFIX, VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";
 
 /** What a VOD playlist needs of a segment (the segmenter's `SegmentInfo` is one). */
 export type VodSegment = PlaylistSegment;
-
-/** Name of the latest broadcast's VOD playlist in a stream directory. */
-export const VOD_PLAYLIST = "vod.m3u8";
-
-/** `vod.m3u8` and every `vod-{sequence}.m3u8`: the playlists of finished broadcasts. */
-export const VOD_PLAYLIST_RE = /^vod(-\d{1,20})?\.m3u8$/;
-
-/** The per-broadcast VOD playlist name, `vod-{first sequence}.m3u8`. */
-export function vodPlaylistName(firstSequence: number): string {
-  return `vod-${firstSequence}.m3u8`;
-}
 
 /**
  * The VOD playlist of `segments` (in order). The target duration is at least
@@ -74,8 +64,8 @@ export async function writeVodPlaylist(
   const name = vodPlaylistName(segments[0]!.sequence);
   for (const file of [name, VOD_PLAYLIST]) {
     const path = join(dir, file);
-    await Deno.writeTextFile(`${path}.tmp`, text);
-    await Deno.rename(`${path}.tmp`, path);
+    await Deno.writeTextFile(`${path}${TEMP_SUFFIX}`, text);
+    await Deno.rename(`${path}${TEMP_SUFFIX}`, path);
   }
   return name;
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
-import { VOD_PLAYLIST, VodLog, vodPlaylist, vodPlaylistName } from "./vod.ts";
+import { VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";
+import { VodLog, vodPlaylist } from "./vod.ts";
 
 const seg = (sequence: number, duration: number, discontinuity = false) => ({
   sequence,

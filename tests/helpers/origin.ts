@@ -3,14 +3,14 @@
  * records what its hub receives so tests can assert on real frames.
  */
 import type { HubMessage } from "@cascade/media/frame";
-import { loadConfig } from "@cascade/common/config";
 import { configureLogging } from "@cascade/common/log";
-import { type OriginConfig, originConfigSchema } from "../../origin/src/config.ts";
-import { type Origin, type OriginDeps, startOrigin } from "../../origin/src/origin.ts";
+import type { OriginConfig } from "../../origin/src/config.ts";
+import type { OriginDeps } from "../../origin/src/origin.ts";
+import { loadOriginNodeConfig, type OriginNode, startOriginNode } from "../../node/origin_node.ts";
 
 configureLogging({ level: Deno.env.get("LOG_TESTS") === "1" ? "debug" : "warn" });
 
-export interface TestOrigin extends Origin, AsyncDisposable {
+export interface TestOrigin extends OriginNode, AsyncDisposable {
   config: OriginConfig;
   mediaRoot: string;
   rtmpUrl(key: string): string;
@@ -22,10 +22,10 @@ export interface TestOrigin extends Origin, AsyncDisposable {
 
 export async function startTestOrigin(
   env: Record<string, string> = {},
-  deps: OriginDeps = {},
+  deps: Omit<OriginDeps, "extensions"> = {},
 ): Promise<TestOrigin> {
   const mediaRoot = await Deno.makeTempDir({ prefix: "cascade-media-" });
-  const config = loadConfig(originConfigSchema, {
+  const nodeConfig = loadOriginNodeConfig({
     RTMP_HOST: "127.0.0.1",
     RTMP_PORT: "0",
     ORIGIN_HTTP_HOST: "127.0.0.1",
@@ -36,7 +36,8 @@ export async function startTestOrigin(
     NODE_ID: "test-origin",
     ...env,
   });
-  const origin = await startOrigin(config, deps);
+  const config = nodeConfig.origin;
+  const origin = await startOriginNode(nodeConfig, deps);
   const received = new Map<string, HubMessage[]>();
   origin.hub.on(async (e) => {
     if (e.type !== "publish.start") return;

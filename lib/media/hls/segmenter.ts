@@ -42,6 +42,7 @@
 
 import type { MediaFrame } from "../frame.ts";
 import type { LivePlaylist, PlaylistSegment } from "./playlist.ts";
+import { segmentFileName } from "./layout.ts";
 
 export interface HlsSegmenterOptions {
   /** Seconds of media after which the next keyframe cuts; default 2. */
@@ -281,7 +282,7 @@ export class HlsSegmenter {
     const sequence = this.#nextSequence++;
     const segment: OpenSegment = {
       sequence,
-      uri: `${sequence}.ts`,
+      uri: segmentFileName(sequence),
       programDateTime: new Date(this.#nextWallMs ?? nowMs),
       discontinuity: this.#pendingDiscontinuity && this.#begun,
     };

@@ -10,7 +10,7 @@
  * Without a viewer region, tiers 1 and 2 merge. Hashing within a tier keeps one stream's
  * viewers on few edges, and an edge crossing the threshold moves only the streams it had.
  */
-import type { NodeRecord } from "@cascade/registry/types";
+import type { NodeRecord } from "./types.ts";
 import { rankByRendezvous } from "./rendezvous.ts";
 
 export interface EdgeSelectionOptions {

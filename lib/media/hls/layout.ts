@@ -1,0 +1,36 @@
+/**
+ * The on-disk and URL layout of a stream's HLS output, in one place: `MEDIA_ROOT/{name}/`
+ * holds the live playlist `index.m3u8`, segments `{sequence}.ts`, and — for finished
+ * broadcasts kept with `KEEP_HLS` — `vod.m3u8` plus `vod-{first sequence}.m3u8`. This is the
+ * layout of nginx-rtmp with `hls_nested on` and sequential naming, so the packager, the
+ * origin's HTTP server, the discovery watcher and the edge all read it from here
+ * (docs/architecture.md, "HLS output").
+ */
+
+/** The live playlist of a stream directory. */
+export const LIVE_PLAYLIST = "index.m3u8";
+
+/** Name of the latest broadcast's VOD playlist in a stream directory. */
+export const VOD_PLAYLIST = "vod.m3u8";
+
+/** `vod.m3u8` and every `vod-{sequence}.m3u8`: the playlists of finished broadcasts. */
+export const VOD_PLAYLIST_RE = /^vod(-\d{1,20})?\.m3u8$/;
+
+/** Any playlist file name the origin and edge serve. */
+export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
+
+/** A segment file name: its media sequence number and `.ts`. */
+export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;
+
+/** Suffix of a file being written; it is renamed to its final name once complete. */
+export const TEMP_SUFFIX = ".tmp";
+
+/** The segment file of media sequence number `sequence`. */
+export function segmentFileName(sequence: number): string {
+  return `${sequence}.ts`;
+}
+
+/** The per-broadcast VOD playlist name, `vod-{first sequence}.m3u8`. */
+export function vodPlaylistName(firstSequence: number): string {
+  return `vod-${firstSequence}.m3u8`;
+}

@@ -1,0 +1,90 @@
+/**
+ * The origin as operators run it, composed from its services: the origin role, recording
+ * beside its packager on the same hub, and — with a registry and `EMBED_DISCOVERY` — the
+ * discovery watcher announcing its playlists. `origin/main.ts`, the all-in-one node, the
+ * benchmark and the tests start origins through here, so they all run the same assembly.
+ */
+import { loadConfig } from "@cascade/common/config";
+import { DiscoveryWatcher } from "@cascade/discovery/watcher";
+import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/config";
+import { type RecordingService, startRecording } from "@cascade/recording";
+import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
+import {
+  type Origin,
+  type OriginDeps,
+  type OriginExtensionFactory,
+  startOrigin,
+} from "../origin/src/origin.ts";
+
+export interface OriginNodeConfig {
+  origin: OriginConfig;
+  recording: RecordingConfig;
+}
+
+/** Both configs from one environment; throws `ConfigError` naming the first bad variable. */
+export function loadOriginNodeConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): OriginNodeConfig {
+  return {
+    origin: loadConfig(originConfigSchema, env),
+    recording: loadConfig(recordingConfigSchema, env),
+  };
+}
+
+export interface OriginNode extends Origin {
+  /** Recorder, retention, archive, and `list(name)` for the recordings API. */
+  readonly recording: RecordingService;
+}
+
+/** Recording on the origin's hub, its files served under `/recordings`. */
+function recordingExtension(
+  config: RecordingConfig,
+  onStart: (r: RecordingService) => void,
+): OriginExtensionFactory {
+  return async (ctx) => {
+    const recording = await startRecording(config, {
+      hub: ctx.hub,
+      log: ctx.log,
+      metrics: ctx.metrics,
+      registry: ctx.registry,
+      publicUrl: ctx.publicUrl,
+      corsOrigin: ctx.config.CORS_ORIGIN,
+      listToken: ctx.config.HOOK_TOKEN,
+    });
+    onStart(recording);
+    return { routes: { path: "/recordings", app: recording.app }, close: () => recording.close() };
+  };
+}
+
+/** The discovery watcher over the origin's own `MEDIA_ROOT`, announcing to its registry. */
+const discoveryExtension: OriginExtensionFactory = (ctx) => {
+  let watcher: DiscoveryWatcher | undefined;
+  return Promise.resolve({
+    async start() {
+      if (!ctx.registry) return;
+      await Deno.mkdir(ctx.config.MEDIA_ROOT, { recursive: true });
+      watcher = new DiscoveryWatcher({
+        registry: ctx.registry,
+        mediaRoot: ctx.config.MEDIA_ROOT,
+        originId: ctx.id,
+        originUrl: ctx.publicUrl(),
+        ttlSeconds: ctx.config.STREAM_TTL_SECONDS,
+        log: ctx.log,
+      });
+      await watcher.start();
+    },
+    close: async () => await watcher?.stop(),
+  });
+};
+
+/** Starts the origin with recording and, when configured, embedded discovery. */
+export async function startOriginNode(
+  config: OriginNodeConfig,
+  deps: Omit<OriginDeps, "extensions"> = {},
+): Promise<OriginNode> {
+  let recording: RecordingService | undefined;
+  const extensions = [recordingExtension(config.recording, (r) => recording = r)];
+  if (config.origin.EMBED_DISCOVERY) extensions.push(discoveryExtension);
+  const origin = await startOrigin(config.origin, { ...deps, extensions });
+  return Object.assign(origin, { recording: recording! });
+}
