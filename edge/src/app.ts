@@ -6,7 +6,8 @@
  */
 import { Hono } from "hono";
 import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
-import { Edge, type EdgeOptions, type EdgeReply, type EdgeRequest } from "./edge.ts";
+import { Edge, type EdgeOptions } from "./edge.ts";
+import type { EdgeReply, EdgeRequest } from "./request.ts";
 
 export interface EdgeAppOptions {
   /** Serve `/healthz` and `/metrics` too (default true; the all-in-one node has its own). */

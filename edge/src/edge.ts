@@ -1,49 +1,24 @@
 /**
- * The edge's request logic, independent of any HTTP server: `Edge.handle` takes a method,
- * a request target and headers and returns status, headers and a body held in memory. Both
- * server adapters (`app.ts` for Hono / `Deno.serve`, `node_server.ts` for `node:http`) are
- * thin wrappers around it, so they behave identically.
- *
- * A media request is checked (path, file, playback token) before anything else, then the
- * stream is looked up (`lookup.ts`), then answered from the cache or from one origin fetch
- * that concurrent misses share (`cache.ts`). An origin failure triggers a fresh lookup and
- * one retry against whoever owns the stream now; a stream gone from the registry is a 404
- * at once, and a playlist may be served stale for at most one target duration while its
- * origin cannot be reached. Bodies are validated before they are cached (a segment must be
- * whole MPEG-TS packets, a playlist must parse), so a truncated or garbled origin answer
- * is a 502 for the viewers waiting on it and is never served again.
- *
- * A finished broadcast kept for VOD (`KEEP_HLS`) is found through `vod:{name}`: VOD
- * playlists (`vod.m3u8`, `vod-{n}.m3u8`) come from the origin that record names, and so do
- * the segments of a name that is not live (or that its live origin does not have, when a
- * viewer plays the last broadcast while the next one is live elsewhere). VOD playlists are
- * served as the origin wrote them and cached for `VOD_PLAYLIST_SECONDS`.
+ * The edge's routing and source policy, independent of any HTTP server: `Edge.handle` takes
+ * an `EdgeRequest` and returns an `EdgeReply` (`request.ts`), never throwing. A media
+ * request is checked (path, file, playback token: `token_gate.ts`) before anything else,
+ * then the stream is looked up (`lookup.ts`), then answered from the cache or from one
+ * origin fetch that concurrent misses share (`cache.ts`, `origin_fetch.ts`). An origin
+ * failure triggers a fresh lookup and one retry against whoever owns the stream now; a
+ * stream gone from the registry is a 404 at once, and a playlist may be served stale for at
+ * most one target duration while its origin cannot be reached. A finished broadcast kept
+ * for VOD (`KEEP_HLS`) is found through `vod:{name}`: VOD playlists (`vod.m3u8`,
+ * `vod-{n}.m3u8`) come from the origin that record names, and so do the segments of a name
+ * that is not live (or that its live origin does not have, when a viewer plays the last
+ * broadcast while the next one is live elsewhere). Building the replies is `replies.ts`'s
+ * job, counting them `metrics.ts`'s.
  */
 import { log as rootLog, type Logger } from "@cascade/common/log";
-import { errorBody, HttpError } from "@cascade/common/http_errors";
-import {
-  type CounterChild,
-  MetricsRegistry,
-  PROMETHEUS_CONTENT_TYPE,
-} from "@cascade/common/metrics";
-import { verifyPlaybackToken } from "@cascade/common/playback_token";
-import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
-import {
-  type Registry,
-  RegistryUnavailableError,
-  type StreamRecord,
-  type VodRecord,
-} from "@cascade/registry";
-import {
-  HEADER_LIST_RE,
-  matchesEtag,
-  MEDIA_METHODS,
-  parseRange,
-  PLAYLIST_CONTENT_TYPE,
-  SEGMENT_CACHE_CONTROL,
-  SEGMENT_CONTENT_TYPE,
-} from "@cascade/common/http_paths";
+import { HttpError } from "@cascade/common/http_errors";
+import { MetricsRegistry } from "@cascade/common/metrics";
+import { MEDIA_METHODS } from "@cascade/common/http_paths";
 import { VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import { type Registry, RegistryUnavailableError, type StreamRecord } from "@cascade/registry";
 import {
   broadcastKey,
   ByteLru,
@@ -55,41 +30,30 @@ import {
   vodBroadcastKey,
 } from "./cache.ts";
 import { LoadMeter } from "./load.ts";
+import { type LookupOptions, type RegistryLookup, StreamLookup, VodLookup } from "./lookup.ts";
+import { type EdgeMetrics, registerEdgeMetrics } from "./metrics.ts";
+import { OriginClient, OriginFetchError } from "./origin_client.ts";
+import { OriginFetcher } from "./origin_fetch.ts";
+import { MAX_TARGET_LENGTH, type MediaTarget, parseMediaTarget, splitTarget } from "./paths.ts";
 import {
-  type LookupOptions,
-  type LookupOutcome,
-  type RegistryLookup,
-  StreamLookup,
-  VodLookup,
-} from "./lookup.ts";
-import { OriginClient, type OriginErrorReason, OriginFetchError } from "./origin_client.ts";
+  errorReply,
+  healthReply,
+  metricsReply,
+  playlistReply,
+  preflightReply,
+  segmentReply,
+  withCors,
+} from "./replies.ts";
+import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
 import {
-  MAX_TARGET_LENGTH,
-  type MediaKind,
-  type MediaTarget,
-  parseMediaTarget,
-  splitTarget,
-} from "./paths.ts";
-import { addTokenToUris } from "./playlist_edit.ts";
-import { Timelines } from "./timeline.ts";
-
-/** A request as the edge needs it. */
-export interface EdgeRequest {
-  method: string;
-  /** Request target as sent: path and query, still percent-encoded. */
-  target: string;
-  /** A request header by lower-case name. */
-  header(name: string): string | null | undefined;
-  /** Size of the request line and headers, when the server does not enforce the limit. */
-  headBytes?: number;
-}
-
-/** A complete answer; `body` is null for HEAD, 204 and 304. */
-export interface EdgeReply {
-  status: number;
-  headers: Record<string, string>;
-  body: Uint8Array<ArrayBuffer> | null;
-}
+  type Got,
+  liveSource,
+  type Source,
+  targetSeconds,
+  VOD_PLAYLIST_SECONDS,
+  vodSource,
+} from "./source.ts";
+import { TokenGate } from "./token_gate.ts";
 
 export interface EdgeOptions {
   registry: Registry;
@@ -123,61 +87,6 @@ export interface EdgeOptions {
 /** Default of `EdgeOptions.playlistFreshMs`. */
 export const DEFAULT_PLAYLIST_FRESH_MS = 250;
 
-/** Largest request head accepted: request line plus headers. */
-export const MAX_HEAD_BYTES = 16 * 1024;
-
-const EXPOSED = "Content-Length, Content-Range, Age, ETag, X-Cache";
-const DEFAULT_ALLOWED_HEADERS = "Range, If-None-Match, If-Range";
-const TS_PACKET = 188;
-/** Target duration assumed when neither the playlist nor the registry gives one. */
-const FALLBACK_TARGET_SECONDS = 2;
-/**
- * Freshness and `max-age` of a finished VOD playlist. Its cache key changes with every write
- * the registry reports; the bound covers a rewrite the edge has not heard of yet.
- */
-export const VOD_PLAYLIST_SECONDS = 60;
-/** Verified tokens remembered, so steady viewers cost no HMAC per request. */
-const TOKEN_MEMO_LIMIT = 10_000;
-const ORIGIN_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder("utf-8", { fatal: true });
-
-/** Where a file is fetched from: an origin, and the broadcast that names its cache entries. */
-interface Source {
-  originId: string;
-  originUrl: string;
-  /** `broadcastKey` of a live claim or `vodBroadcastKey` of a VOD record. */
-  broadcast: string;
-  /** The registry's target duration, seconds: used until a playlist gives one. */
-  targetDuration: number;
-}
-
-function liveSource(record: StreamRecord): Source {
-  return {
-    originId: record.originId,
-    originUrl: record.originUrl,
-    broadcast: broadcastKey(record),
-    targetDuration: record.targetDuration,
-  };
-}
-
-function vodSource(record: VodRecord): Source {
-  return {
-    originId: record.originId,
-    originUrl: record.originUrl,
-    broadcast: vodBroadcastKey(record),
-    targetDuration: record.targetDuration,
-  };
-}
-
-/** What a media request was answered from. */
-interface Got {
-  obj: CachedObject | null;
-  result: CacheResult;
-  source: Source;
-}
-
 export class Edge {
   readonly cache: ByteLru<CachedObject>;
   readonly lookup: StreamLookup;
@@ -187,19 +96,16 @@ export class Edge {
   readonly #log: Logger;
   readonly #client: OriginClient;
   readonly #ownsClient: boolean;
+  readonly #origin: OriginFetcher;
   readonly #flights = new Coalescer<CachedObject | null>();
-  readonly #timelines = new Timelines();
-  readonly #signingKey: string | undefined;
+  readonly #gate: TokenGate;
   readonly #cors: string;
-  readonly #playlistTimeoutMs: number;
   readonly #playlistFreshMs: number;
   /** When `stream.update` last said a name's playlist changed: older cached copies are stale. */
   readonly #playlistChangedAt = new Map<string, number>();
-  readonly #segmentTimeoutMs: number;
   readonly #healthy: () => boolean;
   readonly #now: () => number;
-  readonly #tokens = new Map<string, number>();
-  readonly #m: ReturnType<typeof registerMetrics>;
+  readonly #m: EdgeMetrics;
   #draining = false;
   #active = 0;
 
@@ -212,25 +118,22 @@ export class Edge {
     this.load = new LoadMeter();
     this.#ownsClient = opts.client === undefined;
     this.#client = opts.client ?? new OriginClient({ connectTimeoutMs: opts.connectTimeoutMs });
-    this.#signingKey = opts.signingKey;
+    this.#gate = new TokenGate(opts.signingKey, this.#now);
     this.#cors = opts.corsOrigin ?? "*";
-    this.#playlistTimeoutMs = opts.playlistTimeoutMs ?? 2000;
     this.#playlistFreshMs = opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS;
-    this.#segmentTimeoutMs = opts.segmentTimeoutMs ?? 10_000;
     this.#healthy = opts.healthy ?? (() => true);
     this.metrics = opts.metrics ?? new MetricsRegistry();
-    this.#m = registerMetrics(this.metrics, this);
-    const lookups = new Map<LookupOutcome, CounterChild>();
-    const count = (outcome: LookupOutcome) => {
-      let child = lookups.get(outcome);
-      if (child === undefined) {
-        child = this.#m.lookups.labels(outcome);
-        lookups.set(outcome, child);
-      }
-      child.inc();
-    };
-    this.lookup.onOutcome = count;
-    this.vodLookup.onOutcome = count;
+    this.#m = registerEdgeMetrics(this.metrics, this);
+    this.#origin = new OriginFetcher({
+      client: this.#client,
+      metrics: this.#m,
+      log: this.#log,
+      now: this.#now,
+      playlistTimeoutMs: opts.playlistTimeoutMs ?? 2000,
+      segmentTimeoutMs: opts.segmentTimeoutMs ?? 10_000,
+    });
+    this.lookup.onOutcome = (outcome) => this.#m.lookup(outcome).inc();
+    this.vodLookup.onOutcome = this.lookup.onOutcome;
     this.lookup.onEvent = (event) => {
       if (event.type === "stream.update") this.#playlistChangedAt.set(event.name, this.#now());
       else if (event.type === "stream.down") this.#playlistChangedAt.delete(event.name);
@@ -275,14 +178,11 @@ export class Edge {
     try {
       reply = await this.#route(req);
     } catch (err) {
-      reply = this.#errorReply(req, err);
+      reply = errorReply(req, err, this.#log);
     } finally {
       this.#active--;
     }
-    if (this.#cors !== "") {
-      reply.headers["Access-Control-Allow-Origin"] = this.#cors;
-      reply.headers["Access-Control-Expose-Headers"] = EXPOSED;
-    }
+    withCors(reply, this.#cors);
     this.#m.status(reply.status).inc();
     if (reply.body !== null && req.method !== "HEAD") {
       this.#m.bytesOut.inc(reply.body.byteLength);
@@ -303,80 +203,24 @@ export class Edge {
       );
     }
     const { path } = splitTarget(req.target);
-    if (path === "/healthz") return this.#health(req);
-    if (path === "/metrics") return this.#metricsReply(req);
+    if (path === "/healthz") {
+      return healthReply(req, !this.#draining && this.#healthy(), this.#draining);
+    }
+    if (path === "/metrics") return metricsReply(req, this.metrics.render());
     if (!path.startsWith("/live/")) throw new HttpError(404, "not_found", "Not found");
-    if (req.method === "OPTIONS") return this.#preflight(req);
+    if (req.method === "OPTIONS") return preflightReply(req, this.#cors);
     if (req.method !== "GET" && req.method !== "HEAD") {
       throw new HttpError(405, "method_not_allowed", "Method not allowed: use GET or HEAD", {
         headers: { Allow: MEDIA_METHODS },
       });
     }
     const target = parseMediaTarget(req.target);
-    await this.#authorize(target);
+    await this.#gate.authorize(target);
     const got = await this.#serve(target);
-    return target.kind === "segment"
-      ? this.#segmentReply(req, got)
-      : this.#playlistReply(req, target, got);
-  }
-
-  #health(req: EdgeRequest): EdgeReply {
-    allowGetHead(req);
-    const ok = !this.#draining && this.#healthy();
-    return json(ok ? 200 : 503, { ok, draining: this.#draining });
-  }
-
-  #metricsReply(req: EdgeRequest): EdgeReply {
-    allowGetHead(req);
-    return {
-      status: 200,
-      headers: { "Content-Type": PROMETHEUS_CONTENT_TYPE, "Cache-Control": "no-cache" },
-      body: encoder.encode(this.metrics.render()),
-    };
-  }
-
-  #preflight(req: EdgeRequest): EdgeReply {
-    const headers: Record<string, string> = { Allow: MEDIA_METHODS };
-    if (this.#cors !== "") {
-      const asked = req.header("access-control-request-headers")?.trim();
-      headers["Access-Control-Allow-Methods"] = MEDIA_METHODS;
-      headers["Access-Control-Allow-Headers"] = asked && HEADER_LIST_RE.test(asked)
-        ? asked
-        : DEFAULT_ALLOWED_HEADERS;
-      headers["Access-Control-Max-Age"] = "86400";
-      headers["Vary"] = "Access-Control-Request-Headers";
-    }
-    return { status: 204, headers, body: null };
-  }
-
-  async #authorize(target: MediaTarget): Promise<void> {
-    const key = this.#signingKey;
-    if (key === undefined) return;
-    const token = target.token;
-    if (token === null || token === "") {
-      throw new HttpError(
-        403,
-        "token_required",
-        "Playback token required: use the API's playback URL",
-      );
-    }
     const now = this.#now();
-    const memoKey = `${target.name} ${token}`;
-    const expires = this.#tokens.get(memoKey);
-    if (expires !== undefined && expires * 1000 + 999 >= now) return;
-    const check = await verifyPlaybackToken(key, target.name, token, now);
-    if (!check.valid) {
-      if (check.reason === "expired") {
-        throw new HttpError(
-          403,
-          "token_expired",
-          "Playback token expired: ask the API for a new URL",
-        );
-      }
-      throw new HttpError(403, "token_invalid", "Playback token invalid for this stream");
-    }
-    if (this.#tokens.size >= TOKEN_MEMO_LIMIT) this.#tokens.clear();
-    this.#tokens.set(memoKey, check.expiresAt);
+    return target.kind === "segment"
+      ? segmentReply(req, got, now, (seconds) => this.load.segment(seconds))
+      : playlistReply(req, target, got, now, this.#gate.signed);
   }
 
   /**
@@ -544,319 +388,17 @@ export class Edge {
     return this.#now() - obj.fetchedAt < freshMs;
   }
 
-  /** One origin request; stores and returns the validated object, null for a 404. */
-  async #fetch(
-    target: MediaTarget,
-    source: Source,
-    key: string,
-  ): Promise<CachedObject | null> {
-    const segment = target.kind === "segment";
-    const started = performance.now();
-    let body: Uint8Array<ArrayBuffer>;
-    try {
-      const res = await this.#client.get(
-        source.originUrl,
-        `/live/${target.name}/${target.file}`,
-        segment ? this.#segmentTimeoutMs : this.#playlistTimeoutMs,
-      );
-      if (res.status === 404) return null;
-      body = res.body;
-      if (segment) checkTransportStream(body);
-    } catch (err) {
-      if (err instanceof OriginFetchError) this.#originFailed(target, source, err);
-      throw err;
-    } finally {
-      this.#m.originSeconds(target.kind).observe((performance.now() - started) / 1000);
-    }
-    const fetchedAt = this.#now();
-    let obj: CachedObject;
-    if (segment) {
-      obj = { body, fetchedAt, etag: `"${fnv1a(key)}-${body.byteLength.toString(16)}"` };
-    } else {
-      let text: string;
-      let playlist: LivePlaylist;
-      try {
-        text = strictDecoder.decode(body);
-        playlist = parsePlaylist(text);
-      } catch (err) {
-        const failure = new OriginFetchError(
-          "invalid",
-          `Origin playlist unusable: ${describe(err)}`,
-        );
-        this.#originFailed(target, source, failure);
-        throw failure;
-      }
-      const finished = playlist.ended && VOD_PLAYLIST_RE.test(target.file);
-      // A VOD playlist is a broadcast of its own, not part of the live timeline of the name.
-      const served = finished ? text : this.#timelines.apply(
-        target.name,
-        source.broadcast,
-        source.originId,
-        text,
-        playlist,
-        fetchedAt,
-      );
-      const out = served === text ? body : encoder.encode(served);
-      obj = {
-        body: out,
-        text: served,
-        fetchedAt,
-        etag: `"${fnv1a(served)}-${out.byteLength.toString(16)}"`,
-        targetDuration: playlist.targetDuration,
-        ...(finished ? { finished } : {}),
-      };
-    }
+  /** One origin fetch; a servable object is cached before the waiters see it. */
+  async #fetch(target: MediaTarget, source: Source, key: string): Promise<CachedObject | null> {
+    const obj = await this.#origin.fetch(target, source, key);
+    if (obj === null) return null;
     const before = this.cache.evictions;
     this.cache.set(key, obj);
     this.#m.evictions.inc(this.cache.evictions - before);
     return obj;
   }
-
-  #originFailed(target: MediaTarget, source: Source, err: OriginFetchError): void {
-    this.#m.originError(err.reason).inc();
-    this.#log.warn("edge.origin_failed", {
-      stream: target.name,
-      file: target.file,
-      origin: source.originId,
-      reason: err.reason,
-      error: err,
-    });
-  }
-
-  #segmentReply(req: EdgeRequest, got: Got): EdgeReply {
-    const obj = got.obj!;
-    const size = obj.body.byteLength;
-    const headers: Record<string, string> = {
-      "Content-Type": SEGMENT_CONTENT_TYPE,
-      "Cache-Control": SEGMENT_CACHE_CONTROL,
-      "Accept-Ranges": "bytes",
-      "ETag": obj.etag,
-      "Age": ageSeconds(this.#now(), obj),
-      "X-Cache": got.result,
-    };
-    if (matchesEtag(req.header("if-none-match"), obj.etag)) {
-      return { status: 304, headers, body: null };
-    }
-    let range: ReturnType<typeof parseRange> = null;
-    const rangeHeader = req.header("range");
-    if (rangeHeader) {
-      const ifRange = req.header("if-range");
-      if (!ifRange || ifRange === obj.etag) range = parseRange(rangeHeader, size);
-    }
-    if (range === "unsatisfiable") {
-      throw new HttpError(416, "range_not_satisfiable", `Range not satisfiable: size is ${size}`, {
-        headers: { "Content-Range": `bytes */${size}`, "Accept-Ranges": "bytes" },
-      });
-    }
-    if (req.method === "GET" && (range === null || range.start === 0)) {
-      this.load.segment(targetSeconds(obj, got.source));
-    }
-    if (range === null) {
-      headers["Content-Length"] = String(size);
-      return { status: 200, headers, body: req.method === "HEAD" ? null : obj.body };
-    }
-    const length = range.end - range.start + 1;
-    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
-    headers["Content-Length"] = String(length);
-    const body = req.method === "HEAD" ? null : obj.body.subarray(range.start, range.end + 1);
-    return { status: 206, headers, body };
-  }
-
-  #playlistReply(req: EdgeRequest, target: MediaTarget, got: Got): EdgeReply {
-    const obj = got.obj!;
-    let body = obj.body;
-    let etag = obj.etag;
-    if (this.#signingKey !== undefined && target.token !== null) {
-      body = encoder.encode(addTokenToUris(obj.text ?? "", target.token));
-      etag = `${obj.etag.slice(0, -1)}-${fnv1a(target.token)}"`;
-    }
-    const maxAge = obj.finished
-      ? VOD_PLAYLIST_SECONDS
-      : Math.floor(targetSeconds(obj, got.source) / 2);
-    const headers: Record<string, string> = {
-      "Content-Type": PLAYLIST_CONTENT_TYPE,
-      "Cache-Control": got.result === "STALE" || maxAge === 0
-        ? "no-cache"
-        : `public, max-age=${maxAge}`,
-      "ETag": etag,
-      "Age": ageSeconds(this.#now(), obj),
-      "X-Cache": got.result,
-    };
-    if (matchesEtag(req.header("if-none-match"), etag)) {
-      return { status: 304, headers, body: null };
-    }
-    headers["Content-Length"] = String(body.byteLength);
-    return { status: 200, headers, body: req.method === "HEAD" ? null : body };
-  }
-
-  #errorReply(req: EdgeRequest, err: unknown): EdgeReply {
-    let reply: EdgeReply;
-    if (err instanceof HttpError) {
-      reply = json(err.status, errorBody(err.code, err.message));
-      Object.assign(reply.headers, err.headers);
-    } else if (err instanceof OriginFetchError) {
-      const timeout = err.reason === "timeout";
-      reply = json(
-        timeout ? 504 : 502,
-        errorBody(timeout ? "gateway_timeout" : "bad_gateway", `Origin failed: ${err.message}`),
-      );
-    } else {
-      this.#log.error("edge.unhandled_error", {
-        method: req.method,
-        error: err,
-        stack: err instanceof Error ? err.stack : undefined,
-      });
-      reply = json(500, errorBody("internal", "Internal server error"));
-    }
-    if (req.method === "HEAD") reply.body = null;
-    return reply;
-  }
-}
-
-function allowGetHead(req: EdgeRequest): void {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    throw new HttpError(405, "method_not_allowed", "Method not allowed: use GET or HEAD", {
-      headers: { Allow: "GET, HEAD" },
-    });
-  }
-}
-
-function json(status: number, value: unknown): EdgeReply {
-  const body = encoder.encode(JSON.stringify(value));
-  return {
-    status,
-    headers: {
-      "Content-Type": "application/json; charset=utf-8",
-      "Content-Length": String(body.byteLength),
-      "Cache-Control": "no-cache",
-    },
-    body,
-  };
-}
-
-function targetSeconds(obj: CachedObject, source: Source): number {
-  const t = obj.targetDuration ?? source.targetDuration;
-  return t > 0 ? t : FALLBACK_TARGET_SECONDS;
 }
 
 function notLive(name: string): HttpError {
   return new HttpError(404, "stream_not_found", `Stream not live: ${name}`);
-}
-
-function ageSeconds(now: number, obj: CachedObject): string {
-  return String(Math.max(0, Math.floor((now - obj.fetchedAt) / 1000)));
-}
-
-/** Refuses a body that is not whole MPEG-TS packets: what a cut or garbled segment looks like. */
-function checkTransportStream(body: Uint8Array): void {
-  const ok = body.byteLength > 0 && body.byteLength % TS_PACKET === 0;
-  if (ok) {
-    for (let i = 0; i < body.byteLength; i += TS_PACKET) {
-      if (body[i] !== 0x47) { // sync_byte
-        throw new OriginFetchError(
-          "invalid",
-          `Origin segment is not MPEG-TS: no sync byte at ${i}`,
-        );
-      }
-    }
-    return;
-  }
-  throw new OriginFetchError(
-    "invalid",
-    `Origin segment is not whole MPEG-TS packets: ${body.byteLength} bytes`,
-  );
-}
-
-/** FNV-1a 32-bit of a string or bytes, as 8 hex digits: cheap validators, not security. */
-export function fnv1a(input: string | Uint8Array): string {
-  let h = 0x811c9dc5;
-  if (typeof input === "string") {
-    for (let i = 0; i < input.length; i++) {
-      h ^= input.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-  } else {
-    for (let i = 0; i < input.length; i++) {
-      h ^= input[i]!;
-      h = Math.imul(h, 0x01000193);
-    }
-  }
-  return (h >>> 0).toString(16).padStart(8, "0");
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function registerMetrics(m: MetricsRegistry, edge: Edge) {
-  const requests = m.counter("cascade_edge_requests_total", "Edge HTTP responses, by status", [
-    "status",
-  ]);
-  const results = m.counter(
-    "cascade_edge_cache_results_total",
-    "Media responses by file kind and cache outcome (HIT, MISS, COALESCED, STALE)",
-    ["kind", "result"],
-  );
-  const bytesOut = m.counter("cascade_edge_bytes_out_total", "Response body bytes sent").labels();
-  const originSeconds = m.histogram(
-    "cascade_edge_origin_fetch_seconds",
-    "Origin fetch latency by file kind, failures included",
-    ORIGIN_BUCKETS,
-    ["kind"],
-  );
-  const originErrors = m.counter(
-    "cascade_edge_origin_errors_total",
-    "Origin fetches that produced nothing servable, by reason",
-    ["reason"],
-  );
-  const evictions = m.counter(
-    "cascade_edge_cache_evictions_total",
-    "Cache entries dropped to make room",
-  ).labels();
-  const lookups = m.counter(
-    "cascade_edge_lookups_total",
-    "Stream lookups by outcome (memo, registry, known: last record during an outage, error)",
-    ["outcome"],
-  );
-  m.gauge("cascade_edge_cache_bytes", "Bytes held by the edge cache").collect(() =>
-    edge.cache.bytes
-  );
-  m.gauge("cascade_edge_cache_entries", "Objects held by the edge cache").collect(() =>
-    edge.cache.size
-  );
-  m.gauge("cascade_edge_origin_fetches_in_flight", "Origin fetches in flight").collect(() =>
-    edge.fetching
-  );
-  m.gauge("cascade_edge_viewers", "Estimated concurrent viewers").collect(() =>
-    edge.load.viewers()
-  );
-  m.gauge("cascade_edge_egress_bits_per_second", "Egress over the last 10 s").collect(() =>
-    edge.load.egressBitsPerSecond()
-  );
-  const byStatus = new Map<number, CounterChild>();
-  const byResult = new Map<string, CounterChild>();
-  return {
-    bytesOut,
-    evictions,
-    lookups,
-    status(status: number): CounterChild {
-      let child = byStatus.get(status);
-      if (child === undefined) {
-        child = requests.labels(String(status));
-        byStatus.set(status, child);
-      }
-      return child;
-    },
-    result(kind: MediaKind, result: CacheResult): CounterChild {
-      const key = `${kind} ${result}`;
-      let child = byResult.get(key);
-      if (child === undefined) {
-        child = results.labels(kind, result.toLowerCase());
-        byResult.set(key, child);
-      }
-      return child;
-    },
-    originSeconds: (kind: MediaKind) => originSeconds.labels(kind),
-    originError: (reason: OriginErrorReason) => originErrors.labels(reason),
-  };
 }

@@ -13,8 +13,9 @@ import http from "node:http";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import type { Logger } from "@cascade/common/log";
-import { type Edge, MAX_HEAD_BYTES } from "./edge.ts";
+import type { Edge } from "./edge.ts";
 import { splitTarget } from "./paths.ts";
+import { MAX_HEAD_BYTES } from "./request.ts";
 
 export interface NodeEdgeServerOptions {
   edge: Edge;
