@@ -108,15 +108,10 @@ http {
       proxy_ignore_headers Cache-Control Expires Set-Cookie;
       proxy_cache_valid 200 1m;
       add_header X-Cache $upstream_cache_status;
+      # Playlists stay fresh for 1 s; the other proxy settings are inherited from /live/.
       location ~ \\.m3u8$ {
         proxy_pass http://origin;
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_cache edge;
-        proxy_cache_lock on;
-        proxy_ignore_headers Cache-Control Expires Set-Cookie;
         proxy_cache_valid 200 1s;
-        add_header X-Cache $upstream_cache_status;
       }
     }
   }

@@ -1,30 +1,16 @@
+/**
+ * `StreamLookup` against a real `MemoryRegistry` that counts its calls, on a clock the test
+ * moves: how long answers are memoized, how concurrent lookups share one registry call,
+ * how stream events clear the memo, and what callers get while the registry is down.
+ */
 import assert from "node:assert/strict";
 import { quietLog } from "@cascade/registry/contract";
-import { MemoryRegistry } from "@cascade/registry/memory";
-import { RegistryUnavailableError, type StreamRecord } from "@cascade/registry";
+import { RegistryUnavailableError } from "@cascade/registry";
+import { CountingRegistry, registryEvents, streamRecord } from "../testing/registry.ts";
 import { StreamLookup } from "./lookup.ts";
 
-function record(name: string, originId = "o1"): StreamRecord {
-  return {
-    name,
-    originId,
-    originUrl: `http://${originId}:8081`,
-    manifest: `http://${originId}:8081/live/${name}/index.m3u8`,
-    startedAt: Date.now(),
-    updatedAt: Date.now(),
-    targetDuration: 2,
-    mediaSequence: 1,
-  };
-}
-
-/** A registry that counts `getStream` calls, around a real `MemoryRegistry`. */
-class CountingRegistry extends MemoryRegistry {
-  gets = 0;
-  override getStream(name: string) {
-    this.gets++;
-    return super.getStream(name);
-  }
-}
+const record = (name: string, originId = "o1") =>
+  streamRecord(name, `http://${originId}:8081`, { originId });
 
 interface Setup extends AsyncDisposable {
   registry: CountingRegistry;
@@ -48,31 +34,25 @@ async function setup(): Promise<Setup> {
   };
 }
 
-/** Lets the registry's microtask-delivered events arrive. */
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
-
-Deno.test("StreamLookup.get() memoizes a found record for at most 1 s", async () => {
-  await using s = await setup();
-  await s.registry.claimStream(record("cam"), 60_000);
-  assert.equal((await s.lookup.get("cam"))?.originId, "o1");
-  s.clock.now = 999;
-  await s.lookup.get("cam");
-  assert.equal(s.registry.gets, 1);
-  s.clock.now = 1000;
-  await s.lookup.get("cam");
-  assert.equal(s.registry.gets, 2);
-});
-
-Deno.test("StreamLookup.get() memoizes 'not live' for at most 0.5 s", async () => {
-  await using s = await setup();
-  assert.equal(await s.lookup.get("cam"), null);
-  s.clock.now = 499;
-  assert.equal(await s.lookup.get("cam"), null);
-  assert.equal(s.registry.gets, 1);
-  s.clock.now = 500;
-  await s.lookup.get("cam");
-  assert.equal(s.registry.gets, 2);
-});
+for (
+  const { what, live, memoMs } of [
+    { what: "a found record for at most 1 s", live: true, memoMs: 1000 },
+    { what: "'not live' for at most 0.5 s", live: false, memoMs: 500 },
+  ]
+) {
+  Deno.test(`StreamLookup.get() memoizes ${what}`, async () => {
+    await using s = await setup();
+    if (live) await s.registry.claimStream(record("cam"), 60_000);
+    const expected = live ? "o1" : null;
+    assert.equal((await s.lookup.get("cam"))?.originId ?? null, expected);
+    s.clock.now = memoMs - 1;
+    assert.equal((await s.lookup.get("cam"))?.originId ?? null, expected);
+    assert.equal(s.registry.gets, 1);
+    s.clock.now = memoMs;
+    await s.lookup.get("cam");
+    assert.equal(s.registry.gets, 2);
+  });
+}
 
 Deno.test("StreamLookup.get() shares one registry call among concurrent lookups", async () => {
   await using s = await setup();
@@ -86,10 +66,10 @@ Deno.test("StreamLookup forgets a memo at once on stream.up and stream.down", as
   await using s = await setup();
   assert.equal(await s.lookup.get("cam"), null);
   await s.registry.claimStream(record("cam"), 60_000); // stream.up
-  await tick();
+  await registryEvents();
   assert.equal((await s.lookup.get("cam"))?.originId, "o1");
   await s.registry.releaseStream("cam", "o1"); // stream.down
-  await tick();
+  await registryEvents();
   assert.equal(await s.lookup.get("cam"), null);
   assert.equal(s.registry.gets, 3);
 });
