@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "@cascade/common/config";
-import { Archive, LEDGER_FILE, readLedger } from "../recording/archive.ts";
+import { Archive } from "../recording/archive.ts";
+import { LEDGER_FILE, readLedger } from "../recording/ledger.ts";
 import { listRecordings } from "../recording/api.ts";
 import { recordingConfigSchema } from "../recording/config.ts";
 import { startRecording } from "../recording/mod.ts";
