@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { HubMessage, MediaFrame } from "@cascade/media/frame";
 import { configureLogging, log } from "@cascade/common/log";
+import { aacTrack } from "../../recording/testing/tracks.ts";
 import { StreamBusyError, StreamHub } from "./hub.ts";
 
 configureLogging({ level: "error" });
@@ -80,22 +81,11 @@ Deno.test("Subscription resumes at a keyframe once the consumer catches up", asy
 Deno.test("A late subscriber first receives the current track configs", async () => {
   const hub = new StreamHub(log);
   const stream = hub.open("alpha", "127.0.0.1");
-  const aac = {
-    kind: "audio" as const,
-    codec: "aac" as const,
-    aac: {
-      objectType: 2,
-      sampleRateIndex: 4,
-      sampleRate: 44100,
-      channelConfig: 2,
-      record: new Uint8Array([0x12, 0x10]),
-    },
-  };
-  stream.config(aac);
+  stream.config(aacTrack);
   assert.deepEqual(stream.info.codecs, ["mp4a.40.2"]);
   const sub = stream.subscribe("late");
   hub.close(stream, "done");
   const got: HubMessage[] = [];
   for await (const m of sub) got.push(m);
-  assert.deepEqual(got, [{ type: "config", track: aac }]);
+  assert.deepEqual(got, [{ type: "config", track: aacTrack }]);
 });
