@@ -1,74 +1,22 @@
 /**
  * The object-storage archive: uploads every finished recording to S3 (or anything that
- * speaks its API) as `{S3_PREFIX}/{name}/{file}`, one file at a time so the origin's two
- * cores stay with live streaming. Files up to one part go in a single PUT, larger ones as a
- * multipart upload; every request carries `Content-MD5`, so the server refuses corrupted
- * bytes, and is retried with exponential backoff and jitter; a file that still fails is
- * tried again later, never dropped.
- *
- * A small JSON ledger per stream, `{RECORD_DIR}/{name}/.archive.json`, is rewritten
- * atomically (temp file + rename) after every step: the multipart upload id and each part's
- * MD5 and ETag as they complete, then "uploaded" with the object's verified size and ETag.
- * A restart (or a crash, or SIGKILL) therefore resumes a multipart upload at the first part
- * it has no record of, re-uploads no finished file, and keeps knowing about files whose
- * local copy is gone. A completed upload whose ledger write was lost is recognised by its
- * size and ETag instead of being sent twice.
- *
- * Verification compares the object's size and ETag with what was sent: the file's MD5 for
- * a single PUT, and for multipart either AWS's `md5(part md5s)-N` form or a whole-file MD5
- * (as some S3-compatible servers report). Only a verified upload lets `S3_DELETE_LOCAL`
- * delete the local file.
+ * speaks its API) as `{S3_PREFIX}/{name}/{file}`, one file at a time through a queue and a
+ * single worker, so the origin's two cores stay with live streaming. A file whose upload
+ * still fails after its retries (`s3_upload.ts`) is queued again later, never dropped; the
+ * per-stream ledger (`ledger.ts`) is updated after every step, so a restart queues only
+ * what is not yet uploaded and resumes where it stopped. Only a verified upload lets
+ * `S3_DELETE_LOCAL` delete the local file.
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "@cascade/common/log";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { readMovieHeader } from "@cascade/media/mp4/reader";
+import { type LedgerEntry, LedgerStore } from "./ledger.ts";
+import { AbortedError, S3Uploader } from "./s3_upload.ts";
 
-export const LEDGER_FILE = ".archive.json";
 const MIB = 1024 * 1024;
-
-/** One part of a multipart upload that the server acknowledged. */
-export interface LedgerPart {
-  n: number;
-  size: number;
-  md5: string;
-  etag: string;
-}
-
-export interface LedgerEntry {
-  key: string;
-  size: number;
-  mtimeMs: number;
-  state: "uploading" | "uploaded";
-  uploadId?: string;
-  partSize?: number;
-  /** Parts done while uploading; their count once uploaded (the details are not needed then). */
-  parts?: LedgerPart[] | number;
-  /** Object ETag as the server reported it, without quotes. */
-  etag?: string;
-  /** The object's size and ETag matched the local file. */
-  verified?: boolean;
-  uploadedAt?: string;
-  /** Still on the local disk (false after `S3_DELETE_LOCAL` or retention removed it). */
-  local?: boolean;
-  durationSeconds?: number;
-  startedAt?: string;
-}
-
-interface Ledger {
-  version: 1;
-  files: Record<string, LedgerEntry>;
-}
 
 export interface ArchiveOptions {
   dir: string;
@@ -116,68 +64,39 @@ export function createS3Client(s: S3ClientSettings): S3Client {
   });
 }
 
-/** `md5(concat(part md5s))-N`, the ETag AWS gives a multipart object. */
-export function multipartEtag(partMd5Hex: string[]): string {
-  const h = createHash("md5");
-  for (const p of partMd5Hex) h.update(hexBytes(p));
-  return `${h.digest("hex")}-${partMd5Hex.length}`;
-}
-
-function hexBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
-
-function unquote(etag: string | undefined): string {
-  return (etag ?? "").replace(/"/g, "");
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
-function isNoSuchUpload(err: unknown): boolean {
-  return (err as { name?: string })?.name === "NoSuchUpload" ||
-    (err as { Code?: string })?.Code === "NoSuchUpload";
-}
-
-/** Client errors other than timeouts and throttling do not get better by trying again. */
-function retryable(err: unknown): boolean {
-  if (isNoSuchUpload(err)) return false;
-  const status = statusOf(err);
-  return status === undefined || status >= 500 || status === 408 || status === 429;
-}
-
-class AbortedError extends Error {
-  override name = "AbortedError";
-}
-
 /** See the module comment. */
 export class Archive {
   readonly bucket: string;
   readonly prefix: string;
   readonly #o: ArchiveOptions;
   readonly #log: Logger;
-  readonly #partSize: number;
-  readonly #ledgers = new Map<string, Ledger>();
+  readonly #ledgers: LedgerStore;
+  readonly #uploader: S3Uploader;
   readonly #queue: string[] = [];
   readonly #queued = new Set<string>();
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
-  readonly #abort = new AbortController();
   #worker: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
   #closed = false;
   /** Requests sent, by command name (for tests and metrics). */
-  readonly requests = new Map<string, number>();
+  readonly requests: Map<string, number>;
 
   constructor(o: ArchiveOptions) {
     this.bucket = o.bucket;
     this.prefix = o.prefix.replace(/^\/+|\/+$/g, "");
     this.#o = o;
     this.#log = o.log.child({ component: "archive" });
-    this.#partSize = o.partSizeBytes ?? 8 * MIB;
-    if (!(this.#partSize >= 1)) throw new RangeError(`Invalid partSizeBytes: ${this.#partSize}`);
+    this.#ledgers = new LedgerStore(o.dir, this.#log);
+    this.#uploader = new S3Uploader({
+      client: o.client,
+      bucket: o.bucket,
+      partSize: o.partSizeBytes ?? 8 * MIB,
+      log: this.#log,
+      attempts: o.attempts,
+      backoffBaseMs: o.backoffBaseMs,
+      backoffMaxMs: o.backoffMaxMs,
+    });
+    this.requests = this.#uploader.requests;
   }
 
   /** Object key of a recording. */
@@ -207,7 +126,7 @@ export class Archive {
     }
     for (const d of names) {
       if (!d.isDirectory || !STREAM_NAME_RE.test(d.name)) continue;
-      const ledger = await this.#ledger(d.name);
+      const ledger = await this.#ledgers.load(d.name);
       for await (const f of Deno.readDir(join(this.#o.dir, d.name))) {
         if (!f.isFile || !f.name.endsWith(".mp4")) continue;
         const path = join(this.#o.dir, d.name, f.name);
@@ -243,13 +162,13 @@ export class Archive {
   /** Whether the file's upload is done and verified (retention may then age it out). */
   isArchived(path: string): boolean {
     const { name, file } = splitPath(this.#o.dir, path);
-    const entry = this.#ledgers.get(name)?.files[file];
+    const entry = this.#ledgers.loaded(name)?.files[file];
     return entry?.state === "uploaded";
   }
 
   /** Files of a stream that the archive holds, as the ledger knows them. */
   async entries(name: string): Promise<(LedgerEntry & { file: string })[]> {
-    const ledger = await this.#ledger(name);
+    const ledger = await this.#ledgers.load(name);
     return Object.entries(ledger.files)
       .filter(([, e]) => e.state === "uploaded")
       .map(([file, e]) => ({ file, ...e }));
@@ -258,13 +177,13 @@ export class Archive {
   /** Notes that a local file is gone (retention), so listings point at the archive. */
   async forgetLocal(path: string): Promise<void> {
     const { name, file } = splitPath(this.#o.dir, path);
-    const ledger = this.#ledgers.get(name);
+    const ledger = this.#ledgers.loaded(name);
     const entry = ledger?.files[file];
     if (!ledger || !entry) return;
     if (entry.state === "uploading") {
       delete ledger.files[file];
     } else entry.local = false;
-    await this.#save(name).catch(() => {});
+    await this.#ledgers.save(name).catch(() => {});
   }
 
   /** Files waiting or uploading. */
@@ -288,7 +207,7 @@ export class Archive {
     this.#closed = true;
     for (const t of this.#retryTimers) clearTimeout(t);
     this.#retryTimers.clear();
-    this.#abort.abort();
+    this.#uploader.abort();
     await this.#worker?.catch(() => {});
     for (const w of this.#idleWaiters.splice(0)) w();
   }
@@ -304,7 +223,7 @@ export class Archive {
         const retryMs = this.#o.fileRetryMs ?? 60_000;
         this.#log.warn("archive.upload_failed", {
           file: splitPath(this.#o.dir, path).rel,
-          error: (err as Error).message,
+          error: err,
           retryInSeconds: Math.round(retryMs / 1000),
         });
         const timer = setTimeout(() => {
@@ -318,7 +237,7 @@ export class Archive {
 
   async #upload(path: string): Promise<void> {
     const { name, file, rel } = splitPath(this.#o.dir, path);
-    const ledger = await this.#ledger(name);
+    const ledger = await this.#ledgers.load(name);
     let st: Deno.FileInfo;
     try {
       st = await Deno.stat(path);
@@ -327,31 +246,27 @@ export class Archive {
       this.#log.info("archive.skipped", { file: rel, reason: "deleted locally before upload" });
       if (ledger.files[file]?.state === "uploading") {
         delete ledger.files[file];
-        await this.#save(name);
+        await this.#ledgers.save(name);
       }
       return;
     }
     const size = st.size;
-    const mtimeMs = st.mtime?.getTime() ?? 0;
     const existing = ledger.files[file];
     if (existing?.state === "uploaded" && existing.size === size) return;
     const key = this.keyOf(name, file);
     const meta = await readMeta(path);
     const started = performance.now();
-    let entry: LedgerEntry;
-    if (size <= this.#partSize) {
-      entry = await this.#putSingle(path, key, size, mtimeMs);
-    } else {
-      const resumable = existing?.state === "uploading" && existing.size === size &&
-          existing.mtimeMs === mtimeMs && existing.partSize === this.#partSize &&
-          existing.key === key && Array.isArray(existing.parts)
-        ? existing
-        : undefined;
-      entry = await this.#putMultipart(name, file, path, key, size, mtimeMs, resumable);
-    }
+    const entry = await this.#uploader.put(
+      { path, rel, key, size, mtimeMs: st.mtime?.getTime() ?? 0 },
+      existing,
+      async (progress) => {
+        ledger.files[file] = progress;
+        await this.#ledgers.save(name);
+      },
+    );
     Object.assign(entry, meta, { local: true, uploadedAt: new Date().toISOString() });
     ledger.files[file] = entry;
-    await this.#save(name);
+    await this.#ledgers.save(name);
     this.#log.info("archive.uploaded", {
       file: rel,
       key,
@@ -372,279 +287,9 @@ export class Archive {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       });
       entry.local = false;
-      await this.#save(name);
+      await this.#ledgers.save(name);
       this.#log.info("archive.deleted_local", { file: rel });
     }
-  }
-
-  async #putSingle(path: string, key: string, size: number, mtimeMs: number) {
-    const body = await Deno.readFile(path);
-    const md5 = createHash("md5").update(body).digest();
-    const res = await this.#send("PutObject", (signal) =>
-      this.#o.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5.toString("base64"),
-          ContentType: "video/mp4",
-        }),
-        { abortSignal: signal },
-      ));
-    const md5Hex = md5.toString("hex");
-    const etag = unquote(res.ETag);
-    const verified = await this.#verify(key, size, [md5Hex], () => Promise.resolve(md5Hex));
-    return {
-      key,
-      size,
-      mtimeMs,
-      state: "uploaded" as const,
-      etag: verified.etag ?? etag,
-      verified: verified.ok,
-    };
-  }
-
-  async #putMultipart(
-    name: string,
-    file: string,
-    path: string,
-    key: string,
-    size: number,
-    mtimeMs: number,
-    resume: LedgerEntry | undefined,
-  ): Promise<LedgerEntry> {
-    const ledger = this.#ledgers.get(name)!;
-    const partSize = this.#partSize;
-    const count = Math.ceil(size / partSize);
-    let entry = resume;
-    if (entry) {
-      this.#log.info("archive.resume", {
-        file: `${name}/${file}`,
-        partsDone: (entry.parts as LedgerPart[]).length,
-        parts: count,
-      });
-    }
-    for (let restart = 0;; restart++) {
-      if (!entry) {
-        const created = await this.#send("CreateMultipartUpload", (signal) =>
-          this.#o.client.send(
-            new CreateMultipartUploadCommand({
-              Bucket: this.bucket,
-              Key: key,
-              ContentType: "video/mp4",
-            }),
-            { abortSignal: signal },
-          ));
-        if (!created.UploadId) throw new Error("CreateMultipartUpload returned no UploadId");
-        entry = {
-          key,
-          size,
-          mtimeMs,
-          state: "uploading",
-          uploadId: created.UploadId,
-          partSize,
-          parts: [],
-        };
-        ledger.files[file] = entry;
-        await this.#save(name);
-      }
-      try {
-        return await this.#continueMultipart(name, path, entry, count);
-      } catch (err) {
-        if (!isNoSuchUpload(err) || restart > 0) throw err;
-        // The server no longer knows the upload (expired or aborted): maybe it completed
-        // just before a crash, else start over.
-        const done = await this.#verify(
-          key,
-          size,
-          (entry.parts as LedgerPart[]).map((p) => p.md5),
-          () => fileMd5(path),
-        );
-        if (done.ok) {
-          return {
-            key,
-            size,
-            mtimeMs,
-            state: "uploaded",
-            etag: done.etag,
-            verified: true,
-            parts: (entry.parts as LedgerPart[]).length,
-          };
-        }
-        this.#log.info("archive.restart", { file: `${name}/${file}`, reason: "NoSuchUpload" });
-        entry = undefined;
-      }
-    }
-  }
-
-  async #continueMultipart(
-    name: string,
-    path: string,
-    entry: LedgerEntry,
-    count: number,
-  ): Promise<LedgerEntry> {
-    const partSize = entry.partSize!;
-    const parts = entry.parts as LedgerPart[];
-    using fh = await Deno.open(path, { read: true });
-    for (let n = 1; n <= count; n++) {
-      if (parts.some((p) => p.n === n)) continue;
-      const offset = (n - 1) * partSize;
-      const body = new Uint8Array(Math.min(partSize, entry.size - offset));
-      await fh.seek(offset, Deno.SeekMode.Start);
-      await readExactly(fh, body);
-      const md5 = createHash("md5").update(body).digest();
-      const res = await this.#send("UploadPart", (signal) =>
-        this.#o.client.send(
-          new UploadPartCommand({
-            Bucket: this.bucket,
-            Key: entry.key,
-            UploadId: entry.uploadId,
-            PartNumber: n,
-            Body: body,
-            ContentLength: body.length,
-            ContentMD5: md5.toString("base64"),
-          }),
-          { abortSignal: signal },
-        ));
-      const md5Hex = md5.toString("hex");
-      const etag = unquote(res.ETag);
-      if (etag !== md5Hex && etag !== "") {
-        this.#log.debug("archive.part_etag_differs", { part: n, etag });
-      }
-      parts.push({ n, size: body.length, md5: md5Hex, etag: etag || md5Hex });
-      parts.sort((a, b) => a.n - b.n);
-      await this.#save(name);
-      this.#log.debug("archive.part", { key: entry.key, part: n, parts: count });
-    }
-    const done = await this.#send("CompleteMultipartUpload", (signal) =>
-      this.#o.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: entry.key,
-          UploadId: entry.uploadId,
-          MultipartUpload: {
-            Parts: parts.map((p) => ({ PartNumber: p.n, ETag: `"${p.etag}"` })),
-          },
-        }),
-        { abortSignal: signal },
-      ));
-    const verified = await this.#verify(
-      entry.key,
-      entry.size,
-      parts.map((p) => p.md5),
-      () => fileMd5(path),
-    );
-    return {
-      key: entry.key,
-      size: entry.size,
-      mtimeMs: entry.mtimeMs,
-      state: "uploaded",
-      etag: verified.etag ?? unquote(done.ETag),
-      verified: verified.ok,
-      parts: parts.length,
-    };
-  }
-
-  /**
-   * HEADs the object: its size must equal `size` and its ETag one of the forms the server
-   * may give: the MD5 (one part), AWS's multipart form, or the whole file's MD5.
-   */
-  async #verify(
-    key: string,
-    size: number,
-    partMd5s: string[],
-    wholeMd5: () => Promise<string>,
-  ): Promise<{ ok: boolean; etag?: string }> {
-    let head;
-    try {
-      head = await this.#send(
-        "HeadObject",
-        (signal) =>
-          this.#o.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
-            abortSignal: signal,
-          }),
-      );
-    } catch (err) {
-      if (statusOf(err) === 404) return { ok: false };
-      throw err;
-    }
-    const etag = unquote(head.ETag);
-    if (head.ContentLength !== size) return { ok: false, etag };
-    if (partMd5s.length > 1 && etag === multipartEtag(partMd5s)) return { ok: true, etag };
-    if (partMd5s.length === 1 && etag === partMd5s[0]) return { ok: true, etag };
-    return { ok: etag === await wholeMd5(), etag };
-  }
-
-  /** Sends with retries: exponential backoff with full jitter, aborted by `close()`. */
-  async #send<T>(what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const attempts = this.#o.attempts ?? 5;
-    const base = this.#o.backoffBaseMs ?? 500;
-    const max = this.#o.backoffMaxMs ?? 30_000;
-    const signal = this.#abort.signal;
-    for (let attempt = 1;; attempt++) {
-      if (signal.aborted) throw new AbortedError("Archive closed");
-      this.requests.set(what, (this.requests.get(what) ?? 0) + 1);
-      try {
-        return await call(signal);
-      } catch (err) {
-        if (signal.aborted) throw new AbortedError("Archive closed");
-        if (attempt >= attempts || !retryable(err)) throw err;
-        const waitMs = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
-        this.#log.debug("archive.retry", {
-          request: what,
-          attempt,
-          error: (err as Error).message,
-          waitMs: Math.round(waitMs),
-        });
-        await abortableDelay(waitMs, signal);
-      }
-    }
-  }
-
-  async #ledger(name: string): Promise<Ledger> {
-    let ledger = this.#ledgers.get(name);
-    if (ledger) return ledger;
-    ledger = await readLedger(join(this.#o.dir, name, LEDGER_FILE), this.#log);
-    this.#ledgers.set(name, ledger);
-    return ledger;
-  }
-
-  async #save(name: string): Promise<void> {
-    const ledger = this.#ledgers.get(name);
-    if (!ledger) return;
-    const path = join(this.#o.dir, name, LEDGER_FILE);
-    await Deno.mkdir(join(this.#o.dir, name), { recursive: true });
-    await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(ledger, null, 1) + "\n");
-    await Deno.rename(`${path}.tmp`, path);
-  }
-}
-
-/** Reads a ledger file; a missing one is empty, an unreadable one is set aside and logged. */
-export async function readLedger(path: string, log?: Logger): Promise<Ledger> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return { version: 1, files: {} };
-    throw err;
-  }
-  try {
-    const parsed = JSON.parse(text) as Ledger;
-    if (parsed?.version !== 1 || typeof parsed.files !== "object" || parsed.files === null) {
-      throw new SyntaxError("not a version 1 ledger");
-    }
-    return parsed;
-  } catch (err) {
-    const aside = `${path}.corrupt-${Date.now()}`;
-    await Deno.rename(path, aside).catch(() => {});
-    log?.error("archive.ledger_unreadable", {
-      path,
-      movedTo: aside,
-      error: (err as Error).message,
-      action: "starting an empty ledger; files will be uploaded again",
-    });
-    return { version: 1, files: {} };
   }
 }
 
@@ -660,36 +305,6 @@ async function readMeta(path: string): Promise<{ durationSeconds?: number; start
   } catch {
     return {};
   }
-}
-
-async function fileMd5(path: string): Promise<string> {
-  const h = createHash("md5");
-  using fh = await Deno.open(path, { read: true });
-  for await (const chunk of fh.readable) h.update(chunk);
-  return h.digest("hex");
-}
-
-async function readExactly(fh: Deno.FsFile, into: Uint8Array): Promise<void> {
-  let got = 0;
-  while (got < into.length) {
-    const n = await fh.read(into.subarray(got));
-    if (n === null) throw new RangeError(`Cannot read part: file ended ${into.length - got} early`);
-    got += n;
-  }
-}
-
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError("Archive closed"));
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** `{dir}/{name}/{file}` → its parts; throws `RangeError` for a path outside `dir`. */

@@ -139,7 +139,7 @@ export class Recorder {
     } catch (err) {
       this.#log.warn("record.policy_failed", {
         stream: name,
-        error: (err as Error).message,
+        error: err,
         action: "not recording this broadcast",
       });
       return;
@@ -167,7 +167,7 @@ export class Recorder {
     try {
       this.#o.onChunk?.(chunk);
     } catch (err) {
-      this.#log.error("record.on_chunk_failed", { error: (err as Error).message });
+      this.#log.error("record.on_chunk_failed", { error: err });
     }
   }
 
@@ -192,7 +192,7 @@ export class Recorder {
   failed(stream: string, err: unknown): void {
     const full = isDiskFull(err);
     if (this.#pausedAt !== undefined) {
-      this.#log.debug("record.retry_failed", { stream, error: (err as Error).message });
+      this.#log.debug("record.retry_failed", { stream, error: err });
       return;
     }
     this.#pausedAt = this.#lastAttempt = this.now();
@@ -200,7 +200,7 @@ export class Recorder {
       stream,
       dir: this.dir,
       reason: full ? "disk full" : "write error",
-      error: (err as Error).message,
+      error: err,
       action: `recording paused, the chunk being written is dropped; live streaming ` +
         `continues; retrying every ${Math.round((this.#o.resumeAfterMs ?? 10_000) / 1000)} s`,
     });
@@ -252,7 +252,7 @@ class Session {
         else await this.#onFrame(msg.frame);
       }
     } catch (err) {
-      this.#log.error("record.failed", { error: (err as Error).message });
+      this.#log.error("record.failed", { error: err });
     } finally {
       this.#closeChunk(undefined);
       await this.#finishing;
@@ -287,7 +287,7 @@ class Session {
       await chunk.write(frame);
     } catch (err) {
       if (err instanceof TypeError || err instanceof RangeError) {
-        this.#log.warn("record.frame_rejected", { error: err.message });
+        this.#log.warn("record.frame_rejected", { error: err });
         return;
       }
       this.#chunk = null;

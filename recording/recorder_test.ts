@@ -1,38 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { AacConfig, AvcConfig, MediaFrame, TrackConfig } from "@cascade/media/frame";
+import type { MediaFrame } from "@cascade/media/frame";
 import { findBox, readMovieHeader } from "@cascade/media/mp4/reader";
-import { StreamHub } from "@cascade/stream/hub";
+import { type LiveStream, StreamHub } from "@cascade/stream/hub";
 import { captureLog } from "../tests/helpers/log.ts";
 import { waitFor } from "../tests/helpers/wait.ts";
 import { fileStamp, parseChunkName, Recorder } from "./recorder.ts";
-
-const avc = (level: number): TrackConfig => ({
-  kind: "video",
-  codec: "h264",
-  avc: {
-    profile: 0x64,
-    compatibility: 0,
-    level,
-    nalLengthSize: 4,
-    sps: [],
-    pps: [],
-    record: new Uint8Array([1, 0x64, 0, level, 0xff, 0xe0, 0]),
-    width: 320,
-    height: 240,
-  } satisfies AvcConfig,
-});
-const aac: TrackConfig = {
-  kind: "audio",
-  codec: "aac",
-  aac: {
-    objectType: 2,
-    sampleRateIndex: 4,
-    sampleRate: 44100,
-    channelConfig: 2,
-    record: new Uint8Array([0x12, 0x10]),
-  } satisfies AacConfig,
-};
+import { aacTrack, avcTrack } from "./testing/tracks.ts";
 
 /** `seconds` of 30 fps video with a keyframe every 2 s, plus AAC, from `fromMs`. */
 function* media(fromMs: number, seconds: number): Generator<MediaFrame> {
@@ -81,6 +55,19 @@ async function setup(shouldRecord: (name: string) => boolean | Promise<boolean> 
     hub,
     recorder,
     chunks,
+    /** Opens "alpha" with H.264 level 3.1 and AAC once the recorder has subscribed. */
+    async openAlpha() {
+      const stream = hub.open("alpha", "127.0.0.1");
+      await waitFor("the recorder to subscribe", () => log.events("record.start").length === 1);
+      stream.config(avcTrack(0x1f));
+      stream.config(aacTrack);
+      return stream;
+    },
+    /** Ends the broadcast and waits until its last chunk is finished. */
+    async end(stream: LiveStream) {
+      hub.close(stream, "test");
+      await waitFor("the recorder to stop", () => log.events("record.stop").length === 1);
+    },
     async [Symbol.asyncDispose]() {
       await recorder.close();
       await Deno.remove(dir, { recursive: true });
@@ -98,13 +85,9 @@ async function files(dir: string): Promise<string[]> {
 
 Deno.test("Recorder cuts chunks at the first keyframe after chunkSeconds, named by broadcast", async () => {
   await using t = await setup();
-  const stream = t.hub.open("alpha", "127.0.0.1");
-  await waitFor("the recorder to subscribe", () => t.log.events("record.start").length === 1);
-  stream.config(avc(0x1f));
-  stream.config(aac);
+  const stream = await t.openAlpha();
   for (const f of media(1000, 15)) stream.frame(f);
-  t.hub.close(stream, "test");
-  await waitFor("the recorder to stop", () => t.log.events("record.stop").length === 1);
+  await t.end(stream);
   const stamp = fileStamp(stream.info.startedAt);
   // Keyframes every 2 s: cuts at 6 s and 12 s (the first keyframes at or after 5 s).
   assert.deepEqual(await files(join(t.dir, "alpha")), [1, 2, 3].map((n) => `${stamp}-${n}.mp4`));
@@ -121,15 +104,11 @@ Deno.test("Recorder cuts chunks at the first keyframe after chunkSeconds, named 
 
 Deno.test("Recorder starts a new chunk at the next keyframe after a codec change", async () => {
   await using t = await setup();
-  const stream = t.hub.open("alpha", "127.0.0.1");
-  await waitFor("the recorder to subscribe", () => t.log.events("record.start").length === 1);
-  stream.config(avc(0x1f));
-  stream.config(aac);
+  const stream = await t.openAlpha();
   for (const f of media(0, 3)) stream.frame(f);
-  stream.config(avc(0x28)); // new SPS mid-chunk: cut at the next keyframe (4 s)
+  stream.config(avcTrack(0x28)); // new SPS mid-chunk: cut at the next keyframe (4 s)
   for (const f of media(3000, 3)) stream.frame(f);
-  t.hub.close(stream, "test");
-  await waitFor("the recorder to stop", () => t.log.events("record.stop").length === 1);
+  await t.end(stream);
   assert.equal(t.chunks.length, 2);
   const second = await Deno.readFile(join(t.dir, "alpha", t.chunks[1]!));
   const avcC = findBox(second, ["moov", "trak", "mdia", "minf", "stbl", "stsd"])!;
@@ -145,7 +124,7 @@ Deno.test("Recorder leaves unflagged streams alone and survives a failing policy
   const beta = t.hub.open("beta", "127.0.0.1");
   const gamma = t.hub.open("gamma", "127.0.0.1");
   for (const s of [beta, gamma]) {
-    s.config(avc(0x1f));
+    s.config(avcTrack(0x1f));
     for (const f of media(0, 2)) s.frame(f);
     t.hub.close(s, "test");
   }

@@ -196,7 +196,7 @@ export class Retention {
     try {
       files = await scanRecordings(this.#o.dir);
     } catch (err) {
-      this.#log.error("retention.scan_failed", { error: (err as Error).message });
+      this.#log.error("retention.scan_failed", { error: err });
       return [];
     }
     const plan = planRetention(files, {
@@ -216,7 +216,7 @@ export class Retention {
         if (!(err instanceof Deno.errors.NotFound)) {
           this.#log.warn("retention.delete_failed", {
             file: `${d.file.name}/${d.file.file}`,
-            error: (err as Error).message,
+            error: err,
           });
         }
         continue;

@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "@cascade/common/config";
-import { Archive, LEDGER_FILE, readLedger } from "../recording/archive.ts";
+import { Archive } from "../recording/archive.ts";
+import { LEDGER_FILE, readLedger } from "../recording/ledger.ts";
 import { listRecordings } from "../recording/api.ts";
-import { recordingConfigSchema } from "../recording/config.ts";
-import { startRecording } from "../recording/mod.ts";
+import { startTestRecording } from "../recording/testing/recording.ts";
 import { captureLog } from "./helpers/log.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
@@ -34,16 +33,14 @@ Deno.test("every recorded chunk reaches object storage with equal bytes, once", 
   await using s3 = await startS3();
   await using origin = await startTestOrigin();
   await using dir = await tempDir("cascade-rec-");
-  const config = loadConfig(recordingConfigSchema, {
-    RECORD: "all",
-    RECORD_DIR: dir.path,
-    RECORD_CHUNK_SECONDS: "4",
-    S3_PREFIX: "/vod/",
-    ...s3.env,
-  });
-  const log = captureLog();
-  const recording = await startRecording(config, { hub: origin.hub, log, s3Client: s3.client });
-  try {
+  {
+    // The recording closes at the end of this block, before the restart below.
+    await using rec = await startTestRecording(origin.hub, {
+      dir: dir.path,
+      env: { RECORD_CHUNK_SECONDS: "4", S3_PREFIX: "/vod/", ...s3.env },
+      deps: { s3Client: s3.client },
+    });
+    const { log, recording } = rec;
     const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 12 });
     assert.equal((await ff.status).code, 0, ff.output);
     await waitFor("the recorder to stop", () => log.events("record.stop").length === 1, {
@@ -65,8 +62,6 @@ Deno.test("every recorded chunk reaches object storage with equal bytes, once", 
     }
     const listed = await recording.list("alpha");
     assert.ok(listed.every((r) => r.archived && r.archiveUrl?.startsWith(s3.endpoint)));
-  } finally {
-    await recording.close();
   }
 
   // A restart reads the ledger and sends nothing.
@@ -76,7 +71,7 @@ Deno.test("every recorded chunk reaches object storage with equal bytes, once", 
     prefix: "vod",
     client: s3.client,
     deleteLocal: false,
-    log,
+    log: captureLog(),
   });
   await again.start();
   await again.idle();

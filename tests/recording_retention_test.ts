@@ -6,12 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "@cascade/common/config";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
-import { recordingConfigSchema } from "../recording/config.ts";
-import { startRecording } from "../recording/mod.ts";
 import { parseChunkName } from "../recording/recorder.ts";
-import { captureLog } from "./helpers/log.ts";
+import { startTestRecording } from "../recording/testing/recording.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { runProcess } from "./helpers/process.ts";
@@ -21,61 +18,55 @@ const chunkNumber = (file: unknown) => parseChunkName(String(file).split("/").po
 
 Deno.test("RECORD_MAX_GB deletes the oldest finished chunks first, never the open one", async () => {
   await using origin = await startTestOrigin();
-  const dir = await Deno.makeTempDir({ prefix: "cascade-rec-" });
-  const log = captureLog();
-  const recording = await startRecording(
-    loadConfig(recordingConfigSchema, {
-      RECORD: "all",
-      RECORD_DIR: dir,
+  await using rec = await startTestRecording(origin.hub, {
+    env: {
       RECORD_CHUNK_SECONDS: "2",
       RECORD_MAX_GB: "0.0005", // 500 kB: about three 2 s chunks of this stream
-    }),
-    { hub: origin.hub, log },
-  );
-  try {
-    const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 16 });
-    assert.equal((await ff.status).code, 0, ff.output);
-    await waitFor("the recorder to stop", () => log.events("record.stop").length === 1, {
-      timeoutMs: 15_000,
-    });
-    await recording.retention.sweep();
-    const finished = log.events("record.chunk").map((l) => chunkNumber(l.fields.file));
-    const deleted = log.events("retention.deleted").map((l) => chunkNumber(l.fields.file));
-    assert.ok(finished.length >= 6, `chunks: ${finished}`);
-    assert.ok(deleted.length >= 2, `deleted: ${deleted}`);
-    assert.deepEqual(deleted, finished.slice(0, deleted.length), "oldest first");
-    // Each deletion came after that chunk was finished, when a newer one was being written.
-    for (const line of log.lines.filter((l) => l.event === "retention.deleted")) {
-      const n = chunkNumber(line.fields.file);
-      const at = log.lines.indexOf(line);
-      const finishedAt = log.lines.findIndex((l) =>
-        l.event === "record.chunk" && chunkNumber(l.fields.file) === n
-      );
-      assert.ok(finishedAt >= 0 && finishedAt < at, `chunk ${n} finished before deletion`);
-    }
-    const left = (await Array.fromAsync(Deno.readDir(join(dir, "alpha")))).map((e) =>
-      chunkNumber(e.name)
-    ).sort((a, b) => a - b);
-    assert.deepEqual(left, finished.slice(deleted.length), "the newest chunks remain");
-    let bytes = 0;
-    for await (const e of Deno.readDir(join(dir, "alpha"))) {
-      bytes += (await Deno.stat(join(dir, "alpha", e.name))).size;
-    }
-    assert.ok(bytes <= 500_000, `${bytes} bytes left`);
-  } finally {
-    await recording.close();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  });
+  const { dir, log, recording } = rec;
+  const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 16 });
+  assert.equal((await ff.status).code, 0, ff.output);
+  await waitFor("the recorder to stop", () => log.events("record.stop").length === 1, {
+    timeoutMs: 15_000,
+  });
+  await recording.retention.sweep();
+  const finished = log.events("record.chunk").map((l) => chunkNumber(l.fields.file));
+  const deleted = log.events("retention.deleted").map((l) => chunkNumber(l.fields.file));
+  assert.ok(finished.length >= 6, `chunks: ${finished}`);
+  assert.ok(deleted.length >= 2, `deleted: ${deleted}`);
+  assert.deepEqual(deleted, finished.slice(0, deleted.length), "oldest first");
+  // Each deletion came after that chunk was finished, when a newer one was being written.
+  for (const line of log.lines.filter((l) => l.event === "retention.deleted")) {
+    const n = chunkNumber(line.fields.file);
+    const at = log.lines.indexOf(line);
+    const finishedAt = log.lines.findIndex((l) =>
+      l.event === "record.chunk" && chunkNumber(l.fields.file) === n
+    );
+    assert.ok(finishedAt >= 0 && finishedAt < at, `chunk ${n} finished before deletion`);
   }
+  const left = (await Array.fromAsync(Deno.readDir(join(dir, "alpha")))).map((e) =>
+    chunkNumber(e.name)
+  ).sort((a, b) => a - b);
+  assert.deepEqual(left, finished.slice(deleted.length), "the newest chunks remain");
+  let bytes = 0;
+  for await (const e of Deno.readDir(join(dir, "alpha"))) {
+    bytes += (await Deno.stat(join(dir, "alpha", e.name))).size;
+  }
+  assert.ok(bytes <= 500_000, `${bytes} bytes left`);
 });
 
-/** Mounts a tmpfs of `size` at a new temp dir; undefined where mounting is not allowed. */
-async function mountTmpfs(size: string): Promise<string | undefined> {
+/**
+ * Mounts a tmpfs of `size` at a new temp dir; where mounting is not allowed (it needs root
+ * or CAP_SYS_ADMIN), says why instead.
+ */
+async function mountTmpfs(size: string): Promise<{ dir: string } | { why: string }> {
   const dir = await Deno.makeTempDir({ prefix: "cascade-tmpfs-" });
   const r = await runProcess("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])
-    .catch(() => ({ code: -1 }));
-  if (r.code === 0) return dir;
+    .catch((err: Error) => ({ code: -1, stderr: err.message }));
+  if (r.code === 0) return { dir };
   await Deno.remove(dir);
-  return undefined;
+  return { why: r.stderr.trim().split("\n")[0] || `mount exited with ${r.code}` };
 }
 
 async function unmount(dir: string): Promise<void> {
@@ -84,85 +75,81 @@ async function unmount(dir: string): Promise<void> {
 }
 
 const probe = await mountTmpfs("64k");
-if (probe) await unmount(probe);
+if ("dir" in probe) await unmount(probe.dir);
+const FULL_DISK_TEST = "a full disk pauses recording with one log line while live HLS carries on";
 
+// A skipped test says why: Deno prints the name of an ignored test beside "ignored".
 Deno.test({
-  name: "a full disk pauses recording with one log line while live HLS carries on",
-  ignore: !probe, // needs permission to mount a tmpfs (root or CAP_SYS_ADMIN)
+  name: "dir" in probe
+    ? FULL_DISK_TEST
+    : `${FULL_DISK_TEST} (skipped: cannot mount tmpfs: ${probe.why})`,
+  ignore: !("dir" in probe),
   async fn() {
-    const dir = (await mountTmpfs("600k"))!;
+    const mounted = await mountTmpfs("600k");
+    if (!("dir" in mounted)) throw new Error(`Cannot mount tmpfs: ${mounted.why}`);
+    const dir = mounted.dir;
     try {
       await using origin = await startTestOrigin();
-      const log = captureLog();
-      const recording = await startRecording(
-        loadConfig(recordingConfigSchema, {
-          RECORD: "all",
-          RECORD_DIR: dir,
-          RECORD_CHUNK_SECONDS: "3",
-        }),
-        { hub: origin.hub, log },
-      );
+      await using rec = await startTestRecording(origin.hub, {
+        dir,
+        env: { RECORD_CHUNK_SECONDS: "3" },
+      });
+      const { log } = rec;
       const playlist = async () => {
         const res = await fetch(`${origin.httpUrl}/live/alpha/index.m3u8`);
         return res.ok ? parsePlaylist(await res.text()) : undefined;
       };
       const lastSequence = (p: Awaited<ReturnType<typeof playlist>>) =>
         p ? p.mediaSequence + p.segments.length - 1 : -1;
-      try {
-        const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 34 });
-        await waitFor("recording to pause on the full disk", () => log.events("record.paused")[0], {
-          timeoutMs: 25_000,
-        });
-        const paused = log.events("record.paused");
-        assert.equal(paused[0]!.fields.reason, "disk full");
-        const atPause = lastSequence(await playlist());
-        await waitFor("the live playlist to gain 3 segments after the pause", async () => {
-          return lastSequence(await playlist()) >= atPause + 3;
-        }, { timeoutMs: 15_000 });
+      const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 34 });
+      await waitFor("recording to pause on the full disk", () => log.events("record.paused")[0], {
+        timeoutMs: 25_000,
+      });
+      const paused = log.events("record.paused");
+      assert.equal(paused[0]!.fields.reason, "disk full");
+      const atPause = lastSequence(await playlist());
+      await waitFor("the live playlist to gain 3 segments after the pause", async () => {
+        return lastSequence(await playlist()) >= atPause + 3;
+      }, { timeoutMs: 15_000 });
 
-        // Free the disk: the next attempt (every 10 s) resumes recording.
-        const first = (await Array.fromAsync(Deno.readDir(join(dir, "alpha"))))
-          .map((e) => e.name).filter((n) => n.endsWith(".mp4")).sort();
-        assert.ok(first.length >= 1, "chunks finished before the disk filled");
-        for (const f of first) await Deno.remove(join(dir, "alpha", f));
-        await waitFor("recording to resume", () => log.events("record.resumed").length === 1, {
-          timeoutMs: 15_000,
-        });
+      // Free the disk: the next attempt (every 10 s) resumes recording.
+      const first = (await Array.fromAsync(Deno.readDir(join(dir, "alpha"))))
+        .map((e) => e.name).filter((n) => n.endsWith(".mp4")).sort();
+      assert.ok(first.length >= 1, "chunks finished before the disk filled");
+      for (const f of first) await Deno.remove(join(dir, "alpha", f));
+      await waitFor("recording to resume", () => log.events("record.resumed").length === 1, {
+        timeoutMs: 15_000,
+      });
 
-        assert.equal((await ff.status).code, 0, ff.output);
-        const ended = await waitFor("the live playlist to end", async () => {
-          const p = await playlist();
-          return p?.ended ? p : undefined;
-        });
-        assert.ok(ended.segments.length >= 3);
-        await waitFor("the recorder to stop", () => log.events("record.stop").length === 1, {
-          timeoutMs: 15_000,
-        });
-        // One line per pause: none repeated by the failed attempts while paused (the disk
-        // may fill up again after resuming, which is a new pause).
-        const resumedAt = log.lines.findIndex((l) => l.event === "record.resumed");
-        const pausesBefore = log.lines.slice(0, resumedAt).filter((l) =>
-          l.event === "record.paused"
-        );
-        assert.equal(pausesBefore.length, 1, "one log line for the pause");
-        // Whatever was recorded after resuming is a complete file, and no .part is left.
-        const after = (await Array.fromAsync(Deno.readDir(join(dir, "alpha")))).map((e) => e.name);
-        assert.ok(after.some((n) => n.endsWith(".mp4")), `files: ${after}`);
-        assert.ok(!after.some((n) => n.endsWith(".part")), `files: ${after}`);
-        for (const f of after) {
-          const r = await runProcess("ffmpeg", [
-            "-v",
-            "error",
-            "-i",
-            join(dir, "alpha", f),
-            "-f",
-            "null",
-            "-",
-          ]);
-          assert.equal(r.stderr, "", `${f} decodes cleanly`);
-        }
-      } finally {
-        await recording.close();
+      assert.equal((await ff.status).code, 0, ff.output);
+      const ended = await waitFor("the live playlist to end", async () => {
+        const p = await playlist();
+        return p?.ended ? p : undefined;
+      });
+      assert.ok(ended.segments.length >= 3);
+      await waitFor("the recorder to stop", () => log.events("record.stop").length === 1, {
+        timeoutMs: 15_000,
+      });
+      // One line per pause: none repeated by the failed attempts while paused (the disk
+      // may fill up again after resuming, which is a new pause).
+      const resumedAt = log.lines.findIndex((l) => l.event === "record.resumed");
+      const pausesBefore = log.lines.slice(0, resumedAt).filter((l) => l.event === "record.paused");
+      assert.equal(pausesBefore.length, 1, "one log line for the pause");
+      // Whatever was recorded after resuming is a complete file, and no .part is left.
+      const after = (await Array.fromAsync(Deno.readDir(join(dir, "alpha")))).map((e) => e.name);
+      assert.ok(after.some((n) => n.endsWith(".mp4")), `files: ${after}`);
+      assert.ok(!after.some((n) => n.endsWith(".part")), `files: ${after}`);
+      for (const f of after) {
+        const r = await runProcess("ffmpeg", [
+          "-v",
+          "error",
+          "-i",
+          join(dir, "alpha", f),
+          "-f",
+          "null",
+          "-",
+        ]);
+        assert.equal(r.stderr, "", `${f} decodes cleanly`);
       }
     } finally {
       await unmount(dir);
