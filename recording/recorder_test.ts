@@ -6,7 +6,7 @@ import { type LiveStream, StreamHub } from "@cascade/stream/hub";
 import { captureLog } from "../tests/helpers/log.ts";
 import { waitFor } from "../tests/helpers/wait.ts";
 import { fileStamp, parseChunkName, Recorder } from "./recorder.ts";
-import { aacTrack, avcTrack } from "./testing/tracks.ts";
+import { aacTrack, avcTrack } from "../lib/media/testing/tracks.ts";
 
 /** `seconds` of 30 fps video with a keyframe every 2 s, plus AAC, from `fromMs`. */
 function* media(fromMs: number, seconds: number): Generator<MediaFrame> {

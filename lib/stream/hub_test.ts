@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { HubMessage, MediaFrame } from "@cascade/media/frame";
 import { configureLogging, log } from "@cascade/common/log";
-import { aacTrack } from "../../recording/testing/tracks.ts";
+import { aacTrack } from "../media/testing/tracks.ts";
 import { StreamBusyError, StreamHub } from "./hub.ts";
 
 configureLogging({ level: "error" });

@@ -4,7 +4,7 @@
  * AAC-LC config. Their `record` bytes are just enough for the MP4 muxer's sample entries;
  * nothing decodes them.
  */
-import type { AacConfig, AvcConfig, TrackConfig } from "@cascade/media/frame";
+import type { AacConfig, AvcConfig, TrackConfig } from "../frame.ts";
 
 /** H.264 High profile at `level` (e.g. `0x1f` for 3.1), 320×240. */
 export function avcTrack(level: number): TrackConfig {
