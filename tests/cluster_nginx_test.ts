@@ -39,7 +39,7 @@ Deno.test("cluster with nginx: nginx-rtmp origin → discovery → edge; load ba
       "nginx-rtmp writes HLS under the public name and discovery announces it",
       async () => {
         const record = await waitFor("cam3 in the registry", async () => {
-          if (ffmpeg.exited) throw new Error(`ffmpeg exited:\n${ffmpeg.output}`);
+          ffmpeg.giveUpIfExited();
           return (await registry.getStream("cam3")) ?? undefined;
         }, { timeoutMs: 30_000, intervalMs: 200 });
         assert.equal(record.originId, "nginx-rtmp");

@@ -22,7 +22,7 @@ Deno.test("cluster: API key → origin 1 → /api/v1/live → edge plays 10 s; S
 
   await using ffmpeg = publish(`${origin1.rtmp}/${key}`, { seconds: 90 });
   const listed = await waitFor("/api/v1/live to list cam1", async () => {
-    if (ffmpeg.exited) throw new Error(`ffmpeg exited:\n${ffmpeg.output}`);
+    ffmpeg.giveUpIfExited();
     const res = await fetch(`${info.api.http}/api/v1/live`);
     const live: LiveList = await res.json();
     return live.streams.find((s) => s.name === "cam1");
