@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { quietLog } from "@cascade/registry/contract";
 import { RedisRegistry } from "@cascade/registry/redis";
-import { decode, startCluster } from "./helpers/cluster.ts";
+import { startCluster } from "./helpers/cluster.ts";
+import { decodeLive } from "./helpers/decode.ts";
 import { publish } from "./helpers/media.ts";
 import { GiveUp, waitFor } from "./helpers/wait.ts";
 
@@ -59,7 +60,7 @@ Deno.test("cluster: SIGKILL origin 1 → stream gone by TTL, edge answers 404; r
       second.giveUpIfExited();
       return (await registry.getStream("cam2"))?.originId === "origin-2";
     }, { timeoutMs: 30_000, intervalMs: 200 });
-    const decoded = await decode(edgeUrl, 4);
+    const decoded = await decodeLive(edgeUrl, 4);
     assert.ok(decoded >= 3.5, `decoded only ${decoded} s after the republish`);
   } finally {
     await registry.close();

@@ -6,7 +6,8 @@
  * the cluster started, and the cluster must exit 0.
  */
 import assert from "node:assert/strict";
-import { decode, processAlive, startCluster } from "./helpers/cluster.ts";
+import { processAlive, startCluster } from "./helpers/cluster.ts";
+import { decodeLive } from "./helpers/decode.ts";
 import { publish } from "./helpers/media.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -37,7 +38,7 @@ Deno.test("cluster: API key → origin 1 → /api/v1/live → edge plays 10 s; S
   assert.ok(edgeUrls.includes(playback.hls), `${playback.hls} is not on an edge`);
   assert.ok(!JSON.stringify(playback).includes(key), "the key must not reach playback");
 
-  const decoded = await decode(playback.hls, 10);
+  const decoded = await decodeLive(playback.hls, 10);
   assert.ok(decoded >= 9.5, `decoded only ${decoded} s through the edge`);
 
   await ffmpeg.stop();

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { quietLog } from "@cascade/registry/contract";
 import { RedisRegistry } from "@cascade/registry/redis";
-import { startCluster, Viewer } from "./helpers/cluster.ts";
+import { startCluster } from "./helpers/cluster.ts";
+import { Viewer } from "./helpers/decode.ts";
 import { publish } from "./helpers/media.ts";
 import { RedisServer } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";

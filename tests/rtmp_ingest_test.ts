@@ -53,14 +53,14 @@ Deno.test("ffmpeg publishes 10 s of H.264 + AAC and the hub gets clean frames", 
   assert.ok(video.length >= 290 && video.length <= 305, `~300 video frames, got ${video.length}`);
 });
 
-Deno.test("ffmpeg with a wrong key fails within 3 s and nothing is created", async () => {
+Deno.test("ffmpeg with a wrong key is refused and nothing is created", async () => {
   await using origin = await startTestOrigin();
-  const started = Date.now();
-  const ff = publish(origin.rtmpUrl("wrong_key_0000"), { seconds: 30 });
-  const status = await ff.status;
-  const elapsed = Date.now() - started;
+  // Publishes until stopped: the only way for it to end on its own is being refused.
+  await using ff = publish(origin.rtmpUrl("wrong_key_0000"));
+  const status = await waitFor("ffmpeg to be refused", () => ff.exited && ff.status, {
+    timeoutMs: 20_000,
+  });
   assert.notEqual(status.code, 0, "ffmpeg fails");
-  assert.ok(elapsed < 3000, `failed within 3 s (took ${elapsed} ms)`);
   assert.equal(origin.hub.size, 0);
   assert.equal(origin.received.size, 0);
   assert.deepEqual([...Deno.readDirSync(origin.mediaRoot)], [], "nothing written to MEDIA_ROOT");

@@ -140,7 +140,7 @@ export async function startProcess(cmd: string, opts: StartOptions = {}): Promis
 export async function runProcess(
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 60_000);
@@ -148,6 +148,7 @@ export async function runProcess(
     const out = await new Deno.Command(cmd, {
       args,
       env: opts.env,
+      cwd: opts.cwd,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -158,4 +159,15 @@ export async function runProcess(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs a program to completion; fails unless it exits 0, naming the command and its stderr. */
+export async function runChecked(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const r = await runProcess(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r;
 }
