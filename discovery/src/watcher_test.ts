@@ -4,6 +4,7 @@ import { streamRecord, vodRecord } from "../../lib/registry/testing/records.ts";
 import { playlistText as playlist, writePlaylist } from "../../lib/media/hls/testing/playlists.ts";
 import { type CapturedLog, captureLog } from "../../tests/helpers/log.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
+import { VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { DiscoveryWatcher } from "./watcher.ts";
 
 interface Fixture extends AsyncDisposable {
@@ -254,7 +255,7 @@ Deno.test("DiscoveryWatcher.start() creates a missing media root and watches it"
 
 /** Writes `vod.m3u8` as the origin's packager does (temp file, rename). */
 function writeVod(root: string, name: string, text = playlist({ ended: true }), mtime?: Date) {
-  return writePlaylist(root, name, text, { file: "vod.m3u8", mtime });
+  return writePlaylist(root, name, text, { file: VOD_PLAYLIST, mtime });
 }
 
 Deno.test("DiscoveryWatcher announces vod:{name} for a kept broadcast and withdraws it with the directory", async () => {

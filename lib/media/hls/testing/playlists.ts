@@ -4,7 +4,7 @@
  * does (temp file, then rename), so that a watcher never reads half a playlist. Test support
  * only: imported by relative path, not exported by the package.
  */
-import { LIVE_PLAYLIST, TEMP_SUFFIX, VOD_PLAYLIST } from "../layout.ts";
+import { LIVE_PLAYLIST, TEMP_SUFFIX } from "../layout.ts";
 
 export interface PlaylistSpec {
   /** `#EXT-X-MEDIA-SEQUENCE`, the sequence number of the first segment (default 0). */
@@ -48,8 +48,8 @@ export function playlistText(spec: PlaylistSpec = {}): string {
 }
 
 export interface WriteOptions {
-  /** The file to write in the stream directory (default the live playlist). */
-  file?: typeof LIVE_PLAYLIST | typeof VOD_PLAYLIST;
+  /** The file to write in the stream directory, e.g. `VOD_PLAYLIST` (default the live one). */
+  file?: string;
   /** Modification time to give the file (set before the rename, so a watcher sees only it). */
   mtime?: Date;
 }
