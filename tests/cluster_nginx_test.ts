@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { quietLog } from "@cascade/registry/contract";
 import { RedisRegistry } from "@cascade/registry/redis";
-import { decode, startCluster } from "./helpers/cluster.ts";
+import { startCluster } from "./helpers/cluster.ts";
+import { decodeLive } from "./helpers/decode.ts";
 import { publish } from "./helpers/media.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -39,7 +40,7 @@ Deno.test("cluster with nginx: nginx-rtmp origin → discovery → edge; load ba
       "nginx-rtmp writes HLS under the public name and discovery announces it",
       async () => {
         const record = await waitFor("cam3 in the registry", async () => {
-          if (ffmpeg.exited) throw new Error(`ffmpeg exited:\n${ffmpeg.output}`);
+          ffmpeg.giveUpIfExited();
           return (await registry.getStream("cam3")) ?? undefined;
         }, { timeoutMs: 30_000, intervalMs: 200 });
         assert.equal(record.originId, "nginx-rtmp");
@@ -60,7 +61,7 @@ Deno.test("cluster with nginx: nginx-rtmp origin → discovery → edge; load ba
       const res = await fetch(`${info.api.http}/api/v1/streams/cam3/playback`);
       const playback = await res.json();
       assert.equal(res.status, 200, JSON.stringify(playback));
-      const decoded = await decode(playback.hls, 6);
+      const decoded = await decodeLive(playback.hls, 6);
       assert.ok(decoded >= 5.5, `decoded only ${decoded} s through the edge`);
     });
 
@@ -113,7 +114,7 @@ Deno.test("cluster with nginx: nginx-rtmp origin → discovery → edge; load ba
           return seen.length >= logged + 5 && seen.at(-1);
         });
         assert.notEqual(after, chosen);
-        const decoded = await decode(lbUrl, 4);
+        const decoded = await decodeLive(lbUrl, 4);
         assert.ok(decoded >= 3.5, `decoded only ${decoded} s through the balancer`);
       },
     );

@@ -6,7 +6,8 @@
  * the cluster started, and the cluster must exit 0.
  */
 import assert from "node:assert/strict";
-import { decode, processAlive, startCluster } from "./helpers/cluster.ts";
+import { processAlive, startCluster } from "./helpers/cluster.ts";
+import { decodeLive } from "./helpers/decode.ts";
 import { publish } from "./helpers/media.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -22,7 +23,7 @@ Deno.test("cluster: API key → origin 1 → /api/v1/live → edge plays 10 s; S
 
   await using ffmpeg = publish(`${origin1.rtmp}/${key}`, { seconds: 90 });
   const listed = await waitFor("/api/v1/live to list cam1", async () => {
-    if (ffmpeg.exited) throw new Error(`ffmpeg exited:\n${ffmpeg.output}`);
+    ffmpeg.giveUpIfExited();
     const res = await fetch(`${info.api.http}/api/v1/live`);
     const live: LiveList = await res.json();
     return live.streams.find((s) => s.name === "cam1");
@@ -37,7 +38,7 @@ Deno.test("cluster: API key → origin 1 → /api/v1/live → edge plays 10 s; S
   assert.ok(edgeUrls.includes(playback.hls), `${playback.hls} is not on an edge`);
   assert.ok(!JSON.stringify(playback).includes(key), "the key must not reach playback");
 
-  const decoded = await decode(playback.hls, 10);
+  const decoded = await decodeLive(playback.hls, 10);
   assert.ok(decoded >= 9.5, `decoded only ${decoded} s through the edge`);
 
   await ffmpeg.stop();

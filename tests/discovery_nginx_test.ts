@@ -92,7 +92,7 @@ async function runAgainstNginx(dir: string, hls: string): Promise<void> {
     await waitFor(
       "the stream to be released",
       async () => (await registry.getStream("cam1")) === null,
-      { timeoutMs: 3 * record.targetDuration * 1000 + 5000 },
+      { timeoutMs: 3 * record.targetDuration * 1000 + 30_000 },
     );
     assert.match(discovery.output, /"event":"discovery\.released"/);
     assert.equal(nginx.exited, false);

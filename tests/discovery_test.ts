@@ -1,12 +1,16 @@
 /**
  * The discovery process as operators run it (`deno run discovery/main.ts`) against a real
- * redis-server: announce and release timing, `kill -9`, a Redis restart mid-stream,
- * graceful shutdown, and the exit code for a missing `REDIS_URL`.
+ * redis-server: announce and release, `kill -9` (the claim expires by TTL), a Redis restart
+ * mid-stream, graceful shutdown, and the exit code for a missing `REDIS_URL`. How soon each
+ * happens is the bench's business; the deadlines here are generous and the assertions are
+ * about what happened and why (a release, not an expiry).
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { quietLog } from "@cascade/registry/contract";
+import type { RegistryEvent } from "@cascade/registry/types";
+import { playlistText as playlist, writePlaylist } from "../lib/media/hls/testing/playlists.ts";
 import { runProcess, startProcess, type TestProcess } from "./helpers/process.ts";
 import { type RedisServer, startRedis } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -14,18 +18,18 @@ import { waitFor } from "./helpers/wait.ts";
 const MAIN = fileURLToPath(new URL("../discovery/main.ts", import.meta.url));
 const PREFIX = "disc:";
 
-function playlist(sequence: number, { target = 2, ended = false } = {}): string {
-  const lines = ["#EXTM3U", "#EXT-X-VERSION:3", `#EXT-X-TARGETDURATION:${target}`];
-  lines.push(`#EXT-X-MEDIA-SEQUENCE:${sequence}`);
-  for (let i = 0; i < 3; i++) lines.push(`#EXTINF:${target}.000,`, `${sequence + i}.ts`);
-  if (ended) lines.push("#EXT-X-ENDLIST");
-  return lines.join("\n") + "\n";
-}
+/** Generous: under `--parallel` on two busy cores a second can become ten. */
+const DEADLINE_MS = 20_000;
 
-async function writePlaylist(root: string, name: string, text: string): Promise<void> {
-  await Deno.mkdir(`${root}/${name}`, { recursive: true });
-  await Deno.writeTextFile(`${root}/${name}/index.m3u8.tmp`, text);
-  await Deno.rename(`${root}/${name}/index.m3u8.tmp`, `${root}/${name}/index.m3u8`);
+type StreamDownEvent = Extract<RegistryEvent, { type: "stream.down" }>;
+
+/** `stream.down` events from now on, as the registry publishes them. */
+async function streamDowns(s: Setup): Promise<StreamDownEvent[]> {
+  const downs: StreamDownEvent[] = [];
+  await s.registry.subscribe((e) => {
+    if (e.type === "stream.down") downs.push(e);
+  });
+  return downs;
 }
 
 /** The stream's record, or undefined (which `waitFor` takes as "not yet"). */
@@ -80,71 +84,66 @@ async function setup(ttlSeconds = 2): Promise<Setup> {
   };
 }
 
-Deno.test("discovery announces within 1 s of the first playlist and releases within 1 s of ENDLIST", async () => {
+Deno.test("discovery announces the first playlist and releases the stream on ENDLIST", async () => {
   await using s = await setup();
-  const written = Date.now();
-  await writePlaylist(s.mediaRoot, "cam1", playlist(10));
+  const downs = await streamDowns(s);
+  await writePlaylist(s.mediaRoot, "cam1", playlist({ sequence: 10 }));
   const record = await waitFor("stream:cam1", () => live(s, "cam1"), {
-    timeoutMs: 1000,
+    timeoutMs: DEADLINE_MS,
     intervalMs: 10,
   });
-  assert.ok(Date.now() - written <= 1000);
   assert.equal(record?.originId, "origin-a");
   assert.equal(record?.originUrl, "http://127.0.0.1:18081");
   assert.equal(record?.manifest, "http://127.0.0.1:18081/live/cam1/index.m3u8");
   assert.equal(record?.mediaSequence, 10);
 
-  const ended = Date.now();
-  await writePlaylist(s.mediaRoot, "cam1", playlist(11, { ended: true }));
-  await waitFor("stream:cam1 to go", async () => (await s.registry.getStream("cam1")) === null, {
-    timeoutMs: 1000,
+  await writePlaylist(s.mediaRoot, "cam1", playlist({ sequence: 11, ended: true }));
+  const down = await waitFor("stream.down of cam1", () => downs.find((e) => e.name === "cam1"), {
+    timeoutMs: DEADLINE_MS,
     intervalMs: 10,
   });
-  assert.ok(Date.now() - ended <= 1000);
+  assert.equal(down.reason, "released", "released on ENDLIST, not left to expire");
+  assert.equal(await s.registry.getStream("cam1"), null);
 });
 
-Deno.test("discovery killed with SIGKILL leaves its streams to expire within the TTL", async () => {
+Deno.test("discovery killed with SIGKILL leaves its streams to expire by TTL", async () => {
   const ttlSeconds = 2;
   await using s = await setup(ttlSeconds);
-  await writePlaylist(s.mediaRoot, "cam1", playlist(1, { target: 10 }));
+  const downs = await streamDowns(s);
+  await writePlaylist(s.mediaRoot, "cam1", playlist({ sequence: 1, target: 10 }));
   await waitFor("stream:cam1", () => live(s, "cam1"));
   await s.discovery.stop("SIGKILL");
-  const killed = Date.now();
-  await waitFor(
-    "stream:cam1 to expire",
-    async () => (await s.registry.getStream("cam1")) === null,
-    {
-      timeoutMs: (ttlSeconds + 1) * 1000,
-      intervalMs: 20,
-    },
-  );
-  assert.ok(Date.now() - killed <= (ttlSeconds + 1) * 1000);
+  const down = await waitFor("stream.down of cam1", () => downs.find((e) => e.name === "cam1"), {
+    timeoutMs: DEADLINE_MS,
+    intervalMs: 20,
+  });
+  assert.equal(down.reason, "expired");
+  assert.equal(await s.registry.getStream("cam1"), null);
 });
 
-Deno.test("discovery re-announces within 2 s of Redis returning and never exits", async () => {
+Deno.test("discovery re-announces after Redis returns and never exits", async () => {
   await using s = await setup(5);
-  await writePlaylist(s.mediaRoot, "cam1", playlist(1, { target: 30 }));
+  await writePlaylist(s.mediaRoot, "cam1", playlist({ sequence: 1, target: 30 }));
   await waitFor("stream:cam1", () => live(s, "cam1"));
   await s.redis.kill();
   // The outage outlasts a refresh period, so refreshes fail meanwhile.
   await waitFor(
     "the outage to be noticed",
     () => /"event":"discovery\.registry_unavailable"/.test(s.discovery.output),
-    { timeoutMs: 5000 },
+    { timeoutMs: DEADLINE_MS },
   );
   await s.redis.restart();
-  const back = Date.now();
+  // The restarted Redis is empty: the record can only come from announcing again.
   await waitFor("stream:cam1 to return", () => live(s, "cam1"), {
-    timeoutMs: 2000,
+    timeoutMs: DEADLINE_MS,
     intervalMs: 20,
   });
-  assert.ok(Date.now() - back <= 2000);
   assert.equal(s.discovery.exited, false);
 });
 
 Deno.test("discovery releases its streams on SIGTERM and exits 0", async () => {
   await using s = await setup();
-  await writePlaylist(s.mediaRoot, "cam1", playlist(1, { target: 30 }));
+  await writePlaylist(s.mediaRoot, "cam1", playlist({ sequence: 1, target: 30 }));
   await waitFor("stream:cam1", () => live(s, "cam1"));
   const status = await s.discovery.stop("SIGTERM");
   assert.equal(status.code, 0);

@@ -10,6 +10,11 @@ import { StaticAuthorizer } from "./auth.ts";
 import { StreamHub } from "@cascade/stream/hub";
 import { RtmpSession } from "./rtmp_session.ts";
 import { concatBytes } from "@cascade/media/bytes";
+import type { PublishDecision } from "@cascade/common/publish_auth";
+import {
+  clientHandshake,
+  SERVER_HANDSHAKE_BYTES,
+} from "../../lib/media/rtmp/testing/client_handshake.ts";
 
 configureLogging({ level: "error" });
 
@@ -20,28 +25,36 @@ function makeSession() {
   const hub = new StreamHub(log);
   const sent: Uint8Array[] = [];
   let closedWith: string | null = null;
+  const keys = new StaticAuthorizer(new Map([[KEY, "alpha"]]));
+  const decisions: Promise<PublishDecision>[] = [];
   const session = new RtmpSession({
     app: "live",
     originId: "o1",
     clientIp: "127.0.0.1",
     hub,
-    auth: new StaticAuthorizer(new Map([[KEY, "alpha"]])),
+    auth: {
+      mode: keys.mode,
+      authorize(req) {
+        const decision = keys.authorize(req);
+        decisions.push(decision);
+        return decision;
+      },
+    },
     log,
     maxMessageSize: MAX_MESSAGE,
   }, {
     send: (b) => sent.push(b),
     close: (r) => (closedWith ??= r),
   });
-  return { session, hub, sent, closed: () => closedWith };
+  /**
+   * Resolves once the session has acted on every publish decision asked so far: it attached
+   * its handler to each decision before this waits on them, so its handlers run first.
+   */
+  const decided = async () => void await Promise.allSettled(decisions);
+  return { session, hub, sent, closed: () => closedWith, decided };
 }
 
-function handshake(): Uint8Array {
-  const c = new Uint8Array(1 + 1536 * 2);
-  c[0] = 3;
-  return c;
-}
-
-/** Replies the server sent, decoded as AMF0 command names (after the 3073-byte handshake). */
+/** Replies the server sent, decoded as AMF0 command names (after the handshake). */
 function replies(sent: Uint8Array[]): string[] {
   const all = new Uint8Array(sent.reduce((n, b) => n + b.length, 0));
   let at = 0;
@@ -50,7 +63,7 @@ function replies(sent: Uint8Array[]): string[] {
     at += b.length;
   }
   const reader = new ChunkReader();
-  reader.push(all.subarray(3073));
+  reader.push(all.subarray(SERVER_HANDSHAKE_BYTES));
   const out: string[] = [];
   for (const m of reader.drain()) {
     if (m.typeId !== MessageType.COMMAND_AMF0) continue;
@@ -64,7 +77,7 @@ function replies(sent: Uint8Array[]): string[] {
 /** A valid publisher conversation: connect, createStream, publish, metadata, media. */
 function publisherBytes(key = KEY, app = "live"): Uint8Array {
   const w = new ChunkWriter();
-  const parts: Uint8Array[] = [handshake()];
+  const parts: Uint8Array[] = [clientHandshake()];
   const cmd = (streamId: number, ...v: Parameters<typeof encodeAmf0>) =>
     parts.push(w.write({ csid: 3, typeId: 20, streamId, timestamp: 0, payload: encodeAmf0(...v) }));
   parts.push(
@@ -78,15 +91,10 @@ function publisherBytes(key = KEY, app = "live"): Uint8Array {
   return concatBytes(parts);
 }
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
-  await new Promise((r) => setTimeout(r, 0));
-}
-
 Deno.test("RtmpSession answers connect, createStream and publish like a media server", async () => {
-  const { session, hub, sent, closed } = makeSession();
+  const { session, hub, sent, closed, decided } = makeSession();
   session.push(publisherBytes());
-  await settle();
+  await decided();
   assert.equal(closed(), null);
   assert.ok(hub.get("alpha"), "stream is live under its public name");
   assert.deepEqual(replies(sent), [
@@ -108,9 +116,9 @@ Deno.test("RtmpSession refuses a wrong app and a wrong key with an error status"
       [publisherBytes("not_the_key"), "onStatus:NetStream.Publish.BadName"],
     ] as const
   ) {
-    const { session, hub, sent, closed } = makeSession();
+    const { session, hub, sent, closed, decided } = makeSession();
     session.push(bytes);
-    await settle();
+    await decided();
     assert.equal(hub.size, 0);
     assert.ok(replies(sent).includes(code), `${code} in ${replies(sent)}`);
     assert.notEqual(closed(), null, "the session asks to close");
@@ -118,10 +126,10 @@ Deno.test("RtmpSession refuses a wrong app and a wrong key with an error status"
 });
 
 Deno.test("RtmpSession answers play with a clear error", async () => {
-  const { session, sent, closed } = makeSession();
+  const { session, sent, closed, decided } = makeSession();
   const w = new ChunkWriter();
   session.push(concatBytes([
-    handshake(),
+    clientHandshake(),
     w.write({
       csid: 3,
       typeId: 20,
@@ -144,7 +152,7 @@ Deno.test("RtmpSession answers play with a clear error", async () => {
       payload: encodeAmf0("play", 3, null, "x"),
     }),
   ]));
-  await settle();
+  await decided();
   assert.ok(replies(sent).includes("onStatus:NetStream.Play.Failed"));
   assert.equal(closed(), "play refused");
 });
@@ -157,20 +165,20 @@ Deno.test("RtmpSession survives random and mutated chunk streams split anywhere"
       fc.oneof(
         fc.uint8Array({ minLength: 0, maxLength: 8000 }),
         // A valid handshake followed by random chunk bytes.
-        fc.uint8Array({ maxLength: 6000 }).map((tail) => concatBytes([handshake(), tail])),
+        fc.uint8Array({ maxLength: 6000 }).map((tail) => concatBytes([clientHandshake(), tail])),
         // The valid conversation with random bytes overwritten.
         fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), {
           minLength: 1,
           maxLength: 12,
         }).map((edits) => {
           const copy = valid.slice();
-          for (const [at, v] of edits) if (at >= 3073) copy[at] = v;
+          for (const [at, v] of edits) if (at >= SERVER_HANDSHAKE_BYTES) copy[at] = v;
           return copy;
         }),
       ),
       fc.array(fc.nat(), { maxLength: 20 }),
       async (bytes, cuts) => {
-        const { session } = makeSession();
+        const { session, decided } = makeSession();
         const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
         let last = 0;
         try {
@@ -182,7 +190,7 @@ Deno.test("RtmpSession survives random and mutated chunk streams split anywhere"
         } catch (e) {
           if (!expectedError(e)) throw e;
         }
-        await settle();
+        await decided();
         session.closed("done");
       },
     ),

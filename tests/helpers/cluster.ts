@@ -2,14 +2,12 @@
  * The local cluster (`tools/cluster.ts`) as a fixture for cross-service tests: started as a
  * real program on random ports in a temporary state directory, ready once it prints its table,
  * described by the `cluster.json` it writes, and stopped with SIGTERM so that it stops its own
- * roles (a SIGKILL would leave them running). Also a viewer: ffmpeg decoding HLS from a URL,
- * reporting how many seconds of media it got through.
+ * roles (a SIGKILL would leave them running).
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { ClusterInfo } from "../../tools/cluster.ts";
 import { TestProcess } from "./process.ts";
-import { waitFor } from "./wait.ts";
 
 const CLUSTER = fileURLToPath(new URL("../../tools/cluster.ts", import.meta.url));
 
@@ -90,46 +88,4 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** ffmpeg reading `url` and decoding up to `seconds` of it, reporting progress as it goes. */
-export class Viewer implements AsyncDisposable {
-  readonly process: TestProcess;
-
-  constructor(readonly url: string, seconds: number) {
-    this.process = new TestProcess("ffmpeg", {
-      args: [
-        ...["-hide_banner", "-nostats", "-v", "error", "-progress", "pipe:1"],
-        ...["-i", url, "-t", String(seconds), "-f", "null", "-"],
-      ],
-    });
-  }
-
-  /** Seconds of media decoded so far, from ffmpeg's `-progress` reports. */
-  get decodedSeconds(): number {
-    const times = [...this.process.output.matchAll(/^out_time_us=(\d+)$/gm)];
-    const last = times.at(-1);
-    return last ? Number(last[1]) / 1e6 : 0;
-  }
-
-  /** Waits for ffmpeg to finish; fails unless it exited 0, returns the seconds decoded. */
-  async finished(timeoutMs: number): Promise<number> {
-    const status = await waitFor(
-      `ffmpeg to finish decoding ${this.url}`,
-      () => this.process.exited && this.process.status,
-      { timeoutMs, intervalMs: 100 },
-    );
-    assert.equal(status.code, 0, `ffmpeg failed on ${this.url}:\n${this.process.output}`);
-    return this.decodedSeconds;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.process.stop("SIGKILL");
-  }
-}
-
-/** Decodes `seconds` of `url` with ffmpeg and returns the seconds actually decoded. */
-export async function decode(url: string, seconds: number): Promise<number> {
-  await using viewer = new Viewer(url, seconds);
-  return await viewer.finished(seconds * 1000 + 30_000);
 }

@@ -1,10 +1,11 @@
 /**
  * Starting real programs from tests: spawn with captured output, wait until they are ready
  * (a port accepts connections, an HTTP URL answers, or a line appears in the output), and
- * stop them on dispose with SIGTERM, then SIGKILL after a deadline.
+ * stop them on dispose with SIGTERM, then SIGKILL after a deadline. Waits on a program give
+ * up as soon as it exits, and `await using` stops it however the test ends.
  */
 import { isListening } from "./ports.ts";
-import { waitFor } from "./wait.ts";
+import { GiveUp, waitFor } from "./wait.ts";
 
 export interface StartOptions {
   args?: string[];
@@ -61,14 +62,22 @@ export class TestProcess implements AsyncDisposable {
     return this.#exited;
   }
 
+  /**
+   * For `waitFor` checks that need this program running: throws `GiveUp` with the end of
+   * its output once it has exited, so the wait fails now rather than at its deadline.
+   */
+  giveUpIfExited(): void {
+    if (this.#exited) {
+      throw new GiveUp(`${this.name} exited; output:\n${this.output.slice(-2000)}`);
+    }
+  }
+
   /** Waits until `re` matches the output; fails early if the program exits first. */
   waitForOutput(re: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     return waitFor(`${this.name} to print ${re}`, () => {
       const m = this.output.match(re);
       if (m) return m;
-      if (this.#exited) {
-        throw new Error(`${this.name} exited; output:\n${this.output.slice(-2000)}`);
-      }
+      this.giveUpIfExited();
       return undefined;
     }, { timeoutMs });
   }
@@ -107,14 +116,14 @@ export async function startProcess(cmd: string, opts: StartOptions = {}): Promis
     if (opts.readyPort !== undefined) {
       const port = opts.readyPort;
       await waitFor(`${proc.name} to listen on ${port}`, async () => {
-        if (proc.exited) throw new Error(`${proc.name} exited:\n${proc.output.slice(-2000)}`);
+        proc.giveUpIfExited();
         return await isListening(port);
       }, { timeoutMs });
     }
     if (opts.readyUrl) {
       const url = opts.readyUrl;
       await waitFor(`${url} to answer`, async () => {
-        if (proc.exited) throw new Error(`${proc.name} exited:\n${proc.output.slice(-2000)}`);
+        proc.giveUpIfExited();
         const res = await fetch(url);
         await res.body?.cancel();
         return true;
@@ -131,7 +140,7 @@ export async function startProcess(cmd: string, opts: StartOptions = {}): Promis
 export async function runProcess(
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; env?: Record<string, string> } = {},
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 60_000);
@@ -139,6 +148,7 @@ export async function runProcess(
     const out = await new Deno.Command(cmd, {
       args,
       env: opts.env,
+      cwd: opts.cwd,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -149,4 +159,15 @@ export async function runProcess(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs a program to completion; fails unless it exits 0, naming the command and its stderr. */
+export async function runChecked(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string>; cwd?: string } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const r = await runProcess(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r;
 }

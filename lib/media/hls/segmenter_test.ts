@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parsePlaylist, renderPlaylist } from "./playlist.ts";
+import { decodeErrors, probeDuration } from "../../../tests/helpers/decode.ts";
+import { runChecked } from "../../../tests/helpers/process.ts";
 import {
   HlsSegmenter,
   type HlsSegmenterOptions,
@@ -522,14 +524,6 @@ Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes 
   );
 });
 
-async function run(cmd: string, args: string[], cwd: string): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-  assert.ok(out.success, `${cmd} ${args.join(" ")} failed: ${text}`);
-  return text;
-}
-
 /**
  * Encodes `seconds` of test media as 2 s MPEG-TS segments named from `first`, timestamps
  * from zero. The audio ends 0.1 s before the video: ffmpeg's command line moves a later
@@ -537,14 +531,14 @@ async function run(cmd: string, args: string[], cwd: string): Promise<string> {
  * overlapping dts if the AAC tail outlasted the video.
  */
 async function encodeSegments(dir: string, seconds: number, first: number): Promise<void> {
-  await run("ffmpeg", [
+  await runChecked("ffmpeg", [
     ...["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-f", "lavfi"],
     ...["-i", `sine=frequency=440:sample_rate=48000:duration=${seconds - 0.1}`],
     ...["-t", String(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
     ...["-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac"],
     ...["-f", "segment", "-segment_time", "2", "-segment_format", "mpegts"],
     ...["-segment_start_number", String(first), "%d.ts"],
-  ], dir);
+  ], { cwd: dir });
 }
 
 Deno.test("HlsSegmenter playlist over ffmpeg-made segments plays in ffmpeg", async () => {
@@ -571,26 +565,22 @@ Deno.test("HlsSegmenter playlist over ffmpeg-made segments plays in ffmpeg", asy
     await Deno.writeTextFile(`${dir}/index.m3u8`, renderPlaylist(p));
 
     // The ended playlist, read start to end.
-    const errors = await run("ffmpeg", ["-v", "error", "-i", "index.m3u8", "-f", "null", "-"], dir);
-    assert.equal(errors, "");
+    assert.equal(await decodeErrors("index.m3u8", { cwd: dir }), "");
     // The live form (no ENDLIST), read from its first segment for 5 s of output.
     await Deno.writeTextFile(`${dir}/live.m3u8`, renderPlaylist({ ...p, ended: false }));
-    const live = await run("ffmpeg", [
-      ...["-v", "error", "-live_start_index", "0", "-i", "live.m3u8"],
-      ...["-t", "5", "-f", "null", "-"],
-    ], dir);
+    const live = await decodeErrors("live.m3u8", {
+      cwd: dir,
+      inputArgs: ["-live_start_index", "0"],
+      seconds: 5,
+    });
     assert.equal(live, "");
     // ffmpeg sees what the playlist says: 5 segments of 2 s.
-    const probed = await run("ffprobe", [
-      ...["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "index.m3u8"],
-    ], dir);
-    assert.ok(Math.abs(Number(probed.trim()) - 10) < 0.2, `duration ${probed}`);
+    const probed = await probeDuration("index.m3u8", { cwd: dir });
+    assert.ok(Math.abs(probed - 10) < 0.2, `duration ${probed}`);
     // And each file is as long as its #EXTINF says (the AAC priming adds 21 ms to the first).
     for (const s of p.segments) {
-      const d = await run("ffprobe", [
-        ...["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", s.uri],
-      ], dir);
-      assert.ok(Math.abs(Number(d.trim()) - s.duration) < 0.05, `${s.uri} lasts ${d}`);
+      const d = await probeDuration(s.uri, { cwd: dir });
+      assert.ok(Math.abs(d - s.duration) < 0.05, `${s.uri} lasts ${d}`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

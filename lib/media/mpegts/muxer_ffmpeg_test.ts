@@ -9,24 +9,11 @@ import { join } from "node:path";
 import { FlvDemuxer } from "../flv.ts";
 import type { AacConfig, AvcConfig, MediaFrame } from "../frame.ts";
 import { TsMuxer } from "./muxer.ts";
+import { decodeErrors, probe, probeJson } from "../../../tests/helpers/decode.ts";
+import { runChecked } from "../../../tests/helpers/process.ts";
 
 const DURATION_S = 4;
 const FPS = 30;
-
-async function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(cmd, { args, stdin: "null" }).output();
-  const result = {
-    stdout: new TextDecoder().decode(stdout),
-    stderr: new TextDecoder().decode(stderr),
-  };
-  assert.equal(code, 0, `${cmd} ${args.join(" ")} failed: ${result.stderr}`);
-  return result;
-}
-
-async function ffprobeJson(file: string, ...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run("ffprobe", ["-v", "error", "-of", "json", ...args, file]);
-  return JSON.parse(stdout);
-}
 
 /** The tags of an FLV file: 9-byte header, then each tag followed by PreviousTagSize. */
 function* readFlvTags(file: Uint8Array): Generator<{ type: number; ms: number; body: Uint8Array }> {
@@ -50,7 +37,7 @@ async function makeFlv(dir: string): Promise<{
   frames: MediaFrame[];
 }> {
   const flv = join(dir, "in.flv");
-  await run("ffmpeg", [
+  await runChecked("ffmpeg", [
     "-v",
     "error",
     "-f",
@@ -122,10 +109,9 @@ Deno.test("TsMuxer output of ffmpeg's H.264 + AAC passes ffprobe and decodes cle
     const out = join(dir, "out.ts");
     await mux(out, { video, audio }, frames);
 
-    const probe = await run("ffprobe", ["-v", "error", out]);
-    assert.equal(probe.stderr, "");
+    assert.equal((await probe(out)).stderr, "");
 
-    const { streams, format } = await ffprobeJson(out, "-show_streams", "-show_format") as {
+    const { streams, format } = await probeJson(out, "-show_streams", "-show_format") as {
       streams: Record<string, unknown>[];
       format: { duration: string };
     };
@@ -140,10 +126,9 @@ Deno.test("TsMuxer output of ffmpeg's H.264 + AAC passes ffprobe and decodes cle
     const duration = Number(format.duration);
     assert.ok(Math.abs(duration - DURATION_S) <= DURATION_S * 0.05, `duration ${duration}`);
 
-    const decode = await run("ffmpeg", ["-v", "error", "-i", out, "-f", "null", "-"]);
-    assert.equal(decode.stderr, "");
+    assert.equal(await decodeErrors(out), "");
 
-    const { packets } = await ffprobeJson(
+    const { packets } = await probeJson(
       out,
       "-select_streams",
       "v",
@@ -159,7 +144,7 @@ Deno.test("TsMuxer output of ffmpeg's H.264 + AAC passes ffprobe and decodes cle
     assert.equal(packets[0]!.dts, firstVideo.dts * 90 + 126000, "first DTS is offset by 1.4 s");
     assert.equal(packets.filter((p) => p.flags.startsWith("K")).length, 2);
 
-    const { frames: decoded } = await ffprobeJson(
+    const { frames: decoded } = await probeJson(
       out,
       "-select_streams",
       "v",
@@ -184,8 +169,8 @@ Deno.test("TsMuxer output survives the 33-bit PTS wrap and audio-only muxing", a
 
     const both = join(dir, "wrap.ts");
     await mux(both, { video, audio }, shifted);
-    assert.equal((await run("ffmpeg", ["-v", "error", "-i", both, "-f", "null", "-"])).stderr, "");
-    const { frames: decoded } = await ffprobeJson(
+    assert.equal(await decodeErrors(both), "");
+    const { frames: decoded } = await probeJson(
       both,
       "-select_streams",
       "v",
@@ -196,18 +181,15 @@ Deno.test("TsMuxer output survives the 33-bit PTS wrap and audio-only muxing", a
 
     const audioOnly = join(dir, "audio.ts");
     await mux(audioOnly, { audio }, frames.filter((f) => f.kind === "audio"));
-    assert.equal((await run("ffprobe", ["-v", "error", audioOnly])).stderr, "");
-    const { streams, format } = await ffprobeJson(audioOnly, "-show_streams", "-show_format") as {
+    assert.equal((await probe(audioOnly)).stderr, "");
+    const { streams, format } = await probeJson(audioOnly, "-show_streams", "-show_format") as {
       streams: Record<string, unknown>[];
       format: { duration: string };
     };
     assert.deepEqual(streams.map((s) => s.codec_name), ["aac"]);
     const duration = Number(format.duration);
     assert.ok(Math.abs(duration - DURATION_S) <= DURATION_S * 0.05, `duration ${duration}`);
-    assert.equal(
-      (await run("ffmpeg", ["-v", "error", "-i", audioOnly, "-f", "null", "-"])).stderr,
-      "",
-    );
+    assert.equal(await decodeErrors(audioOnly), "");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
