@@ -18,6 +18,7 @@ import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
 import { dvrListSize } from "./config.ts";
+import { announceFromPackager } from "./announce.ts";
 
 export interface OriginDeps {
   log?: Logger;
@@ -125,7 +126,19 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   log.info("rtmp.listening", { url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}` });
   const metrics = deps.metrics ?? new MetricsRegistry();
   registerIngestMetrics(metrics, hub, rtmp);
+  let publicUrl = "";
+  const announcing = deps.registry
+    ? announceFromPackager({
+      registry: deps.registry,
+      originId: id,
+      originUrl: () => publicUrl,
+      mediaRoot: config.MEDIA_ROOT,
+      ttlSeconds: config.STREAM_TTL_SECONDS,
+      log,
+    })
+    : undefined;
   const packager = new HlsPackager(hub, {
+    events: announcing?.events,
     mediaRoot: config.MEDIA_ROOT,
     segmentSeconds: config.HLS_SEGMENT_SECONDS,
     listSize: dvrListSize(config.HLS_LIST_SIZE, config.HLS_SEGMENT_SECONDS, config.HLS_DVR_SECONDS),
@@ -141,7 +154,6 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
   });
-  let publicUrl = "";
   const context: OriginContext = {
     id,
     config,
@@ -168,6 +180,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const registered = deps.registry
     ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
     : undefined;
+  await announcing?.start();
   for (const ext of extensions) await ext.start?.();
   return {
     id,
@@ -183,6 +196,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
       await packager.close();
       await Promise.all(extensions.map((e) => e.close()));
+      await announcing?.stop();
       await registered?.close();
       await server?.shutdown();
     },
