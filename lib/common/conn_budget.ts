@@ -113,16 +113,24 @@ export function reservedDescriptors(limit: number): number {
   return Math.max(64, Math.ceil(limit * 0.1));
 }
 
+/** `share` (0–1] of the descriptors left after the reserve, at least 1. */
+export function shareOfDescriptors(limit: number, share: number): number {
+  return Math.max(1, Math.floor((limit - reservedDescriptors(limit)) * share));
+}
+
 /**
- * A listener's default budget: `share` (0–1] of the descriptors left after the reserve,
- * a quarter of that per address and half of it pending, each at least 1.
+ * The default split of a listener's `max` connections: a quarter per address and half
+ * pending, but never fewer than 8 (or `max`), so a small budget is not split to nothing.
  */
-export function defaultBudget(limit: number, share: number): BudgetLimits {
-  const max = Math.max(1, Math.floor((limit - reservedDescriptors(limit)) * share));
+export function budgetOf(
+  max: number,
+  overrides: { perAddress?: number; pending?: number } = {},
+): BudgetLimits {
+  const floor = Math.min(max, 8);
   return {
     max,
-    perAddress: Math.max(1, Math.floor(max / 4)),
-    pending: Math.max(1, Math.floor(max / 2)),
+    perAddress: overrides.perAddress ?? Math.max(floor, Math.floor(max / 4)),
+    pending: overrides.pending ?? Math.max(floor, Math.floor(max / 2)),
   };
 }
 

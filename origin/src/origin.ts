@@ -16,6 +16,7 @@ import { HlsPackager } from "./hls_packager.ts";
 import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import { budgetOf } from "@cascade/common/conn_budget";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
 import { dvrListSize } from "./config.ts";
 import { announceFromPackager } from "./announce.ts";
@@ -118,8 +119,10 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     hub,
     auth,
     log,
-    maxConnections: config.RTMP_MAX_CONNECTIONS,
+    budget: budgetOf(config.RTMP_MAX_CONNECTIONS),
     maxMessageSize: config.RTMP_MAX_MESSAGE_BYTES,
+    maxPendingMessageSize: 64 * 1024,
+    maxBufferedBytes: 256 * 1024 * 1024,
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
   });
