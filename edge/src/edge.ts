@@ -17,7 +17,7 @@ import { log as rootLog, type Logger } from "@cascade/common/log";
 import { HttpError } from "@cascade/common/http_errors";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MEDIA_METHODS } from "@cascade/common/http_paths";
-import { VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import { SEGMENT_FILE_RE, segmentFileName, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
 import { type Registry, RegistryUnavailableError, type StreamRecord } from "@cascade/registry";
 import {
   broadcastKey,
@@ -27,6 +27,7 @@ import {
   type CacheResult,
   Coalescer,
   entrySize,
+  LiveWindows,
   vodBroadcastKey,
 } from "./cache.ts";
 import { LoadMeter } from "./load.ts";
@@ -84,6 +85,12 @@ export interface EdgeOptions {
   now?: () => number;
 }
 
+/**
+ * Segments kept past the oldest one a live playlist lists, for players still working from
+ * the previous playlist; older ones leave the cache when that playlist arrives.
+ */
+export const LIVE_GRACE_SEGMENTS = 3;
+
 /** Default of `EdgeOptions.playlistFreshMs`. */
 export const DEFAULT_PLAYLIST_FRESH_MS = 250;
 
@@ -98,6 +105,7 @@ export class Edge {
   readonly #ownsClient: boolean;
   readonly #origin: OriginFetcher;
   readonly #flights = new Coalescer<CachedObject | null>();
+  readonly #windows = new LiveWindows(LIVE_GRACE_SEGMENTS);
   readonly #gate: TokenGate;
   readonly #cors: string;
   readonly #playlistFreshMs: number;
@@ -393,9 +401,25 @@ export class Edge {
     const obj = await this.#origin.fetch(target, source, key);
     if (obj === null) return null;
     const before = this.cache.evictions;
-    this.cache.set(key, obj);
+    if (this.cache.set(key, obj) && source.live) this.#trackWindow(target, source, obj);
     this.#m.evictions.inc(this.cache.evictions - before);
     return obj;
+  }
+
+  /** Live segments are remembered per broadcast; a newer playlist drops those it left behind. */
+  #trackWindow(target: MediaTarget, source: Source, obj: CachedObject): void {
+    if (target.kind === "segment") {
+      if (SEGMENT_FILE_RE.test(target.file)) {
+        this.#windows.stored(source.broadcast, parseInt(target.file, 10));
+      }
+      return;
+    }
+    if (obj.oldestSegment === undefined) return;
+    const gone = this.#windows.expired(source.broadcast, obj.oldestSegment);
+    for (const sequence of gone) {
+      this.cache.delete(cacheKey(source.broadcast, segmentFileName(sequence)));
+    }
+    this.#m.windowEvictions.inc(gone.length);
   }
 }
 
