@@ -94,7 +94,8 @@ export function originId(config: OriginConfig): string {
 export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Promise<Origin> {
   const id = originId(config);
   const log = (deps.log ?? rootLog).child({ role: "origin" });
-  const hub = new StreamHub(log);
+  const metrics = deps.metrics ?? new MetricsRegistry();
+  const hub = new StreamHub(log, metrics);
   const auth = deps.auth ?? createAuthorizer(config, log);
   hub.on((e) => {
     const info = e.stream.info;
@@ -127,7 +128,6 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
   });
   log.info("rtmp.listening", { url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}` });
-  const metrics = deps.metrics ?? new MetricsRegistry();
   registerIngestMetrics(metrics, hub, rtmp);
   let publicUrl = "";
   const announcing = deps.registry
