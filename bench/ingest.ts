@@ -109,8 +109,8 @@ async function hubDroppedFrames(metricsUrl: string | undefined): Promise<number 
   if (metricsUrl === undefined) return undefined;
   const res = await fetch(metricsUrl);
   if (!res.ok) throw new Error(`${metricsUrl} answered ${res.status}`);
-  // No series yet means no consumer ever subscribed, hence nothing dropped.
-  return counterTotal(await res.text(), "cascade_hub_dropped_frames_total") ?? 0;
+  // Every packager subscription creates its series, so an absent counter is reported as such.
+  return counterTotal(await res.text(), "cascade_hub_dropped_frames_total");
 }
 
 /** One session of N publishers against `server`; see the module comment. */
