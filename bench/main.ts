@@ -12,7 +12,7 @@
  * libnginx-mod-rtmp, redis-server and wrk; not part of `deno task test`.
  *
  *   deno task bench                  # about 12 minutes: 20 and 100 streams, 30 s windows, 2 rounds
- *   deno task bench --quick          # a smoke run in about 4 minutes
+ *   deno task bench --quick          # a smoke run in about 2 minutes
  *   deno task bench --streams 10 --seconds 20 --rounds 1 --only ingest,stampede
  */
 import { parseArgs } from "node:util";
