@@ -31,7 +31,7 @@ export function onShutdown(deadlineMs = 5000): (cleanup: Cleanup) => void {
         await cleanup();
       } catch (err) {
         code = 1;
-        log.error("shutdown.cleanup_failed", { err });
+        log.error("shutdown.cleanup_failed", { error: err });
       }
     }
     clearTimeout(timer);
