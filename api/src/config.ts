@@ -9,6 +9,7 @@ import {
   fields,
   loggingShape,
   MIN_TOKEN_LENGTH,
+  nodeShape,
   redisShape,
   secretFields,
 } from "@cascade/common/config";
@@ -17,6 +18,8 @@ import { parseRegionCidrs } from "./regions.ts";
 export const apiConfigSchema = z.object({
   ...redisShape,
   ...loggingShape,
+  /** Reported by `/healthz`; default hostname and `API_PORT`. */
+  NODE_ID: nodeShape.NODE_ID,
   API_HOST: z.string().min(1).default("0.0.0.0"),
   API_PORT: fields.port(8080),
   /** Base URL clients reach the API at; unset → taken from each request. */
