@@ -36,15 +36,7 @@ import { type EdgeMetrics, registerEdgeMetrics } from "./metrics.ts";
 import { OriginClient, OriginFetchError } from "./origin_client.ts";
 import { OriginFetcher } from "./origin_fetch.ts";
 import { MAX_TARGET_LENGTH, type MediaTarget, parseMediaTarget, splitTarget } from "./paths.ts";
-import {
-  errorReply,
-  healthReply,
-  metricsReply,
-  playlistReply,
-  preflightReply,
-  segmentReply,
-  withCors,
-} from "./replies.ts";
+import { errorReply, playlistReply, preflightReply, segmentReply, withCors } from "./replies.ts";
 import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
 import {
   type Got,
@@ -79,8 +71,6 @@ export interface EdgeOptions {
   client?: OriginClient;
   /** Memo and outage settings of both the live and the VOD lookup. */
   lookup?: Pick<LookupOptions, "positiveMs" | "negativeMs" | "retryMs" | "clock">;
-  /** Liveness beyond draining, for `/healthz`. */
-  healthy?: () => boolean;
   /** Wall clock, epoch milliseconds (token expiry, `Age`, playlist freshness). */
   now?: () => number;
 }
@@ -111,7 +101,6 @@ export class Edge {
   readonly #playlistFreshMs: number;
   /** When `stream.update` last said a name's playlist changed: older cached copies are stale. */
   readonly #playlistChangedAt = new Map<string, number>();
-  readonly #healthy: () => boolean;
   readonly #now: () => number;
   readonly #m: EdgeMetrics;
   #draining = false;
@@ -129,7 +118,6 @@ export class Edge {
     this.#gate = new TokenGate(opts.signingKey, this.#now);
     this.#cors = opts.corsOrigin ?? "*";
     this.#playlistFreshMs = opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS;
-    this.#healthy = opts.healthy ?? (() => true);
     this.metrics = opts.metrics ?? new MetricsRegistry();
     this.#m = registerEdgeMetrics(this.metrics, this);
     this.#origin = new OriginFetcher({
@@ -211,10 +199,6 @@ export class Edge {
       );
     }
     const { path } = splitTarget(req.target);
-    if (path === "/healthz") {
-      return healthReply(req, !this.#draining && this.#healthy(), this.#draining);
-    }
-    if (path === "/metrics") return metricsReply(req, this.metrics.render());
     if (!path.startsWith("/live/")) throw new HttpError(404, "not_found", "Not found");
     if (req.method === "OPTIONS") return preflightReply(req, this.#cors);
     if (req.method !== "GET" && req.method !== "HEAD") {

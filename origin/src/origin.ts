@@ -6,6 +6,7 @@
  * watcher) is plugged in by the composition root as `OriginExtension`s, so the origin
  * imports no other service.
  */
+import { nodeId } from "@cascade/common/config";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
 import { ApiAuthorizer, OpenAuthorizer, parsePublishKeys, StaticAuthorizer } from "./auth.ts";
@@ -88,7 +89,7 @@ export function createAuthorizer(config: OriginConfig, log: Logger): PublishAuth
 
 /** `NODE_ID`, else hostname and HTTP port (the default a discovery process beside it uses). */
 export function originId(config: OriginConfig): string {
-  return config.NODE_ID ?? `${Deno.hostname()}:${config.ORIGIN_HTTP_PORT}`;
+  return nodeId(config.NODE_ID, config.ORIGIN_HTTP_PORT);
 }
 
 export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Promise<Origin> {
@@ -151,6 +152,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     metrics,
   });
   const app = createOriginApp({
+    id,
     mediaRoot: config.MEDIA_ROOT,
     corsOrigin: config.CORS_ORIGIN,
     // At most half a target duration (target = ceil(segment) + 1), in whole seconds.
