@@ -5,14 +5,13 @@
  * Why native muxing rather than `ffmpeg -c copy` over the packaged HLS segments: the hub
  * already hands us demuxed AVCC frames with exact timestamps, so writing MP4 is table
  * bookkeeping in `@cascade/media/mp4/muxer`, with no process per stream (ffmpeg costs
- * ~57 MB RSS per stream, PERFORMANCE_NOTES.md), no dependency on the HLS segments outliving
- * their window, no TS→MP4 timestamp round trip, and chunk cuts on exactly the keyframe we
- * choose. Faststart without a second copy of the media: the file starts with `ftyp` and a
- * `free` box sized for the `moov` (about 1 KiB per second of media), the `mdat` payload is
- * appended behind it, and at the end the `moov` is written into the reserved room. Only if
- * it does not fit (an unusually dense chunk) is the `mdat` moved back in place by the
- * difference; that needs just the difference in free space, so even a nearly full disk
- * can finish a chunk.
+ * ~57 MB RSS per stream), no dependency on the HLS segments outliving their window, no
+ * TS→MP4 timestamp round trip, and chunk cuts on exactly the keyframe we choose. Faststart
+ * without a second copy of the media: the file starts with `ftyp` and a `free` box sized
+ * for the `moov` (about 1 KiB per second of media), the `mdat` payload is appended behind
+ * it, and at the end the `moov` is written into the reserved room. Only if it does not fit
+ * (an unusually dense chunk) is the `mdat` moved back in place by the difference; that
+ * needs just the difference in free space, so even a nearly full disk can finish a chunk.
  */
 
 import { free, MDAT_HEADER_SIZE, mdatHeader } from "@cascade/media/mp4/boxes";

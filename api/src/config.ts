@@ -1,5 +1,5 @@
 /**
- * The API's configuration: the environment variables of ARCHITECTURE.md the API reads, as
+ * The API's configuration: the environment variables of docs/architecture.md the API reads, as
  * one zod schema parsed once at start. `apiConfigSchema` suits the all-in-one node (no
  * Redis needed); `apiProcessConfigSchema` is what `deno task api` parses, where `REDIS_URL`
  * is required because a lone API has no embedded registry.

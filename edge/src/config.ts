@@ -1,5 +1,5 @@
 /**
- * The edge's configuration: the environment variables of ARCHITECTURE.md the edge reads, as
+ * The edge's configuration: the environment variables of docs/architecture.md the edge reads, as
  * one zod schema parsed once at start. `edgeConfigSchema` suits the all-in-one node (the
  * registry is embedded there, so `REDIS_URL` is optional); `edgeProcessConfigSchema` is what
  * `deno task edge` parses, where a missing `REDIS_URL` is the one-line exit 2.

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "@cascade/common/config";
 import { edgeConfigSchema, edgeNodeId, edgeProcessConfigSchema, edgePublicUrl } from "./config.ts";
 
-Deno.test("edgeConfigSchema has the defaults of ARCHITECTURE.md", () => {
+Deno.test("edgeConfigSchema has the defaults of docs/architecture.md", () => {
   const c = loadConfig(edgeConfigSchema, {});
   assert.equal(c.EDGE_PORT, 8000);
   assert.equal(c.EDGE_CACHE_MB, 512);

@@ -1,5 +1,5 @@
 /**
- * The origin's configuration: the environment variables of ARCHITECTURE.md that the origin
+ * The origin's configuration: the environment variables of docs/architecture.md that the origin
  * reads, parsed once with zod. `PUBLISH_AUTH=static` requires `PUBLISH_KEYS`.
  */
 import { z } from "zod";
