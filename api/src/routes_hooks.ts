@@ -1,5 +1,5 @@
 /**
- * The publish hooks of ARCHITECTURE.md "Service hooks". Cascade origins POST JSON
+ * The publish hooks of docs/architecture.md, "Service hooks". Cascade origins POST JSON
  * `{app, key, clientIp, originId}` with `Authorization: Bearer HOOK_TOKEN` and get
  * `200 {name}` or `403 {error}`. nginx-rtmp's `on_publish` POSTs its form (`name` is the
  * key, `addr` the publisher) with the token in the query and gets a `302` whose `Location`

@@ -2,7 +2,7 @@
  * The edge on `node:http`, the server used for viewers by default. Cached segments are
  * large bodies already in memory, and for those `node:http` under Deno moved about twice
  * the bytes of `Deno.serve` on this machine (see `edge/bench/edge_bench.ts` and
- * PERFORMANCE_NOTES.md); the request logic is the same `Edge.handle` either way.
+ * edge/README.md, "Choices, measured"); the request logic is the same `Edge.handle` either way.
  *
  * Paths the edge does not own go to an optional fetch-style `fallback`, so the all-in-one
  * node can put its API and pages behind the same port. `close()` drains: it stops accepting,

@@ -1,7 +1,7 @@
 /**
  * The origin's HLS packager: a hub consumer per broadcast that muxes frames into MPEG-TS
  * segments and keeps `MEDIA_ROOT/{name}/index.m3u8` current, following "HLS output" in
- * ARCHITECTURE.md. One `HlsChannel` per name outlives its publisher for
+ * docs/architecture.md. One `HlsChannel` per name outlives its publisher for
  * `REPUBLISH_GRACE_SECONDS`: a republish in that time continues the playlist after a
  * discontinuity; after it, the directory is removed. Segments are written as `.tmp` and
  * renamed when complete, and only then listed; the playlist is replaced by rename. Disk

@@ -4,7 +4,7 @@
  * composition: `createOriginApp` returns a Hono app and never listens. Every request path is
  * decoded exactly once and checked against the stream-name and file-name rules before any
  * file system call; the resolved path must still lie under the media root. Bodies stream
- * from the open file (`FsFile.readable`, the fast path measured in PERFORMANCE_NOTES.md), and
+ * from the open file (`FsFile.readable`, the fast path measured in bench/README.md), and
  * a byte range streams only its slice, so no segment is ever read whole into memory.
  */
 import { resolve, sep } from "node:path";
