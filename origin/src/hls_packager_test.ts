@@ -151,28 +151,31 @@ interface Setup extends AsyncDisposable {
 async function setup(): Promise<Setup> {
   const root = await Deno.makeTempDir({ prefix: "cascade-packager-" });
   const log = captureLog();
-  const packagers: HlsPackager[] = [];
+  const started: { hub: StreamHub; packager: HlsPackager }[] = [];
   return {
     root,
     dir: join(root, NAME),
     log,
     start(now) {
       const hub = new StreamHub(log);
-      packagers.push(
-        new HlsPackager(hub, {
-          mediaRoot: root,
-          segmentSeconds: SEGMENT_SECONDS,
-          listSize: 10,
-          republishGraceSeconds: GRACE_SECONDS,
-          log,
-          metrics: new MetricsRegistry(),
-          now,
-        }),
-      );
+      const packager = new HlsPackager(hub, {
+        mediaRoot: root,
+        segmentSeconds: SEGMENT_SECONDS,
+        listSize: 10,
+        republishGraceSeconds: GRACE_SECONDS,
+        log,
+        metrics: new MetricsRegistry(),
+        now,
+      });
+      started.push({ hub, packager });
       return hub;
     },
     async [Symbol.asyncDispose]() {
-      for (const p of packagers) await p.close();
+      for (const { hub, packager } of started) {
+        // A test that failed mid-broadcast leaves a stream open; `close()` waits for it to end.
+        for (const stream of [...hub.streams()]) hub.close(stream, "test over");
+        await packager.close();
+      }
       await Deno.remove(root, { recursive: true });
     },
   };
