@@ -105,12 +105,14 @@ class HlsChannel {
     this.#live = true;
     clearTimeout(this.#cleanupTimer);
     this.#cleanupTimer = undefined;
+    // Subscribed before the first await, so frames published meanwhile are not lost.
+    const messages = stream.subscribe("hls");
     await Deno.mkdir(this.dir, { recursive: true });
     // A republish continues the same playlist: its next segment starts a new timeline.
     this.#video = undefined;
     this.#audio = undefined;
     try {
-      for await (const msg of stream.subscribe("hls")) {
+      for await (const msg of messages) {
         if (msg.type === "config") this.#onConfig(msg.track);
         else await this.#onFrame(msg.frame);
       }
