@@ -1,6 +1,6 @@
 /**
  * Two origins receiving publishers of the same stream name at the same moment, with real
- * ffmpeg publishers, a real redis-server and each origin's embedded discovery announcing
+ * ffmpeg publishers, a real redis-server and each origin announcing from its packager
  * through its own Redis connection: exactly one origin holds `stream:{name}`, the other is
  * refused and says so, and the owner stays the same over many refreshes, during which the
  * loser keeps trying to claim the name.
@@ -45,7 +45,7 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
   await using observer = registryClient(redis.url);
   const logA = captureLog();
   const logB = captureLog();
-  const env = { STREAM_TTL_SECONDS: String(TTL_SECONDS), EMBED_DISCOVERY: "true" };
+  const env = { STREAM_TTL_SECONDS: String(TTL_SECONDS) };
   await using originA = await startTestOrigin(
     { ...env, NODE_ID: "origin-a" },
     { registry: registryA, log: logA },
@@ -76,7 +76,7 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
     assert.equal(first.manifest, `${winner.httpUrl}/live/${NAME}/${LIVE_PLAYLIST}`);
     const refused = await waitFor(
       "the other origin to be refused",
-      () => loserLog.events("discovery.claimed_elsewhere").find((l) => l.fields.name === NAME),
+      () => loserLog.events("announce.claimed_elsewhere").find((l) => l.fields.name === NAME),
       {
         timeoutMs: 15_000,
       },
@@ -84,7 +84,7 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
     assert.equal(refused.fields.owner, owner);
 
     // Watch the claim through many refreshes (each one resets its TTL), while the loser's
-    // discovery keeps claiming the name on its own timer: the owner must never change.
+    // announcer keeps claiming the name on its own timer: the owner must never change.
     const key = `${PREFIX}stream:${NAME}`;
     const owners = new Set<string>();
     let refreshes = 0;
@@ -100,7 +100,7 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
       return refreshes >= REFRESHES;
     }, { timeoutMs: 30_000, intervalMs: 20 });
     assert.deepEqual([...owners], [owner], "the owner never changed and the claim never lapsed");
-    const refusals = loserLog.events("discovery.claimed_elsewhere").filter((l) =>
+    const refusals = loserLog.events("announce.claimed_elsewhere").filter((l) =>
       l.fields.name === NAME
     );
     assert.deepEqual(refusals.map((l) => l.fields.owner), [owner], "refused, logged once");
