@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { chromium, type Page } from "playwright-core";
+import { chromium, type Page } from "./helpers/playwright.ts";
 import { loadConfig } from "@cascade/common/config";
 import { log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";

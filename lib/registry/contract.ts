@@ -8,7 +8,7 @@
  * does not depend on fixed sleeps.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../tests/helpers/fast_check.ts";
 import type { Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "./errors.ts";
 import type {
