@@ -1,6 +1,6 @@
 /**
  * `deno task start`: every role in one process for a newcomer — origin (RTMP + HLS),
- * embedded discovery, API, edge, watch page and dashboard — on an in-memory registry, with
+ * API, edge, watch page and dashboard — on an in-memory registry, with
  * no Redis and no configuration. One HTTP port serves `/live/…` (through the edge),
  * `/api/v1/…`, `/watch/{name}` and `/` (`createAllInOneApp`); the origin's own HTTP
  * listener stays on loopback for the edge to fetch from. A development stream key and an

@@ -2,7 +2,7 @@
  * The watch page and the dashboard in a real browser: headless Chromium from Debian's
  * `chromium` package driven by playwright-core, against a real stack on one random port
  * as the all-in-one node mounts it (watch page, dashboard, API, edge), fed by an
- * in-process origin with its embedded discovery in a MemoryRegistry, and ffmpeg as the
+ * in-process origin announcing in a MemoryRegistry, and ffmpeg as the
  * encoder. The watch page plays, shows a latency, goes offline when the publisher stops
  * and resumes by itself; the dashboard follows streams up and down within 3 s; a stream
  * created in the dashboard publishes with the key it showed; no key or token is ever in

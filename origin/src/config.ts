@@ -38,8 +38,6 @@ export const originConfigSchema = z.object({
   CORS_ORIGIN: z.string().default("*"),
   /** Ingest URL announced in the origin's node record (what the API lists as ingestUrls). */
   RTMP_PUBLIC_URL: z.string().regex(/^rtmps?:\/\/\S+$/, "must be an rtmp:// URL").optional(),
-  /** Run the discovery watcher inside the origin process (`false` when it runs beside). */
-  EMBED_DISCOVERY: fields.bool(true),
   STREAM_TTL_SECONDS: fields.positive(10),
   /** Keep a finished broadcast's HLS segments and write `vod.m3u8`. */
   KEEP_HLS: fields.bool(false),
