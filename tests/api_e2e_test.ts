@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "@cascade/common/config";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import type { RegistryEvent } from "@cascade/registry/types";
 import { createApiApp } from "../api/src/app.ts";

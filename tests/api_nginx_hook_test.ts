@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "@cascade/common/config";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { createApiApp } from "../api/src/app.ts";
 import { recordingLogger } from "../api/src/app_cases.ts";

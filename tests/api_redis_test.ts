@@ -4,7 +4,7 @@
  * key prefix of one server.
  */
 import { configureLogging } from "@cascade/common/log";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { apiSuite } from "../api/src/app_cases.ts";
 import { startRedis } from "./helpers/redis.ts";

@@ -1,4 +1,4 @@
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../../lib/common/testing/log.ts";
 import { MemoryRegistry, MemoryStore } from "@cascade/registry/memory";
 import { configureLogging } from "@cascade/common/log";
 import { apiSuite } from "./app_cases.ts";
