@@ -1,6 +1,6 @@
 /**
  * The registry in Redis (ioredis), shared by every process of a cluster. Keys follow
- * ARCHITECTURE.md under a configurable prefix; multi-step writes are Lua scripts so claims
+ * docs/architecture.md under a configurable prefix; multi-step writes are Lua scripts so claims
  * and releases are atomic. Calls never wait longer than `timeoutMs` (1.5 s by default):
  * the offline queue is off, so a call made while the connection is down fails at once
  * with `RegistryUnavailableError`, and one that gets no answer is abandoned at the
@@ -66,7 +66,7 @@ export interface RedisRegistryOptions {
   maxReconnectDelayMs?: number;
 }
 
-/** Key names of ARCHITECTURE.md's Redis schema under one prefix. */
+/** Key names of the Redis schema (docs/architecture.md) under one prefix. */
 class Keys {
   readonly prefix: string;
   readonly events: string;
