@@ -37,6 +37,13 @@ export const AUTH_ERRORS = {
   503: errorResponse("API_ADMIN_TOKEN not set, or the registry is unreachable"),
 } as const;
 
+/** The answers every admin route on one stream (`/{name}…`) may give besides its own. */
+export const STREAM_ERRORS = {
+  400: errorResponse("Invalid name"),
+  404: errorResponse("Unknown stream"),
+  ...AUTH_ERRORS,
+} as const;
+
 export function unknownStream(name: string): HttpError {
   return new HttpError(404, "not_found", `Unknown stream: ${name}`);
 }

@@ -10,8 +10,8 @@ import type { NodeRecord } from "@cascade/registry/types";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
 import { NameParams, StreamKeyGrant } from "../schemas.ts";
 import { generateStreamKey, hashStreamKey } from "../stream_keys.ts";
-import { type AdminRoute, AUTH_ERRORS, existingStream } from "./admin_access.ts";
-import { errorResponse, json, NO_STORE } from "./responses.ts";
+import { type AdminRoute, existingStream, STREAM_ERRORS } from "./admin_access.ts";
+import { json, NO_STORE } from "./responses.ts";
 
 /** The answer that hands `key` out, with where to publish it and where it plays. */
 export function keyGrant(
@@ -46,9 +46,7 @@ export function streamKeyApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       request: { params: NameParams },
       responses: {
         200: { description: "The new key", content: json(StreamKeyGrant) },
-        400: errorResponse("Invalid name"),
-        404: errorResponse("Unknown stream"),
-        ...AUTH_ERRORS,
+        ...STREAM_ERRORS,
       },
     }),
     async (c) => {

@@ -7,8 +7,8 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { ApiContext } from "../context.ts";
 import { collectRecordings } from "../recordings.ts";
 import { NameParams, RecordingList } from "../schemas.ts";
-import { type AdminRoute, AUTH_ERRORS, existingStream } from "./admin_access.ts";
-import { errorResponse, json, NO_STORE } from "./responses.ts";
+import { type AdminRoute, existingStream, STREAM_ERRORS } from "./admin_access.ts";
+import { json, NO_STORE } from "./responses.ts";
 
 /** The recordings route, to mount at `/api/v1/streams`. */
 export function streamRecordingsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
@@ -24,9 +24,7 @@ export function streamRecordingsApp(ctx: ApiContext, admin: AdminRoute): OpenAPI
       request: { params: NameParams },
       responses: {
         200: { description: "Recorded chunks, oldest first", content: json(RecordingList) },
-        400: errorResponse("Invalid name"),
-        404: errorResponse("Unknown stream"),
-        ...AUTH_ERRORS,
+        ...STREAM_ERRORS,
       },
     }),
     async (c) => {

@@ -18,7 +18,13 @@ import {
   UpdateStreamBody,
 } from "../schemas.ts";
 import { generateStreamKey, hashStreamKey } from "../stream_keys.ts";
-import { type AdminRoute, AUTH_ERRORS, existingStream, unknownStream } from "./admin_access.ts";
+import {
+  type AdminRoute,
+  AUTH_ERRORS,
+  existingStream,
+  STREAM_ERRORS,
+  unknownStream,
+} from "./admin_access.ts";
 import { errorResponse, json, NO_STORE } from "./responses.ts";
 import { keyGrant } from "./stream_key.ts";
 
@@ -122,9 +128,7 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       request: { params: NameParams },
       responses: {
         200: { description: "The stream", content: json(Stream) },
-        400: errorResponse("Invalid name"),
-        404: errorResponse("Unknown stream"),
-        ...AUTH_ERRORS,
+        ...STREAM_ERRORS,
       },
     }),
     async (c) => {
@@ -147,9 +151,8 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       },
       responses: {
         200: { description: "The stream", content: json(Stream) },
+        ...STREAM_ERRORS,
         400: errorResponse("Invalid name or body"),
-        404: errorResponse("Unknown stream"),
-        ...AUTH_ERRORS,
       },
     }),
     async (c) => {
@@ -180,9 +183,7 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       request: { params: NameParams },
       responses: {
         204: { description: "Deleted" },
-        400: errorResponse("Invalid name"),
-        404: errorResponse("Unknown stream"),
-        ...AUTH_ERRORS,
+        ...STREAM_ERRORS,
       },
     }),
     async (c) => {
