@@ -1,6 +1,6 @@
 # Cascade's Deno services in one image; the command names the role's main.ts:
 #   docker run cascade api/main.ts | origin/main.ts | edge/main.ts | discovery/main.ts
-# Every role is configured by the environment variables of ARCHITECTURE.md.
+# Every role is configured by the environment variables of docs/architecture.md.
 FROM denoland/deno:debian-2.9.6
 
 WORKDIR /app

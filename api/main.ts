@@ -6,10 +6,11 @@
  * A Redis outage is answered 503 per request and outlived, never fatal.
  */
 import { Hono } from "hono";
-import { exitOnConfigError, loadConfig } from "@cascade/common/config";
+import { exitOnConfigError, loadConfig, nodeId } from "@cascade/common/config";
 import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import { configureLogging, log } from "@cascade/common/log";
-import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "@cascade/common/metrics";
+import { MetricsRegistry } from "@cascade/common/metrics";
+import { createOpsApp } from "@cascade/common/ops";
 import { onShutdown } from "@cascade/common/shutdown";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { createApiApp } from "./src/app.ts";
@@ -34,8 +35,15 @@ function main(): void {
   const app = new Hono();
   app.onError(jsonErrorHandler);
   app.notFound(jsonNotFound);
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/metrics", (c) => c.body(metrics.render(), 200, PROMETHEUS_HEADERS));
+  let port = config.API_PORT;
+  app.route(
+    "/",
+    createOpsApp({
+      role: "api",
+      id: () => nodeId(config.NODE_ID, port),
+      metrics,
+    }),
+  );
   app.route("/", createApiApp({ registry, config, log, metrics }));
 
   const server = Deno.serve({
@@ -43,13 +51,12 @@ function main(): void {
     port: config.API_PORT,
     onListen: (addr) => log.info("api.listening", { url: `http://${addr.hostname}:${addr.port}` }),
   }, app.fetch);
+  port = server.addr.port;
 
   // Cleanups run in reverse: stop serving first, then close Redis.
   const onStop = onShutdown();
   onStop(() => registry.close());
   onStop(() => server.shutdown());
 }
-
-const PROMETHEUS_HEADERS = { "Content-Type": PROMETHEUS_CONTENT_TYPE };
 
 if (import.meta.main) main();

@@ -6,7 +6,8 @@
  * see what an edge serves. Times are `performance.now()` of this process, taken once the new
  * playlist has been read, so they are upper bounds of the moment it became visible.
  */
-import { basename, dirname } from "node:path";
+import { basename, join } from "node:path";
+import { LIVE_PLAYLIST } from "@cascade/media/hls/layout";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
 import { delay } from "../tests/helpers/wait.ts";
 
@@ -53,41 +54,75 @@ export class ListingLog {
   }
 }
 
-/** Watches `MEDIA_ROOT/{name}/index.m3u8` of the given names through inotify. */
+/**
+ * Watches `MEDIA_ROOT/{name}/index.m3u8` of the given names through inotify, one directory
+ * each (not the whole root), so that the benchmark's own work follows the few names it
+ * watches, not the bytes every stream writes. A server creates a stream's directory when the
+ * publisher starts, seconds before the first playlist; it is looked for every 20 ms.
+ */
 export class DiskPlaylistWatcher implements AsyncDisposable {
   readonly log: ListingLog;
-  readonly #watcher: Deno.FsWatcher;
-  readonly #running: Promise<void>;
+  readonly #watchers = new Set<Deno.FsWatcher>();
+  readonly #running: Promise<void>[];
   #closed = false;
 
-  constructor(mediaRoot: string, names: Iterable<string>) {
+  constructor(mediaRoot: string, names: readonly string[]) {
     this.log = new ListingLog(names);
-    this.#watcher = Deno.watchFs(mediaRoot, { recursive: true });
-    this.#running = this.#run();
+    this.#running = names.map((name) => this.#watch(join(mediaRoot, name), name));
   }
 
-  async #run(): Promise<void> {
-    for await (const event of this.#watcher) {
-      for (const path of event.paths) {
-        if (basename(path) !== "index.m3u8") continue;
-        const name = basename(dirname(path));
-        if (!this.log.has(name)) continue;
-        let text: string;
-        try {
-          text = await Deno.readTextFile(path);
-        } catch {
-          continue; // renamed away or removed since the event
-        }
-        this.log.note(name, text, performance.now());
-      }
+  async #watch(dir: string, name: string): Promise<void> {
+    while (!this.#closed && !(await isDirectory(dir))) await delay(20);
+    if (this.#closed) return;
+    const watcher = Deno.watchFs(dir, { recursive: false });
+    this.#watchers.add(watcher);
+    const playlist = join(dir, LIVE_PLAYLIST);
+    // A playlist written before the watch began (a slow first poll) is read once now.
+    await this.#read(playlist, name);
+    for await (const event of watcher) {
+      if (event.paths.some((p) => basename(p) === LIVE_PLAYLIST)) await this.#read(playlist, name);
     }
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (!this.#closed) this.#watcher.close();
-    this.#closed = true;
-    await this.#running;
+  async #read(path: string, name: string): Promise<void> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch {
+      return; // not there yet, or renamed away since the event
+    }
+    this.log.note(name, text, performance.now());
   }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    for (const watcher of this.#watchers) watcher.close();
+    this.#watchers.clear();
+    await Promise.all(this.#running);
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** True once every name has a live playlist under `mediaRoot` (checked with `stat`). */
+export async function allHavePlaylists(
+  mediaRoot: string,
+  names: readonly string[],
+): Promise<boolean> {
+  const found = await Promise.all(names.map(async (name) => {
+    try {
+      return (await Deno.stat(join(mediaRoot, name, LIVE_PLAYLIST))).isFile;
+    } catch {
+      return false;
+    }
+  }));
+  return found.every((f) => f);
 }
 
 /** Polls `{base}/live/{name}/index.m3u8` of each name every `intervalMs`, as a player would. */

@@ -1,35 +1,45 @@
 /**
- * `deno task bench`: Cascade side by side with the incumbents on this machine, as ISSUE 10
- * asks. Ingest cost, segment availability latency and time to first playlist against
- * nginx-rtmp (`ingest.ts`), cached edge throughput against nginx `proxy_cache`
- * (`edge_throughput.ts`, which runs `edge/bench/edge_bench.ts`), and a cold-segment stampede
- * against nginx `proxy_cache_lock` (`stampede.ts`). Prints a table with the targets beside
- * the figures and writes `bench/results/latest.json` (every round, the machine, the tools)
- * and `bench/results/latest.md` (the table for the README). Needs ffmpeg, nginx with
- * libnginx-mod-rtmp and wrk; not part of `deno task test`.
+ * `deno task bench`: Cascade as users run it, side by side with the incumbents on this
+ * machine (issues 10 and 15). Ingest cost of the shipped origin with Redis, segment
+ * availability latency at the origin and through the shipped edge, time to first playlist,
+ * and the discovery watcher beside nginx-rtmp, all against nginx-rtmp (`ingest.ts`); the same
+ * at 100 publishers with hub frame drops; each role's idle memory (`idle.ts`); cached edge
+ * throughput against nginx `proxy_cache` (`edge_throughput.ts`, which runs
+ * `edge/bench/edge_bench.ts`), and a cold-segment stampede against nginx `proxy_cache_lock`
+ * (`stampede.ts`). Prints a table with the targets beside the figures and writes
+ * `bench/results/latest.json` (every round, the machine, the tools) and
+ * `bench/results/latest.md` (the table for the README). Needs ffmpeg, nginx with
+ * libnginx-mod-rtmp, redis-server and wrk; not part of `deno task test`.
  *
- *   deno task bench                  # about 6 minutes: 20 streams, 30 s windows, 2 rounds
- *   deno task bench --quick          # a smoke run in under 2 minutes
+ *   deno task bench                  # about 12 minutes: 20 and 100 streams, 30 s windows, 2 rounds
+ *   deno task bench --quick          # a smoke run in about 2 minutes
  *   deno task bench --streams 10 --seconds 20 --rounds 1 --only ingest,stampede
  */
 import { parseArgs } from "node:util";
 import { ffprobe, makeClip } from "../tests/helpers/media.ts";
 import { runEdgeThroughput } from "./edge_throughput.ts";
-import { type IngestRound, type IngestServer, runIngestRound } from "./ingest.ts";
+import { measureIdleRss } from "./idle.ts";
+import { type IngestOptions, type IngestRound, runIngestRound } from "./ingest.ts";
 import { summarize } from "./latency.ts";
 import { machineInfo } from "./proc.ts";
 import { renderMarkdown, renderText, type Results, tableRows } from "./report.ts";
+import { INGEST_SERVERS, type IngestServer } from "./servers.ts";
 import { runStampedes } from "./stampede.ts";
 import { RTMP_MODULE } from "../nginx/render.ts";
 import { exists, onPath } from "../tools/sys.ts";
+import { REDIS_SERVER } from "../tests/helpers/redis.ts";
 
-const SCENARIOS = ["ingest", "edge", "stampede"] as const;
+const SCENARIOS = ["ingest", "scale", "idle", "edge", "stampede"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const USAGE =
-  `Usage: deno task bench [--quick] [--streams N] [--seconds S] [--rounds R] [--probes P]
-                        [--viewers V] [--edge-seconds S] [--only ${SCENARIOS.join(",")}]
+  `Usage: deno task bench [--quick] [--streams N] [--streams-high N] [--seconds S] [--rounds R]
+                        [--probes P] [--viewers V] [--edge-seconds S]
+                        [--only ${SCENARIOS.join(",")}]
                         [--origin-flags "DENO RUN FLAGS"]`;
+
+/** The servers compared at `--streams-high`: what users run, and the peer. */
+const SCALE_SERVERS: readonly IngestServer[] = ["cascade", "nginx-rtmp"];
 
 const CLIP = { size: "1280x720", fps: 30, bitrate: "2500k", seconds: 10 };
 const SEGMENT_BYTES = 800 * 1024;
@@ -55,6 +65,7 @@ function parseOptions(args: string[]) {
       options: {
         quick: { type: "boolean", default: false },
         streams: { type: "string" },
+        "streams-high": { type: "string" },
         seconds: { type: "string" },
         rounds: { type: "string" },
         probes: { type: "string" },
@@ -85,11 +96,13 @@ function parseOptions(args: string[]) {
   return {
     quick,
     streams: positiveInt("streams", parsed.streams, quick ? 4 : 20),
+    streamsHigh: positiveInt("streams-high", parsed["streams-high"], quick ? 12 : 100),
     windowSeconds: positiveInt("seconds", parsed.seconds, quick ? 8 : 30),
     rounds: positiveInt("rounds", parsed.rounds, quick ? 1 : 2),
     probes: positiveInt("probes", parsed.probes, quick ? 2 : 4),
     viewers: positiveInt("viewers", parsed.viewers, 500),
     edgeSeconds: positiveInt("edge-seconds", parsed["edge-seconds"], quick ? 2 : 10),
+    idleSeconds: quick ? 3 : 6,
     scenarios: new Set(only as Scenario[]),
     originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
   };
@@ -106,13 +119,67 @@ function progress(line: string): void {
 
 function describeIngest(r: IngestRound): string {
   const origin = summarize(r.probes.flatMap((p) => p.origin.map((s) => s.afterLastFrameMs)));
-  const edge = summarize(r.probes.flatMap((p) => p.edge.map((s) => s.afterLastFrameMs)));
+  const edge = summarize(r.probes.flatMap((p) => p.edgeAfterOriginMs));
   return `${r.server}: ${r.cpuPercentPerStream.toFixed(3)} % of a core and ` +
     `${(r.rssPerStreamBytes / 2 ** 20).toFixed(2)} MiB per stream, ` +
     `segment latency p99 origin ${Math.round(origin.p99)} ms` +
-    (edge.count > 0 ? `, edge ${Math.round(edge.p99)} ms` : "") +
+    (edge.count > 0 ? `, edge after origin ${Math.round(edge.p99)} ms` : "") +
+    (r.sidecar ? `, ${r.sidecar.role} ${r.sidecar.cpuPercent.toFixed(2)} % of a core` : "") +
+    (r.registryMessages
+      ? `, ${r.registryMessages.perSecond.toFixed(1)} registry messages/s per edge`
+      : "") +
+    (r.hubDroppedFrames !== undefined ? `, ${r.hubDroppedFrames} frames dropped` : "") +
     `, machine ${Math.round(r.machineBusy * 100)} % busy` +
     (r.publishersLost > 0 ? `, ${r.publishersLost} publisher(s) LOST` : "");
+}
+
+/** Encodes the publishers' clip into `dir` and describes it. */
+async function prepareClip(dir: string): Promise<{ path: string; info: Results["clip"] }> {
+  const path = `${dir}/clip.flv`;
+  progress(`encoding a ${CLIP.seconds} s ${CLIP.size} ${CLIP.fps} fps clip at ${CLIP.bitrate}`);
+  await makeClip(path, CLIP);
+  const probe = await ffprobe([
+    "-v",
+    "error",
+    "-show_entries",
+    "format=bit_rate,duration",
+    "-of",
+    "json",
+    path,
+  ]);
+  const format =
+    (JSON.parse(probe.stdout) as { format: { bit_rate: string; duration: string } }).format;
+  return {
+    path,
+    info: {
+      size: CLIP.size,
+      fps: CLIP.fps,
+      bitsPerSecond: Number(format.bit_rate),
+      seconds: Number(format.duration),
+    },
+  };
+}
+
+/** `rounds` rounds, in each of which every server takes its turn with `streams` publishers. */
+async function ingestRounds(
+  label: string,
+  servers: readonly IngestServer[],
+  rounds: number,
+  o: IngestOptions,
+): Promise<IngestRound[]> {
+  const out: IngestRound[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const server of servers) {
+      progress(
+        `${label} round ${round}/${rounds}: ${o.streams} publishers into ${server}, ` +
+          `${o.windowSeconds} s window`,
+      );
+      const r = await runIngestRound(server, o);
+      progress(describeIngest(r));
+      out.push(r);
+    }
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -125,6 +192,7 @@ async function main(): Promise<void> {
     options: {
       quick: o.quick,
       streams: o.streams,
+      streamsHigh: o.streamsHigh,
       windowSeconds: o.windowSeconds,
       rounds: o.rounds,
       probes: Math.min(o.probes, o.streams),
@@ -136,6 +204,8 @@ async function main(): Promise<void> {
     machine,
     clip: undefined,
     ingest: undefined,
+    scale: undefined,
+    idle: undefined,
     edgeThroughput: undefined,
     stampede: undefined,
     table: [],
@@ -145,59 +215,67 @@ async function main(): Promise<void> {
   const hasNginx = machine.nginx !== null;
   const hasRtmp = hasNginx && await exists(RTMP_MODULE);
 
-  if (o.scenarios.has("ingest")) {
-    if (machine.ffmpeg === null || !hasRtmp) {
-      errors.push("ingest skipped: needs ffmpeg, nginx and libnginx-mod-rtmp");
+  const ingestScenarios = (["ingest", "scale"] as const).filter((x) => o.scenarios.has(x));
+  if (ingestScenarios.length > 0) {
+    if (machine.ffmpeg === null || !hasRtmp || !(await onPath(REDIS_SERVER))) {
+      errors.push(
+        `${
+          ingestScenarios.join(", ")
+        } skipped: needs ffmpeg, nginx, libnginx-mod-rtmp and redis-server`,
+      );
     } else {
       const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
       try {
-        const clip = `${dir}/clip.flv`;
-        progress(
-          `encoding a ${CLIP.seconds} s ${CLIP.size} ${CLIP.fps} fps clip at ${CLIP.bitrate}`,
-        );
-        await makeClip(clip, CLIP);
-        const probe = await ffprobe([
-          "-v",
-          "error",
-          "-show_entries",
-          "format=bit_rate,duration",
-          "-of",
-          "json",
-          clip,
-        ]);
-        const format =
-          (JSON.parse(probe.stdout) as { format: { bit_rate: string; duration: string } }).format;
-        results.clip = {
-          size: CLIP.size,
-          fps: CLIP.fps,
-          bitsPerSecond: Number(format.bit_rate),
-          seconds: Number(format.duration),
+        const clip = await prepareClip(dir);
+        results.clip = clip.info;
+        const base = {
+          clip: clip.path,
+          probes: o.probes,
+          windowSeconds: o.windowSeconds,
+          edgePollMs: 10,
+          staggerSeconds: 2,
+          originFlags: o.originFlags,
         };
-        const rounds: IngestRound[] = [];
-        for (let round = 1; round <= o.rounds; round++) {
-          for (const server of ["cascade", "nginx-rtmp"] as IngestServer[]) {
-            progress(
-              `ingest round ${round}/${o.rounds}: ${o.streams} publishers into ${server}, ${o.windowSeconds} s window`,
-            );
-            const r = await runIngestRound(server, {
-              clip,
-              streams: o.streams,
-              probes: o.probes,
-              windowSeconds: o.windowSeconds,
-              edgePollMs: 10,
-              staggerSeconds: 2,
-              originFlags: o.originFlags,
-            });
-            progress(describeIngest(r));
-            rounds.push(r);
+        for (const scenario of ingestScenarios) {
+          try {
+            if (scenario === "ingest") {
+              results.ingest = await ingestRounds("ingest", INGEST_SERVERS, o.rounds, {
+                ...base,
+                streams: o.streams,
+              });
+            } else {
+              results.scale = await ingestRounds("scale", SCALE_SERVERS, o.rounds, {
+                ...base,
+                streams: o.streamsHigh,
+              });
+            }
+          } catch (err) {
+            errors.push(`${scenario} failed: ${(err as Error).message}`);
+            progress(errors.at(-1)!);
           }
         }
-        results.ingest = rounds;
       } catch (err) {
-        errors.push(`ingest failed: ${(err as Error).message}`);
+        errors.push(`clip failed: ${(err as Error).message}`);
         progress(errors.at(-1)!);
       } finally {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
+  if (o.scenarios.has("idle")) {
+    if (!(await onPath(REDIS_SERVER))) {
+      errors.push("idle skipped: needs redis-server");
+    } else {
+      progress(`idle RSS of origin, edge, api and discovery, ${o.idleSeconds} s each`);
+      try {
+        results.idle = await measureIdleRss(o.idleSeconds);
+        progress(
+          results.idle.map((x) => `${x.role} ${(x.rssBytes / 2 ** 20).toFixed(1)} MiB`).join(", "),
+        );
+      } catch (err) {
+        errors.push(`idle failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
       }
     }
   }

@@ -4,6 +4,7 @@
  * rounds ran, each figure is the best round for that figure (the machine is shared, so a
  * worse round is taken to be other work getting in the way); every round is in the JSON.
  */
+import type { IdleRss } from "./idle.ts";
 import type { IngestRound, IngestServer } from "./ingest.ts";
 import { percentile, summarize, type Summary } from "./latency.ts";
 import type { MachineInfo } from "./proc.ts";
@@ -16,6 +17,8 @@ export interface Results {
   options: {
     quick: boolean;
     streams: number;
+    /** Publishers of the at-scale scenario. */
+    streamsHigh: number;
     windowSeconds: number;
     rounds: number;
     probes: number;
@@ -28,6 +31,9 @@ export interface Results {
   machine: MachineInfo;
   clip: { size: string; fps: number; bitsPerSecond: number; seconds: number } | undefined;
   ingest: IngestRound[] | undefined;
+  /** The same rounds at `streamsHigh` publishers, Cascade as shipped and nginx-rtmp. */
+  scale: IngestRound[] | undefined;
+  idle: IdleRss[] | undefined;
   edgeThroughput: ThroughputRun[] | { skipped: string } | undefined;
   stampede: StampedeRound[] | undefined;
   table: Row[];
@@ -50,6 +56,15 @@ const fixed = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(dig
 const ms = (v: number) => (Number.isFinite(v) ? `${Math.round(v)}` : "n/a");
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `${fixed(a / b, 2)}×` : "");
 const yesNo = (ok: boolean) => (ok ? "yes" : "no");
+const mib = (bytes: number) => `${fixed(bytes / MIB, 2)} MiB`;
+
+/** `HLS_SEGMENT_SECONDS` left at its default: one playlist update per stream this often. */
+const SEGMENT_SECONDS = 2;
+const TARGET_CPU_RATIO = 1.0;
+const TARGET_RSS_PER_STREAM = 2 * MIB;
+const TARGET_ORIGIN_IDLE_RSS = 60 * MIB;
+const TARGET_WATCHER_RATIO = 0.25;
+const TARGET_EDGE_AFTER_ORIGIN_MS = 100;
 
 function roundsOf(rounds: IngestRound[], server: IngestServer): IngestRound[] {
   return rounds.filter((r) => r.server === server);
@@ -62,10 +77,13 @@ function minBy<T>(items: T[], f: (t: T) => number): T | undefined {
   );
 }
 
-type Where = "origin" | "edge";
+type Where = "origin" | "edge" | "edgeAfterOrigin";
 type Part = "afterLastFrameMs" | "afterCutMs";
 
 function latencyOf(round: IngestRound, where: Where, part: Part): Summary {
+  if (where === "edgeAfterOrigin") {
+    return summarize(round.probes.flatMap((p) => p.edgeAfterOriginMs));
+  }
   return summarize(round.probes.flatMap((p) => p[where].map((s) => s[part])));
 }
 
@@ -85,7 +103,7 @@ function bestLatency(
 function bestFirstPlaylist(
   rounds: IngestRound[],
   server: IngestServer,
-  where: Where,
+  where: "origin" | "edge",
 ): { median: number; max: number } | undefined {
   const per = roundsOf(rounds, server).map((r) => {
     const v = r.probes.map((p) => p.firstPlaylistMs[where]).filter((x): x is number => x !== null);
@@ -99,35 +117,96 @@ const latencyText = (s: Summary | undefined) =>
 const secondsText = (x: { median: number; max: number } | undefined) =>
   x === undefined ? "n/a" : `${fixed(x.median / 1000, 2)} s (max ${fixed(x.max / 1000, 2)} s)`;
 
-function ingestRows(r: Results, rounds: IngestRound[]): Row[] {
+/** Per-stream CPU and RSS of the shipped origin against nginx-rtmp, with the targets. */
+function costRows(scenario: string, rounds: IngestRound[]): Row[] {
   const rows: Row[] = [];
   const cascade = minBy(roundsOf(rounds, "cascade"), (x) => x.cpuPercentPerStream);
   const nginx = minBy(roundsOf(rounds, "nginx-rtmp"), (x) => x.cpuPercentPerStream);
-  const rssCascade = minBy(roundsOf(rounds, "cascade"), (x) => x.rssPerStreamBytes);
-  const rssNginx = minBy(roundsOf(rounds, "nginx-rtmp"), (x) => x.rssPerStreamBytes);
-  const mbps = r.clip ? fixed(r.clip.bitsPerSecond / 1e6, 1) : "?";
-  const s1 = `1 ingest, ${r.options.streams} × ${mbps} Mbit/s`;
   if (cascade && nginx) {
     const x = cascade.cpuPercentPerStream / nginx.cpuPercentPerStream;
     rows.push({
-      scenario: s1,
-      metric: "CPU per stream, % of a core",
+      scenario,
+      metric: "CPU per stream, % of a core (deno task origin, Redis)",
       cascade: `${fixed(cascade.cpuPercentPerStream, 3)} %`,
       peer: `nginx-rtmp ${fixed(nginx.cpuPercentPerStream, 3)} %`,
       ratio: ratio(cascade.cpuPercentPerStream, nginx.cpuPercentPerStream),
-      target: "≤ 1.5× (stretch ≤ 1.0×)",
-      met: x <= 1 ? "yes, stretch too" : yesNo(x <= 1.5),
+      target: `≤ ${fixed(TARGET_CPU_RATIO, 1)}×`,
+      met: yesNo(x <= TARGET_CPU_RATIO),
     });
   }
+  const rssCascade = minBy(roundsOf(rounds, "cascade"), (x) => x.rssPerStreamBytes);
+  const rssNginx = minBy(roundsOf(rounds, "nginx-rtmp"), (x) => x.rssPerStreamBytes);
   if (rssCascade && rssNginx) {
     rows.push({
-      scenario: s1,
+      scenario,
       metric: "RSS per stream",
-      cascade: `${fixed(rssCascade.rssPerStreamBytes / MIB, 2)} MiB`,
-      peer: `nginx-rtmp ${fixed(rssNginx.rssPerStreamBytes / MIB, 2)} MiB`,
+      cascade: mib(rssCascade.rssPerStreamBytes),
+      peer: `nginx-rtmp ${mib(rssNginx.rssPerStreamBytes)}`,
       ratio: ratio(rssCascade.rssPerStreamBytes, rssNginx.rssPerStreamBytes),
-      target: "≤ 3 MiB",
-      met: yesNo(rssCascade.rssPerStreamBytes <= 3 * MIB),
+      target: `≤ ${mib(TARGET_RSS_PER_STREAM)}`,
+      met: yesNo(rssCascade.rssPerStreamBytes <= TARGET_RSS_PER_STREAM),
+    });
+  }
+  return rows;
+}
+
+/** What every edge hears from the registry, against one update per segment of its own streams. */
+function registryRow(scenario: string, rounds: IngestRound[], served: number): Row[] {
+  const rate = (server: IngestServer) =>
+    minBy(
+      roundsOf(rounds, server).filter((x) => x.registryMessages),
+      (x) => x.registryMessages!.perSecond,
+    )?.registryMessages;
+  const cascade = rate("cascade");
+  if (!cascade) return [];
+  const watcher = rate("nginx-rtmp+discovery");
+  const own = served / SEGMENT_SECONDS;
+  const types = Object.entries(cascade.byType).map(([t, n]) => `${t} ${n}`).join(", ");
+  return [{
+    scenario,
+    metric: `registry messages per edge per second (edge serves ${served})`,
+    cascade: `${fixed(cascade.perSecond, 1)}/s${
+      types ? ` (in ${fixed(cascade.seconds, 0)} s: ${types})` : ""
+    }`,
+    peer: watcher ? `nginx-rtmp + discovery ${fixed(watcher.perSecond, 1)}/s` : "",
+    ratio: "",
+    target: `≈ its own streams' updates (${fixed(own, 1)}/s)`,
+    met: yesNo(cascade.perSecond <= own * 1.5),
+  }];
+}
+
+function ingestRows(r: Results, rounds: IngestRound[]): Row[] {
+  const mbps = r.clip ? fixed(r.clip.bitsPerSecond / 1e6, 1) : "?";
+  const s1 = `1 ingest, ${r.options.streams} × ${mbps} Mbit/s`;
+  const rows: Row[] = costRows(s1, rounds);
+  rows.push(...registryRow(s1, rounds, r.options.probes));
+  const bare = minBy(roundsOf(rounds, "cascade-bare"), (x) => x.cpuPercentPerStream);
+  const nginx = minBy(roundsOf(rounds, "nginx-rtmp"), (x) => x.cpuPercentPerStream);
+  if (bare) {
+    rows.push({
+      scenario: s1,
+      metric: "bare packager (no registry) — not what users run: CPU, RSS per stream",
+      cascade: `${fixed(bare.cpuPercentPerStream, 3)} %, ${mib(bare.rssPerStreamBytes)}`,
+      peer: nginx ? `nginx-rtmp ${fixed(nginx.cpuPercentPerStream, 3)} %` : "",
+      ratio: nginx ? ratio(bare.cpuPercentPerStream, nginx.cpuPercentPerStream) : "",
+      target: "",
+      met: "",
+    });
+  }
+  const watched = minBy(
+    roundsOf(rounds, "nginx-rtmp+discovery").filter((x) => x.sidecar && x.cpuPercent > 0),
+    (x) => x.sidecar!.cpuPercent / x.cpuPercent,
+  );
+  if (watched?.sidecar) {
+    const x = watched.sidecar.cpuPercent / watched.cpuPercent;
+    rows.push({
+      scenario: s1,
+      metric: "discovery watcher beside nginx-rtmp: its CPU / nginx-rtmp's, same window",
+      cascade: `watcher ${fixed(watched.sidecar.cpuPercent, 2)} % of a core`,
+      peer: `nginx-rtmp ${fixed(watched.cpuPercent, 2)} %`,
+      ratio: `${fixed(x, 2)}×`,
+      target: `≤ ${fixed(TARGET_WATCHER_RATIO, 2)}×`,
+      met: yesNo(x <= TARGET_WATCHER_RATIO),
     });
   }
   const s2 = "2 segment latency p50 / p99";
@@ -153,15 +232,24 @@ function ingestRows(r: Results, rounds: IngestRound[]): Row[] {
     target: "",
     met: "",
   });
-  const edge = bestLatency(rounds, "cascade", "edge", "afterLastFrameMs");
   rows.push({
     scenario: s2,
-    metric: "through an edge",
-    cascade: latencyText(edge),
+    metric: "through the edge (deno task edge, via Redis)",
+    cascade: latencyText(bestLatency(rounds, "cascade", "edge", "afterLastFrameMs")),
     peer: "",
     ratio: "",
-    target: "p99 ≤ 100 ms",
-    met: edge === undefined ? "n/a" : yesNo(edge.p99 <= 100),
+    target: "",
+    met: "",
+  });
+  const after = bestLatency(rounds, "cascade", "edgeAfterOrigin", "afterLastFrameMs");
+  rows.push({
+    scenario: s2,
+    metric: "edge lists segment N after the origin does",
+    cascade: latencyText(after),
+    peer: "",
+    ratio: "",
+    target: `p99 ≤ ${TARGET_EDGE_AFTER_ORIGIN_MS} ms`,
+    met: after === undefined ? "n/a" : yesNo(after.p99 <= TARGET_EDGE_AFTER_ORIGIN_MS),
   });
   const s3 = "3 first playlist, median";
   rows.push({
@@ -175,7 +263,7 @@ function ingestRows(r: Results, rounds: IngestRound[]): Row[] {
   });
   rows.push({
     scenario: s3,
-    metric: "through an edge",
+    metric: "through the edge",
     cascade: secondsText(bestFirstPlaylist(rounds, "cascade", "edge")),
     peer: "",
     ratio: "",
@@ -183,6 +271,56 @@ function ingestRows(r: Results, rounds: IngestRound[]): Row[] {
     met: "",
   });
   return rows;
+}
+
+function scaleRows(r: Results, rounds: IngestRound[]): Row[] {
+  const s6 = `6 at scale, ${r.options.streamsHigh} publishers`;
+  const rows = costRows(s6, rounds);
+  const drops = roundsOf(rounds, "cascade").map((x) => x.hubDroppedFrames)
+    .filter((x): x is number => x !== undefined);
+  rows.push({
+    scenario: s6,
+    metric: "hub frames dropped (every round)",
+    cascade: drops.length > 0 ? drops.join(", ") : "n/a",
+    peer: "",
+    ratio: "",
+    target: "0",
+    met: drops.length > 0 ? yesNo(drops.every((n) => n === 0)) : "n/a",
+  });
+  const origin = bestLatency(rounds, "cascade", "origin", "afterLastFrameMs");
+  const originPeer = bestLatency(rounds, "nginx-rtmp", "origin", "afterLastFrameMs");
+  rows.push({
+    scenario: s6,
+    metric: "segment latency at the origin, p50 / p99",
+    cascade: latencyText(origin),
+    peer: `nginx-rtmp ${latencyText(originPeer)}`,
+    ratio: origin && originPeer ? ratio(origin.p99, originPeer.p99) : "",
+    target: "",
+    met: "",
+  });
+  rows.push({
+    scenario: s6,
+    metric: "edge lists segment N after the origin does",
+    cascade: latencyText(bestLatency(rounds, "cascade", "edgeAfterOrigin", "afterLastFrameMs")),
+    peer: "",
+    ratio: "",
+    target: "",
+    met: "",
+  });
+  rows.push(...registryRow(s6, rounds, r.options.probes));
+  return rows;
+}
+
+function idleRows(idle: IdleRss[]): Row[] {
+  return idle.map((x) => ({
+    scenario: "7 idle RSS, no streams",
+    metric: x.role,
+    cascade: mib(x.rssBytes),
+    peer: "",
+    ratio: "",
+    target: x.role === "origin" ? `≤ ${mib(TARGET_ORIGIN_IDLE_RSS)}` : "",
+    met: x.role === "origin" ? yesNo(x.rssBytes <= TARGET_ORIGIN_IDLE_RSS) : "",
+  }));
 }
 
 function edgeRows(runs: ThroughputRun[] | { skipped: string }): Row[] {
@@ -287,6 +425,8 @@ export function tableRows(r: Results): Row[] {
     ...(r.ingest ? ingestRows(r, r.ingest) : []),
     ...(r.edgeThroughput ? edgeRows(r.edgeThroughput) : []),
     ...(r.stampede ? stampedeRows(r, r.stampede) : []),
+    ...(r.scale ? scaleRows(r, r.scale) : []),
+    ...(r.idle ? idleRows(r.idle) : []),
   ];
 }
 
@@ -311,8 +451,10 @@ function machineLine(r: Results): string {
 
 /** What else ran on the machine during the ingest windows (publishers included). */
 function noiseLine(r: Results): string {
-  if (!r.ingest?.length) return `load average at start ${fixed(r.machine.loadAverage, 2)}`;
-  const busy = r.ingest.map((x) => `${x.server} ${Math.round(x.machineBusy * 100)} %`).join(", ");
+  const rounds = [...r.ingest ?? [], ...r.scale ?? []];
+  if (rounds.length === 0) return `load average at start ${fixed(r.machine.loadAverage, 2)}`;
+  const busy = rounds.map((x) => `${x.server} ×${x.streams} ${Math.round(x.machineBusy * 100)} %`)
+    .join(", ");
   return `all cores busy during the ingest windows (publishers and other work included): ${busy}; ` +
     `load average at start ${fixed(r.machine.loadAverage, 2)}`;
 }
@@ -321,18 +463,24 @@ function noiseLine(r: Results): string {
 function legend(r: Results): string[] {
   const o = r.options;
   const lines: string[] = [];
+  const clip = r.clip ? `${r.clip.size} ${r.clip.fps} fps` : "";
   if (r.ingest) {
-    const clip = r.clip ? `${r.clip.size} ${r.clip.fps} fps` : "";
     lines.push(
       `1: ${o.streams} × ffmpeg -re -stream_loop -1 -c copy of one ${clip} H.264+AAC clip, started ` +
         `over 2 s; server process user+sys CPU from /proc over ${o.windowSeconds} s once every ` +
         "stream has a playlist; RSS = (mean RSS in the window − RSS before publishing) / streams. " +
-        "nginx-rtmp: one process, hls_fragment 2s, hls_playlist_length 12s.",
+        "Cascade: `deno task origin` with a redis-server, PUBLISH_AUTH=static (generated keys), " +
+        "other settings at their defaults, and `deno task edge` in front. nginx-rtmp: one " +
+        "process, hls_fragment 2s, hls_playlist_length 12s. Registry messages: what a " +
+        "subscriber to the registry's channels (every edge) receives during the window. Bare " +
+        "packager: bench/origin_process.ts, no registry, RECORD=none. Watcher: " +
+        "`deno task discovery` on nginx-rtmp's hls_path, its CPU over the same window.",
       `2: every segment of ${o.probes} publishers relayed through a tap that stamps each frame as ` +
         "it leaves: time from the segment's last video frame leaving to the first playlist listing " +
-        "it, on the origin's disk (inotify) or served by a Cascade edge fed by discovery (polled " +
-        "every 10 ms). Includes the one frame interval a keyframe cut has to wait; the origin's " +
-        "own part starts when the keyframe that ended the segment left.",
+        "it, on the origin's disk (inotify) or served by the edge (polled every 10 ms); and per " +
+        "segment the edge's first listing minus the origin's. Includes the one frame interval a " +
+        "keyframe cut has to wait; the origin's own part starts when the keyframe that ended the " +
+        "segment left.",
       "3: from the publisher's TCP connect to the first playlist listing a segment; 2 s of media " +
         "must arrive first.",
     );
@@ -348,6 +496,19 @@ function legend(r: Results): string[] {
       `5: ${o.viewers} connections opened beforehand ask at once for an 800 KB segment never ` +
         `asked for before; the origin answers after ${o.stampedeOriginDelayMs} ms. Time to last ` +
         "byte per viewer; Cascade edge on node:http vs nginx proxy_cache_lock.",
+    );
+  }
+  if (r.scale) {
+    lines.push(
+      `6: as 1 and 2 with ${o.streamsHigh} publishers (Cascade as shipped and nginx-rtmp alone); ` +
+        "hub frames dropped = cascade_hub_dropped_frames_total from the origin's /metrics at " +
+        "the end of the window.",
+    );
+  }
+  if (r.idle) {
+    lines.push(
+      "7: each role started alone beside a redis-server as `deno task {role}` runs it, with no " +
+        "streams; median of RSS readings every 0.5 s after it is ready.",
     );
   }
   return lines;

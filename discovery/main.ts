@@ -5,62 +5,53 @@
  * the streams it announced before exiting. A Redis outage is logged and outlived, never fatal.
  */
 import { z } from "zod";
-import { exitOnConfigError, fields, loadConfig } from "@cascade/common/config";
+import {
+  exitOnConfigError,
+  fields,
+  loadConfig,
+  loggingShape,
+  nodeId,
+  nodeShape,
+  redisShape,
+} from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
-import { DEFAULT_PREFIX, RedisRegistry } from "@cascade/registry/redis";
+import { onShutdown } from "@cascade/common/shutdown";
+import { RedisRegistry } from "@cascade/registry/redis";
 import { DiscoveryWatcher } from "./src/watcher.ts";
 
 export const discoveryConfigSchema = z.object({
-  REDIS_URL: z.string({
-    error: (issue) =>
-      issue.input === undefined
-        ? "required: discovery runs as a lone role and needs Redis (e.g. redis://127.0.0.1:6379)"
-        : "must be a string",
-  }).regex(/^rediss?:\/\/\S+$/, "must be a redis:// or rediss:// URL"),
-  REDIS_PREFIX: z.string().default(DEFAULT_PREFIX),
+  ...redisShape,
+  REDIS_URL: fields.requiredRedisUrl("discovery"),
   MEDIA_ROOT: z.string().min(1).default("./media"),
   ORIGIN_HTTP_PORT: fields.port(8081),
-  ORIGIN_PUBLIC_URL: fields.url("http://127.0.0.1:8081"),
-  NODE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "must be 1-128 of [A-Za-z0-9_.:-]")
-    .optional(),
+  /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`, as the origin beside it announces. */
+  ORIGIN_PUBLIC_URL: fields.httpUrl().optional(),
+  NODE_ID: nodeShape.NODE_ID,
   STREAM_TTL_SECONDS: fields.positive(10),
-  LOG_LEVEL: fields.logLevel,
-  LOG_FORMAT: fields.logFormat,
+  ...loggingShape,
 });
 
 export type DiscoveryConfig = z.infer<typeof discoveryConfigSchema>;
 
-/** ARCHITECTURE.md's default node id: hostname and port, the same the origin uses. */
-export function defaultNodeId(port: number): string {
-  return `${Deno.hostname()}:${port}`;
-}
-
 async function main(): Promise<void> {
   const config = exitOnConfigError(() => loadConfig(discoveryConfigSchema));
   configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
-  const originId = config.NODE_ID ?? defaultNodeId(config.ORIGIN_HTTP_PORT);
+  const port = config.ORIGIN_HTTP_PORT;
 
   const registry = new RedisRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, log });
   const watcher = new DiscoveryWatcher({
     registry,
     mediaRoot: config.MEDIA_ROOT,
-    originId,
-    originUrl: config.ORIGIN_PUBLIC_URL,
+    originId: nodeId(config.NODE_ID, port),
+    originUrl: config.ORIGIN_PUBLIC_URL ?? `http://127.0.0.1:${port}`,
     ttlSeconds: config.STREAM_TTL_SECONDS,
     log,
   });
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info("discovery.shutdown", { signal });
-    await watcher.stop();
-    await registry.close();
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
+  // Cleanups run in reverse: release the announced streams, then close Redis.
+  const onStop = onShutdown();
+  onStop(() => registry.close());
+  onStop(() => watcher.stop());
 
   await watcher.start();
 }

@@ -5,14 +5,14 @@
  * it reports unhealthy, stops accepting, lets the responses in progress finish, and only
  * then withdraws its node record and closes its connections.
  */
-import { exitOnConfigError, loadConfig } from "@cascade/common/config";
+import { exitOnConfigError, loadConfig, nodeId } from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { onShutdown } from "@cascade/common/shutdown";
 import { RedisRegistry } from "@cascade/registry/redis";
-import { createEdge, createEdgeApp } from "./src/app.ts";
+import { createEdge, createEdgeApp, type EdgeAppOptions, type EdgeId } from "./src/app.ts";
 import { startEdgeHeartbeat } from "./src/announce.ts";
-import { edgeNodeId, edgeProcessConfigSchema, edgePublicUrl } from "./src/config.ts";
+import { edgeProcessConfigSchema, edgePublicUrl } from "./src/config.ts";
 import { type EdgeServer, serveEdgeNode } from "./src/node_server.ts";
 import type { Edge } from "./src/edge.ts";
 import { Hono } from "hono";
@@ -22,15 +22,15 @@ import { watchRoutes } from "@cascade/web";
 const DRAIN_MS = 10_000;
 
 /** The edge's routes plus the watch page (`/watch/{name}`, `/vendor/hls.min.js`). */
-function edgeApp(edge: Edge): Hono {
+function edgeApp(edge: Edge, opts: EdgeAppOptions): Hono {
   const app = new Hono();
   app.route("/", watchRoutes({ log }));
-  app.route("/", createEdgeApp(edge));
+  app.route("/", createEdgeApp(edge, opts));
   return app;
 }
 
-function serveDeno(edge: Edge, hostname: string, port: number): Promise<EdgeServer> {
-  const app = edgeApp(edge);
+function serveDeno(edge: Edge, hostname: string, port: number, id: EdgeId): Promise<EdgeServer> {
+  const app = edgeApp(edge, { id });
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname,
@@ -84,16 +84,20 @@ async function main(): Promise<void> {
   shutdown(() => edge.close());
   await edge.start();
 
+  // The default id holds the bound port, known once the server listens.
+  let id = nodeId(config.NODE_ID, config.EDGE_PORT);
+  const idNow = () => id;
   const server = config.EDGE_SERVER === "node"
     ? await serveEdgeNode({
       edge,
       hostname: config.EDGE_HOST,
       port: config.EDGE_PORT,
       log: logger,
-      fallback: edgeApp(edge).fetch,
+      id: idNow,
+      fallback: edgeApp(edge, { healthAndMetrics: false }).fetch,
     })
-    : await serveDeno(edge, config.EDGE_HOST, config.EDGE_PORT);
-  const id = edgeNodeId({ NODE_ID: config.NODE_ID, EDGE_PORT: server.port });
+    : await serveDeno(edge, config.EDGE_HOST, config.EDGE_PORT, idNow);
+  id = nodeId(config.NODE_ID, server.port);
   const url = edgePublicUrl(config, server.port);
   const heartbeat = startEdgeHeartbeat(registry, edge, {
     id,

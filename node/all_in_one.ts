@@ -1,39 +1,45 @@
 /**
  * `deno task start`: every role in one process for a newcomer — origin (RTMP + HLS),
- * embedded discovery, API, edge, watch page and dashboard — on an in-memory registry, with
+ * API, edge, watch page and dashboard — on an in-memory registry, with
  * no Redis and no configuration. One HTTP port serves `/live/…` (through the edge),
- * `/api/v1/…`, `/watch/{name}` and `/`; the origin's own HTTP listener stays on loopback
- * for the edge to fetch from. A development stream key and an admin token are created on
- * first start under `CASCADE_DATA_DIR` and reused afterwards.
+ * `/api/v1/…`, `/watch/{name}` and `/` (`createAllInOneApp`); the origin's own HTTP
+ * listener stays on loopback for the edge to fetch from. A development stream key and an
+ * admin token are created on first start under `CASCADE_DATA_DIR` and reused afterwards;
+ * `API_ADMIN_TOKEN`, `HOOK_TOKEN`, `PUBLISH_KEYS` and `PLAYBACK_SIGNING_KEY` from the
+ * environment are honoured as by the lone roles.
  */
 import { join } from "node:path";
-import { Hono } from "hono";
 import { z } from "zod";
-import { ConfigError, fields, loadConfig } from "@cascade/common/config";
+import {
+  ConfigError,
+  fields,
+  loadConfig,
+  loggingShape,
+  STREAM_NAME_RE,
+} from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
-import { MetricsRegistry, PROMETHEUS_CONTENT_TYPE } from "@cascade/common/metrics";
-import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import { MetricsRegistry } from "@cascade/common/metrics";
+import type { PublishAuthorizer } from "@cascade/common/publish_auth";
+import { onShutdown } from "@cascade/common/shutdown";
 import { MemoryRegistry } from "@cascade/registry/memory";
-import { createApiApp } from "../api/src/app.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
 import { createApiAuthorizerFor } from "../api/src/publish.ts";
 import { generateStreamKey, hashStreamKey } from "../api/src/stream_keys.ts";
-import { loadOriginNodeConfig, type OriginNode, startOriginNode } from "./origin_node.ts";
-import { createEdge, createEdgeApp } from "../edge/src/app.ts";
+import { createEdge } from "../edge/src/app.ts";
 import { startEdgeHeartbeat } from "../edge/src/announce.ts";
-import { dashboardRoutes, watchRoutes } from "../web/routes.ts";
-import { hubStreamStats } from "../web/stream_stats.ts";
+import { edgeConfigSchema } from "../edge/src/config.ts";
+import { parsePublishKeys, StaticAuthorizer } from "../origin/src/auth.ts";
+import { createAllInOneApp } from "./all_in_one_app.ts";
+import { loadOriginNodeConfig, type OriginNode, startOriginNode } from "./origin_node.ts";
 
 export const allInOneConfigSchema = z.object({
   HOST: z.string().default("0.0.0.0"),
   PORT: fields.port(8000),
   /** Base URL viewers reach this node at; default `http://127.0.0.1:{PORT}`. */
-  PUBLIC_URL: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL").optional(),
+  PUBLIC_URL: fields.httpUrl().optional(),
   CASCADE_DATA_DIR: z.string().min(1).default("./.cascade"),
-  DEV_STREAM_NAME: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/).default("dev"),
-  EDGE_CACHE_MB: z.coerce.number().int().min(1).max(1 << 20).default(512),
-  LOG_LEVEL: fields.logLevel,
-  LOG_FORMAT: fields.logFormat,
+  DEV_STREAM_NAME: z.string().regex(STREAM_NAME_RE).default("dev"),
+  ...loggingShape,
 });
 
 interface Secrets {
@@ -69,24 +75,25 @@ export interface AllInOne {
   close(): Promise<void>;
 }
 
+/** `PUBLISH_KEYS` first, when set, then the streams the API manages (the dev stream among them). */
+function publishAuthorizer(keys: string, api: PublishAuthorizer): PublishAuthorizer {
+  if (keys === "") return api;
+  const configured = new StaticAuthorizer(parsePublishKeys(keys));
+  return {
+    mode: api.mode,
+    async authorize(req) {
+      const decision = await configured.authorize(req);
+      return decision.ok ? decision : await api.authorize(req);
+    },
+  };
+}
+
 /** Starts every role in this process; `env` defaults to the process environment. */
 export async function startAllInOne(
   env: Record<string, string | undefined> = Deno.env.toObject(),
 ): Promise<AllInOne> {
+  // Every variable is checked before anything is written or started.
   const config = loadConfig(allInOneConfigSchema, env);
-  configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
-  const secrets = await loadSecrets(config.CASCADE_DATA_DIR);
-  const metrics = new MetricsRegistry();
-  const registry = new MemoryRegistry({ log });
-
-  await registry.putStreamConfig({
-    name: config.DEV_STREAM_NAME,
-    keyHash: await hashStreamKey(secrets.devKey),
-    createdAt: Date.now(),
-    disabled: false,
-    record: false,
-  });
-
   // The origin's HTTP listener is internal: the edge fetches from it on loopback.
   const originConfig = loadOriginNodeConfig({
     ...env,
@@ -95,50 +102,62 @@ export async function startAllInOne(
     ORIGIN_PUBLIC_URL: undefined,
     NODE_ID: env.NODE_ID ?? "local-origin",
   });
-  const apiConfig = loadConfig(apiConfigSchema, {
-    ...env,
-    REDIS_URL: undefined,
-    API_ADMIN_TOKEN: secrets.adminToken,
+  // The registry is embedded: a REDIS_URL meant for other programs does not apply here.
+  const envApiConfig = loadConfig(apiConfigSchema, { ...env, REDIS_URL: undefined });
+  const edgeConfig = loadConfig(edgeConfigSchema, { ...env, REDIS_URL: undefined });
+  configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+
+  const secrets = await loadSecrets(config.CASCADE_DATA_DIR);
+  const apiConfig = {
+    ...envApiConfig,
+    API_ADMIN_TOKEN: envApiConfig.API_ADMIN_TOKEN ?? secrets.adminToken,
+  };
+  const metrics = new MetricsRegistry();
+  const registry = new MemoryRegistry({ log });
+  await registry.putStreamConfig({
+    name: config.DEV_STREAM_NAME,
+    keyHash: await hashStreamKey(secrets.devKey),
+    createdAt: Date.now(),
+    disabled: false,
+    record: false,
   });
-  const auth = createApiAuthorizerFor(registry, { log, metrics });
+
+  const auth = publishAuthorizer(
+    originConfig.origin.PUBLISH_KEYS,
+    createApiAuthorizerFor(registry, { log, metrics }),
+  );
   const origin = await startOriginNode(originConfig, { registry, auth, metrics });
 
   const edge = createEdge({
     registry,
     metrics,
     log: log.child({ role: "edge" }),
-    cacheBytes: config.EDGE_CACHE_MB * 1024 * 1024,
-    corsOrigin: originConfig.origin.CORS_ORIGIN,
+    cacheBytes: edgeConfig.EDGE_CACHE_MB * 1024 * 1024,
+    signingKey: edgeConfig.PLAYBACK_SIGNING_KEY,
+    corsOrigin: edgeConfig.CORS_ORIGIN,
+    connectTimeoutMs: edgeConfig.EDGE_CONNECT_TIMEOUT_MS,
+    playlistTimeoutMs: edgeConfig.EDGE_PLAYLIST_TIMEOUT_MS,
+    playlistFreshMs: edgeConfig.EDGE_PLAYLIST_FRESH_MS,
+    segmentTimeoutMs: edgeConfig.EDGE_SEGMENT_TIMEOUT_MS,
   });
   await edge.start();
 
   const stopWeb = new AbortController();
-  const app = new Hono();
-  app.get("/healthz", (c) => c.json({ ok: true }));
-  app.get(
-    "/metrics",
-    (c) => c.body(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
-  );
-  app.route("/", createApiApp({ registry, config: apiConfig, log, metrics }));
-  app.route("/", createEdgeApp(edge, { healthAndMetrics: false }));
-  app.route("/", watchRoutes({ log }));
-  app.route(
-    "/",
-    dashboardRoutes({
-      registry,
-      log,
-      streamStats: hubStreamStats(origin.hub),
-      watchBaseUrl: "",
-      signal: stopWeb.signal,
-    }),
-  );
-  app.notFound(jsonNotFound);
-  app.onError(jsonErrorHandler);
+  const app = createAllInOneApp({
+    registry,
+    edge,
+    hub: origin.hub,
+    apiConfig,
+    log,
+    metrics,
+    signal: stopWeb.signal,
+    id: env.NODE_ID || "local",
+  });
 
   // Deno.serve binds before it returns; the banner below replaces its listening line.
   const server = Deno.serve({ hostname: config.HOST, port: config.PORT, onListen() {} }, app.fetch);
   const port = server.addr.port;
-  const publicUrl = (config.PUBLIC_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, "");
+  const publicUrl = config.PUBLIC_URL ?? `http://127.0.0.1:${port}`;
   const heartbeat = startEdgeHeartbeat(registry, edge, {
     id: "local-edge",
     url: publicUrl,
@@ -147,6 +166,9 @@ export async function startAllInOne(
   });
 
   const ingest = `rtmp://127.0.0.1:${origin.rtmpPort}/${originConfig.origin.RTMP_APP}`;
+  const adminToken = envApiConfig.API_ADMIN_TOKEN === undefined
+    ? `Admin token is in ${secrets.path} (${secrets.created ? "created now" : "reused"}).`
+    : "Admin token is from API_ADMIN_TOKEN.";
   const lines = [
     "",
     "Cascade is running (all-in-one, in-memory registry).",
@@ -158,7 +180,7 @@ export async function startAllInOne(
     `  Playlist:   ${publicUrl}/live/${config.DEV_STREAM_NAME}/index.m3u8`,
     `  Dashboard:  ${publicUrl}/`,
     `  API docs:   ${publicUrl}/api/v1/docs`,
-    `  Admin token is in ${secrets.path} (${secrets.created ? "created now" : "reused"}).`,
+    `  ${adminToken}`,
     "",
   ];
   // The banner is for the person at the terminal; the key is theirs and goes nowhere else.
@@ -192,23 +214,5 @@ if (import.meta.main) {
     }
     throw err;
   }
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) Deno.exit(1);
-    stopping = true;
-    log.info("shutdown.start", { signal });
-    const timer = setTimeout(() => {
-      log.error("shutdown.deadline", { ms: 5000 });
-      Deno.exit(1);
-    }, 4500);
-    try {
-      await node.close();
-    } finally {
-      clearTimeout(timer);
-    }
-    log.info("shutdown.done");
-    Deno.exit(0);
-  };
-  Deno.addSignalListener("SIGINT", () => void stop("SIGINT"));
-  Deno.addSignalListener("SIGTERM", () => void stop("SIGTERM"));
+  onShutdown(4500)(() => node.close());
 }

@@ -1,11 +1,9 @@
 /**
- * The origin as operators run it, composed from its services: the origin role, recording
- * beside its packager on the same hub, and — with a registry and `EMBED_DISCOVERY` — the
- * discovery watcher announcing its playlists. `origin/main.ts`, the all-in-one node, the
+ * The origin as operators run it, composed from its services: the origin role and
+ * recording beside its packager on the same hub. `origin/main.ts`, the all-in-one node, the
  * benchmark and the tests start origins through here, so they all run the same assembly.
  */
 import { loadConfig } from "@cascade/common/config";
-import { DiscoveryWatcher } from "@cascade/discovery/watcher";
 import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/config";
 import { type RecordingService, startRecording } from "@cascade/recording";
 import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
@@ -56,35 +54,13 @@ function recordingExtension(
   };
 }
 
-/** The discovery watcher over the origin's own `MEDIA_ROOT`, announcing to its registry. */
-const discoveryExtension: OriginExtensionFactory = (ctx) => {
-  let watcher: DiscoveryWatcher | undefined;
-  return Promise.resolve({
-    async start() {
-      if (!ctx.registry) return;
-      await Deno.mkdir(ctx.config.MEDIA_ROOT, { recursive: true });
-      watcher = new DiscoveryWatcher({
-        registry: ctx.registry,
-        mediaRoot: ctx.config.MEDIA_ROOT,
-        originId: ctx.id,
-        originUrl: ctx.publicUrl(),
-        ttlSeconds: ctx.config.STREAM_TTL_SECONDS,
-        log: ctx.log,
-      });
-      await watcher.start();
-    },
-    close: async () => await watcher?.stop(),
-  });
-};
-
-/** Starts the origin with recording and, when configured, embedded discovery. */
+/** Starts the origin with recording. */
 export async function startOriginNode(
   config: OriginNodeConfig,
   deps: Omit<OriginDeps, "extensions"> = {},
 ): Promise<OriginNode> {
   let recording: RecordingService | undefined;
   const extensions = [recordingExtension(config.recording, (r) => recording = r)];
-  if (config.origin.EMBED_DISCOVERY) extensions.push(discoveryExtension);
   const origin = await startOrigin(config.origin, { ...deps, extensions });
   return Object.assign(origin, { recording: recording! });
 }

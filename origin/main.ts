@@ -4,25 +4,24 @@
  * HTTP, announces itself and its streams in Redis, and on SIGINT/SIGTERM tells publishers,
  * ends playlists with `#EXT-X-ENDLIST` and exits.
  */
-import { ConfigError, exitOnConfigError } from "@cascade/common/config";
+import { z } from "zod";
+import { exitOnConfigError, fields, loadConfig } from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
 import { onShutdown } from "@cascade/common/shutdown";
 import { RedisRegistry } from "@cascade/registry";
 import { loadOriginNodeConfig, startOriginNode } from "../node/origin_node.ts";
 
+/** Checked before the rest: a lone origin announces itself in Redis. */
+const loneOriginSchema = z.object({ REDIS_URL: fields.requiredRedisUrl("the origin") });
+
 if (import.meta.main) {
-  const config = exitOnConfigError(() => {
-    const c = loadOriginNodeConfig();
-    if (!c.origin.REDIS_URL) {
-      throw new ConfigError(
-        "Invalid REDIS_URL: required for a lone origin (e.g. redis://127.0.0.1:6379); `deno task start` runs without Redis",
-      );
-    }
-    return c;
-  });
-  const { LOG_LEVEL, LOG_FORMAT, REDIS_URL, REDIS_PREFIX } = config.origin;
+  const { config, redisUrl } = exitOnConfigError(() => ({
+    redisUrl: loadConfig(loneOriginSchema).REDIS_URL,
+    config: loadOriginNodeConfig(),
+  }));
+  const { LOG_LEVEL, LOG_FORMAT, REDIS_PREFIX } = config.origin;
   configureLogging({ level: LOG_LEVEL, format: LOG_FORMAT });
-  const registry = new RedisRegistry({ url: REDIS_URL!, prefix: REDIS_PREFIX, log });
+  const registry = new RedisRegistry({ url: redisUrl, prefix: REDIS_PREFIX, log });
   const origin = await startOriginNode(config, { registry });
   const onStop = onShutdown();
   onStop(() => registry.close());

@@ -9,7 +9,7 @@
  *   deno run -A recording/archive_main.ts
  */
 import { z } from "zod";
-import { exitOnConfigError, fields, loadConfig } from "@cascade/common/config";
+import { exitOnConfigError, loadConfig, loggingShape } from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
 import { Archive, createS3Client } from "./archive.ts";
 import { recordingConfigShape } from "./config.ts";
@@ -17,8 +17,7 @@ import { recordingConfigShape } from "./config.ts";
 const schema = z.object({
   ...recordingConfigShape,
   S3_BUCKET: z.string().min(3).max(63),
-  LOG_LEVEL: fields.logLevel,
-  LOG_FORMAT: fields.logFormat,
+  ...loggingShape,
 });
 
 const config = exitOnConfigError(() => loadConfig(schema));

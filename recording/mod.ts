@@ -13,7 +13,7 @@ import type { MetricsRegistry } from "@cascade/common/metrics";
 import type { StreamConfig } from "@cascade/registry";
 import type { StreamHub } from "@cascade/stream/hub";
 import { listRecordings, type Recording } from "./api.ts";
-import { Archive, createS3Client } from "./archive.ts";
+import type { Archive } from "./archive.ts";
 import type { RecordingConfig } from "./config.ts";
 import { createRecordingsApp } from "./http.ts";
 import { Recorder } from "./recorder.ts";
@@ -68,6 +68,9 @@ export async function startRecording(
   }
   let archive: Archive | undefined;
   if (config.S3_BUCKET) {
+    // Only archiving needs the S3 SDK, and loading it costs start time and memory (its
+    // modules stay resident), so an origin without S3_BUCKET never loads it.
+    const { Archive, createS3Client } = await import("./archive.ts");
     archive = new Archive({
       dir,
       bucket: config.S3_BUCKET,

@@ -1,7 +1,7 @@
 /**
  * The API's acceptance with real processes: the API served over HTTP on a random port
  * (MemoryRegistry), a Cascade origin with `PUBLISH_AUTH=api` calling its publish hook and
- * joined to the same registry (heartbeat, embedded discovery, kicks), and ffmpeg as encoder
+ * joined to the same registry (heartbeat, announcing its streams, kicks), and ffmpeg as encoder
  * and player. A stream
  * created over the admin API is published with the returned key and ingest URL, shows up
  * in `/live` within 2 s of its first playlist, plays through the playback URL; wrong and
@@ -67,13 +67,12 @@ Deno.test("API end to end: create, publish with the key, list, play, refuse, dis
   await using _closeRegistry = { [Symbol.asyncDispose]: () => registry.close() };
   await using api = serveApi(registry, log);
   // The origin joins the registry as in a deployment: heartbeat with its ingest URL,
-  // embedded discovery of its playlists, and obedience to `stream.kick`.
+  // announcing its playlists from its packager, and obedience to `stream.kick`.
   await using origin = await startTestOrigin({
     PUBLISH_AUTH: "api",
     API_URL: api.url,
     HOOK_TOKEN,
     HLS_SEGMENT_SECONDS: "1",
-    EMBED_DISCOVERY: "true",
     STREAM_TTL_SECONDS: "4",
   }, { registry, log: quietLog });
   const events: RegistryEvent[] = [];

@@ -53,6 +53,7 @@ Deno.test("api/main.ts serves the API, /healthz and /metrics over Redis and stop
       API_HOST: "127.0.0.1",
       API_PORT: String(port),
       API_ADMIN_TOKEN: ADMIN_TOKEN,
+      NODE_ID: "api-1",
       LOG_FORMAT: "json",
     },
     readyLine: /"event":"api\.listening"/,
@@ -61,7 +62,14 @@ Deno.test("api/main.ts serves the API, /healthz and /metrics over Redis and stop
   const base = `http://127.0.0.1:${port}`;
   const health = await fetch(`${base}/healthz`);
   assert.equal(health.status, 200);
-  assert.deepEqual(await health.json(), { status: "ok" });
+  const body = await health.json();
+  assert.deepEqual({ ...body, uptimeSeconds: 0 }, {
+    status: "ok",
+    role: "api",
+    id: "api-1",
+    uptimeSeconds: 0,
+  });
+  assert.ok(Number.isInteger(body.uptimeSeconds) && body.uptimeSeconds >= 0);
   assert.match(api.output, /"event":"api\.hooks_disabled"/);
 
   const created = await fetch(`${base}/api/v1/streams`, {

@@ -95,7 +95,9 @@ Deno.test("docker-compose.yml is valid and runs every service with restarts and 
   assert.match(blocks.get("nginx-discovery")!, /MEDIA_ROOT: \/var\/hls/);
   for (const origin of ["origin-1", "origin-2"]) {
     assert.match(blocks.get(origin)!, /PUBLISH_AUTH: api/);
-    assert.match(blocks.get(origin)!, /EMBED_DISCOVERY: 'true'|EMBED_DISCOVERY: "true"/);
+    // Origins announce their own streams: no watcher process or setting beside them.
+    assert.match(blocks.get(origin)!, /ORIGIN_PUBLIC_URL: http:\/\/origin-\d:8081/);
+    assert.doesNotMatch(blocks.get(origin)!, /EMBED_DISCOVERY/);
   }
   assert.match(blocks.get("lb")!, /EDGES: edge-1:8000,edge-2:8000/);
 });

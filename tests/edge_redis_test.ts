@@ -1,6 +1,6 @@
 /**
  * The edge as operators run it (`deno run edge/main.ts`) in the real chain: ffmpeg → origin
- * process (with its embedded discovery) → redis-server → edge process. The edge serves the
+ * process (announcing from its packager) → redis-server → edge process. The edge serves the
  * origin's bytes and ffmpeg decodes through it; it announces `node:edge:{id}`; an origin
  * killed with SIGKILL becomes a 404 once its claim expires (`STREAM_TTL_SECONDS`); the
  * publisher coming back on a second origin plays again at the same URL after a

@@ -2,7 +2,7 @@
  * The watch page and the dashboard in a real browser: headless Chromium from Debian's
  * `chromium` package driven by playwright-core, against a real stack on one random port
  * as the all-in-one node mounts it (watch page, dashboard, API, edge), fed by an
- * in-process origin with its embedded discovery in a MemoryRegistry, and ffmpeg as the
+ * in-process origin announcing in a MemoryRegistry, and ffmpeg as the
  * encoder. The watch page plays, shows a latency, goes offline when the publisher stops
  * and resumes by itself; the dashboard follows streams up and down within 3 s; a stream
  * created in the dashboard publishes with the key it showed; no key or token is ever in
@@ -10,20 +10,17 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Hono } from "hono";
-import { chromium, type Page } from "playwright-core";
+import { chromium, type Page } from "./helpers/playwright.ts";
 import { loadConfig } from "@cascade/common/config";
 import { log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MemoryRegistry } from "@cascade/registry/memory";
-import { createApiApp } from "../api/src/app.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
 import { createApiAuthorizerFor } from "../api/src/publish.ts";
 import { hashStreamKey } from "../api/src/stream_keys.ts";
 import { startEdgeHeartbeat } from "../edge/src/announce.ts";
-import { createEdge, createEdgeApp } from "../edge/src/app.ts";
-import { dashboardRoutes, watchRoutes } from "../web/routes.ts";
-import { hubStreamStats } from "../web/stream_stats.ts";
+import { createEdge } from "../edge/src/app.ts";
+import { createAllInOneApp } from "../node/all_in_one_app.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
 import type { TestProcess } from "./helpers/process.ts";
@@ -68,26 +65,15 @@ async function startWebStack(): Promise<WebStack> {
   const edge = createEdge({ registry, cacheBytes: 64 * 2 ** 20, log });
   await edge.start();
   const stopFeeds = new AbortController();
-  const api = createApiApp({
+  const app = createAllInOneApp({
     registry,
-    config: loadConfig(apiConfigSchema, { API_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: "warn" }),
+    edge,
+    hub: origin.hub,
+    apiConfig: loadConfig(apiConfigSchema, { API_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: "warn" }),
     log,
     metrics: new MetricsRegistry(),
+    signal: stopFeeds.signal,
   });
-  const app = new Hono();
-  app.route("/", watchRoutes({ log }));
-  app.route(
-    "/",
-    dashboardRoutes({
-      registry,
-      log,
-      streamStats: hubStreamStats(origin.hub),
-      watchBaseUrl: "",
-      signal: stopFeeds.signal,
-    }),
-  );
-  app.route("/", api);
-  app.route("/", createEdgeApp(edge));
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
   const url = `http://127.0.0.1:${server.addr.port}`;
   const heartbeat = startEdgeHeartbeat(registry, edge, {

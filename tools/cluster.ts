@@ -1,7 +1,7 @@
 /**
  * `deno task cluster`: Cascade's multi-process topology on loopback, for trying failover,
  * cache affinity and the API the way they behave in production. It starts redis-server
- * (unless `REDIS_URL` is set), the API, two origins with embedded discovery and two edges,
+ * (unless `REDIS_URL` is set), the API, two origins and two edges,
  * each as a `deno run` of its own `main.ts`; with `--nginx` also an nginx-rtmp origin with
  * its discovery process and the nginx load balancer in front of the edges. It generates the
  * admin and hook tokens (unless `API_ADMIN_TOKEN` / `HOOK_TOKEN` are set), prints a table of
@@ -226,7 +226,6 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
       PUBLISH_AUTH: "api",
       API_URL: apiUrl,
       HOOK_TOKEN: hookToken,
-      EMBED_DISCOVERY: "true",
     });
     return { child, info: { id, rtmp, http, pid: child.pid } };
   });

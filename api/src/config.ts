@@ -1,40 +1,35 @@
 /**
- * The API's configuration: the environment variables of ARCHITECTURE.md the API reads, as
+ * The API's configuration: the environment variables of docs/architecture.md the API reads, as
  * one zod schema parsed once at start. `apiConfigSchema` suits the all-in-one node (no
  * Redis needed); `apiProcessConfigSchema` is what `deno task api` parses, where `REDIS_URL`
  * is required because a lone API has no embedded registry.
  */
 import { z } from "zod";
-import { fields } from "@cascade/common/config";
-import { parseRegionCidrs, REGION_RE } from "./regions.ts";
-
-/** Secrets shorter than this are refused: they would be guessable despite rate limiting. */
-export const MIN_TOKEN_LENGTH = 16;
-
-const secret = (min: number) =>
-  z.string().min(min, `must be at least ${min} characters`).max(
-    1024,
-    "must be at most 1024 characters",
-  ).optional();
-
-const redisUrl = z.string().regex(/^rediss?:\/\/\S+$/, "must be a redis:// or rediss:// URL");
-
-const httpUrl = z.string().regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, "must be an http(s) URL")
-  .transform((u) => u.replace(/\/+$/, ""));
+import {
+  fields,
+  loggingShape,
+  MIN_TOKEN_LENGTH,
+  nodeShape,
+  redisShape,
+  secretFields,
+} from "@cascade/common/config";
+import { parseRegionCidrs } from "./regions.ts";
 
 export const apiConfigSchema = z.object({
-  REDIS_URL: redisUrl.optional(),
-  REDIS_PREFIX: z.string().default("cascade:"),
+  ...redisShape,
+  ...loggingShape,
+  /** Reported by `/healthz`; default hostname and `API_PORT`. */
+  NODE_ID: nodeShape.NODE_ID,
   API_HOST: z.string().min(1).default("0.0.0.0"),
   API_PORT: fields.port(8080),
   /** Base URL clients reach the API at; unset → taken from each request. */
-  API_PUBLIC_URL: httpUrl.optional(),
+  API_PUBLIC_URL: fields.httpUrl().optional(),
   /** Bearer token of the admin routes; unset → they refuse with 503. */
-  API_ADMIN_TOKEN: secret(MIN_TOKEN_LENGTH),
+  API_ADMIN_TOKEN: fields.secret(MIN_TOKEN_LENGTH).optional(),
   /** Bearer token origins (and nginx-rtmp's `?token=`) present to the publish hooks. */
-  HOOK_TOKEN: secret(MIN_TOKEN_LENGTH),
+  HOOK_TOKEN: secretFields.HOOK_TOKEN.optional(),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */
-  PLAYBACK_SIGNING_KEY: secret(32),
+  PLAYBACK_SIGNING_KEY: secretFields.PLAYBACK_SIGNING_KEY.optional(),
   PLAYBACK_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(6 * 3600),
   /** Edges reporting a load above this are skipped while others are left; unset → no limit. */
   EDGE_LOAD_THRESHOLD: z.coerce.number().nonnegative().optional(),
@@ -48,7 +43,7 @@ export const apiConfigSchema = z.object({
     }
   }),
   /** Region assumed for viewers with none given and no CIDR match; unset → any region. */
-  DEFAULT_REGION: z.string().regex(REGION_RE, "must be 1-64 of [A-Za-z0-9_.-]").optional(),
+  DEFAULT_REGION: fields.region.optional(),
   /**
    * Extra ingest base URLs (`rtmp://ingest.example.com/live,…`) listed before the live
    * origins' own in `ingestUrls`, e.g. a load-balanced name or an nginx-rtmp ingest.
@@ -71,19 +66,12 @@ export const apiConfigSchema = z.object({
   TRUST_PROXY: fields.bool(false),
   AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
   AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
-  LOG_LEVEL: fields.logLevel,
-  LOG_FORMAT: fields.logFormat,
 });
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;
 
 export const apiProcessConfigSchema = apiConfigSchema.extend({
-  REDIS_URL: z.string({
-    error: (issue) =>
-      issue.input === undefined
-        ? "required: the API runs as a lone role and needs Redis (e.g. redis://127.0.0.1:6379)"
-        : "must be a string",
-  }).pipe(redisUrl),
+  REDIS_URL: fields.requiredRedisUrl("the API"),
 });
 
 export type ApiProcessConfig = z.infer<typeof apiProcessConfigSchema>;

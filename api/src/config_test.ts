@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "@cascade/common/config";
 import { apiConfigSchema, apiProcessConfigSchema } from "./config.ts";
 
-Deno.test("apiConfigSchema has ARCHITECTURE.md's defaults", () => {
+Deno.test("apiConfigSchema has docs/architecture.md's defaults", () => {
   const config = loadConfig(apiConfigSchema, {});
   assert.equal(config.API_PORT, 8080);
   assert.equal(config.API_HOST, "0.0.0.0");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../tests/helpers/fast_check.ts";
 import { parseIp, parseRegionCidrs } from "./regions.ts";
 
 Deno.test("parseIp() reads IPv4, IPv6 and IPv4-mapped IPv6 addresses", () => {

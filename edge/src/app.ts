@@ -6,12 +6,18 @@
  */
 import { Hono } from "hono";
 import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import { createOpsApp } from "@cascade/common/ops";
 import { Edge, type EdgeOptions } from "./edge.ts";
 import type { EdgeReply, EdgeRequest } from "./request.ts";
+
+/** The node id `/healthz` reports: fixed, or read once the server knows its port. */
+export type EdgeId = string | (() => string);
 
 export interface EdgeAppOptions {
   /** Serve `/healthz` and `/metrics` too (default true; the all-in-one node has its own). */
   healthAndMetrics?: boolean;
+  /** Node id for `/healthz` (default `edge`). */
+  id?: EdgeId;
 }
 
 /** Builds an edge from its dependencies (registry, cache budget, metrics, …). */
@@ -23,14 +29,21 @@ export function createEdge(opts: EdgeOptions): Edge {
 export function createEdgeApp(edge: Edge, opts: EdgeAppOptions = {}): Hono {
   const app = new Hono();
   const handler = (c: { req: { raw: Request } }) => handleFetch(edge, c.req.raw);
+  if (opts.healthAndMetrics ?? true) app.route("/", createEdgeOpsApp(edge, opts.id ?? "edge"));
   app.all("/live/*", handler);
-  if (opts.healthAndMetrics ?? true) {
-    app.all("/healthz", handler);
-    app.all("/metrics", handler);
-  }
   app.notFound(jsonNotFound);
   app.onError(jsonErrorHandler);
   return app;
+}
+
+/** `/healthz` (503 once draining) and `/metrics` of `edge`, as every role serves them. */
+export function createEdgeOpsApp(edge: Edge, id: EdgeId): Hono {
+  return createOpsApp({
+    role: "edge",
+    id,
+    metrics: edge.metrics,
+    status: () => edge.draining ? "draining" : "ok",
+  });
 }
 
 /** Answers a fetch `Request` with the edge: the `Deno.serve` handler without Hono. */

@@ -26,6 +26,8 @@ export interface CachedObject {
   targetDuration?: number;
   /** A VOD playlist (`vod.m3u8`, `vod-{n}.m3u8`) with `#EXT-X-ENDLIST`: it no longer grows. */
   finished?: boolean;
+  /** A live playlist: the sequence number its first segment's file name carries. */
+  oldestSegment?: number;
 }
 
 /** The part of a cache key that names one broadcast of one stream on one origin. */
@@ -164,5 +166,57 @@ export class Coalescer<T> {
   /** Operations in flight. */
   get size(): number {
     return this.#flights.size;
+  }
+}
+
+/**
+ * The live segments the cache holds, per broadcast, so that those which left their
+ * playlist's window (plus `graceSegments` for players still on the previous playlist) can
+ * be dropped the moment a newer playlist arrives. Without it, segments no viewer will ask
+ * for again sit in the cache until the byte budget pushes them out, and the edge's memory
+ * follows the cache cap instead of the live windows.
+ */
+/** Broadcasts `LiveWindows` remembers at once. */
+const MAX_BROADCASTS = 4096;
+
+export class LiveWindows {
+  readonly graceSegments: number;
+  readonly #held = new Map<string, Set<number>>();
+
+  constructor(graceSegments: number) {
+    this.graceSegments = graceSegments;
+  }
+
+  /** Segment `sequence` of `broadcast` was stored. */
+  stored(broadcast: string, sequence: number): void {
+    let held = this.#held.get(broadcast);
+    if (held === undefined) {
+      // Ended broadcasts leave their last window here; the oldest go first beyond the bound.
+      if (this.#held.size >= MAX_BROADCASTS) this.#held.delete(this.#held.keys().next().value!);
+      this.#held.set(broadcast, held = new Set());
+    }
+    held.add(sequence);
+  }
+
+  /**
+   * A playlist of `broadcast` whose first segment is `oldest` was stored: returns the held
+   * sequences that left the window, and forgets them.
+   */
+  expired(broadcast: string, oldest: number): number[] {
+    const held = this.#held.get(broadcast);
+    if (held === undefined) return [];
+    const below = oldest - this.graceSegments;
+    const gone: number[] = [];
+    for (const sequence of held) {
+      if (sequence < below) gone.push(sequence);
+    }
+    for (const sequence of gone) held.delete(sequence);
+    if (held.size === 0) this.#held.delete(broadcast);
+    return gone;
+  }
+
+  /** Broadcasts with segments held, for tests and metrics. */
+  get broadcasts(): number {
+    return this.#held.size;
   }
 }

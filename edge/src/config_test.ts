@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "@cascade/common/config";
-import { edgeConfigSchema, edgeNodeId, edgeProcessConfigSchema, edgePublicUrl } from "./config.ts";
+import { ConfigError, loadConfig, nodeId } from "@cascade/common/config";
+import { edgeConfigSchema, edgeProcessConfigSchema, edgePublicUrl } from "./config.ts";
 
-Deno.test("edgeConfigSchema has the defaults of ARCHITECTURE.md", () => {
+Deno.test("edgeConfigSchema has the defaults of docs/architecture.md", () => {
   const c = loadConfig(edgeConfigSchema, {});
   assert.equal(c.EDGE_PORT, 8000);
   assert.equal(c.EDGE_CACHE_MB, 512);
@@ -12,7 +12,7 @@ Deno.test("edgeConfigSchema has the defaults of ARCHITECTURE.md", () => {
   assert.equal(c.PLAYBACK_SIGNING_KEY, undefined);
   assert.equal(c.EDGE_SERVER, "node");
   assert.equal(edgePublicUrl(c, 8123), "http://127.0.0.1:8123");
-  assert.equal(edgeNodeId({ NODE_ID: undefined, EDGE_PORT: 8123 }), `${Deno.hostname()}:8123`);
+  assert.equal(nodeId(c.NODE_ID, 8123), `${Deno.hostname()}:8123`);
 });
 
 Deno.test("edgeConfigSchema trims a trailing slash from EDGE_PUBLIC_URL", () => {

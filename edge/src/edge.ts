@@ -17,7 +17,7 @@ import { log as rootLog, type Logger } from "@cascade/common/log";
 import { HttpError } from "@cascade/common/http_errors";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MEDIA_METHODS } from "@cascade/common/http_paths";
-import { VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import { SEGMENT_FILE_RE, segmentFileName, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
 import { type Registry, RegistryUnavailableError, type StreamRecord } from "@cascade/registry";
 import {
   broadcastKey,
@@ -27,6 +27,7 @@ import {
   type CacheResult,
   Coalescer,
   entrySize,
+  LiveWindows,
   vodBroadcastKey,
 } from "./cache.ts";
 import { LoadMeter } from "./load.ts";
@@ -35,15 +36,7 @@ import { type EdgeMetrics, registerEdgeMetrics } from "./metrics.ts";
 import { OriginClient, OriginFetchError } from "./origin_client.ts";
 import { OriginFetcher } from "./origin_fetch.ts";
 import { MAX_TARGET_LENGTH, type MediaTarget, parseMediaTarget, splitTarget } from "./paths.ts";
-import {
-  errorReply,
-  healthReply,
-  metricsReply,
-  playlistReply,
-  preflightReply,
-  segmentReply,
-  withCors,
-} from "./replies.ts";
+import { errorReply, playlistReply, preflightReply, segmentReply, withCors } from "./replies.ts";
 import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
 import {
   type Got,
@@ -78,11 +71,15 @@ export interface EdgeOptions {
   client?: OriginClient;
   /** Memo and outage settings of both the live and the VOD lookup. */
   lookup?: Pick<LookupOptions, "positiveMs" | "negativeMs" | "retryMs" | "clock">;
-  /** Liveness beyond draining, for `/healthz`. */
-  healthy?: () => boolean;
   /** Wall clock, epoch milliseconds (token expiry, `Age`, playlist freshness). */
   now?: () => number;
 }
+
+/**
+ * Segments kept past the oldest one a live playlist lists, for players still working from
+ * the previous playlist; older ones leave the cache when that playlist arrives.
+ */
+export const LIVE_GRACE_SEGMENTS = 3;
 
 /** Default of `EdgeOptions.playlistFreshMs`. */
 export const DEFAULT_PLAYLIST_FRESH_MS = 250;
@@ -98,12 +95,12 @@ export class Edge {
   readonly #ownsClient: boolean;
   readonly #origin: OriginFetcher;
   readonly #flights = new Coalescer<CachedObject | null>();
+  readonly #windows = new LiveWindows(LIVE_GRACE_SEGMENTS);
   readonly #gate: TokenGate;
   readonly #cors: string;
   readonly #playlistFreshMs: number;
   /** When `stream.update` last said a name's playlist changed: older cached copies are stale. */
   readonly #playlistChangedAt = new Map<string, number>();
-  readonly #healthy: () => boolean;
   readonly #now: () => number;
   readonly #m: EdgeMetrics;
   #draining = false;
@@ -121,7 +118,6 @@ export class Edge {
     this.#gate = new TokenGate(opts.signingKey, this.#now);
     this.#cors = opts.corsOrigin ?? "*";
     this.#playlistFreshMs = opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS;
-    this.#healthy = opts.healthy ?? (() => true);
     this.metrics = opts.metrics ?? new MetricsRegistry();
     this.#m = registerEdgeMetrics(this.metrics, this);
     this.#origin = new OriginFetcher({
@@ -203,10 +199,6 @@ export class Edge {
       );
     }
     const { path } = splitTarget(req.target);
-    if (path === "/healthz") {
-      return healthReply(req, !this.#draining && this.#healthy(), this.#draining);
-    }
-    if (path === "/metrics") return metricsReply(req, this.metrics.render());
     if (!path.startsWith("/live/")) throw new HttpError(404, "not_found", "Not found");
     if (req.method === "OPTIONS") return preflightReply(req, this.#cors);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -393,9 +385,25 @@ export class Edge {
     const obj = await this.#origin.fetch(target, source, key);
     if (obj === null) return null;
     const before = this.cache.evictions;
-    this.cache.set(key, obj);
+    if (this.cache.set(key, obj) && source.live) this.#trackWindow(target, source, obj);
     this.#m.evictions.inc(this.cache.evictions - before);
     return obj;
+  }
+
+  /** Live segments are remembered per broadcast; a newer playlist drops those it left behind. */
+  #trackWindow(target: MediaTarget, source: Source, obj: CachedObject): void {
+    if (target.kind === "segment") {
+      if (SEGMENT_FILE_RE.test(target.file)) {
+        this.#windows.stored(source.broadcast, parseInt(target.file, 10));
+      }
+      return;
+    }
+    if (obj.oldestSegment === undefined) return;
+    const gone = this.#windows.expired(source.broadcast, obj.oldestSegment);
+    for (const sequence of gone) {
+      this.cache.delete(cacheKey(source.broadcast, segmentFileName(sequence)));
+    }
+    this.#m.windowEvictions.inc(gone.length);
   }
 }
 

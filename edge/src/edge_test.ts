@@ -14,7 +14,7 @@ import { FakeOrigin, fakePlaylist, fakeSegment } from "../testing/fake_origin.ts
 import { CountingRegistry, registryEvents, streamRecord } from "../testing/registry.ts";
 import { createEdgeApp } from "./app.ts";
 import { edgeNodeRecord, startEdgeHeartbeat } from "./announce.ts";
-import { DEFAULT_PLAYLIST_FRESH_MS, Edge, type EdgeOptions } from "./edge.ts";
+import { DEFAULT_PLAYLIST_FRESH_MS, Edge, type EdgeOptions, LIVE_GRACE_SEGMENTS } from "./edge.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 
 const KEY = "k".repeat(32);
@@ -192,6 +192,35 @@ Deno.test("stream.update (a newer playlist at the origin) drops the cached playl
     return text === fakePlaylist(101, 3, 4) ? res : undefined;
   }, { timeoutMs: 30_000 });
   assert.equal(changed.headers.get("x-cache"), "MISS");
+});
+
+Deno.test("live segments leave the cache once a newer playlist no longer lists them (plus a grace)", async () => {
+  await using s = await setup({ playlistFreshMs: 1 });
+  for (let seq = 100; seq < 110; seq++) {
+    s.origin.files.set(`/live/cam/${seq}.ts`, { body: fakeSegment(seq) });
+  }
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100, 3, 2) });
+  await s.claim("cam");
+  assert.equal((await s.get("/live/cam/index.m3u8")).status, 200);
+  for (let seq = 100; seq < 106; seq++) {
+    assert.equal((await s.get(`/live/cam/${seq}.ts`)).status, 200);
+  }
+  const held = () => [...s.edge.cache.keys()].filter((k) => k.endsWith(".ts")).length;
+  assert.equal(held(), 6);
+
+  // The window moves to 106: segments below 106 - LIVE_GRACE_SEGMENTS go, the rest stay.
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(106, 3, 2) });
+  s.clock.now += 10;
+  assert.equal((await s.get("/live/cam/index.m3u8")).headers.get("x-cache"), "MISS");
+  const kept = [...s.edge.cache.keys()].filter((k) => k.endsWith(".ts")).map((k) =>
+    Number(k.slice(k.lastIndexOf("/") + 1, -3))
+  ).sort((a, b) => a - b);
+  const from = 106 - LIVE_GRACE_SEGMENTS;
+  assert.deepEqual(kept, Array.from({ length: 106 - from }, (_, i) => from + i));
+  // A late request for a dropped segment still works: it is fetched again.
+  const late = await s.get("/live/cam/100.ts");
+  assert.equal(late.status, 200);
+  assert.equal(late.headers.get("x-cache"), "MISS");
 });
 
 Deno.test("a playlist answers 304 to its ETag until it changes", async () => {
@@ -521,7 +550,13 @@ Deno.test("/healthz turns 503 when draining and /metrics reports cache outcomes 
   s.edge.drain();
   const draining = await s.get("/healthz");
   assert.equal(draining.status, 503);
-  assert.deepEqual(await draining.json(), { ok: false, draining: true });
+  const body = await draining.json();
+  assert.deepEqual({ ...body, uptimeSeconds: 0 }, {
+    status: "draining",
+    role: "edge",
+    id: "edge",
+    uptimeSeconds: 0,
+  });
 });
 
 Deno.test("the heartbeat announces node:edge with viewers and egress, and stop() withdraws it", async () => {

@@ -51,6 +51,10 @@ export function registerEdgeMetrics(m: MetricsRegistry, edge: EdgeGauges) {
     "cascade_edge_cache_evictions_total",
     "Cache entries dropped to make room",
   ).labels();
+  const windowEvictions = m.counter(
+    "cascade_edge_window_evictions_total",
+    "Live segments dropped from the cache once they left their playlist's window",
+  ).labels();
   const lookups = m.counter(
     "cascade_edge_lookups_total",
     "Stream lookups by outcome (memo, registry, known: last record during an outage, error)",
@@ -80,6 +84,7 @@ export function registerEdgeMetrics(m: MetricsRegistry, edge: EdgeGauges) {
   return {
     bytesOut,
     evictions,
+    windowEvictions,
     status: byStatus,
     lookup: byLookup,
     result: (kind: MediaKind, result: CacheResult) => byResult(`${kind} ${result}`),

@@ -2,7 +2,7 @@
  * The edge on `node:http`, the server used for viewers by default. Cached segments are
  * large bodies already in memory, and for those `node:http` under Deno moved about twice
  * the bytes of `Deno.serve` on this machine (see `edge/bench/edge_bench.ts` and
- * PERFORMANCE_NOTES.md); the request logic is the same `Edge.handle` either way.
+ * edge/README.md, "Choices, measured"); the request logic is the same `Edge.handle` either way.
  *
  * Paths the edge does not own go to an optional fetch-style `fallback`, so the all-in-one
  * node can put its API and pages behind the same port. `close()` drains: it stops accepting,
@@ -13,6 +13,7 @@ import http from "node:http";
 import { Buffer } from "node:buffer";
 import { Readable } from "node:stream";
 import type { Logger } from "@cascade/common/log";
+import { createEdgeOpsApp, type EdgeId } from "./app.ts";
 import type { Edge } from "./edge.ts";
 import { splitTarget } from "./paths.ts";
 import { MAX_HEAD_BYTES } from "./request.ts";
@@ -22,10 +23,12 @@ export interface NodeEdgeServerOptions {
   hostname?: string;
   /** 0 picks a free port. */
   port: number;
-  /** Answers requests outside `/live/` (and `/healthz`, `/metrics` unless the edge owns them). */
+  /** Answers requests outside `/live/` (and `/healthz`, `/metrics` unless served here). */
   fallback?: (request: Request) => Response | Promise<Response>;
-  /** The edge answers `/healthz` and `/metrics` (default true; false hands them to `fallback`). */
+  /** Serve `/healthz` and `/metrics` (default true; false hands them to `fallback`). */
   healthAndMetrics?: boolean;
+  /** Node id for `/healthz` (default `edge`). */
+  id?: EdgeId;
   log?: Logger;
 }
 
@@ -42,7 +45,13 @@ export interface EdgeServer {
 export async function serveEdgeNode(opts: NodeEdgeServerOptions): Promise<EdgeServer> {
   const { edge, fallback } = opts;
   const hostname = opts.hostname ?? "0.0.0.0";
-  const ownsHealth = opts.healthAndMetrics ?? true;
+  // The same ops app as every role, reached through the fetch adapter below (`forward`).
+  const ops = (opts.healthAndMetrics ?? true) ? createEdgeOpsApp(edge, opts.id ?? "edge") : null;
+  /** Who answers `path` instead of the edge: the ops app, the fallback, or nobody. */
+  const delegateFor = (path: string) => {
+    if (ops !== null && (path === "/healthz" || path === "/metrics")) return ops.fetch;
+    return path.startsWith("/live/") ? undefined : fallback;
+  };
   let inFlight = 0;
   let idle: (() => void) | null = null;
 
@@ -53,11 +62,9 @@ export async function serveEdgeNode(opts: NodeEdgeServerOptions): Promise<EdgeSe
       if (inFlight === 0) idle?.();
     });
     const target = req.url ?? "/";
-    const path = splitTarget(target).path;
-    const ours = path.startsWith("/live/") ||
-      (ownsHealth && (path === "/healthz" || path === "/metrics"));
-    if (!ours && fallback !== undefined) {
-      forward(req, res, hostname, fallback).catch((err) => {
+    const delegate = delegateFor(splitTarget(target).path);
+    if (delegate !== undefined) {
+      forward(req, res, hostname, delegate).catch((err) => {
         opts.log?.error("edge.fallback_failed", { error: err });
         if (!res.headersSent) res.writeHead(500, { "Content-Type": "application/json" });
         res.end();

@@ -126,3 +126,22 @@ Deno.test("serveEdgeNode.close() lets a response in progress finish, then stops"
   await closing;
   await assert.rejects(fetch(`${s.url}/healthz`));
 });
+
+Deno.test("serveEdgeNode answers /healthz and /metrics as every role does, even with a fallback", async () => {
+  await using s = await setup(() => new Response("fallback", { status: 418 }));
+  const health = await fetch(`${s.url}/healthz`);
+  assert.equal(health.status, 200);
+  const body = await health.json();
+  assert.deepEqual({ ...body, uptimeSeconds: 0 }, {
+    status: "ok",
+    role: "edge",
+    id: "edge",
+    uptimeSeconds: 0,
+  });
+  const metrics = await fetch(`${s.url}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /^# TYPE cascade_edge_requests_total counter$/m);
+  const other = await fetch(`${s.url}/other`);
+  assert.equal(other.status, 418);
+  await other.body?.cancel();
+});

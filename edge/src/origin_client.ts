@@ -9,7 +9,7 @@
  * with other work, loopback, `Deno.serve` origin, bodies read chunk by chunk) measured them
  * within noise of each other over several rounds: 800 KB segment p50 0.6-1.5 ms (fetch) vs
  * 0.65-2.4 ms (undici), 600 B playlist p50 0.05-0.15 ms for both, 8 in parallel 7-11 vs
- * 6-11 Gbit/s. (PERFORMANCE_NOTES's fetch 6.0 vs undici 4.7 Gbit/s is inside that spread.)
+ * 6-11 Gbit/s. (An earlier fetch 6.0 vs undici 4.7 Gbit/s, edge/README.md, is inside that spread.)
  * An edge fetches each segment once however many viewers it has, so this is not where its
  * bytes go; control decides: `fetch` has no connect timeout (a black-holed origin would
  * hold every waiter for the whole deadline) and no per-origin connection cap; undici's

@@ -9,7 +9,7 @@
  */
 import type { Logger } from "@cascade/common/log";
 import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
-import { VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import { SEGMENT_FILE_RE, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
 import type { CachedObject } from "./cache.ts";
 import { etagOf } from "./etag.ts";
 import type { EdgeMetrics } from "./metrics.ts";
@@ -100,7 +100,7 @@ export class OriginFetcher {
       fetchedAt,
       etag: etagOf(served, out.byteLength),
       targetDuration: playlist.targetDuration,
-      ...(finished ? { finished } : {}),
+      ...(finished ? { finished } : oldestSegment(playlist)),
     };
   }
 
@@ -114,6 +114,12 @@ export class OriginFetcher {
       error: err,
     });
   }
+}
+
+/** The sequence number in the file name of a live playlist's first segment, when it has one. */
+function oldestSegment(playlist: LivePlaylist): { oldestSegment?: number } {
+  const uri = playlist.segments[0]?.uri;
+  return uri !== undefined && SEGMENT_FILE_RE.test(uri) ? { oldestSegment: parseInt(uri, 10) } : {};
 }
 
 /** Refuses a body that is not whole MPEG-TS packets: what a cut or garbled segment looks like. */

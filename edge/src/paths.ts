@@ -1,6 +1,6 @@
 /**
  * What a viewer's request names, checked before anything else runs: `/live/{name}/{file}`
- * with the stream-name rule of ARCHITECTURE.md and the file-name rules the origin serves
+ * with the stream-name rule of docs/architecture.md and the file-name rules the origin serves
  * (`index.m3u8`-like playlists, `{seq}.ts` segments), plus the playback `token` of the query.
  * Each path segment is percent-decoded exactly once and refused if it still looks like a path
  * or an encoding afterwards, so a bad request costs no registry lookup and no origin fetch.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../tests/helpers/fast_check.ts";
 import { HttpError } from "@cascade/common/http_errors";
 import { parseMediaTarget, queryParam } from "./paths.ts";
 

@@ -9,7 +9,6 @@
  */
 import type { Logger } from "@cascade/common/log";
 import { errorBody, HttpError } from "@cascade/common/http_errors";
-import { PROMETHEUS_CONTENT_TYPE } from "@cascade/common/metrics";
 import {
   HEADER_LIST_RE,
   matchesEtag,
@@ -54,22 +53,6 @@ export function preflightReply(req: EdgeRequest, cors: string): EdgeReply {
     headers["Vary"] = "Access-Control-Request-Headers";
   }
   return { status: 204, headers, body: null };
-}
-
-/** `/healthz`: 200 while `ok`, 503 otherwise (e.g. draining). */
-export function healthReply(req: EdgeRequest, ok: boolean, draining: boolean): EdgeReply {
-  allowGetHead(req);
-  return json(ok ? 200 : 503, { ok, draining });
-}
-
-/** `/metrics`: the rendered exposition text. */
-export function metricsReply(req: EdgeRequest, text: string): EdgeReply {
-  allowGetHead(req);
-  return {
-    status: 200,
-    headers: { "Content-Type": PROMETHEUS_CONTENT_TYPE, "Cache-Control": "no-cache" },
-    body: encoder.encode(text),
-  };
 }
 
 /**
@@ -172,14 +155,6 @@ export function errorReply(req: EdgeRequest, err: unknown, log: Logger): EdgeRep
   }
   if (req.method === "HEAD") reply.body = null;
   return reply;
-}
-
-function allowGetHead(req: EdgeRequest): void {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    throw new HttpError(405, "method_not_allowed", "Method not allowed: use GET or HEAD", {
-      headers: { Allow: "GET, HEAD" },
-    });
-  }
 }
 
 function json(status: number, value: unknown): EdgeReply {

@@ -16,6 +16,8 @@ export interface Source {
   broadcast: string;
   /** The registry's target duration, seconds: used until a playlist gives one. */
   targetDuration: number;
+  /** A live claim, whose segments leave the window as the playlist moves on. */
+  live: boolean;
 }
 
 /** What a media request was answered from; `obj` is null when the origin has no such file. */
@@ -36,23 +38,24 @@ const FALLBACK_TARGET_SECONDS = 2;
 
 type Origin = Pick<StreamRecord | VodRecord, "originId" | "originUrl" | "targetDuration">;
 
-function sourceOf(record: Origin, broadcast: string): Source {
+function sourceOf(record: Origin, broadcast: string, live: boolean): Source {
   return {
     originId: record.originId,
     originUrl: record.originUrl,
     broadcast,
     targetDuration: record.targetDuration,
+    live,
   };
 }
 
 /** The source of a live stream's files. */
 export function liveSource(record: StreamRecord): Source {
-  return sourceOf(record, broadcastKey(record));
+  return sourceOf(record, broadcastKey(record), true);
 }
 
 /** The source of a finished broadcast's files. */
 export function vodSource(record: VodRecord): Source {
-  return sourceOf(record, vodBroadcastKey(record));
+  return sourceOf(record, vodBroadcastKey(record), false);
 }
 
 /** The target duration that applies to `obj`, seconds: its playlist's, else the registry's. */

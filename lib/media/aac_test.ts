@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../tests/helpers/fast_check.ts";
 import { AAC_SAMPLE_RATES, ADTS_HEADER_SIZE, parseAacConfig, writeAdtsHeader } from "./aac.ts";
 import type { AacConfig } from "./frame.ts";
 import { flvFileTags } from "./flv.ts";

@@ -5,7 +5,7 @@
  */
 import type { NodeKind } from "./types.ts";
 
-/** Key names of the Redis schema (docs/architecture.md) under one prefix. */
+/** Key names of the Redis schema in docs/architecture.md ("Registry") under one prefix. */
 export class RedisKeys {
   readonly prefix: string;
   readonly events: string;

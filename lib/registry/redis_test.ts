@@ -32,7 +32,7 @@ async function raw(url: string): Promise<AsyncDisposable & { redis: Redis }> {
   };
 }
 
-Deno.test("RedisRegistry writes the documented keys under its prefix", async () => {
+Deno.test("RedisRegistry writes the keys of docs/architecture.md under its prefix", async () => {
   await using server = await startRedis();
   await using conn = await raw(server.url);
   const registry = new RedisRegistry({ url: server.url, prefix: "p1:", log: quietLog });

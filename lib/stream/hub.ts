@@ -2,11 +2,13 @@
  * The stream hub: one `LiveStream` per publishing name, fanning the publisher's configs and
  * frames out to consumers (HLS packager, recorder, tests). Each consumer reads through its
  * own bounded queue; when a queue is full the consumer loses frames until the next video
- * keyframe (so its output never decodes garbage) and a log line says so — the publisher is
- * never blocked and other consumers are untouched.
+ * keyframe (so its output never decodes garbage), a log line says so and, given a metrics
+ * registry, `cascade_hub_dropped_frames_total{consumer}` counts the frames lost — the
+ * publisher is never blocked and other consumers are untouched.
  */
 import type { HubMessage, MediaFrame, TrackConfig } from "@cascade/media/frame";
 import { log as rootLog, type Logger } from "@cascade/common/log";
+import type { Counter, CounterChild, MetricsRegistry } from "@cascade/common/metrics";
 
 /** What is known about a broadcast when it starts and while it runs. */
 export interface StreamInfo {
@@ -40,13 +42,21 @@ export class Subscription implements AsyncIterable<HubMessage> {
   #waitKey = false;
   dropped = 0;
   readonly #log: Logger;
+  readonly #droppedTotal: CounterChild | undefined;
   #onClose: () => void;
 
-  constructor(name: string, capacity: number, log: Logger, onClose: () => void) {
+  constructor(
+    name: string,
+    capacity: number,
+    log: Logger,
+    onClose: () => void,
+    droppedTotal?: CounterChild,
+  ) {
     this.name = name;
     this.#capacity = capacity;
     this.#log = log;
     this.#onClose = onClose;
+    this.#droppedTotal = droppedTotal;
   }
 
   get queued(): number {
@@ -63,12 +73,12 @@ export class Subscription implements AsyncIterable<HubMessage> {
           this.#waitKey = false;
           this.#log.warn("consumer.recovered", { consumer: this.name, dropped: this.dropped });
         } else {
-          this.dropped++;
+          this.#drop();
           return;
         }
       } else if (this.queued >= this.#capacity) {
         this.#waitKey = true;
-        this.dropped++;
+        this.#drop();
         this.#log.warn("consumer.slow", {
           consumer: this.name,
           capacity: this.#capacity,
@@ -80,6 +90,11 @@ export class Subscription implements AsyncIterable<HubMessage> {
     // Configs are never dropped: they are rare and consumers need them to decode.
     this.#queue.push(msg);
     this.#signal();
+  }
+
+  #drop(): void {
+    this.dropped++;
+    this.#droppedTotal?.inc();
   }
 
   /** Ends the iteration after the queued messages are consumed. */
@@ -134,11 +149,13 @@ export class LiveStream {
   readonly info: StreamInfo;
   readonly #subs = new Set<Subscription>();
   readonly #log: Logger;
+  readonly #droppedTotal: Counter | undefined;
   #ended = false;
 
-  constructor(info: StreamInfo, log: Logger) {
+  constructor(info: StreamInfo, log: Logger, droppedTotal?: Counter) {
     this.info = info;
     this.#log = log;
+    this.#droppedTotal = droppedTotal;
   }
 
   get ended(): boolean {
@@ -150,7 +167,13 @@ export class LiveStream {
    * decode), then everything the publisher sends until the stream ends.
    */
   subscribe(consumer: string, capacity = DEFAULT_QUEUE_FRAMES): Subscription {
-    const sub = new Subscription(consumer, capacity, this.#log, () => this.#subs.delete(sub));
+    const sub = new Subscription(
+      consumer,
+      capacity,
+      this.#log,
+      () => this.#subs.delete(sub),
+      this.#droppedTotal?.labels(consumer),
+    );
     if (this.info.video) sub.offer({ type: "config", track: this.info.video });
     if (this.info.audio) sub.offer({ type: "config", track: this.info.audio });
     if (this.#ended) sub.close();
@@ -205,9 +228,16 @@ export class StreamHub {
   readonly #streams = new Map<string, LiveStream>();
   readonly #listeners = new Set<(e: HubEvent) => void>();
   readonly #log: Logger;
+  readonly #droppedTotal: Counter | undefined;
 
-  constructor(log: Logger = rootLog) {
+  /** With `metrics`, frames lost by slow consumers are counted there. */
+  constructor(log: Logger = rootLog, metrics?: MetricsRegistry) {
     this.#log = log;
+    this.#droppedTotal = metrics?.counter(
+      "cascade_hub_dropped_frames_total",
+      "Frames a slow consumer lost (dropped until the next keyframe), by consumer",
+      ["consumer"],
+    );
   }
 
   get size(): number {
@@ -231,15 +261,19 @@ export class StreamHub {
   /** Starts a broadcast; throws `StreamBusyError` when the name is already live here. */
   open(name: string, clientIp: string): LiveStream {
     if (this.#streams.has(name)) throw new StreamBusyError(`Stream is already live: ${name}`);
-    const stream = new LiveStream({
-      name,
-      clientIp,
-      startedAt: new Date(),
-      codecs: [],
-      metadata: {},
-      frames: 0,
-      bytes: 0,
-    }, this.#log.child({ stream: name }));
+    const stream = new LiveStream(
+      {
+        name,
+        clientIp,
+        startedAt: new Date(),
+        codecs: [],
+        metadata: {},
+        frames: 0,
+        bytes: 0,
+      },
+      this.#log.child({ stream: name }),
+      this.#droppedTotal,
+    );
     this.#streams.set(name, stream);
     this.#emit({ type: "publish.start", stream });
     return stream;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { HubMessage, MediaFrame } from "@cascade/media/frame";
 import { configureLogging, log } from "@cascade/common/log";
 import { aacTrack } from "../media/testing/tracks.ts";
+import { MetricsRegistry } from "@cascade/common/metrics";
 import { StreamBusyError, StreamHub } from "./hub.ts";
 
 configureLogging({ level: "error" });
@@ -76,6 +77,19 @@ Deno.test("Subscription resumes at a keyframe once the consumer catches up", asy
   assert.equal((await it.next()).value.frame.dts, 133);
   assert.equal((await it.next()).value.frame.dts, 166);
   assert.equal(sub.dropped, 3);
+});
+
+Deno.test("StreamHub counts dropped frames per consumer in cascade_hub_dropped_frames_total", () => {
+  const metrics = new MetricsRegistry();
+  const hub = new StreamHub(log, metrics);
+  const stream = hub.open("alpha", "127.0.0.1");
+  stream.subscribe("slow", 2);
+  stream.subscribe("fast", 1000);
+  for (let i = 0; i < 5; i++) stream.frame(frame(i * 33, i === 0));
+  const text = metrics.render();
+  assert.match(text, /^# TYPE cascade_hub_dropped_frames_total counter$/m);
+  assert.match(text, /^cascade_hub_dropped_frames_total\{consumer="slow"\} 3$/m);
+  assert.match(text, /^cascade_hub_dropped_frames_total\{consumer="fast"\} 0$/m);
 });
 
 Deno.test("A late subscriber first receives the current track configs", async () => {

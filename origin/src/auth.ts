@@ -64,7 +64,7 @@ export class OpenAuthorizer implements PublishAuthorizer {
   }
 }
 
-/** Asks `POST {apiUrl}/api/v1/hooks/publish` (see ARCHITECTURE.md "Service hooks"). */
+/** Asks `POST {apiUrl}/api/v1/hooks/publish` (see docs/architecture.md, "Service hooks"). */
 export class ApiAuthorizer implements PublishAuthorizer {
   readonly mode = "api";
   readonly #url: string;

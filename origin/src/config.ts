@@ -1,18 +1,15 @@
 /**
- * The origin's configuration: the environment variables of ARCHITECTURE.md that the origin
+ * The origin's configuration: the environment variables of docs/architecture.md that the origin
  * reads, parsed once with zod. `PUBLISH_AUTH=static` requires `PUBLISH_KEYS`.
  */
 import { z } from "zod";
-import { fields } from "@cascade/common/config";
+import { fields, loggingShape, nodeShape, redisShape, secretFields } from "@cascade/common/config";
 import { parsePublishKeys } from "./auth.ts";
 
 export const originConfigSchema = z.object({
-  REDIS_URL: z.string().url().optional(),
-  REDIS_PREFIX: z.string().default("cascade:"),
-  REGION: z.string().min(1).default("local"),
-  NODE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/).optional(),
-  LOG_LEVEL: fields.logLevel,
-  LOG_FORMAT: fields.logFormat,
+  ...redisShape,
+  ...nodeShape,
+  ...loggingShape,
   RTMP_HOST: z.string().default("0.0.0.0"),
   RTMP_PORT: fields.port(1935),
   RTMP_APP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("live"),
@@ -23,7 +20,7 @@ export const originConfigSchema = z.object({
   ORIGIN_HTTP_HOST: z.string().default("0.0.0.0"),
   ORIGIN_HTTP_PORT: fields.port(8081),
   /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`. */
-  ORIGIN_PUBLIC_URL: z.string().url().optional(),
+  ORIGIN_PUBLIC_URL: fields.httpUrl().optional(),
   MEDIA_ROOT: z.string().min(1).default("./media"),
   HLS_SEGMENT_SECONDS: z.coerce.number().min(0.5).max(30).default(2),
   HLS_LIST_SIZE: z.coerce.number().int().min(2).max(1000).default(6),
@@ -36,13 +33,11 @@ export const originConfigSchema = z.object({
       ctx.addIssue({ code: "custom", message: (err as Error).message });
     }
   }),
-  API_URL: fields.url("http://127.0.0.1:8080"),
-  HOOK_TOKEN: z.string().optional(),
+  API_URL: fields.httpUrl().default("http://127.0.0.1:8080"),
+  HOOK_TOKEN: secretFields.HOOK_TOKEN.optional(),
   CORS_ORIGIN: z.string().default("*"),
   /** Ingest URL announced in the origin's node record (what the API lists as ingestUrls). */
   RTMP_PUBLIC_URL: z.string().regex(/^rtmps?:\/\/\S+$/, "must be an rtmp:// URL").optional(),
-  /** Run the discovery watcher inside the origin process (`false` when it runs beside). */
-  EMBED_DISCOVERY: fields.bool(true),
   STREAM_TTL_SECONDS: fields.positive(10),
   /** Keep a finished broadcast's HLS segments and write `vod.m3u8`. */
   KEEP_HLS: fields.bool(false),

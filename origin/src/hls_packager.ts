@@ -1,7 +1,7 @@
 /**
  * The origin's HLS packager: a hub consumer per broadcast that muxes frames into MPEG-TS
  * segments and keeps `MEDIA_ROOT/{name}/index.m3u8` current, following "HLS output" in
- * ARCHITECTURE.md. One `HlsChannel` per name outlives its publisher for
+ * docs/architecture.md. One `HlsChannel` per name outlives its publisher for
  * `REPUBLISH_GRACE_SECONDS`: a republish in that time continues the playlist after a
  * discontinuity; after it, the directory is removed. Segments are written as `.tmp` and
  * renamed when complete, and only then listed; the playlist is replaced by rename. Disk
@@ -13,10 +13,10 @@ import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
 import { TsMuxer } from "@cascade/media/mpegts/muxer";
 import { HlsSegmenter, type OpenSegment, type SegmentInfo } from "@cascade/media/hls/segmenter";
-import { parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
+import { type LivePlaylist, parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import type { LiveStream, StreamHub } from "@cascade/stream/hub";
-import { VodLog } from "./vod.ts";
+import { VodLog, vodTargetDuration } from "./vod.ts";
 
 export interface HlsPackagerOptions {
   mediaRoot: string;
@@ -32,6 +32,16 @@ export interface HlsPackagerOptions {
    * directory stays after the republish grace period.
    */
   keepSegments?: boolean;
+  /** Told, in order per stream, what the packager published: the registry announces from it. */
+  events?: PackagerEvents;
+}
+
+/** What the packager knows in memory the moment it happens; no one reads it back from disk. */
+export interface PackagerEvents {
+  /** A new live playlist of `name` is in place (`playlist.ended` once the publisher stopped). */
+  playlist(name: string, playlist: LivePlaylist, at: number): void;
+  /** The VOD playlist of a finished broadcast of `name` is in place. */
+  vod(name: string, targetDuration: number, at: number): void;
 }
 
 /** Muxed bytes are written to the segment file in batches of at least this size. */
@@ -95,12 +105,14 @@ class HlsChannel {
     this.#live = true;
     clearTimeout(this.#cleanupTimer);
     this.#cleanupTimer = undefined;
+    // Subscribed before the first await, so frames published meanwhile are not lost.
+    const messages = stream.subscribe("hls");
     await Deno.mkdir(this.dir, { recursive: true });
     // A republish continues the same playlist: its next segment starts a new timeline.
     this.#video = undefined;
     this.#audio = undefined;
     try {
-      for await (const msg of stream.subscribe("hls")) {
+      for await (const msg of messages) {
         if (msg.type === "config") this.#onConfig(msg.track);
         else await this.#onFrame(msg.frame);
       }
@@ -248,11 +260,12 @@ class HlsChannel {
   }
 
   async #writePlaylist(): Promise<void> {
-    const text = renderPlaylist(this.#segmenter!.playlist());
+    const playlist = this.#segmenter!.playlist();
     const path = join(this.dir, LIVE_PLAYLIST);
     const tmp = `${path}${TEMP_SUFFIX}`;
-    await Deno.writeTextFile(tmp, text);
+    await Deno.writeTextFile(tmp, renderPlaylist(playlist));
     await Deno.rename(tmp, path);
+    this.#o.events?.playlist(this.name, playlist, this.#now());
   }
 
   /** Segments that left the window stay on disk a window's length, for slow players. */
@@ -285,9 +298,14 @@ class HlsChannel {
         this.#log.error("hls.playlist_write_failed", { error: (err as Error).message })
       );
     }
-    await this.#vod?.write(this.dir, this.#segmenter.targetDuration).catch((err) =>
-      this.#log.error("hls.vod_write_failed", { error: (err as Error).message })
-    );
+    if (!this.#vod || this.#vod.segments.length === 0) return;
+    try {
+      await this.#vod.write(this.dir, this.#segmenter.targetDuration);
+      const target = vodTargetDuration(this.#vod.segments, this.#segmenter.targetDuration);
+      this.#o.events?.vod(this.name, target, this.#now());
+    } catch (err) {
+      this.#log.error("hls.vod_write_failed", { error: err });
+    }
   }
 
   /** `keepSegments`: the broadcast is over; its files stay for VOD, the channel goes. */

@@ -4,7 +4,7 @@
  * composition: `createOriginApp` returns a Hono app and never listens. Every request path is
  * decoded exactly once and checked against the stream-name and file-name rules before any
  * file system call; the resolved path must still lie under the media root. Bodies stream
- * from the open file (`FsFile.readable`, the fast path measured in PERFORMANCE_NOTES.md), and
+ * from the open file (`FsFile.readable`, the fast path measured in bench/README.md), and
  * a byte range streams only its slice, so no segment is ever read whole into memory.
  */
 import { resolve, sep } from "node:path";
@@ -25,13 +25,12 @@ import {
   SEGMENT_CACHE_CONTROL,
   SEGMENT_CONTENT_TYPE,
 } from "@cascade/common/http_paths";
-import {
-  type CounterChild,
-  type MetricsRegistry,
-  PROMETHEUS_CONTENT_TYPE,
-} from "@cascade/common/metrics";
+import type { CounterChild, MetricsRegistry } from "@cascade/common/metrics";
+import { createOpsApp } from "@cascade/common/ops";
 
 export interface OriginHttpDeps {
+  /** The origin's node id, reported by `/healthz`. */
+  id: string;
   /** Directory holding one folder per stream (`{name}/index.m3u8`, `{seq}.ts`). */
   mediaRoot: string;
   /** `Access-Control-Allow-Origin` value; `"*"` when omitted, no CORS headers when `""`. */
@@ -39,7 +38,7 @@ export interface OriginHttpDeps {
   /** Playlist `max-age`; at most half a target duration, `0` means `no-cache`. */
   playlistMaxAgeSeconds: number;
   metrics: MetricsRegistry;
-  /** Liveness for `/healthz`; healthy when omitted. */
+  /** Liveness for `/healthz` (lib/common/ops.ts); healthy when omitted. */
   healthy?: () => boolean;
 }
 
@@ -130,17 +129,15 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
     return new Response(null, { status: 204, headers });
   });
 
-  app.get("/healthz", (c) => {
-    const ok = healthy();
-    return c.json({ ok }, ok ? 200 : 503, { "Cache-Control": "no-cache" });
-  });
-
-  app.get("/metrics", (c) => {
-    return c.body(registry.render(), 200, {
-      "Content-Type": PROMETHEUS_CONTENT_TYPE,
-      "Cache-Control": "no-cache",
-    });
-  });
+  app.route(
+    "/",
+    createOpsApp({
+      role: "origin",
+      id: deps.id,
+      metrics: registry,
+      status: () => healthy() ? "ok" : "unhealthy",
+    }),
+  );
 
   app.get("/live/*", (c) => serveMedia(c, locate(c.req.url)));
 

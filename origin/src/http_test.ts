@@ -40,7 +40,13 @@ async function fixture(): Promise<Fixture> {
 
 function makeApp(mediaRoot: string, extra: Partial<OriginHttpDeps> = {}) {
   const metrics = new MetricsRegistry();
-  const app = createOriginApp({ mediaRoot, playlistMaxAgeSeconds: 1, metrics, ...extra });
+  const app = createOriginApp({
+    id: "origin-a",
+    mediaRoot,
+    playlistMaxAgeSeconds: 1,
+    metrics,
+    ...extra,
+  });
   return { app, metrics };
 }
 
@@ -328,11 +334,18 @@ Deno.test("createOriginApp() serves /healthz from the healthy callback", async (
   const { app } = makeApp("/nonexistent", { healthy: () => ok });
   const up = await app.request("/healthz");
   assert.equal(up.status, 200);
-  assert.deepEqual(await up.json(), { ok: true });
+  const body = await up.json();
+  assert.deepEqual({ ...body, uptimeSeconds: 0 }, {
+    status: "ok",
+    role: "origin",
+    id: "origin-a",
+    uptimeSeconds: 0,
+  });
+  assert.equal(typeof body.uptimeSeconds, "number");
   ok = false;
   const down = await app.request("/healthz");
   assert.equal(down.status, 503);
-  assert.deepEqual(await down.json(), { ok: false });
+  assert.equal((await down.json()).status, "unhealthy");
 });
 
 Deno.test("createOriginApp() counts requests by status and bytes out in /metrics", async () => {
@@ -356,10 +369,10 @@ Deno.test("createOriginApp() counts requests by status and bytes out in /metrics
 
 Deno.test("createOriginApp() can share one registry between two apps", () => {
   const metrics = new MetricsRegistry();
-  createOriginApp({ mediaRoot: "/a", playlistMaxAgeSeconds: 1, metrics });
-  createOriginApp({ mediaRoot: "/b", playlistMaxAgeSeconds: 1, metrics });
+  createOriginApp({ id: "o", mediaRoot: "/a", playlistMaxAgeSeconds: 1, metrics });
+  createOriginApp({ id: "o", mediaRoot: "/b", playlistMaxAgeSeconds: 1, metrics });
   assert.throws(
-    () => createOriginApp({ mediaRoot: "/c", playlistMaxAgeSeconds: -1, metrics }),
+    () => createOriginApp({ id: "o", mediaRoot: "/c", playlistMaxAgeSeconds: -1, metrics }),
     RangeError,
   );
 });

@@ -2,10 +2,11 @@
  * The origin role assembled from its parts: stream hub, publish authorizer, RTMP listener,
  * HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the all-in-one
  * node and the tests call; it takes the parsed config and returns a handle to stop it.
- * What runs beside the packager on the same hub (recording, the embedded discovery
- * watcher) is plugged in by the composition root as `OriginExtension`s, so the origin
- * imports no other service.
+ * What runs beside the packager on the same hub (recording) is plugged in by the composition
+ * root as an `OriginExtension`, so the origin imports no other service. With a registry, the
+ * origin announces its streams from the packager's events (`announce.ts`).
  */
+import { nodeId } from "@cascade/common/config";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
 import { ApiAuthorizer, OpenAuthorizer, parsePublishKeys, StaticAuthorizer } from "./auth.ts";
@@ -16,8 +17,10 @@ import { HlsPackager } from "./hls_packager.ts";
 import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import { budgetOf } from "@cascade/common/conn_budget";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
 import { dvrListSize } from "./config.ts";
+import { announceFromPackager } from "./announce.ts";
 
 export interface OriginDeps {
   log?: Logger;
@@ -86,13 +89,14 @@ export function createAuthorizer(config: OriginConfig, log: Logger): PublishAuth
 
 /** `NODE_ID`, else hostname and HTTP port (the default a discovery process beside it uses). */
 export function originId(config: OriginConfig): string {
-  return config.NODE_ID ?? `${Deno.hostname()}:${config.ORIGIN_HTTP_PORT}`;
+  return nodeId(config.NODE_ID, config.ORIGIN_HTTP_PORT);
 }
 
 export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): Promise<Origin> {
   const id = originId(config);
   const log = (deps.log ?? rootLog).child({ role: "origin" });
-  const hub = new StreamHub(log);
+  const metrics = deps.metrics ?? new MetricsRegistry();
+  const hub = new StreamHub(log, metrics);
   const auth = deps.auth ?? createAuthorizer(config, log);
   hub.on((e) => {
     const info = e.stream.info;
@@ -117,15 +121,28 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     hub,
     auth,
     log,
-    maxConnections: config.RTMP_MAX_CONNECTIONS,
+    budget: budgetOf(config.RTMP_MAX_CONNECTIONS),
     maxMessageSize: config.RTMP_MAX_MESSAGE_BYTES,
+    maxPendingMessageSize: 64 * 1024,
+    maxBufferedBytes: 256 * 1024 * 1024,
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
   });
   log.info("rtmp.listening", { url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}` });
-  const metrics = deps.metrics ?? new MetricsRegistry();
   registerIngestMetrics(metrics, hub, rtmp);
+  let publicUrl = "";
+  const announcing = deps.registry
+    ? announceFromPackager({
+      registry: deps.registry,
+      originId: id,
+      originUrl: () => publicUrl,
+      mediaRoot: config.MEDIA_ROOT,
+      ttlSeconds: config.STREAM_TTL_SECONDS,
+      log,
+    })
+    : undefined;
   const packager = new HlsPackager(hub, {
+    events: announcing?.events,
     mediaRoot: config.MEDIA_ROOT,
     segmentSeconds: config.HLS_SEGMENT_SECONDS,
     listSize: dvrListSize(config.HLS_LIST_SIZE, config.HLS_SEGMENT_SECONDS, config.HLS_DVR_SECONDS),
@@ -135,13 +152,13 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     metrics,
   });
   const app = createOriginApp({
+    id,
     mediaRoot: config.MEDIA_ROOT,
     corsOrigin: config.CORS_ORIGIN,
     // At most half a target duration (target = ceil(segment) + 1), in whole seconds.
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
   });
-  let publicUrl = "";
   const context: OriginContext = {
     id,
     config,
@@ -168,6 +185,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const registered = deps.registry
     ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
     : undefined;
+  await announcing?.start();
   for (const ext of extensions) await ext.start?.();
   return {
     id,
@@ -183,6 +201,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
       await packager.close();
       await Promise.all(extensions.map((e) => e.close()));
+      await announcing?.stop();
       await registered?.close();
       await server?.shutdown();
     },

@@ -1,10 +1,20 @@
 /**
- * The RTMP listener: accepts TCP connections up to a configured limit, runs one
- * `RtmpSession` per connection, enforces the handshake and idle timeouts, and closes only
- * the offending connection on bad input, with one log line. Shutdown and kicks send the
- * publisher a final status before closing.
+ * The RTMP listener: admits TCP connections within a `ConnectionBudget` (total, per address,
+ * and not yet publishing), runs one `RtmpSession` per connection, enforces the handshake and
+ * idle timeouts, and closes only the offending connection on bad input, with one log line.
+ * Messages in progress are bounded twice: small until a publish is authorized, and by one
+ * byte budget shared by every connection. An accept that fails (descriptors exhausted)
+ * backs off instead of spinning; refusals are logged at a bounded rate. Shutdown and kicks
+ * send the publisher a final status before closing.
  */
+import {
+  AcceptBackoff,
+  type BudgetLimits,
+  ConnectionBudget,
+  RateLimitedLog,
+} from "@cascade/common/conn_budget";
 import type { Logger } from "@cascade/common/log";
+import type { BufferPool } from "@cascade/media/rtmp/chunk_reader";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
 import type { StreamHub } from "@cascade/stream/hub";
 import { RtmpSession } from "./rtmp_session.ts";
@@ -17,8 +27,12 @@ export interface RtmpServerOptions {
   hub: StreamHub;
   auth: PublishAuthorizer;
   log: Logger;
-  maxConnections: number;
+  budget: BudgetLimits;
   maxMessageSize: number;
+  /** Largest message before a publish is authorized. */
+  maxPendingMessageSize: number;
+  /** Bytes all connections together may hold in messages in progress. */
+  maxBufferedBytes: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
 }
@@ -57,6 +71,26 @@ class Ticker {
   }
 }
 
+/** The byte budget shared by every connection's chunk reader. */
+class SharedPool implements BufferPool {
+  readonly limit: number;
+  used = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  reserve(bytes: number): boolean {
+    if (this.used + bytes > this.limit) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
 interface Connection {
   session: RtmpSession;
   close(reason: string): void;
@@ -69,10 +103,16 @@ export class RtmpServer {
   readonly #tasks = new Set<Promise<void>>();
   readonly #accepting: Promise<void>;
   readonly #ticker = new Ticker();
+  readonly #budget: ConnectionBudget;
+  readonly #pool: SharedPool;
+  readonly #refusedLog = new RateLimitedLog();
+  readonly #acceptErrorLog = new RateLimitedLog();
   #closing = false;
 
   constructor(opts: RtmpServerOptions) {
     this.#o = opts;
+    this.#budget = new ConnectionBudget(opts.budget);
+    this.#pool = new SharedPool(opts.maxBufferedBytes);
     this.#listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
     this.#accepting = this.#acceptLoop();
   }
@@ -85,33 +125,49 @@ export class RtmpServer {
     return this.#connections.size;
   }
 
+  /** Bytes held in messages in progress across all connections. */
+  get bufferedBytes(): number {
+    return this.#pool.used;
+  }
+
   async #acceptLoop(): Promise<void> {
+    const backoff = new AcceptBackoff();
     while (!this.#closing) {
       let conn: Deno.TcpConn;
       try {
         conn = await this.#listener.accept();
+        backoff.reset();
       } catch (err) {
         if (this.#closing) return;
-        this.#o.log.error("rtmp.accept_failed", { err });
+        const n = this.#acceptErrorLog.hit();
+        if (n > 0) this.#o.log.error("rtmp.accept_failed", { error: err, count: n });
+        await new Promise((resolve) => setTimeout(resolve, backoff.delay()));
         continue;
       }
-      if (this.#connections.size >= this.#o.maxConnections) {
-        this.#o.log.warn("rtmp.connection_refused", {
-          reason: "connection limit reached",
-          limit: this.#o.maxConnections,
-        });
+      const admitted = this.#budget.admit(conn.remoteAddr.hostname);
+      if (!admitted.ok) {
+        const n = this.#refusedLog.hit();
+        if (n > 0) {
+          this.#o.log.warn("rtmp.connection_refused", {
+            reason: admitted.reason,
+            count: n,
+            open: this.#budget.total,
+            ...this.#o.budget,
+          });
+        }
         try {
           conn.close();
         } catch { /* already closed */ }
         continue;
       }
-      const task = this.#serve(conn);
+      const { admission } = admitted;
+      const task = this.#serve(conn, admission.established).finally(admission.release);
       this.#tasks.add(task);
       task.finally(() => this.#tasks.delete(task));
     }
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: Deno.TcpConn, established: () => void): Promise<void> {
     // Replies to the handshake and commands are small; Nagle would hold them back (~40 ms
     // of the time from connect to publish start, measured).
     conn.setNoDelay(true);
@@ -137,7 +193,10 @@ export class RtmpServer {
       auth: this.#o.auth,
       log,
       maxMessageSize: this.#o.maxMessageSize,
+      maxPendingMessageSize: this.#o.maxPendingMessageSize,
+      pool: this.#pool,
     }, {
+      established,
       send: (bytes) => {
         // The writer queues in order; write errors surface in the read loop as a closed socket.
         if (!closed) writer.write(bytes).catch(() => {});
@@ -178,10 +237,7 @@ export class RtmpServer {
     } catch (err) {
       if (!closed) {
         closeReason ??= (err as Error).message;
-        log.warn("rtmp.connection_error", {
-          error: (err as Error).message,
-          stream: session.streamName,
-        });
+        log.warn("rtmp.connection_error", { error: err, stream: session.streamName });
       }
     } finally {
       clearInterval(timer);

@@ -9,7 +9,7 @@
  */
 import { type AmfValue, decodeAmf0, encodeAmf0 } from "@cascade/media/amf0";
 import { ServerHandshake } from "@cascade/media/rtmp/handshake";
-import { ChunkReader } from "@cascade/media/rtmp/chunk_reader";
+import { type BufferPool, ChunkReader } from "@cascade/media/rtmp/chunk_reader";
 import { ChunkWriter } from "@cascade/media/rtmp/chunk_writer";
 import {
   ackPayload,
@@ -37,6 +37,8 @@ export interface SessionHost {
   send(bytes: Uint8Array): void;
   /** Close the connection once everything sent so far is flushed. */
   close(reason: string): void;
+  /** The peer was authorized and publishes: it no longer counts as a pending connection. */
+  established?(): void;
 }
 
 export interface SessionOptions {
@@ -46,7 +48,12 @@ export interface SessionOptions {
   hub: StreamHub;
   auth: PublishAuthorizer;
   log: Logger;
+  /** Largest message once publishing is authorized. */
   maxMessageSize: number;
+  /** Largest message before that (connect and the other commands are small). */
+  maxPendingMessageSize?: number;
+  /** The server-wide budget for bytes of messages in progress. */
+  pool?: BufferPool;
 }
 
 /** Our outgoing chunk size, announced right after connect. */
@@ -82,7 +89,10 @@ export class RtmpSession {
     this.#o = opts;
     this.#host = host;
     this.#log = opts.log;
-    this.#reader = new ChunkReader({ maxMessageSize: opts.maxMessageSize });
+    this.#reader = new ChunkReader({
+      maxMessageSize: Math.min(opts.maxPendingMessageSize ?? Infinity, opts.maxMessageSize),
+      pool: opts.pool,
+    });
   }
 
   get handshakeDone(): boolean {
@@ -124,6 +134,7 @@ export class RtmpSession {
   closed(reason: string): void {
     if (this.#phase === "closed") return;
     this.#phase = "closed";
+    this.#reader.dispose();
     this.#stopPublishing(reason);
   }
 
@@ -345,6 +356,8 @@ export class RtmpSession {
         return;
       }
       this.#log = this.#o.log.child({ stream: name });
+      this.#reader.setLimits(this.#o.maxMessageSize);
+      this.#host.established?.();
       this.#publishStreamId = streamId;
       this.#demuxer = new FlvDemuxer();
       this.lastActivity = performance.now();
@@ -355,7 +368,7 @@ export class RtmpSession {
       this.#sendStatus(streamId, "status", "NetStream.Publish.Start", `Publishing ${name}`);
     }).catch((err) => {
       this.#publishPending = false;
-      this.#log.error("rtmp.publish_failed", { err });
+      this.#log.error("rtmp.publish_failed", { error: err });
       this.#hangUp("publish failed");
     });
   }

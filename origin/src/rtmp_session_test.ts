@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../tests/helpers/fast_check.ts";
 import { encodeAmf0 } from "@cascade/media/amf0";
 import { ChunkWriter } from "@cascade/media/rtmp/chunk_writer";
 import { ChunkReader } from "@cascade/media/rtmp/chunk_reader";

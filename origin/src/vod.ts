@@ -30,11 +30,9 @@ export type VodSegment = PlaylistSegment;
  */
 export function vodPlaylist(segments: VodSegment[], targetDuration: number): LivePlaylist {
   if (segments.length === 0) throw new RangeError("Cannot make a VOD playlist: no segments");
-  let target = targetDuration;
-  for (const s of segments) target = Math.max(target, Math.round(s.duration));
   return {
     version: 3,
-    targetDuration: target,
+    targetDuration: vodTargetDuration(segments, targetDuration),
     mediaSequence: segments[0]!.sequence,
     discontinuitySequence: 0,
     independentSegments: true,
@@ -49,6 +47,13 @@ export function vodPlaylist(segments: VodSegment[], targetDuration: number): Liv
     })),
     ended: true,
   };
+}
+
+/** At least `floor` and at least every segment's rounded duration. */
+export function vodTargetDuration(segments: readonly VodSegment[], floor: number): number {
+  let target = floor;
+  for (const s of segments) target = Math.max(target, Math.round(s.duration));
+  return target;
 }
 
 /**

@@ -4,7 +4,7 @@
  * and waiting on the watch page's `<video>` until it plays: started live, then a number of
  * seconds further along.
  */
-import { chromium, type Page } from "playwright-core";
+import { chromium, type Page } from "./playwright.ts";
 import { waitFor } from "./wait.ts";
 
 const CHROMIUM_ARGS = [

@@ -3,7 +3,7 @@
  * loopback port, with one bucket and its storage in a temp directory removed on dispose.
  * `client` speaks to it with s3rver's fixed credentials; `objects()` lists what it holds.
  */
-import S3rver from "s3rver";
+import S3rver from "npm:s3rver@^3.7.1";
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { createS3Client } from "../../recording/archive.ts";
 

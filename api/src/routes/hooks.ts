@@ -1,6 +1,6 @@
 /**
- * The publish hooks under `/api/v1/hooks` (see docs/architecture.md). Cascade origins
- * POST JSON `{app, key, clientIp, originId}` with `Authorization: Bearer HOOK_TOKEN`
+ * The publish hooks under `/api/v1/hooks` (docs/architecture.md, "Service hooks"). Cascade
+ * origins POST JSON `{app, key, clientIp, originId}` with `Authorization: Bearer HOOK_TOKEN`
  * and get `200 {name}` or `403 {error}`. nginx-rtmp's `on_publish` POSTs its form (`name` is
  * the key, `addr` the publisher) with the token in the query and gets a `302` whose
  * `Location` renames the stream — `{relay}/{name}` makes nginx-rtmp push it to a local HLS

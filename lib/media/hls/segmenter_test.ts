@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../../tests/helpers/fast_check.ts";
 import { parsePlaylist, renderPlaylist } from "./playlist.ts";
 import { decodeErrors, probeDuration } from "../../../tests/helpers/decode.ts";
 import { runChecked } from "../../../tests/helpers/process.ts";

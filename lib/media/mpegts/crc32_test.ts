@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../../tests/helpers/fast_check.ts";
 import { crc32Mpeg } from "./crc32.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);

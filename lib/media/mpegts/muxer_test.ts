@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../../tests/helpers/fast_check.ts";
 import type { AacConfig, AvcConfig, MediaFrame } from "../frame.ts";
 import { crc32Mpeg } from "./crc32.ts";
 import { PCR_DELAY_90K, TIMESTAMP_OFFSET_90K, TS_PID, TsMuxer } from "./muxer.ts";

@@ -32,6 +32,20 @@ export interface ChunkReaderOptions {
   maxBufferedBytes?: number;
   /** Most chunk streams a peer may open; default 64 (encoders use a handful). */
   maxChunkStreams?: number;
+  /**
+   * Shared by every reader of a server: each payload buffer is reserved from it before it is
+   * allocated and returned when its message completes, is aborted or the reader is disposed,
+   * so many connections together cannot hold more than the pool allows.
+   */
+  pool?: BufferPool;
+}
+
+/** A budget of bytes shared by many readers. */
+export interface BufferPool {
+  /** Takes `bytes` from the pool; false when that would exceed it. */
+  reserve(bytes: number): boolean;
+  release(bytes: number): void;
+  readonly limit: number;
 }
 
 /** What a chunk stream remembers between chunks: the fields later headers may omit. */
@@ -76,9 +90,10 @@ const STEP_COMPLETE = 3;
  * `takeAck()` and, when it returns a number, sends an Acknowledgement carrying it.
  */
 export class ChunkReader {
-  readonly maxMessageSize: number;
-  readonly maxBufferedBytes: number;
+  #maxMessageSize: number;
+  #maxBufferedBytes: number;
   readonly maxChunkStreams: number;
+  readonly #pool: BufferPool | undefined;
 
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #streams = new Map<number, ChunkStream>();
@@ -110,9 +125,38 @@ export class ChunkReader {
   #error: RtmpProtocolError | null = null;
 
   constructor(options: ChunkReaderOptions = {}) {
-    this.maxMessageSize = options.maxMessageSize ?? 8 * 1024 * 1024;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 2 * this.maxMessageSize;
+    this.#maxMessageSize = options.maxMessageSize ?? 8 * 1024 * 1024;
+    this.#maxBufferedBytes = options.maxBufferedBytes ?? 2 * this.#maxMessageSize;
     this.maxChunkStreams = options.maxChunkStreams ?? 64;
+    this.#pool = options.pool;
+  }
+
+  /** Largest message length a header may declare. */
+  get maxMessageSize(): number {
+    return this.#maxMessageSize;
+  }
+
+  /** Largest sum of declared lengths of the messages in progress at once. */
+  get maxBufferedBytes(): number {
+    return this.#maxBufferedBytes;
+  }
+
+  /**
+   * Changes the limits for messages that start from now on (a session widens them once the
+   * peer is authorized to publish); `maxBufferedBytes` defaults to twice `maxMessageSize`.
+   */
+  setLimits(maxMessageSize: number, maxBufferedBytes = 2 * maxMessageSize): void {
+    this.#maxMessageSize = maxMessageSize;
+    this.#maxBufferedBytes = maxBufferedBytes;
+  }
+
+  /** Returns the buffers of messages in progress to the pool; the reader is done. */
+  dispose(): void {
+    for (const stream of this.#streams.values()) {
+      if (stream.payload !== null) this.#free(stream.payload.length);
+      stream.payload = null;
+    }
+    this.#error ??= new RtmpProtocolError("Cannot read chunks: the reader was disposed");
   }
 
   /** The chunk size the peer currently sends with. */
@@ -320,9 +364,9 @@ export class ChunkReader {
       }
       if (fmt !== 2) {
         const length = this.#u24(at + 3); // message length
-        if (length > this.maxMessageSize) {
+        if (length > this.#maxMessageSize) {
           throw new RtmpProtocolError(
-            `Cannot parse chunk header: message length ${length} exceeds the limit of ${this.maxMessageSize} bytes`,
+            `Cannot parse chunk header: message length ${length} exceeds the limit of ${this.#maxMessageSize} bytes`,
           );
         }
         stream.length = length;
@@ -334,9 +378,14 @@ export class ChunkReader {
     }
 
     const length = stream.length;
-    if (this.#buffered + length > this.maxBufferedBytes) {
+    if (this.#buffered + length > this.#maxBufferedBytes) {
       throw new RtmpProtocolError(
-        `Cannot parse chunk header: a ${length}-byte message would exceed the limit of ${this.maxBufferedBytes} buffered bytes`,
+        `Cannot parse chunk header: a ${length}-byte message would exceed the limit of ${this.#maxBufferedBytes} buffered bytes`,
+      );
+    }
+    if (this.#pool !== undefined && !this.#pool.reserve(length)) {
+      throw new RtmpProtocolError(
+        `Cannot buffer a ${length}-byte message: the server's budget of ${this.#pool.limit} bytes for messages in progress is spent`,
       );
     }
     stream.payload = new Uint8Array(length);
@@ -357,7 +406,7 @@ export class ChunkReader {
   #complete(stream: ChunkStream): void {
     const payload = stream.payload!;
     stream.payload = null;
-    this.#buffered -= payload.length;
+    this.#free(payload.length);
     const msg: RtmpMessage = {
       typeId: stream.typeId,
       streamId: stream.streamId,
@@ -380,7 +429,7 @@ export class ChunkReader {
       case MessageType.ABORT: {
         const aborted = this.#streams.get(parseAbort(payload));
         if (aborted !== undefined && aborted.payload !== null) {
-          this.#buffered -= aborted.payload.length;
+          this.#free(aborted.payload.length);
           aborted.payload = null;
         }
         break;
@@ -389,5 +438,10 @@ export class ChunkReader {
         this.#ackWindow = parseWindowAckSize(payload);
         break;
     }
+  }
+
+  #free(bytes: number): void {
+    this.#buffered -= bytes;
+    this.#pool?.release(bytes);
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../../tests/helpers/fast_check.ts";
 import { ChunkReader } from "./chunk_reader.ts";
 import { ChunkWriter } from "./chunk_writer.ts";
 import {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../../tests/helpers/fast_check.ts";
 import {
   abortPayload,
   ackPayload,

@@ -9,7 +9,7 @@
  * does not depend on fixed sleeps.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
+import fc from "../../../tests/helpers/fast_check.ts";
 import { waitFor } from "../../../tests/helpers/wait.ts";
 import { RegistryUnavailableError } from "../errors.ts";
 import type { NodeRecord, Registry, RegistryEvent, StreamConfig, Unsubscribe } from "../types.ts";

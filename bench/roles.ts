@@ -1,0 +1,127 @@
+/**
+ * Cascade's roles started the way users start them: `deno run -A {role}/main.ts` from the
+ * repository root (what `deno task origin`, `edge`, `api` and `discovery` run), each a process
+ * of its own beside a real redis-server, configured only through the environment. The
+ * benchmark sets what it must (Redis URL, random loopback ports, temporary directories, and
+ * `PUBLISH_AUTH=static` with generated keys, since the default `api` mode needs an API
+ * process) and leaves every other setting at its default. The processes' `pid` is what
+ * `/proc` is read for.
+ */
+import { fileURLToPath } from "node:url";
+import { freePort } from "../tests/helpers/ports.ts";
+import { startProcess, type TestProcess } from "../tests/helpers/process.ts";
+
+const REPO = fileURLToPath(new URL("../", import.meta.url));
+
+/** Roles can take a while to start on a loaded machine (the publishers may already run). */
+const START_TIMEOUT_MS = 60_000;
+
+export type Role = "origin" | "edge" | "api" | "discovery";
+
+/** A role's process and the port it serves on. */
+export interface RoleProcess {
+  readonly role: Role;
+  readonly proc: TestProcess;
+  readonly pid: number;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+async function startRole(
+  role: Role,
+  port: number,
+  env: Record<string, string>,
+  ready: { readyUrl?: string; readyLine?: RegExp },
+  denoFlags: string[] = [],
+): Promise<RoleProcess> {
+  const proc = await startProcess(Deno.execPath(), {
+    args: ["run", "-A", ...denoFlags, `${REPO}${role}/main.ts`],
+    cwd: REPO,
+    env,
+    timeoutMs: START_TIMEOUT_MS,
+    ...ready,
+  });
+  return { role, proc, pid: proc.child.pid, port, stop: async () => void await proc.stop() };
+}
+
+/** Keys for `PUBLISH_KEYS`: 32 characters of `[0-9a-f]`, one per stream name. */
+export function generatePublishKeys(names: readonly string[]): Map<string, string> {
+  return new Map(names.map((name) => [name, crypto.randomUUID().replaceAll("-", "")]));
+}
+
+export interface OriginOptions {
+  redisUrl: string;
+  mediaRoot: string;
+  /** Where recordings would go (`RECORD` stays at its default). */
+  recordDir: string;
+  /** Stream name → publish key. */
+  keys: ReadonlyMap<string, string>;
+  /** Extra `deno run` flags, e.g. `--v8-flags=--prof`. */
+  denoFlags?: string[];
+}
+
+export interface OriginProcess extends RoleProcess {
+  readonly rtmpPort: number;
+  readonly url: string;
+}
+
+/** `deno task origin`: RTMP and HTTP on random loopback ports, static publish keys. */
+export async function startOriginRole(o: OriginOptions): Promise<OriginProcess> {
+  const rtmpPort = freePort();
+  const httpPort = freePort();
+  const url = `http://127.0.0.1:${httpPort}`;
+  const role = await startRole(
+    "origin",
+    httpPort,
+    {
+      REDIS_URL: o.redisUrl,
+      RTMP_HOST: "127.0.0.1",
+      RTMP_PORT: String(rtmpPort),
+      ORIGIN_HTTP_HOST: "127.0.0.1",
+      ORIGIN_HTTP_PORT: String(httpPort),
+      MEDIA_ROOT: o.mediaRoot,
+      RECORD_DIR: o.recordDir,
+      PUBLISH_AUTH: "static",
+      PUBLISH_KEYS: [...o.keys].map(([name, key]) => `${key}=${name}`).join(","),
+    },
+    { readyUrl: `${url}/healthz` },
+    o.denoFlags,
+  );
+  return { ...role, rtmpPort, url };
+}
+
+/** `deno task edge` on a random loopback port, finding origins through Redis. */
+export async function startEdgeRole(redisUrl: string): Promise<RoleProcess & { url: string }> {
+  const port = freePort();
+  const role = await startRole("edge", port, {
+    REDIS_URL: redisUrl,
+    EDGE_HOST: "127.0.0.1",
+    EDGE_PORT: String(port),
+  }, { readyLine: /edge\.listening/ });
+  return { ...role, url: `http://127.0.0.1:${port}` };
+}
+
+/** `deno task api` on a random loopback port. */
+export function startApiRole(redisUrl: string): Promise<RoleProcess> {
+  const port = freePort();
+  return startRole("api", port, {
+    REDIS_URL: redisUrl,
+    API_HOST: "127.0.0.1",
+    API_PORT: String(port),
+  }, { readyLine: /api\.listening/ });
+}
+
+/** `deno task discovery` beside an origin that writes `mediaRoot/{name}/index.m3u8`. */
+export function startDiscoveryRole(
+  redisUrl: string,
+  mediaRoot: string,
+  originUrl: string,
+): Promise<RoleProcess> {
+  const port = Number(new URL(originUrl).port);
+  return startRole("discovery", port, {
+    REDIS_URL: redisUrl,
+    MEDIA_ROOT: mediaRoot,
+    ORIGIN_HTTP_PORT: String(port),
+    ORIGIN_PUBLIC_URL: originUrl,
+  }, { readyLine: /discovery\.started/ });
+}

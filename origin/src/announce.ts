@@ -1,0 +1,92 @@
+/**
+ * The origin announces its streams from memory: the HLS packager's events drive a
+ * `StreamAnnouncer`, so the registry hears of a stream the moment its first segment is
+ * listed, of every new playlist as it is written (`stream.update` for edges), and of its end
+ * at `#EXT-X-ENDLIST` — without reading the origin's own output back from disk. The one read
+ * is at start: broadcasts an earlier run kept for VOD (`KEEP_HLS`) are announced again.
+ */
+import { join } from "node:path";
+import type { Logger } from "@cascade/common/log";
+import { VOD_PLAYLIST } from "@cascade/media/hls/layout";
+import { parsePlaylist } from "@cascade/media/hls/playlist";
+import { StreamAnnouncer } from "@cascade/registry/announcer";
+import type { Registry } from "@cascade/registry";
+import { STREAM_NAME_RE } from "@cascade/common/config";
+import type { PackagerEvents } from "./hls_packager.ts";
+
+export interface OriginAnnouncing {
+  /** Wire these into the packager. */
+  readonly events: PackagerEvents;
+  /** Starts refreshing and announces the VODs kept under the media root. */
+  start(): Promise<void>;
+  /** Releases every claim and VOD record this origin holds. */
+  stop(): Promise<void>;
+}
+
+export function announceFromPackager(opts: {
+  registry: Registry;
+  originId: string;
+  originUrl: () => string;
+  mediaRoot: string;
+  ttlSeconds: number;
+  log: Logger;
+}): OriginAnnouncing {
+  const announcer = new StreamAnnouncer({
+    registry: opts.registry,
+    originId: opts.originId,
+    originUrl: opts.originUrl,
+    ttlSeconds: opts.ttlSeconds,
+    log: opts.log,
+  });
+  return {
+    events: {
+      playlist(name, playlist, at) {
+        if (playlist.ended) return announcer.ended(name, "ended");
+        announcer.live(name, {
+          targetDuration: playlist.targetDuration,
+          mediaSequence: playlist.mediaSequence,
+          updatedAt: at,
+        });
+      },
+      vod(name, targetDuration, at) {
+        announcer.vod(name, { targetDuration, updatedAt: at });
+      },
+    },
+    async start() {
+      announcer.start();
+      for (const vod of await keptVods(opts.mediaRoot, opts.log)) {
+        announcer.vod(vod.name, vod);
+      }
+    },
+    stop: () => announcer.stop(),
+  };
+}
+
+/** The `vod.m3u8` files under `mediaRoot`, with their target duration and mtime. */
+async function keptVods(
+  mediaRoot: string,
+  log: Logger,
+): Promise<{ name: string; targetDuration: number; updatedAt: number }[]> {
+  const found = [];
+  try {
+    for await (const entry of Deno.readDir(mediaRoot)) {
+      if (!entry.isDirectory || !STREAM_NAME_RE.test(entry.name)) continue;
+      const path = join(mediaRoot, entry.name, VOD_PLAYLIST);
+      try {
+        const [text, info] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
+        found.push({
+          name: entry.name,
+          targetDuration: parsePlaylist(text).targetDuration,
+          updatedAt: info.mtime?.getTime() ?? Date.now(),
+        });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) {
+          log.warn("announce.vod_unreadable", { name: entry.name, error: err });
+        }
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) log.warn("announce.scan_failed", { error: err });
+  }
+  return found;
+}
