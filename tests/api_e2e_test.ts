@@ -11,12 +11,13 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "@cascade/common/config";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import type { RegistryEvent } from "@cascade/registry/types";
 import { createApiApp } from "../api/src/app.ts";
-import { recordingLogger } from "../api/src/app_cases.ts";
+import { logText } from "../api/testing/log_text.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
+import { type CapturedLog, captureLog } from "./helpers/log.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { runProcess, type TestProcess } from "./helpers/process.ts";
@@ -26,7 +27,7 @@ import { exists } from "../tools/sys.ts";
 const ADMIN_TOKEN = "e2e-admin-token-0123456789";
 const HOOK_TOKEN = "e2e-hook-token-0123456789";
 
-function serveApi(registry: MemoryRegistry, lines: string[]) {
+function serveApi(registry: MemoryRegistry, log: CapturedLog) {
   const config = loadConfig(apiConfigSchema, {
     API_ADMIN_TOKEN: ADMIN_TOKEN,
     HOOK_TOKEN,
@@ -35,7 +36,7 @@ function serveApi(registry: MemoryRegistry, lines: string[]) {
   const app = createApiApp({
     registry,
     config,
-    log: recordingLogger(lines),
+    log,
     metrics: new MetricsRegistry(),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
@@ -62,9 +63,9 @@ async function refused(ff: TestProcess): Promise<number> {
 
 Deno.test("API end to end: create, publish with the key, list, play, refuse, disable", async () => {
   const registry = new MemoryRegistry({ log: quietLog });
-  const lines: string[] = [];
+  const log = captureLog();
   await using _closeRegistry = { [Symbol.asyncDispose]: () => registry.close() };
-  await using api = serveApi(registry, lines);
+  await using api = serveApi(registry, log);
   // The origin joins the registry as in a deployment: heartbeat with its ingest URL,
   // announcing its playlists from its packager, and obedience to `stream.kick`.
   await using origin = await startTestOrigin({
@@ -147,7 +148,12 @@ Deno.test("API end to end: create, publish with the key, list, play, refuse, dis
     const wrong = start(`rtmp://127.0.0.1:${origin.rtmpPort}/live/sk_${"A".repeat(43)}`);
     assert.notEqual(await refused(wrong), 0);
     assert.equal(origin.hub.size, 1, "a wrong key must not publish anything");
-    assert.match(lines.join("\n"), /"event":"publish.refused","role":"api","reason":"unknown_key"/);
+    assert.ok(
+      log.events("publish.refused").some((l) =>
+        l.fields.role === "api" && l.fields.reason === "unknown_key"
+      ),
+      "the API logs the refused key's reason",
+    );
 
     const disabledAt = performance.now();
     const patch = await admin("/api/v1/streams/cam1", {
@@ -174,7 +180,7 @@ Deno.test("API end to end: create, publish with the key, list, play, refuse, dis
 
     const disabled = start(ingestUrl);
     assert.notEqual(await refused(disabled), 0, "a disabled stream's key must be refused");
-    assert.match(lines.join("\n"), /"reason":"stream_disabled"/);
+    assert.ok(log.lines.some((l) => l.fields.reason === "stream_disabled"));
 
     const rotated = await (await admin("/api/v1/streams/cam1/rotate-key", { method: "POST" }))
       .json();
@@ -190,11 +196,11 @@ Deno.test("API end to end: create, publish with the key, list, play, refuse, dis
       timeoutMs: 15_000,
     });
 
-    const logged = lines.join("\n");
+    const logged = logText(log);
     for (const secret of [streamKey, rotated.streamKey, ADMIN_TOKEN, HOOK_TOKEN]) {
       assert.ok(!logged.includes(secret), "a secret reached the API's log");
     }
-    assert.match(logged, /"event":"publish.allowed".*"stream":"cam1"/);
+    assert.ok(log.events("publish.allowed").some((l) => l.fields.stream === "cam1"));
   } finally {
     for (const ff of publishers) await ff.stop("SIGKILL");
     unsubscribe();

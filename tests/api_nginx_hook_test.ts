@@ -9,11 +9,12 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "@cascade/common/config";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { createApiApp } from "../api/src/app.ts";
-import { recordingLogger } from "../api/src/app_cases.ts";
+import { logText } from "../api/testing/log_text.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
+import { type CapturedLog, captureLog } from "./helpers/log.ts";
 import { publish } from "./helpers/media.ts";
 import { freePort } from "./helpers/ports.ts";
 import { startProcess } from "./helpers/process.ts";
@@ -23,12 +24,12 @@ import { prepareNginx, RTMP_MODULE, TEMPLATES } from "../nginx/render.ts";
 const ADMIN_TOKEN = "nginx-admin-token-0123456789";
 const HOOK_TOKEN = "nginx-hook-token-0123456789";
 
-function startApi(lines: string[] = []) {
+function startApi(log: CapturedLog = captureLog()) {
   const registry = new MemoryRegistry({ log: quietLog });
   const app = createApiApp({
     registry,
     config: loadConfig(apiConfigSchema, { API_ADMIN_TOKEN: ADMIN_TOKEN, HOOK_TOKEN }),
-    log: recordingLogger(lines),
+    log,
     metrics: new MetricsRegistry(),
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
@@ -122,9 +123,9 @@ async function listDir(path: string): Promise<string[]> {
 
 Deno.test("a real nginx-rtmp publishes under the public name via on_publish and refuses wrong keys", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cascade-nginx-api-" });
-  const lines: string[] = [];
+  const log = captureLog();
   try {
-    await using api = startApi(lines);
+    await using api = startApi(log);
     const key = await api.create("cam1");
     const rtmpPort = freePort();
     // The configuration operators run: nginx/rtmp-origin.conf.
@@ -148,7 +149,7 @@ Deno.test("a real nginx-rtmp publishes under the public name via on_publish and 
       new Promise<null>((r) => setTimeout(() => r(null), 15_000)),
     ]);
     assert.ok(wrongExit !== null && wrongExit !== 0, "nginx-rtmp must refuse a wrong key");
-    assert.match(lines.join("\n"), /"event":"publish.refused".*"via":"nginx"/);
+    assert.ok(log.events("publish.refused").some((l) => l.fields.via === "nginx"));
     assert.deepEqual(await listDir(`${dir}/hls`), []);
 
     await using ff = publish(`rtmp://127.0.0.1:${rtmpPort}/live/${key}`, { seconds: 30 });
@@ -162,8 +163,12 @@ Deno.test("a real nginx-rtmp publishes under the public name via on_publish and 
     for (const name of await listDir(`${dir}/hls/cam1`)) {
       assert.ok(!name.includes(key), "the key must not appear in any HLS file name");
     }
-    assert.match(lines.join("\n"), /"event":"publish.allowed".*"stream":"cam1".*"via":"nginx"/);
-    assert.ok(!lines.join("\n").includes(key), "the key must not reach the API's log");
+    assert.ok(
+      log.events("publish.allowed").some((l) =>
+        l.fields.stream === "cam1" && l.fields.via === "nginx"
+      ),
+    );
+    assert.ok(!logText(log).includes(key), "the key must not reach the API's log");
     assert.ok(!nginxProc.output.includes(key), "the key must not reach nginx-rtmp's log");
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -1,24 +1,11 @@
 /**
- * The API's endpoint cases (`api/src/app_cases.ts`) over a real redis-server through
+ * The API's endpoint cases (`api/testing/`) over a real redis-server through
  * `RedisRegistry`: the same answers as over `MemoryRegistry`, with every case on its own
  * key prefix of one server.
  */
 import { configureLogging } from "@cascade/common/log";
-import { quietLog } from "@cascade/registry/contract";
-import { RedisRegistry } from "@cascade/registry/redis";
-import { apiSuite } from "../api/src/app_cases.ts";
-import { startRedis } from "./helpers/redis.ts";
+import { apiSuite, redisBackend } from "../api/testing/suite.ts";
 
 configureLogging({ level: "error" });
 
-apiSuite("createApiApp() over RedisRegistry", async () => {
-  const server = await startRedis();
-  let n = 0;
-  return {
-    open: () =>
-      Promise.resolve(
-        new RedisRegistry({ url: server.url, prefix: `api${++n}:`, log: quietLog }),
-      ),
-    [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
-  };
-});
+apiSuite("createApiApp() over RedisRegistry", redisBackend);

@@ -6,7 +6,7 @@
  * step happens is measured by the bench; here the deadlines are generous.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { startCluster } from "./helpers/cluster.ts";
 import { decodeLive } from "./helpers/decode.ts";

@@ -8,7 +8,7 @@
  * wrong, may appear in any process's log.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { startCluster } from "./helpers/cluster.ts";
 import { decodeLive } from "./helpers/decode.ts";

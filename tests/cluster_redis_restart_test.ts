@@ -6,7 +6,7 @@
  * its whole 14 s without an error.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { startCluster } from "./helpers/cluster.ts";
 import { Viewer } from "./helpers/decode.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { publish } from "./helpers/media.ts";
 import { freePort } from "./helpers/ports.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { RedisRegistry } from "@cascade/registry/redis";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import type { RegistryEvent } from "@cascade/registry/types";
 import { playlistText as playlist, writePlaylist } from "../lib/media/hls/testing/playlists.ts";
 import { runProcess, startProcess, type TestProcess } from "./helpers/process.ts";

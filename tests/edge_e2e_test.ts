@@ -8,7 +8,7 @@
  * playback refuses what it must.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry, MemoryStore } from "@cascade/registry/memory";
 import { signPlaybackToken } from "@cascade/common/playback_token";
 import { parsePlaylist } from "@cascade/media/hls/playlist";

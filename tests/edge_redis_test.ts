@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
 import { Edge } from "../edge/src/edge.ts";

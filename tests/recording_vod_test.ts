@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { createEdge, createEdgeApp } from "../edge/src/app.ts";
 import { VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";

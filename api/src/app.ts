@@ -1,11 +1,12 @@
 /**
- * The API as a pure Hono app: `createApiApp(deps)` wires the admin, hook and public routes
- * over a `Registry`, with zod validation whose failures become 400s naming the field, a
- * 64 KiB body limit (413), CORS on the public routes, per-route metrics, and one error
- * handler answering `{error: {code, message}}` (503 when the registry is unreachable). It
- * serves its own OpenAPI document at `/api/v1/openapi.json` and a reference page at
- * `/api/v1/docs`. It never listens and reads no environment: `main.ts` and the all-in-one
- * node do that. No request body, query string or token is ever logged.
+ * The API as a pure Hono app: `createApiApp(deps)` mounts one sub-app per resource
+ * (`routes/`: streams, their keys and recordings for admins; the hooks; the live directory
+ * and playback for anyone) over a `Registry`, with zod validation whose failures become 400s
+ * naming the field, a 64 KiB body limit (413), CORS on the public routes, per-route metrics,
+ * and one error handler answering `{error: {code, message}}` (503 when the registry is
+ * unreachable). It serves its own OpenAPI document at `/api/v1/openapi.json` and a reference
+ * page at `/api/v1/docs`. It never listens and reads no environment: `main.ts` and the
+ * all-in-one node do that. No request body, query string or token is ever logged.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -24,9 +25,13 @@ import { renderDocsPage } from "./docs_page.ts";
 import { PlaybackPlanner } from "./playback.ts";
 import { PublishGate } from "./publish.ts";
 import { FailureLimiter } from "./rate_limit.ts";
-import { registerAdminRoutes } from "./routes_admin.ts";
-import { registerHookRoutes } from "./routes_hooks.ts";
-import { registerPublicRoutes } from "./routes_public.ts";
+import { adminRoute } from "./routes/admin_access.ts";
+import { hooksApp } from "./routes/hooks.ts";
+import { liveApp } from "./routes/live.ts";
+import { playbackApp } from "./routes/playback.ts";
+import { streamKeyApp } from "./routes/stream_key.ts";
+import { streamRecordingsApp } from "./routes/stream_recordings.ts";
+import { streamsApp } from "./routes/streams.ts";
 
 export interface ApiDeps {
   registry: Registry;
@@ -181,9 +186,14 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
     scheme: "bearer",
     description: "HOOK_TOKEN as a bearer token (nginx-rtmp hooks: the token query parameter)",
   });
-  registerAdminRoutes(app, ctx);
-  registerHookRoutes(app, ctx);
-  registerPublicRoutes(app, ctx);
+  // One sub-app per resource; several share the `/api/v1/streams` prefix.
+  const admin = adminRoute(ctx);
+  app.route("/api/v1/streams", streamsApp(ctx, admin));
+  app.route("/api/v1/streams", streamRecordingsApp(ctx, admin));
+  app.route("/api/v1/streams", streamKeyApp(ctx, admin));
+  app.route("/api/v1/hooks", hooksApp(ctx));
+  app.route("/api/v1/live", liveApp(ctx));
+  app.route("/api/v1/streams", playbackApp(ctx));
 
   let document: Record<string, unknown> | undefined;
   let page: string | undefined;

@@ -1,12 +1,10 @@
-import { quietLog } from "@cascade/registry/contract";
-import { MemoryRegistry, MemoryStore } from "@cascade/registry/memory";
+/**
+ * The API's endpoint cases (`api/testing/`) over `MemoryRegistry`; `tests/api_redis_test.ts`
+ * runs the same cases over Redis.
+ */
 import { configureLogging } from "@cascade/common/log";
-import { apiSuite } from "./app_cases.ts";
+import { apiSuite, memoryBackend } from "../testing/suite.ts";
 
 configureLogging({ level: "error" });
 
-apiSuite("createApiApp() over MemoryRegistry", () =>
-  Promise.resolve({
-    open: () => Promise.resolve(new MemoryRegistry({ store: new MemoryStore(), log: quietLog })),
-    async [Symbol.asyncDispose]() {},
-  }));
+apiSuite("createApiApp() over MemoryRegistry", memoryBackend);

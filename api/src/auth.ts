@@ -7,7 +7,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { HttpError } from "@cascade/common/http_errors";
-import type { Counter } from "@cascade/common/metrics";
+import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { safeEqual } from "@cascade/common/secrets";
 import type { FailureLimiter } from "./rate_limit.ts";
 
@@ -43,6 +43,15 @@ export interface TokenGuardOptions {
   clientIp: ClientIpFn;
   /** Counts refused tokens. */
   failures?: Counter;
+}
+
+/** Refused tokens by realm; one counter for every guard on `metrics`. */
+export function authFailures(metrics: MetricsRegistry): Counter {
+  return metrics.counter(
+    "cascade_api_auth_failures_total",
+    "Requests refused for a missing or wrong token, by realm",
+    ["realm"],
+  );
 }
 
 const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;

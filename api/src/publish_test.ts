@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { createApiAuthorizerFor } from "./publish.ts";

@@ -44,7 +44,9 @@ Deno.test("FailureLimiter stays within maxEntries, dropping expired and then old
   limiter.fail("e");
   assert.equal(limiter.size, 1, "expired keys are dropped first");
   for (let i = 0; i < 1000; i++) limiter.fail(`k${i}`);
-  assert.ok(limiter.size <= 3);
+  assert.equal(limiter.size, 3);
+  assert.equal(limiter.retryAfterMs("k997"), 1000, "the newest keys are kept");
+  assert.equal(limiter.retryAfterMs("k996"), 0);
 });
 
 Deno.test("FailureLimiter rejects nonsense options", () => {

@@ -38,11 +38,7 @@ export async function collectRecordings(
     try {
       return { origin, listed: await askOrigin(origin, name, opts) };
     } catch (err) {
-      opts.log.warn("recordings.origin_failed", {
-        origin: origin.id,
-        stream: name,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      opts.log.warn("recordings.origin_failed", { origin: origin.id, stream: name, error: err });
       return { origin, listed: null };
     }
   }));

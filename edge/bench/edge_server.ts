@@ -8,7 +8,7 @@
  */
 import http from "node:http";
 import { Buffer } from "node:buffer";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { createEdgeApp } from "../src/app.ts";
 import { Edge } from "../src/edge.ts";

@@ -5,7 +5,7 @@
  * playback, limits and outages.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../../lib/common/testing/log.ts";
 import type { StreamRecord, VodRecord } from "@cascade/registry/types";
 import { signPlaybackToken } from "@cascade/common/playback_token";
 import { parsePlaylist } from "@cascade/media/hls/playlist";

@@ -4,7 +4,7 @@
  * how stream events clear the memo, and what callers get while the registry is down.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../../lib/common/testing/log.ts";
 import { RegistryUnavailableError } from "@cascade/registry";
 import { CountingRegistry, registryEvents, streamRecord } from "../testing/registry.ts";
 import { StreamLookup } from "./lookup.ts";

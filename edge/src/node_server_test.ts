@@ -4,7 +4,7 @@
  * limit, and draining on close.
  */
 import assert from "node:assert/strict";
-import { quietLog } from "@cascade/registry/contract";
+import { quietLog } from "../../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { FakeOrigin, fakeSegment } from "../testing/fake_origin.ts";
 import { Edge } from "./edge.ts";

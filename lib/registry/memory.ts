@@ -7,6 +7,7 @@
  * the connection, so callers' outage handling can be tested without Redis.
  */
 import { log as rootLog, type Logger } from "@cascade/common/log";
+import { CallbackSet } from "./callbacks.ts";
 import { RegistryUnavailableError } from "./errors.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import type {
@@ -24,6 +25,7 @@ import type {
   VodRecord,
 } from "./types.ts";
 import { HEARTBEAT_INTERVAL_MS, NODE_TTL_MS } from "./types.ts";
+import { MemoryStore } from "./memory_store.ts";
 import {
   checkConfig,
   checkId,
@@ -36,157 +38,7 @@ import {
   checkVod,
 } from "./validate.ts";
 
-interface Expiring<T> {
-  value: T;
-  expiresAt: number;
-  timer?: ReturnType<typeof setTimeout>;
-}
-
-/**
- * A map whose entries expire. `onExpire` runs once per entry that dies by TTL, whether
- * a timer or a read noticed it first.
- */
-export class ExpiringMap<T> {
-  readonly #entries = new Map<string, Expiring<T>>();
-  readonly #onExpire: (key: string, value: T) => void;
-  #armed = false;
-
-  constructor(onExpire: (key: string, value: T) => void) {
-    this.#onExpire = onExpire;
-  }
-
-  get(key: string): T | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      this.#expire(key, entry);
-      return undefined;
-    }
-    return entry.value;
-  }
-
-  set(key: string, value: T, ttlMs: number): void {
-    const old = this.#entries.get(key);
-    if (old?.timer !== undefined) clearTimeout(old.timer);
-    const entry: Expiring<T> = { value, expiresAt: Date.now() + ttlMs };
-    this.#entries.set(key, entry);
-    if (this.#armed) this.#arm(key, entry);
-  }
-
-  delete(key: string): boolean {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return false;
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
-    this.#entries.delete(key);
-    return entry.expiresAt > Date.now();
-  }
-
-  values(): T[] {
-    const out: T[] = [];
-    for (const key of [...this.#entries.keys()]) {
-      const value = this.get(key);
-      if (value !== undefined) out.push(value);
-    }
-    return out;
-  }
-
-  clear(): void {
-    this.disarm();
-    this.#entries.clear();
-  }
-
-  /** Starts eager expiry timers for every entry (and for entries set later). */
-  arm(): void {
-    this.#armed = true;
-    for (const [key, entry] of this.#entries) this.#arm(key, entry);
-  }
-
-  disarm(): void {
-    this.#armed = false;
-    for (const entry of this.#entries.values()) {
-      if (entry.timer !== undefined) clearTimeout(entry.timer);
-      entry.timer = undefined;
-    }
-  }
-
-  #arm(key: string, entry: Expiring<T>): void {
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
-    // Timers may fire a little early; the read re-checks and re-arms until it is due.
-    const timer = setTimeout(() => {
-      entry.timer = undefined;
-      if (this.#entries.get(key) !== entry) return;
-      if (entry.expiresAt <= Date.now()) this.#expire(key, entry);
-      else this.#arm(key, entry);
-    }, Math.max(0, entry.expiresAt - Date.now()));
-    Deno.unrefTimer(timer);
-    entry.timer = timer;
-  }
-
-  #expire(key: string, entry: Expiring<T>): void {
-    if (entry.timer !== undefined) clearTimeout(entry.timer);
-    this.#entries.delete(key);
-    this.#onExpire(key, entry.value);
-  }
-}
-
-/** The shared state behind one or more `MemoryRegistry` instances. */
-export class MemoryStore {
-  readonly streams: ExpiringMap<StreamRecord>;
-  readonly nodes: ExpiringMap<NodeRecord> = new ExpiringMap<NodeRecord>(() => {});
-  readonly vods: ExpiringMap<VodRecord> = new ExpiringMap<VodRecord>(() => {});
-  readonly configs: Map<string, StreamConfig> = new Map();
-  readonly keys: Map<string, string> = new Map();
-  readonly #listeners = new Set<(event: RegistryEvent) => void>();
-  #refs = 0;
-
-  constructor() {
-    this.streams = new ExpiringMap((name, record) => {
-      this.publish({
-        type: "stream.down",
-        name,
-        originId: record.originId,
-        at: Date.now(),
-        reason: "expired",
-      });
-    });
-  }
-
-  publish(event: RegistryEvent): void {
-    for (const listener of this.#listeners) listener(event);
-  }
-
-  listen(listener: (event: RegistryEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  /** Counts registries using the store; expiry timers run while there is at least one. */
-  retain(): void {
-    if (this.#refs++ === 0) this.#arm();
-  }
-
-  release(): void {
-    if (--this.#refs === 0) {
-      for (const map of this.#expiring()) map.disarm();
-    }
-  }
-
-  /** Forgets everything, as a Redis restart without persistence would. */
-  flush(): void {
-    for (const map of this.#expiring()) map.clear();
-    this.configs.clear();
-    this.keys.clear();
-    if (this.#refs > 0) this.#arm();
-  }
-
-  #arm(): void {
-    for (const map of this.#expiring()) map.arm();
-  }
-
-  #expiring(): Pick<ExpiringMap<unknown>, "arm" | "disarm" | "clear">[] {
-    return [this.streams, this.nodes, this.vods];
-  }
-}
+export { MemoryStore };
 
 export interface MemoryRegistryOptions {
   /** Share state with other instances (default: a private store). */
@@ -197,8 +49,8 @@ export interface MemoryRegistryOptions {
 export class MemoryRegistry implements Registry {
   readonly store: MemoryStore;
   readonly #log: Logger;
-  readonly #handlers = new Set<RegistryEventHandler>();
-  readonly #reconnectCallbacks = new Set<() => void>();
+  readonly #handlers: CallbackSet<[RegistryEvent]>;
+  readonly #reconnectCallbacks: CallbackSet<[]>;
   readonly #unlisten: () => void;
   #online = true;
   #closed = false;
@@ -206,6 +58,8 @@ export class MemoryRegistry implements Registry {
   constructor(opts: MemoryRegistryOptions = {}) {
     this.store = opts.store ?? new MemoryStore();
     this.#log = (opts.log ?? rootLog).child({ component: "registry" });
+    this.#handlers = new CallbackSet("event", this.#log);
+    this.#reconnectCallbacks = new CallbackSet("reconnect", this.#log);
     this.store.retain();
     this.#unlisten = this.store.listen((event) => this.#deliver(event));
   }
@@ -219,7 +73,7 @@ export class MemoryRegistry implements Registry {
     if (this.#closed || online === this.#online) return;
     this.#online = online;
     if (online) {
-      for (const cb of [...this.#reconnectCallbacks]) this.#safely("reconnect", cb);
+      this.#reconnectCallbacks.run();
     }
   }
 
@@ -400,22 +254,11 @@ export class MemoryRegistry implements Registry {
   }
 
   subscribe(handler: RegistryEventHandler): Promise<Unsubscribe> {
-    return this.#op(() => {
-      // A wrapper so the same handler subscribed twice is two subscriptions, as in Redis.
-      const entry: RegistryEventHandler = (event) => handler(event);
-      this.#handlers.add(entry);
-      return () => {
-        this.#handlers.delete(entry);
-      };
-    });
+    return this.#op(() => this.#handlers.add(handler));
   }
 
   onReconnect(cb: () => void): Unsubscribe {
-    const entry = () => cb();
-    this.#reconnectCallbacks.add(entry);
-    return () => {
-      this.#reconnectCallbacks.delete(entry);
-    };
+    return this.#reconnectCallbacks.add(cb);
   }
 
   close(): Promise<void> {
@@ -472,19 +315,7 @@ export class MemoryRegistry implements Registry {
   #deliver(event: RegistryEvent): void {
     if (!this.#online || this.#handlers.size === 0) return;
     // Delivered after the publishing call returns, as with Redis pub/sub.
-    queueMicrotask(() => {
-      for (const handler of [...this.#handlers]) {
-        this.#safely("event", () => handler(copy(event)));
-      }
-    });
-  }
-
-  #safely(what: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#log.error("registry.callback_failed", { callback: what, error: err });
-    }
+    queueMicrotask(() => this.#handlers.run(copy(event)));
   }
 }
 

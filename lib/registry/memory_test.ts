@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import {
-  type ContractBackend,
-  eventually,
-  quietLog,
-  registryContract,
-  streamRecord,
-} from "./contract.ts";
+import { waitFor } from "../../tests/helpers/wait.ts";
+import { quietLog } from "../common/testing/log.ts";
+import { type ContractBackend, registryContract } from "./testing/contract.ts";
+import { streamRecord } from "./testing/records.ts";
 import { RegistryUnavailableError } from "./errors.ts";
 import { MemoryRegistry, MemoryStore } from "./memory.ts";
 
@@ -41,7 +38,7 @@ Deno.test("MemoryRegistry expires claims even when nobody reads them", async () 
       if (e.type === "stream.down") downs.push(e.name);
     });
     await registry.claimStream(streamRecord("cam1", "o1"), 50);
-    await eventually("the expiry timer", () => downs.length === 1);
+    await waitFor("the expiry timer", () => downs.length === 1);
     assert.deepEqual(downs, ["cam1"]);
   } finally {
     await registry.close();

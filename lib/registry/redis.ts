@@ -14,6 +14,10 @@
  */
 import { Redis, type RedisOptions } from "ioredis";
 import { log as rootLog, type Logger } from "@cascade/common/log";
+import { CallbackSet } from "./callbacks.ts";
+import { disconnect, whenReady, withDeadline } from "./redis_connection.ts";
+import { RedisKeys } from "./redis_keys.ts";
+import { parseEvent, parseJson, toConfig } from "./redis_records.ts";
 import { RegistryUnavailableError } from "./errors.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import {
@@ -66,54 +70,18 @@ export interface RedisRegistryOptions {
   maxReconnectDelayMs?: number;
 }
 
-/** Key names of the Redis schema in docs/architecture.md ("Registry") under one prefix. */
-class Keys {
-  readonly prefix: string;
-  readonly events: string;
-
-  constructor(prefix: string) {
-    this.prefix = prefix;
-    this.events = `${prefix}events`;
-  }
-
-  stream(name: string): string {
-    return `${this.prefix}stream:${name}`;
-  }
-
-  vod(name: string): string {
-    return `${this.prefix}vod:${name}`;
-  }
-
-  node(kind: NodeKind, id: string): string {
-    return `${this.prefix}node:${kind}:${id}`;
-  }
-
-  config(name: string): string {
-    return `${this.prefix}streamcfg:${name}`;
-  }
-
-  key(keyHash: string): string {
-    return `${this.prefix}key:${keyHash}`;
-  }
-
-  /** A SCAN MATCH pattern for keys starting with `prefix + rest`, the prefix taken literally. */
-  match(rest: string): string {
-    return `${this.prefix.replace(/[*?[\]\\]/g, "\\$&")}${rest}*`;
-  }
-}
-
 /** Server replies that mean "not serving right now" rather than "your request is wrong". */
 const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN)\b/;
 
 export class RedisRegistry implements Registry {
-  readonly #keys: Keys;
+  readonly #keys: RedisKeys;
   readonly #client: Redis;
   readonly #clientOptions: RedisOptions;
   readonly #url: string;
   readonly #log: Logger;
   readonly #timeoutMs: number;
-  readonly #handlers = new Set<RegistryEventHandler>();
-  readonly #reconnectCallbacks = new Set<() => void>();
+  readonly #handlers: CallbackSet<[RegistryEvent]>;
+  readonly #reconnectCallbacks: CallbackSet<[]>;
   #subscriber: Redis | undefined;
   #subscribed: Promise<void> | undefined;
   #down = false;
@@ -121,9 +89,11 @@ export class RedisRegistry implements Registry {
   #closing: Promise<void> | undefined;
 
   constructor(opts: RedisRegistryOptions) {
-    this.#keys = new Keys(opts.prefix ?? DEFAULT_PREFIX);
+    this.#keys = new RedisKeys(opts.prefix ?? DEFAULT_PREFIX);
     this.#url = opts.url;
     this.#log = (opts.log ?? rootLog).child({ component: "registry" });
+    this.#handlers = new CallbackSet("event", this.#log);
+    this.#reconnectCallbacks = new CallbackSet("reconnect", this.#log);
     this.#timeoutMs = opts.timeoutMs ?? 1500;
     const maxDelay = opts.maxReconnectDelayMs ?? 1000;
     this.#clientOptions = {
@@ -333,25 +303,18 @@ export class RedisRegistry implements Registry {
 
   async subscribe(handler: RegistryEventHandler): Promise<Unsubscribe> {
     if (this.#closed) throw new RegistryUnavailableError("registry is closed");
-    const entry: RegistryEventHandler = (event) => handler(event);
-    this.#handlers.add(entry);
+    const unsubscribe = this.#handlers.add(handler);
     try {
       await this.#ensureSubscribed();
     } catch (err) {
-      this.#handlers.delete(entry);
+      unsubscribe();
       throw err;
     }
-    return () => {
-      this.#handlers.delete(entry);
-    };
+    return unsubscribe;
   }
 
   onReconnect(cb: () => void): Unsubscribe {
-    const entry = () => cb();
-    this.#reconnectCallbacks.add(entry);
-    return () => {
-      this.#reconnectCallbacks.delete(entry);
-    };
+    return this.#reconnectCallbacks.add(cb);
   }
 
   close(): Promise<void> {
@@ -492,13 +455,7 @@ export class RedisRegistry implements Registry {
       if (!STREAM_NAME_RE.test(name)) return;
       event = { type: "stream.down", name, originId: "", at: Date.now(), reason: "expired" };
     }
-    for (const handler of [...this.#handlers]) {
-      try {
-        handler(event);
-      } catch (err) {
-        this.#log.error("registry.callback_failed", { callback: "event", error: err });
-      }
-    }
+    this.#handlers.run(event);
   }
 
   #onLost(err?: Error): void {
@@ -511,105 +468,6 @@ export class RedisRegistry implements Registry {
     if (!this.#down) return;
     this.#down = false;
     this.#log.info("registry.reconnected");
-    for (const cb of [...this.#reconnectCallbacks]) {
-      try {
-        cb();
-      } catch (err) {
-        this.#log.error("registry.callback_failed", { callback: "reconnect", error: err });
-      }
-    }
+    this.#reconnectCallbacks.run();
   }
-}
-
-/** Waits for the connection to be ready if it is being made; fails at once if it is lost. */
-function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
-  const status = client.status;
-  if (status === "ready") return Promise.resolve();
-  if (status !== "wait" && status !== "connecting" && status !== "connect") {
-    return Promise.reject(new RegistryUnavailableError(`connection is ${status}`));
-  }
-  return new Promise((resolve, reject) => {
-    const finish = (err?: Error) => {
-      client.off("ready", onReady);
-      client.off("close", onClose);
-      signal.removeEventListener("abort", onAbort);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onReady = () => finish();
-    const onClose = () => finish(new RegistryUnavailableError("connection failed"));
-    const onAbort = () => finish(new RegistryUnavailableError("connection not ready in time"));
-    client.on("ready", onReady);
-    client.on("close", onClose);
-    signal.addEventListener("abort", onAbort);
-  });
-}
-
-/**
- * Settles like `promise` unless `ms` pass first, in which case it rejects with
- * `RegistryUnavailableError` and aborts `abort`; a late settlement is ignored.
- */
-function withDeadline<T>(promise: Promise<T>, ms: number, abort: AbortController): Promise<T> {
-  promise.catch(() => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      abort.abort();
-      reject(new RegistryUnavailableError(`no answer within ${ms} ms`));
-    }, ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-/** Closes a connection and waits until ioredis has let go of its socket. */
-function disconnect(client: Redis): Promise<void> {
-  const status = client.status;
-  if (status === "end") return Promise.resolve();
-  if (status === "reconnecting" || status === "close") {
-    // No socket is open; disconnect() only cancels the pending reconnect.
-    client.disconnect();
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    client.once("end", () => resolve());
-    client.disconnect();
-  });
-}
-
-function parseJson<T>(value: string | null): T | null {
-  if (value === null) return null;
-  try {
-    const parsed = JSON.parse(value);
-    return typeof parsed === "object" && parsed !== null ? parsed as T : null;
-  } catch {
-    return null;
-  }
-}
-
-function parseEvent(message: string): RegistryEvent | null {
-  const e = parseJson<Record<string, unknown>>(message);
-  if (e === null || typeof e.name !== "string" || typeof e.originId !== "string") return null;
-  if (typeof e.at !== "number") return null;
-  if (e.type === "stream.up" || e.type === "stream.kick") {
-    return { type: e.type, name: e.name, originId: e.originId, at: e.at };
-  }
-  if (e.type === "stream.update" && typeof e.updatedAt === "number") {
-    return { type: e.type, name: e.name, originId: e.originId, at: e.at, updatedAt: e.updatedAt };
-  }
-  if (e.type === "stream.down") {
-    const reason = e.reason === "expired" ? "expired" : "released";
-    return { type: "stream.down", name: e.name, originId: e.originId, at: e.at, reason };
-  }
-  return null;
-}
-
-function toConfig(name: string, hash: Record<string, string> | null): StreamConfig | null {
-  if (hash === null || hash.keyHash === undefined) return null;
-  return {
-    name,
-    keyHash: hash.keyHash,
-    createdAt: Number(hash.createdAt ?? 0),
-    disabled: hash.disabled === "1",
-    record: hash.record === "1",
-  };
 }

@@ -1,25 +1,19 @@
 /**
  * The one contract every `Registry` backend must satisfy, written once and run against
- * each backend (`memory_test.ts`, `redis_test.ts`), the way Hono runs one router suite
- * against all its routers. A backend is described by a `ContractBackend`: how to open
+ * each backend (`../memory_test.ts`, `../redis_test.ts`), the way Hono runs one router suite
+ * against all its routers. Test support: imported by relative path, not exported by the
+ * package. A backend is described by a `ContractBackend`: how to open
  * another client of the same store, and how to take the store away and bring it back.
  *
  * TTLs are short and every wait is a deadline-bounded poll, so the suite is quick and
  * does not depend on fixed sleeps.
  */
 import assert from "node:assert/strict";
-import fc from "../../tests/helpers/fast_check.ts";
-import type { Logger } from "@cascade/common/log";
-import { RegistryUnavailableError } from "./errors.ts";
-import type {
-  NodeRecord,
-  Registry,
-  RegistryEvent,
-  StreamConfig,
-  StreamRecord,
-  Unsubscribe,
-  VodRecord,
-} from "./types.ts";
+import fc from "../../../tests/helpers/fast_check.ts";
+import { waitFor } from "../../../tests/helpers/wait.ts";
+import { RegistryUnavailableError } from "../errors.ts";
+import type { NodeRecord, Registry, RegistryEvent, StreamConfig, Unsubscribe } from "../types.ts";
+import { streamRecord, vodRecord } from "./records.ts";
 
 export interface ContractBackend {
   /** A new client of the same store, as another process would have. */
@@ -38,70 +32,6 @@ interface CaseContext {
 
 /** The longest any call may take while the store is unreachable. */
 export const UNAVAILABLE_WITHIN_MS = 2000;
-
-/** A logger that drops everything, for registries under test whose failures are expected. */
-export const quietLog: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => quietLog,
-};
-
-/** Polls `check` until it returns something other than null/undefined/false, or fails. */
-export async function eventually<T>(
-  what: string,
-  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const value = await check();
-    if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** A complete stream record for tests. */
-export function streamRecord(
-  name: string,
-  originId: string,
-  extra: Partial<StreamRecord> = {},
-): StreamRecord {
-  const originUrl = `http://${originId}.test:8081`;
-  return {
-    name,
-    originId,
-    originUrl,
-    manifest: `${originUrl}/live/${name}/index.m3u8`,
-    startedAt: 1_700_000_000_000,
-    updatedAt: 1_700_000_000_500,
-    targetDuration: 2,
-    mediaSequence: 7,
-    ...extra,
-  };
-}
-
-/** A complete VOD record for tests. */
-export function vodRecord(
-  name: string,
-  originId: string,
-  extra: Partial<VodRecord> = {},
-): VodRecord {
-  const originUrl = `http://${originId}.test:8081`;
-  return {
-    name,
-    originId,
-    originUrl,
-    manifest: `${originUrl}/live/${name}/vod.m3u8`,
-    updatedAt: 1_700_000_100_000,
-    targetDuration: 2,
-    ...extra,
-  };
-}
 
 function nodeRecord(kind: "origin" | "edge", id: string): NodeRecord {
   return {
@@ -180,7 +110,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     assert.deepEqual(await a.refreshStream(refreshed, 60_000), { ok: true, created: false });
     // A claim made alongside with the original TTL shows when that TTL has passed.
     await a.claimStream(streamRecord("probe", "o1"), 200);
-    await eventually(
+    await waitFor(
       "the probe claim to expire",
       async () => (await a.getStream("probe")) === null,
     );
@@ -206,7 +136,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     await a.claimStream(streamRecord("cam1", "o1"), 150);
     await a.claimStream(streamRecord("cam2", "o1"), 60_000);
     assert.equal((await b.getStream("cam1"))?.originId, "o1");
-    await eventually("cam1 to expire", async () => (await b.getStream("cam1")) === null);
+    await waitFor("cam1 to expire", async () => (await b.getStream("cam1")) === null);
     assert.deepEqual((await b.listStreams()).map((s) => s.name), ["cam2"]);
     assert.equal((await b.claimStream(streamRecord("cam1", "o2"), 10_000)).ok, true);
   }],
@@ -219,7 +149,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     await a.refreshStream(streamRecord("cam1", "o1"), 10_000);
     await a.releaseStream("cam1", "o2");
     await a.releaseStream("cam1", "o1");
-    await eventually("two events", () => seen.events.length >= 2);
+    await waitFor("two events", () => seen.events.length >= 2);
     // Publishes from one client arrive in order, so a refresh's stray event would show here.
     assert.deepEqual(seen.events.map((e) => [e.type, e.name, e.originId]), [
       ["stream.up", "cam1", "o1"],
@@ -241,7 +171,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
       await a.refreshStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
       await a.refreshStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_004_500 }), 10_000);
       await a.kickStream("marker");
-      await eventually("four events", () => seen.events.length >= 4);
+      await waitFor("four events", () => seen.events.length >= 4);
       assert.deepEqual(seen.events.map((e) => [e.type, e.name]), [
         ["stream.up", "cam1"],
         ["stream.update", "cam1"],
@@ -260,7 +190,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     await a.claimStream(streamRecord("cam1", "o1"), 10_000);
     await a.kickStream("cam1");
     await a.kickStream("idle");
-    await eventually("three events", () => seen.events.length >= 3);
+    await waitFor("three events", () => seen.events.length >= 3);
     assert.deepEqual(seen.events.slice(1).map((e) => [e.type, e.name, e.originId]), [
       ["stream.kick", "cam1", "o1"],
       ["stream.kick", "idle", ""],
@@ -297,7 +227,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
       // VOD records are neither live streams nor events.
       assert.deepEqual(await a.listStreams(), []);
       await a.kickStream("marker");
-      await eventually("the marker kick", () => seen.events.length > 0);
+      await waitFor("the marker kick", () => seen.events.length > 0);
       assert.deepEqual(seen.events.map((e) => [e.type, e.name]), [["stream.kick", "marker"]]);
     },
   ],
@@ -308,7 +238,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
       const [a, b] = [await open(), await open()];
       await a.announceVod(vodRecord("cam1", "o1"), 150);
       await a.announceVod(vodRecord("cam2", "o1"), 60_000);
-      await eventually("the cam1 VOD to expire", async () => (await b.getVod("cam1")) === null);
+      await waitFor("the cam1 VOD to expire", async () => (await b.getVod("cam1")) === null);
       assert.equal((await b.getVod("cam2"))?.originId, "o1");
       const older = vodRecord("cam1", "o2", { updatedAt: 1 });
       assert.equal(await b.announceVod(older, 10_000), true);
@@ -320,7 +250,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     const [a, b] = [await open(), await open()];
     const seen = await recorder(b);
     await a.claimStream(streamRecord("cam1", "o1"), 100);
-    const down = await eventually(
+    const down = await waitFor(
       "stream.down for the expired claim",
       () => seen.events.find((e) => e.type === "stream.down"),
     );
@@ -333,14 +263,14 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     const first = await recorder(b);
     const second = await recorder(b);
     await a.kickStream("cam1");
-    await eventually(
+    await waitFor(
       "both handlers to see the first kick",
       () => first.events.length === 1 && second.events.length === 1,
     );
     first.stop();
     first.stop();
     await a.kickStream("cam2");
-    await eventually("the second handler to see the second kick", () => second.events.length === 2);
+    await waitFor("the second handler to see the second kick", () => second.events.length === 2);
     assert.equal(first.events.length, 1);
   }],
 
@@ -352,7 +282,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     const seen = await recorder(b);
     await a.kickStream("cam1");
     await a.kickStream("cam2");
-    await eventually("both kicks", () => seen.events.length === 2);
+    await waitFor("both kicks", () => seen.events.length === 2);
   }],
 
   ["nodes are announced, listed by kind, removed, and expire by TTL", async ({ open }) => {
@@ -365,7 +295,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     assert.deepEqual(await b.listNodes("origin"), [origin]);
     assert.deepEqual(await b.listNodes("edge"), [edge]);
     assert.equal((await b.listNodes()).length, 2);
-    await eventually("the edge to expire", async () => (await b.getNode("edge", "e1")) === null);
+    await waitFor("the edge to expire", async () => (await b.getNode("edge", "e1")) === null);
     assert.deepEqual(await b.listNodes(), [origin]);
     assert.equal(await b.removeNode("origin", "o1"), true);
     assert.equal(await b.removeNode("origin", "o1"), false);
@@ -377,9 +307,9 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     let load = 0;
     const beat = a.startHeartbeat(() => ({ ...nodeRecord("edge", "e1"), load: ++load }), 40, 200);
     try {
-      await eventually("the first beat", async () => (await b.getNode("edge", "e1")) !== null);
+      await waitFor("the first beat", async () => (await b.getNode("edge", "e1")) !== null);
       await a.announceNode(nodeRecord("edge", "probe"), 200);
-      await eventually(
+      await waitFor(
         "the probe to expire",
         async () => (await b.getNode("edge", "probe")) === null,
       );
@@ -457,7 +387,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     off();
     const heartbeat = a.startHeartbeat(nodeRecord("origin", "o1"), 60_000, 120_000);
     try {
-      await eventually("the first beat", async () => (await a.getNode("origin", "o1")) !== null);
+      await waitFor("the first beat", async () => (await a.getNode("origin", "o1")) !== null);
       await a.claimStream(streamRecord("cam1", "o1"), 10_000);
       await ctx.backend.outage();
       // The first call may be the one that discovers the loss.
@@ -475,9 +405,9 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
       );
 
       await ctx.backend.recover();
-      await eventually("the reconnect callback", () => reconnects.length > 0, 5000);
+      await waitFor("the reconnect callback", () => reconnects.length > 0);
       assert.ok(!reconnects.includes(-1), "an unsubscribed callback must not run");
-      await eventually(
+      await waitFor(
         "the heartbeat to re-announce after reconnect",
         async () => (await a.getNode("origin", "o1")) !== null,
       );

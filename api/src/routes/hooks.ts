@@ -1,37 +1,33 @@
 /**
- * The publish hooks of docs/architecture.md, "Service hooks". Cascade origins POST JSON
- * `{app, key, clientIp, originId}` with `Authorization: Bearer HOOK_TOKEN` and get
- * `200 {name}` or `403 {error}`. nginx-rtmp's `on_publish` POSTs its form (`name` is the
- * key, `addr` the publisher) with the token in the query and gets a `302` whose `Location`
- * renames the stream — `{relay}/{name}` makes nginx-rtmp push it to a local HLS
+ * The publish hooks under `/api/v1/hooks` (docs/architecture.md, "Service hooks"). Cascade
+ * origins POST JSON `{app, key, clientIp, originId}` with `Authorization: Bearer HOOK_TOKEN`
+ * and get `200 {name}` or `403 {error}`. nginx-rtmp's `on_publish` POSTs its form (`name` is
+ * the key, `addr` the publisher) with the token in the query and gets a `302` whose
+ * `Location` renames the stream — `{relay}/{name}` makes nginx-rtmp push it to a local HLS
  * application, since a plain rename does not rename nginx-rtmp's HLS output — or a `403`.
  * `on_publish_done` is accepted; its `name` may be a key, so it is not logged.
  */
 import type { Context } from "hono";
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { HttpError } from "@cascade/common/http_errors";
-import { tokenGuard } from "./auth.ts";
-import type { ApiContext } from "./context.ts";
-import type { PublishVerdict } from "./publish.ts";
+import { authFailures, tokenGuard } from "../auth.ts";
+import type { ApiContext } from "../context.ts";
+import type { PublishVerdict } from "../publish.ts";
 import {
-  ErrorBody,
   NginxDoneForm,
   NginxPublishForm,
   NginxQuery,
   PublishHookAllowed,
   PublishHookBody,
-} from "./schemas.ts";
-
-const json = <T>(schema: T) => ({ "application/json": { schema } });
-const form = <T>(schema: T) => ({ "application/x-www-form-urlencoded": { schema } });
-const error = (description: string) => ({ description, content: json(ErrorBody) });
+} from "../schemas.ts";
+import { errorResponse, form, json } from "./responses.ts";
 
 const HOOK_ERRORS = {
-  400: error("Invalid body"),
-  401: error("Missing or wrong HOOK_TOKEN"),
-  403: error("Unknown key or disabled stream"),
-  429: error("Too many failed attempts from this address"),
-  503: error("HOOK_TOKEN not set, or the registry is unreachable"),
+  400: errorResponse("Invalid body"),
+  401: errorResponse("Missing or wrong HOOK_TOKEN"),
+  403: errorResponse("Unknown key or disabled stream"),
+  429: errorResponse("Too many failed attempts from this address"),
+  503: errorResponse("HOOK_TOKEN not set, or the registry is unreachable"),
 } as const;
 
 function refusal(verdict: Exclude<PublishVerdict, { ok: true }>): HttpError {
@@ -41,13 +37,14 @@ function refusal(verdict: Exclude<PublishVerdict, { ok: true }>): HttpError {
   return new HttpError(verdict.status, verdict.code, verdict.message, { headers });
 }
 
-/** Builds the hook routes on `app`. */
-export function registerHookRoutes(app: OpenAPIHono, ctx: ApiContext): void {
-  const failures = ctx.metrics.counter(
-    "cascade_api_auth_failures_total",
-    "Requests refused for a missing or wrong token, by realm",
-    ["realm"],
-  );
+function redirect(c: Context, location: string): Response {
+  c.header("Cache-Control", "no-store");
+  return c.redirect(location, 302);
+}
+
+/** The hook routes, to mount at `/api/v1/hooks`. */
+export function hooksApp(ctx: ApiContext): OpenAPIHono {
+  const failures = authFailures(ctx.metrics);
   const guard = (source: "bearer" | "query") =>
     tokenGuard({
       token: ctx.config.HOOK_TOKEN,
@@ -58,11 +55,12 @@ export function registerHookRoutes(app: OpenAPIHono, ctx: ApiContext): void {
       clientIp: ctx.clientIp,
       failures,
     });
+  const app = new OpenAPIHono();
 
   app.openapi(
     createRoute({
       method: "post",
-      path: "/api/v1/hooks/publish",
+      path: "/publish",
       tags: ["hooks"],
       summary: "Authorize a publish (Cascade origins)",
       middleware: guard("bearer"),
@@ -89,7 +87,7 @@ export function registerHookRoutes(app: OpenAPIHono, ctx: ApiContext): void {
   app.openapi(
     createRoute({
       method: "post",
-      path: "/api/v1/hooks/nginx/on_publish",
+      path: "/nginx/on_publish",
       tags: ["hooks"],
       summary: "Authorize a publish (nginx-rtmp on_publish)",
       description: "Answers 302 with Location `{relay}/{name}`, or `{name}` without relay.",
@@ -125,7 +123,7 @@ export function registerHookRoutes(app: OpenAPIHono, ctx: ApiContext): void {
   app.openapi(
     createRoute({
       method: "post",
-      path: "/api/v1/hooks/nginx/on_publish_done",
+      path: "/nginx/on_publish_done",
       tags: ["hooks"],
       summary: "Acknowledge the end of a publish (nginx-rtmp on_publish_done)",
       middleware: guard("query"),
@@ -142,9 +140,6 @@ export function registerHookRoutes(app: OpenAPIHono, ctx: ApiContext): void {
     }),
     (c) => c.body(null, 200),
   );
-}
 
-function redirect(c: Context, location: string): Response {
-  c.header("Cache-Control", "no-store");
-  return c.redirect(location, 302);
+  return app;
 }

@@ -1,0 +1,66 @@
+/**
+ * Connection handling for `RedisRegistry` around ioredis: wait for a connection that is
+ * still being made but fail at once on one that is lost, bound every call by a deadline, and
+ * close a connection only once ioredis has let go of its socket.
+ */
+import type { Redis } from "ioredis";
+import { RegistryUnavailableError } from "./errors.ts";
+
+/** Waits for the connection to be ready if it is being made; fails at once if it is lost. */
+export function whenReady(client: Redis, signal: AbortSignal): Promise<void> {
+  const status = client.status;
+  if (status === "ready") return Promise.resolve();
+  if (status !== "wait" && status !== "connecting" && status !== "connect") {
+    return Promise.reject(new RegistryUnavailableError(`connection is ${status}`));
+  }
+  return new Promise((resolve, reject) => {
+    const finish = (err?: Error) => {
+      client.off("ready", onReady);
+      client.off("close", onClose);
+      signal.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => finish();
+    const onClose = () => finish(new RegistryUnavailableError("connection failed"));
+    const onAbort = () => finish(new RegistryUnavailableError("connection not ready in time"));
+    client.on("ready", onReady);
+    client.on("close", onClose);
+    signal.addEventListener("abort", onAbort);
+  });
+}
+
+/**
+ * Settles like `promise` unless `ms` pass first, in which case it rejects with
+ * `RegistryUnavailableError` and aborts `abort`; a late settlement is ignored.
+ */
+export function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  abort: AbortController,
+): Promise<T> {
+  promise.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new RegistryUnavailableError(`no answer within ${ms} ms`));
+    }, ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Closes a connection and waits until ioredis has let go of its socket. */
+export function disconnect(client: Redis): Promise<void> {
+  const status = client.status;
+  if (status === "end") return Promise.resolve();
+  if (status === "reconnecting" || status === "close") {
+    // No socket is open; disconnect() only cancels the pending reconnect.
+    client.disconnect();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    client.once("end", () => resolve());
+    client.disconnect();
+  });
+}
