@@ -12,6 +12,7 @@ import { configureLogging, log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { createOpsApp } from "@cascade/common/ops";
 import { onShutdown } from "@cascade/common/shutdown";
+import { fetchHandler, httpLimits, serveHttp } from "@cascade/common/http_server";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { createApiApp } from "./src/app.ts";
 import { type ApiProcessConfig, apiProcessConfigSchema } from "./src/config.ts";
@@ -25,7 +26,7 @@ function warnAboutMissingTokens(config: ApiProcessConfig): void {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const config = exitOnConfigError(() => loadConfig(apiProcessConfigSchema));
   configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   warnAboutMissingTokens(config);
@@ -46,17 +47,19 @@ function main(): void {
   );
   app.route("/", createApiApp({ registry, config, log, metrics }));
 
-  const server = Deno.serve({
+  const server = await serveHttp({
     hostname: config.API_HOST,
     port: config.API_PORT,
-    onListen: (addr) => log.info("api.listening", { url: `http://${addr.hostname}:${addr.port}` }),
-  }, app.fetch);
-  port = server.addr.port;
+    handler: fetchHandler(app.fetch, log),
+    limits: httpLimits(config, 0.9),
+    log,
+  });
+  port = server.port;
 
   // Cleanups run in reverse: stop serving first, then close Redis.
   const onStop = onShutdown();
   onStop(() => registry.close());
-  onStop(() => server.shutdown());
+  onStop(() => server.close());
 }
 
-if (import.meta.main) main();
+if (import.meta.main) await main();

@@ -108,7 +108,7 @@ export function startApiRole(redisUrl: string): Promise<RoleProcess> {
     REDIS_URL: redisUrl,
     API_HOST: "127.0.0.1",
     API_PORT: String(port),
-  }, { readyLine: /api\.listening/ });
+  }, { readyLine: /http\.listening/ });
 }
 
 /** `deno task discovery` beside an origin that writes `mediaRoot/{name}/index.m3u8`. */

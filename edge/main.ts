@@ -10,10 +10,11 @@ import { configureLogging, log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { onShutdown } from "@cascade/common/shutdown";
 import { RedisRegistry } from "@cascade/registry/redis";
-import { createEdge, createEdgeApp, type EdgeAppOptions, type EdgeId } from "./src/app.ts";
+import { createEdge, createEdgeApp, type EdgeAppOptions } from "./src/app.ts";
 import { startEdgeHeartbeat } from "./src/announce.ts";
 import { edgeProcessConfigSchema, edgePublicUrl } from "./src/config.ts";
-import { type EdgeServer, serveEdgeNode } from "./src/node_server.ts";
+import { serveEdgeNode } from "./src/node_server.ts";
+import { httpLimits } from "@cascade/common/http_server";
 import type { Edge } from "./src/edge.ts";
 import { Hono } from "hono";
 import { watchRoutes } from "@cascade/web";
@@ -27,34 +28,6 @@ function edgeApp(edge: Edge, opts: EdgeAppOptions): Hono {
   app.route("/", watchRoutes({ log }));
   app.route("/", createEdgeApp(edge, opts));
   return app;
-}
-
-function serveDeno(edge: Edge, hostname: string, port: number, id: EdgeId): Promise<EdgeServer> {
-  const app = edgeApp(edge, { id });
-  return new Promise((resolve) => {
-    const server = Deno.serve({
-      hostname,
-      port,
-      onListen: (addr) => {
-        resolve({
-          hostname,
-          port: addr.port,
-          get inFlight() {
-            return edge.active;
-          },
-          async close(graceMs = DRAIN_MS) {
-            edge.drain();
-            let timer: ReturnType<typeof setTimeout> | undefined;
-            await Promise.race([
-              server.shutdown(),
-              new Promise((r) => (timer = setTimeout(r, graceMs))),
-            ]);
-            clearTimeout(timer);
-          },
-        });
-      },
-    }, app.fetch);
-  });
 }
 
 async function main(): Promise<void> {
@@ -87,16 +60,15 @@ async function main(): Promise<void> {
   // The default id holds the bound port, known once the server listens.
   let id = nodeId(config.NODE_ID, config.EDGE_PORT);
   const idNow = () => id;
-  const server = config.EDGE_SERVER === "node"
-    ? await serveEdgeNode({
-      edge,
-      hostname: config.EDGE_HOST,
-      port: config.EDGE_PORT,
-      log: logger,
-      id: idNow,
-      fallback: edgeApp(edge, { healthAndMetrics: false }).fetch,
-    })
-    : await serveDeno(edge, config.EDGE_HOST, config.EDGE_PORT, idNow);
+  const server = await serveEdgeNode({
+    edge,
+    hostname: config.EDGE_HOST,
+    port: config.EDGE_PORT,
+    log: logger,
+    id: idNow,
+    limits: httpLimits(config, 0.8),
+    fallback: edgeApp(edge, { healthAndMetrics: false }).fetch,
+  });
   id = nodeId(config.NODE_ID, server.port);
   const url = edgePublicUrl(config, server.port);
   const heartbeat = startEdgeHeartbeat(registry, edge, {
@@ -115,7 +87,6 @@ async function main(): Promise<void> {
     id,
     url,
     listen: `http://${server.hostname}:${server.port}`,
-    server: config.EDGE_SERVER,
     region: config.REGION,
     cacheMb: config.EDGE_CACHE_MB,
     signedPlayback: config.PLAYBACK_SIGNING_KEY !== undefined,

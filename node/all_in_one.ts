@@ -8,6 +8,7 @@
  * `API_ADMIN_TOKEN`, `HOOK_TOKEN`, `PUBLISH_KEYS` and `PLAYBACK_SIGNING_KEY` from the
  * environment are honoured as by the lone roles.
  */
+import { fetchHandler, httpLimits, serveHttp } from "@cascade/common/http_server";
 import { join } from "node:path";
 import { z } from "zod";
 import {
@@ -126,7 +127,14 @@ export async function startAllInOne(
     originConfig.origin.PUBLISH_KEYS,
     createApiAuthorizerFor(registry, { log, metrics }),
   );
-  const origin = await startOriginNode(originConfig, { registry, auth, metrics });
+  // Shares of the descriptor budget: publishers, the internal origin listener, viewers.
+  const origin = await startOriginNode(originConfig, {
+    registry,
+    auth,
+    metrics,
+    rtmpShare: 0.2,
+    httpShare: 0.1,
+  });
 
   const edge = createEdge({
     registry,
@@ -154,9 +162,14 @@ export async function startAllInOne(
     id: env.NODE_ID || "local",
   });
 
-  // Deno.serve binds before it returns; the banner below replaces its listening line.
-  const server = Deno.serve({ hostname: config.HOST, port: config.PORT, onListen() {} }, app.fetch);
-  const port = server.addr.port;
+  const server = await serveHttp({
+    hostname: config.HOST,
+    port: config.PORT,
+    handler: fetchHandler(app.fetch, log),
+    limits: httpLimits(originConfig.origin, 0.6),
+    log,
+  });
+  const port = server.port;
   const publicUrl = config.PUBLIC_URL ?? `http://127.0.0.1:${port}`;
   const heartbeat = startEdgeHeartbeat(registry, edge, {
     id: "local-edge",
@@ -195,7 +208,7 @@ export async function startAllInOne(
       stopWeb.abort();
       await heartbeat.stop();
       edge.drain();
-      await server.shutdown();
+      await server.close();
       await edge.close();
       await registry.close();
     },

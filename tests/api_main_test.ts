@@ -56,7 +56,7 @@ Deno.test("api/main.ts serves the API, /healthz and /metrics over Redis and stop
       NODE_ID: "api-1",
       LOG_FORMAT: "json",
     },
-    readyLine: /"event":"api\.listening"/,
+    readyLine: /"event":"http\.listening"/,
     timeoutMs: 60_000,
   });
   const base = `http://127.0.0.1:${port}`;

@@ -64,7 +64,8 @@ export function tokenGuard(opts: TokenGuardOptions): MiddlewareHandler {
     if (opts.token === undefined) {
       throw new HttpError(503, "not_configured", `Refused: set ${opts.variable} to enable`);
     }
-    const bucket = `token:${opts.clientIp(c) || "unknown"}`;
+    // One bucket per realm: failed admin logins never throttle an origin's publish hooks.
+    const bucket = `${opts.realm}:${opts.clientIp(c) || "unknown"}`;
     const waitMs = opts.limiter.retryAfterMs(bucket);
     if (waitMs > 0) {
       throw new HttpError(429, "too_many_requests", "Too many failed attempts, try again later", {

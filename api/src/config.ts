@@ -7,6 +7,7 @@
 import { z } from "zod";
 import {
   fields,
+  httpLimitsShape,
   loggingShape,
   MIN_TOKEN_LENGTH,
   nodeShape,
@@ -18,6 +19,7 @@ import { parseRegionCidrs } from "./regions.ts";
 export const apiConfigSchema = z.object({
   ...redisShape,
   ...loggingShape,
+  ...httpLimitsShape,
   /** Reported by `/healthz`; default hostname and `API_PORT`. */
   NODE_ID: nodeShape.NODE_ID,
   API_HOST: z.string().min(1).default("0.0.0.0"),

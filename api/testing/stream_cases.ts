@@ -186,6 +186,28 @@ export const streamCases: ApiCase[] = [
     },
   ],
 
+  [
+    "failed admin logins from an origin's address never throttle its publish hooks",
+    async (h) => {
+      h.configure({ AUTH_FAILURE_LIMIT: "3", AUTH_FAILURE_WINDOW_SECONDS: "60" });
+      const key = await h.create("cam1");
+      const origin = "10.0.0.5";
+      for (let i = 0; i < 10; i++) {
+        const res = await h.call("/api/v1/streams", { token: `guess-${i}`, ip: origin });
+        assert.ok(res.status === 401 || res.status === 429, `admin guess ${i}: ${res.status}`);
+        await res.body?.cancel();
+      }
+      await expectError(await h.call("/api/v1/streams", { ip: origin }), 429);
+      const hook = await h.call("/api/v1/hooks/publish", {
+        token: HOOK_TOKEN,
+        ip: origin,
+        json: { app: "live", key, clientIp: "198.51.100.7", originId: "o1" },
+      });
+      assert.equal(hook.status, 200);
+      assert.equal((await hook.json()).name, "cam1");
+    },
+  ],
+
   ["GET /streams and /streams/{name} show state and liveness, never a key", async (h) => {
     const k1 = await h.create("cam1");
     h.clock += 1000;

@@ -5,7 +5,14 @@
  * `deno task edge` parses, where a missing `REDIS_URL` is the one-line exit 2.
  */
 import { z } from "zod";
-import { fields, loggingShape, nodeShape, redisShape, secretFields } from "@cascade/common/config";
+import {
+  fields,
+  httpLimitsShape,
+  loggingShape,
+  nodeShape,
+  redisShape,
+  secretFields,
+} from "@cascade/common/config";
 
 const millis = (fallback: number) => z.coerce.number().int().min(1).max(600_000).default(fallback);
 
@@ -13,6 +20,7 @@ export const edgeConfigSchema = z.object({
   ...redisShape,
   ...nodeShape,
   ...loggingShape,
+  ...httpLimitsShape,
   EDGE_HOST: z.string().min(1).default("0.0.0.0"),
   EDGE_PORT: fields.port(8000),
   /** Base URL viewers reach this edge at; announced in `node:edge:{id}`. */
@@ -27,8 +35,6 @@ export const edgeConfigSchema = z.object({
   EDGE_PLAYLIST_FRESH_MS: millis(250),
   /** Time allowed for a whole segment fetch from an origin. */
   EDGE_SEGMENT_TIMEOUT_MS: millis(10_000),
-  /** Which HTTP server carries viewers: `node` (node:http, faster for segments) or `deno`. */
-  EDGE_SERVER: z.enum(["node", "deno"]).default("node"),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */
   PLAYBACK_SIGNING_KEY: secretFields.PLAYBACK_SIGNING_KEY.optional(),
   /** `Access-Control-Allow-Origin`; empty string → no CORS headers. */

@@ -10,7 +10,8 @@ Deno.test("edgeConfigSchema has the defaults of docs/architecture.md", () => {
   assert.equal(c.REDIS_PREFIX, "cascade:");
   assert.equal(c.REDIS_URL, undefined);
   assert.equal(c.PLAYBACK_SIGNING_KEY, undefined);
-  assert.equal(c.EDGE_SERVER, "node");
+  assert.equal(c.HTTP_REQUEST_TIMEOUT_SECONDS, 10);
+  assert.equal(c.HTTP_MAX_CONNECTIONS, undefined);
   assert.equal(edgePublicUrl(c, 8123), "http://127.0.0.1:8123");
   assert.equal(nodeId(c.NODE_ID, 8123), `${Deno.hostname()}:8123`);
 });
@@ -31,7 +32,7 @@ const bad: [Record<string, string>, RegExp][] = [
   ],
   [{ REDIS_URL: "redis://r", EDGE_PUBLIC_URL: "edge:8000" }, /^Invalid EDGE_PUBLIC_URL/],
   [{ REDIS_URL: "redis://r", NODE_ID: "a b" }, /^Invalid NODE_ID/],
-  [{ REDIS_URL: "redis://r", EDGE_SERVER: "nginx" }, /^Invalid EDGE_SERVER/],
+  [{ REDIS_URL: "redis://r", HTTP_MAX_CONNECTIONS: "0" }, /^Invalid HTTP_MAX_CONNECTIONS/],
 ];
 
 for (const [env, message] of bad) {

@@ -125,3 +125,23 @@ export function nodeId(configured: string | undefined, port: number): string {
 
 /** The stream name rule of docs/architecture.md. */
 export const STREAM_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+const optionalCount = z.coerce.number().int().min(1).optional();
+
+/**
+ * Limits of every HTTP listener (docs/security.md). A connection budget left unset is a share
+ * of the process's descriptor limit (`httpLimits` in `http_server.ts`).
+ */
+export const httpLimitsShape = {
+  HTTP_MAX_CONNECTIONS: optionalCount,
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS: optionalCount,
+  /** Connections that have not yet sent a complete request. */
+  HTTP_MAX_PENDING_CONNECTIONS: optionalCount,
+  /** A request's head and body must arrive within this, from the connection or the last reply. */
+  HTTP_REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(3600).default(10),
+  /** A connection with no traffic either way for this long is closed. */
+  HTTP_IDLE_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(3600).default(60),
+  HTTP_MAX_REQUESTS_PER_CONNECTION: z.coerce.number().int().min(1).default(1000),
+};
+
+export type HttpLimitsConfig = z.infer<z.ZodObject<typeof httpLimitsShape>>;

@@ -13,7 +13,15 @@ import http from "node:http";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { Logger } from "./log.ts";
-import { type BudgetLimits, ConnectionBudget, RateLimitedLog } from "./conn_budget.ts";
+import {
+  type BudgetLimits,
+  budgetOf,
+  ConnectionBudget,
+  openFileLimit,
+  RateLimitedLog,
+  shareOfDescriptors,
+} from "./conn_budget.ts";
+import type { HttpLimitsConfig } from "./config.ts";
 
 export interface HttpLimits {
   budget: BudgetLimits;
@@ -24,6 +32,31 @@ export interface HttpLimits {
   maxRequestsPerConnection: number;
   /** Bytes of request line and headers; more is answered 431. */
   maxHeaderBytes: number;
+}
+
+/** Bytes of request line and headers every listener accepts (more is 431). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Descriptor limit assumed where `/proc/self/limits` cannot tell. */
+const FALLBACK_FILE_LIMIT = 1024;
+
+/**
+ * The limits of one listener from the `HTTP_*` variables; an unset connection budget is
+ * `share` of the descriptors this process may open (after the reserve).
+ */
+export function httpLimits(config: HttpLimitsConfig, share: number): HttpLimits {
+  const max = config.HTTP_MAX_CONNECTIONS ??
+    shareOfDescriptors(openFileLimit() ?? FALLBACK_FILE_LIMIT, share);
+  return {
+    budget: budgetOf(max, {
+      perAddress: config.HTTP_MAX_CONNECTIONS_PER_ADDRESS,
+      pending: config.HTTP_MAX_PENDING_CONNECTIONS,
+    }),
+    requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+    idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_SECONDS * 1000,
+    maxRequestsPerConnection: config.HTTP_MAX_REQUESTS_PER_CONNECTION,
+    maxHeaderBytes: MAX_HEADER_BYTES,
+  };
 }
 
 export type NodeHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -138,7 +171,11 @@ export async function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
   });
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : opts.port;
-  log.info("http.listening", { url: `http://${opts.hostname}:${port}`, ...limits.budget });
+  log.info("http.listening", {
+    url: `http://${opts.hostname}:${port}`,
+    ...limits.budget,
+    fileLimit: openFileLimit(),
+  });
   let closing: Promise<void> | null = null;
   return {
     hostname: opts.hostname,

@@ -3,18 +3,36 @@
  * reads, parsed once with zod. `PUBLISH_AUTH=static` requires `PUBLISH_KEYS`.
  */
 import { z } from "zod";
-import { fields, loggingShape, nodeShape, redisShape, secretFields } from "@cascade/common/config";
+import {
+  fields,
+  httpLimitsShape,
+  loggingShape,
+  nodeShape,
+  redisShape,
+  secretFields,
+} from "@cascade/common/config";
 import { parsePublishKeys } from "./auth.ts";
 
 export const originConfigSchema = z.object({
   ...redisShape,
   ...nodeShape,
   ...loggingShape,
+  ...httpLimitsShape,
   RTMP_HOST: z.string().default("0.0.0.0"),
   RTMP_PORT: fields.port(1935),
   RTMP_APP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default("live"),
-  RTMP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(1000),
+  /** Unset: a quarter of the descriptors this process may open, after a reserve. */
+  RTMP_MAX_CONNECTIONS: z.coerce.number().int().min(1).optional(),
+  RTMP_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).optional(),
+  /** Connections not (yet) publishing: handshaking, connecting, waiting for authorization. */
+  RTMP_MAX_PENDING_CONNECTIONS: z.coerce.number().int().min(1).optional(),
   RTMP_MAX_MESSAGE_BYTES: z.coerce.number().int().min(65536).max(0xffffff).default(8 * 1024 * 1024),
+  /** Largest message before a publish is authorized: commands are small. */
+  RTMP_MAX_PENDING_MESSAGE_BYTES: z.coerce.number().int().min(4096).max(0xffffff).default(
+    64 * 1024,
+  ),
+  /** Bytes all RTMP connections together may hold in messages still arriving. */
+  RTMP_MAX_BUFFERED_MB: z.coerce.number().min(1).max(1 << 20).default(256),
   RTMP_HANDSHAKE_TIMEOUT_SECONDS: fields.positive(10),
   RTMP_IDLE_TIMEOUT_SECONDS: fields.positive(30),
   ORIGIN_HTTP_HOST: z.string().default("0.0.0.0"),

@@ -17,10 +17,15 @@ import { HlsPackager } from "./hls_packager.ts";
 import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import { budgetOf } from "@cascade/common/conn_budget";
+import { budgetOf, openFileLimit, shareOfDescriptors } from "@cascade/common/conn_budget";
+import { fetchHandler, httpLimits, type HttpServer, serveHttp } from "@cascade/common/http_server";
 import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
 import { dvrListSize } from "./config.ts";
 import { announceFromPackager } from "./announce.ts";
+
+/** Default shares of the descriptors left after the reserve: RTMP publishers, HTTP viewers. */
+const RTMP_SHARE = 0.25;
+const HTTP_SHARE = 0.75;
 
 export interface OriginDeps {
   log?: Logger;
@@ -31,6 +36,9 @@ export interface OriginDeps {
   registry?: Registry;
   /** Serve HTTP on `ORIGIN_HTTP_PORT` (default true; the all-in-one node mounts the app itself). */
   listenHttp?: boolean;
+  /** Shares of the descriptor limit for unset RTMP and HTTP budgets (default 1/4 and 3/4). */
+  rtmpShare?: number;
+  httpShare?: number;
   /** Started in order once the hub exists; closed after the RTMP server has stopped. */
   extensions?: readonly OriginExtensionFactory[];
 }
@@ -121,10 +129,17 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     hub,
     auth,
     log,
-    budget: budgetOf(config.RTMP_MAX_CONNECTIONS),
+    budget: budgetOf(
+      config.RTMP_MAX_CONNECTIONS ??
+        shareOfDescriptors(openFileLimit() ?? 1024, deps.rtmpShare ?? RTMP_SHARE),
+      {
+        perAddress: config.RTMP_MAX_CONNECTIONS_PER_ADDRESS,
+        pending: config.RTMP_MAX_PENDING_CONNECTIONS,
+      },
+    ),
     maxMessageSize: config.RTMP_MAX_MESSAGE_BYTES,
-    maxPendingMessageSize: 64 * 1024,
-    maxBufferedBytes: 256 * 1024 * 1024,
+    maxPendingMessageSize: config.RTMP_MAX_PENDING_MESSAGE_BYTES,
+    maxBufferedBytes: config.RTMP_MAX_BUFFERED_MB * 1024 * 1024,
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
   });
@@ -171,17 +186,18 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const extensions: OriginExtension[] = [];
   for (const factory of deps.extensions ?? []) extensions.push(await factory(context));
   for (const ext of extensions) if (ext.routes) app.route(ext.routes.path, ext.routes.app);
-  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let server: HttpServer | undefined;
   if (deps.listenHttp ?? true) {
-    server = Deno.serve({
+    server = await serveHttp({
       hostname: config.ORIGIN_HTTP_HOST,
       port: config.ORIGIN_HTTP_PORT,
-      onListen: (addr) =>
-        log.info("http.listening", { url: `http://${addr.hostname}:${addr.port}` }),
-    }, app.fetch);
+      handler: fetchHandler(app.fetch, log),
+      limits: httpLimits(config, deps.httpShare ?? HTTP_SHARE),
+      log,
+    });
   }
   publicUrl = (config.ORIGIN_PUBLIC_URL ??
-    `http://127.0.0.1:${server?.addr.port ?? config.ORIGIN_HTTP_PORT}`).replace(/\/+$/, "");
+    `http://127.0.0.1:${server?.port ?? config.ORIGIN_HTTP_PORT}`).replace(/\/+$/, "");
   const registered = deps.registry
     ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
     : undefined;
@@ -195,7 +211,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     packager,
     metrics,
     app,
-    httpPort: server?.addr.port,
+    httpPort: server?.port,
     async close() {
       await rtmp.close();
       // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
@@ -203,7 +219,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       await Promise.all(extensions.map((e) => e.close()));
       await announcing?.stop();
       await registered?.close();
-      await server?.shutdown();
+      await server?.close();
     },
   };
 }

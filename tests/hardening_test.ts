@@ -1,0 +1,188 @@
+/**
+ * No single client can take a node down. The all-in-one node runs under `ulimit -n 1024`
+ * while Node.js floods its HTTP port and its RTMP port with 1,100 idle connections each from
+ * 127.0.0.2, reopening every connection the node closes; meanwhile, from 127.0.0.1, a live
+ * stream keeps packaging, a viewer keeps getting new segments and a second publisher gets
+ * in. Afterwards the process is alive and `/healthz` answers within 3 s. And 40 connections
+ * that declare huge RTMP messages before authorizing anything leave memory where it was.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { handshakeOver } from "../lib/media/rtmp/testing/client_handshake.ts";
+import { parsePlaylist } from "@cascade/media/hls/playlist";
+import { freePort } from "./helpers/ports.ts";
+import { publish } from "./helpers/media.ts";
+import { startProcess, TestProcess } from "./helpers/process.ts";
+import { waitFor } from "./helpers/wait.ts";
+
+const ENTRY = fileURLToPath(new URL("../node/all_in_one.ts", import.meta.url));
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
+const FLOOD = fileURLToPath(new URL("./helpers/flood.mjs", import.meta.url));
+const KEYS = "hardening_key_a=alpha,hardening_key_b=beta";
+
+/** The all-in-one under a descriptor limit of 1024, as a small box or container would run it. */
+async function startLimitedNode(dir: string) {
+  const port = freePort();
+  const rtmpPort = freePort();
+  const proc = await startProcess("bash", {
+    args: [
+      "-c",
+      `ulimit -n 1024 && exec "${Deno.execPath()}" run -A --config "${CONFIG}" "${ENTRY}"`,
+    ],
+    cwd: dir,
+    env: {
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      RTMP_HOST: "127.0.0.1",
+      RTMP_PORT: String(rtmpPort),
+      PUBLISH_KEYS: KEYS,
+      LOG_FORMAT: "json",
+    },
+    readyLine: /Admin token is in/,
+    timeoutMs: 60_000,
+  });
+  return Object.assign(proc, { port, rtmpPort, url: `http://127.0.0.1:${port}` });
+}
+
+/** User + system CPU seconds of `pid` so far, from /proc. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function playlist(url: string) {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  const p = parsePlaylist(await res.text());
+  return p.segments.length > 0 ? p : undefined;
+}
+
+Deno.test({
+  name: "1,100 idle connections per port from one address under ulimit -n 1024 take nothing down",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
+    try {
+      await using node = await startLimitedNode(dir);
+      const pid = node.child.pid;
+      await using alpha = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/hardening_key_a`);
+      const first = await waitFor(
+        "alpha to play through the edge",
+        () => playlist(`${node.url}/live/alpha/index.m3u8`),
+        { timeoutMs: 30_000 },
+      );
+
+      const seconds = 20;
+      const cpuBefore = await cpuSeconds(pid);
+      const startedAt = performance.now();
+      await using httpFlood = new TestProcess("node", {
+        args: [FLOOD, "127.0.0.1", String(node.port), "1100", String(seconds), "127.0.0.2"],
+      });
+      await using rtmpFlood = new TestProcess("node", {
+        args: [FLOOD, "127.0.0.1", String(node.rtmpPort), "1100", String(seconds), "127.0.0.2"],
+      });
+
+      // During the flood: a new publisher gets in, alpha keeps packaging, a viewer keeps
+      // getting new segments.
+      await using beta = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/hardening_key_b`);
+      await waitFor(
+        "beta to play through the edge during the flood",
+        () => playlist(`${node.url}/live/beta/index.m3u8`),
+        { timeoutMs: 15_000 },
+      );
+      const newer = await waitFor("a newer alpha segment during the flood", async () => {
+        const p = await playlist(`${node.url}/live/alpha/index.m3u8`);
+        const last = p?.segments.at(-1);
+        return last && last.sequence > first.segments.at(-1)!.sequence + 1 ? last : undefined;
+      }, { timeoutMs: 15_000 });
+      const segment = await fetch(`${node.url}/live/alpha/${newer.uri}`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.equal(segment.status, 200);
+      assert.ok((await segment.arrayBuffer()).byteLength > 0);
+      assert.equal(httpFlood.exited || rtmpFlood.exited, false, "checked while the flood ran");
+
+      const httpCounts = JSON.parse(
+        (await waitFor(
+          "the HTTP flood's counts",
+          () => httpFlood.exited && httpFlood.output.trim(),
+          { timeoutMs: 30_000 },
+        )) as string,
+      );
+      const rtmpCounts = JSON.parse(
+        (await waitFor(
+          "the RTMP flood's counts",
+          () => rtmpFlood.exited && rtmpFlood.output.trim(),
+          { timeoutMs: 30_000 },
+        )) as string,
+      );
+      const cpu = (await cpuSeconds(pid) - cpuBefore) /
+        ((performance.now() - startedAt) / 1000);
+      console.log(
+        `flood: http ${JSON.stringify(httpCounts)}, rtmp ${JSON.stringify(rtmpCounts)}; ` +
+          `node CPU ${(cpu * 100).toFixed(1)} % of a core`,
+      );
+      // Each flood held connections and had many closed: it really pressed on the budgets.
+      assert.ok(httpCounts.maxOpen > 100 && httpCounts.closedByServer > 1000);
+      assert.ok(rtmpCounts.maxOpen > 20 && rtmpCounts.closedByServer > 1000);
+      assert.ok(cpu < 0.9, `the node does not spin: ${(cpu * 100).toFixed(1)} % of a core`);
+
+      assert.equal(node.exited, false, "the node survived");
+      const health = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) });
+      assert.equal(health.status, 200);
+      assert.equal((await health.json()).status, "ok");
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test("40 unauthenticated RTMP connections declaring huge messages cost no memory", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
+  try {
+    await using node = await startLimitedNode(dir);
+    const pid = node.child.pid;
+    const before = await rssMiB(pid);
+    const conns: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 40; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: node.rtmpPort });
+        conns.push(conn);
+        await handshakeOver(conn);
+        // A fmt 0 chunk header on chunk stream 3 declaring a 16 MiB - 1 video message.
+        const header = new Uint8Array([0x03, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]);
+        await conn.write(header);
+        await conn.write(new Uint8Array(64)).catch(() => {});
+      }
+      const closed = await Promise.all(conns.map(async (c) => {
+        const buf = new Uint8Array(4096);
+        try {
+          while ((await c.read(buf)) !== null) { /* the server's replies, if any */ }
+        } catch { /* reset */ }
+        return true;
+      }));
+      assert.equal(closed.length, 40, "every such connection is closed by the node");
+    } finally {
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+    }
+    const after = await rssMiB(pid);
+    assert.ok(after - before < 40, `RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB`);
+    assert.equal(node.exited, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
