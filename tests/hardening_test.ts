@@ -230,3 +230,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a slow-loris client is cut at HTTP_REQUEST_TIMEOUT_SECONDS on the node's port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
+  try {
+    await using node = await startLimitedNode(dir, 1024, { HTTP_REQUEST_TIMEOUT_SECONDS: "2" });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: node.port });
+    const started = performance.now();
+    const encoder = new TextEncoder();
+    await conn.write(encoder.encode("GET /healthz HTTP/1.1\r\n"));
+    // A header byte every half second: never idle, never finished.
+    const drip = setInterval(() => conn.write(encoder.encode("X")).catch(() => {}), 500);
+    let ms: number;
+    try {
+      const buf = new Uint8Array(1024);
+      try {
+        while ((await conn.read(buf)) !== null) { /* discard */ }
+      } catch { /* reset counts as closed */ }
+      ms = performance.now() - started;
+    } finally {
+      clearInterval(drip);
+      conn.close();
+    }
+    assert.ok(ms >= 1900 && ms < 15_000, `cut after ${ms.toFixed(0)} ms`);
+    const health = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) });
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
