@@ -2,8 +2,9 @@
  * Serves finished recordings from `RECORD_DIR` as `GET|HEAD /{name}/{file}.mp4` (mounted
  * by the origin under `/recordings`), with byte ranges so players can seek. Only names that
  * match the stream-name rule and chunk files named by the recorder are served — never a
- * `.part`, a ledger, or anything outside the directory. A finished file never changes, so
- * it is cacheable; it may be deleted by retention later, hence no `immutable`.
+ * `.part`, a ledger, a symlink (`openRegularFile`), or anything outside the directory. A
+ * finished file never changes, so it is cacheable; it may be deleted by retention later,
+ * hence no `immutable`.
  *
  * `GET /{name}/` lists a stream's recordings as JSON `{name, recordings}` (see `api.ts`) with
  * absolute download URLs, for the API's `GET /api/v1/streams/{name}/recordings`, which asks
@@ -16,7 +17,7 @@ import { type Context, Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import { safeEqual } from "@cascade/common/secrets";
-import { fileSlice, notFoundError, parseRange } from "@cascade/common/http_paths";
+import { fileSlice, notFoundError, openRegularFile, parseRange } from "@cascade/common/http_paths";
 import type { Recording } from "./api.ts";
 import { CHUNK_FILE_RE } from "./recorder.ts";
 
@@ -54,8 +55,8 @@ export function createRecordingsApp(deps: RecordingsAppDeps): Hono {
     }
     let fh: Deno.FsFile | null = null;
     try {
-      fh = await Deno.open(join(deps.dir, name, file), { read: true });
-      const st = await fh.stat();
+      let st: Deno.FileInfo;
+      ({ file: fh, info: st } = await openRegularFile(join(deps.dir, name, file)));
       const size = st.size;
       const headers: Record<string, string> = {
         "Content-Type": "video/mp4",

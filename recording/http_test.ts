@@ -54,3 +54,31 @@ Deno.test("createRecordingsApp() asks for the bearer token before listing, when 
   assert.equal(ok.status, 200);
   assert.equal((await ok.json()).recordings.length, 1);
 });
+
+Deno.test("createRecordingsApp() serves a chunk file but refuses a symlink, even to a chunk", async () => {
+  const base = await Deno.makeTempDir({ prefix: "cascade_rec_http_" });
+  try {
+    const dir = `${base}/recordings`;
+    await Deno.mkdir(`${dir}/cam1`, { recursive: true });
+    await Deno.writeTextFile(`${base}/secret.mp4`, "TOP-SECRET");
+    const real = "2026-01-15T08-00-00.000Z-1.mp4";
+    await Deno.writeFile(`${dir}/cam1/${real}`, new Uint8Array([1, 2, 3, 4]));
+    await Deno.symlink(`${base}/secret.mp4`, `${dir}/cam1/2026-01-15T08-00-00.000Z-2.mp4`);
+    await Deno.symlink(`${dir}/cam1/${real}`, `${dir}/cam1/2026-01-15T08-00-00.000Z-3.mp4`);
+    const recordings = createRecordingsApp({ dir });
+    const ok = await recordings.request(`/cam1/${real}`);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(new Uint8Array(await ok.arrayBuffer()), new Uint8Array([1, 2, 3, 4]));
+    for (const n of [2, 3]) {
+      for (const method of ["GET", "HEAD"]) {
+        const res = await recordings.request(`/cam1/2026-01-15T08-00-00.000Z-${n}.mp4`, {
+          method,
+        });
+        assert.equal(res.status, 404, `${method} chunk ${n}`);
+        assert.doesNotMatch(await res.text(), /TOP-SECRET/);
+      }
+    }
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

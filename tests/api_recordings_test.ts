@@ -111,7 +111,45 @@ function silentOrigin(): AsyncDisposable & { url: string } {
   };
 }
 
+/** An origin whose listing is empty and that keeps the `Authorization` header of each request. */
+function spyOrigin(): AsyncDisposable & { url: string; presented: (string | null)[] } {
+  const presented: (string | null)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    presented.push(req.headers.get("authorization"));
+    return Response.json({ name: "cam1", recordings: [] });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    presented,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
 const recordingCases: ApiCase[] = [
+  ["GET /streams/{name}/recordings presents HOOK_TOKEN only to API_TRUSTED_ORIGINS", async (h) => {
+    await using trusted = spyOrigin();
+    await using other = spyOrigin();
+    await h.node("origin", "trusted", { url: `${trusted.url}/` });
+    await h.node("origin", "other", { url: other.url });
+    await h.create("cam1");
+    // Unset: every registered origin gets the token, and the API said so once at start.
+    assert.equal(h.log.events("api.hook_token_to_every_origin").length, 1);
+    assert.equal((await h.call("/api/v1/streams/cam1/recordings")).status, 200);
+    assert.deepEqual([trusted.presented, other.presented], [
+      [`Bearer ${HOOK_TOKEN}`],
+      [`Bearer ${HOOK_TOKEN}`],
+    ]);
+
+    h.configure({ API_TRUSTED_ORIGINS: `${trusted.url}/` });
+    assert.equal(h.log.events("api.hook_token_to_every_origin").length, 1);
+    const res = await h.call("/api/v1/streams/cam1/recordings");
+    assert.equal(res.status, 200);
+    // The other origin is still asked, without the token (its listing here is open).
+    assert.deepEqual((await res.json()).unreachable, []);
+    assert.deepEqual(trusted.presented.slice(1), [`Bearer ${HOOK_TOKEN}`]);
+    assert.deepEqual(other.presented.slice(1), [null]);
+  }],
+
   ["GET /streams/{name}/recordings merges every origin's chunks with download URLs", async (h) => {
     const a1 = "2026-01-15T08-00-00.000Z-1.mp4";
     const a2 = "2026-01-15T08-00-00.000Z-2.mp4";

@@ -76,7 +76,7 @@ Deno.test({
     try {
       await using node = await startLimitedNode(dir);
       const pid = node.child.pid;
-      await using alpha = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/hardening_key_a`);
+      await using _alpha = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/hardening_key_a`);
       const first = await waitFor(
         "alpha to play through the edge",
         () => playlist(`${node.url}/live/alpha/index.m3u8`),
@@ -95,7 +95,7 @@ Deno.test({
 
       // During the flood: a new publisher gets in, alpha keeps packaging, a viewer keeps
       // getting new segments.
-      await using beta = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/hardening_key_b`);
+      await using _beta = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/hardening_key_b`);
       await waitFor(
         "beta to play through the edge during the flood",
         () => playlist(`${node.url}/live/beta/index.m3u8`),

@@ -110,6 +110,11 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
   const { config, metrics } = deps;
   const log = deps.log.child({ role: "api" });
   const now = deps.now ?? Date.now;
+  if (config.HOOK_TOKEN !== undefined && config.API_TRUSTED_ORIGINS === undefined) {
+    log.warn("api.hook_token_to_every_origin", {
+      hint: "set API_TRUSTED_ORIGINS to the origins' URL prefixes (docs/security.md)",
+    });
+  }
   const ctx: ApiContext = {
     registry: deps.registry,
     config,

@@ -14,6 +14,7 @@ import {
   redisShape,
   secretFields,
 } from "@cascade/common/config";
+import { originPrefix } from "./trusted_origins.ts";
 import { parseRegionCidrs } from "./regions.ts";
 
 export const apiConfigSchema = z.object({
@@ -30,6 +31,24 @@ export const apiConfigSchema = z.object({
   API_ADMIN_TOKEN: fields.secret(MIN_TOKEN_LENGTH).optional(),
   /** Bearer token origins (and nginx-rtmp's `?token=`) present to the publish hooks. */
   HOOK_TOKEN: secretFields.HOOK_TOKEN.optional(),
+  /**
+   * Origins the API presents `HOOK_TOKEN` to when it asks them for recordings: a comma list
+   * of http(s) URL prefixes (`https://origin-1.internal:8081,http://10.0.0.0:8081/`); unset →
+   * every origin in the registry (logged at start). See docs/security.md.
+   */
+  API_TRUSTED_ORIGINS: z.string().optional().transform((spec, ctx) => {
+    if (spec === undefined) return undefined;
+    const entries = spec.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    const bad = entries.findIndex((entry) => originPrefix(entry) === null);
+    if (bad >= 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `entry ${bad + 1} must be an http(s) URL without credentials, query or fragment`,
+      });
+      return z.NEVER;
+    }
+    return entries.map((entry) => originPrefix(entry)!);
+  }),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */
   PLAYBACK_SIGNING_KEY: secretFields.PLAYBACK_SIGNING_KEY.optional(),
   PLAYBACK_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(6 * 3600),

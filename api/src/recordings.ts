@@ -1,21 +1,25 @@
 /**
  * A stream's recordings across the cluster, for `GET /api/v1/streams/{name}/recordings`. The
  * API cannot see the origins' disks, so it asks every origin the registry knows for its
- * listing (`GET {url}/recordings/{name}/`, with `HOOK_TOKEN` as bearer token when set) in
- * parallel, each within a short timeout, and merges the answers oldest first. An origin that
- * fails, times out or answers something unreadable is skipped and named in `unreachable`, so
- * one dead origin never hides the recordings of the others.
+ * listing (`GET {url}/recordings/{name}/`) in parallel, each within a short timeout, and
+ * merges the answers oldest first. `HOOK_TOKEN` goes as bearer token only to the origins
+ * `API_TRUSTED_ORIGINS` vouches for (`trusted_origins.ts`). An origin that fails, times out
+ * or answers something unreadable is skipped and named in `unreachable`, so one dead origin
+ * never hides the recordings of the others.
  */
 import type { z } from "@hono/zod-openapi";
 import type { Logger } from "@cascade/common/log";
 import type { NodeRecord } from "@cascade/registry/types";
 import { OriginRecordingList, type Recording } from "./schemas.ts";
+import { trustsOrigin } from "./trusted_origins.ts";
 
 export type RecordingView = z.infer<typeof Recording>;
 
 export interface CollectOptions {
   /** Bearer token the origins' listings require (`HOOK_TOKEN`). */
   token: string | undefined;
+  /** URL prefixes of the origins `token` may be sent to; undefined → every origin. */
+  trustedOrigins: readonly string[] | undefined;
   /** Longest wait for one origin's whole answer. */
   timeoutMs: number;
   log: Logger;
@@ -70,6 +74,8 @@ async function askOrigin(
   opts: CollectOptions,
 ): Promise<Omit<RecordingView, "originId">[]> {
   const url = `${origin.url.replace(/\/+$/, "")}/recordings/${name}/`;
+  // Without the token an origin that requires it answers 401 and is listed as unreachable.
+  const token = trustsOrigin(opts.trustedOrigins, origin.url) ? opts.token : undefined;
   const abort = new AbortController();
   const timer = setTimeout(
     () => abort.abort(new Error(`No answer within ${opts.timeoutMs} ms`)),
@@ -77,7 +83,7 @@ async function askOrigin(
   );
   try {
     const res = await fetch(url, {
-      headers: opts.token === undefined ? {} : { Authorization: `Bearer ${opts.token}` },
+      headers: token === undefined ? {} : { Authorization: `Bearer ${token}` },
       redirect: "error",
       signal: abort.signal,
     });

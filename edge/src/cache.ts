@@ -26,6 +26,8 @@ export interface CachedObject {
   targetDuration?: number;
   /** A VOD playlist (`vod.m3u8`, `vod-{n}.m3u8`) with `#EXT-X-ENDLIST`: it no longer grows. */
   finished?: boolean;
+  /** A live playlist with `#EXT-X-ENDLIST`: its broadcast's last one. */
+  ended?: boolean;
   /** A live playlist: the sequence number its first segment's file name carries. */
   oldestSegment?: number;
 }

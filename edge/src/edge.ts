@@ -3,10 +3,12 @@
  * an `EdgeRequest` and returns an `EdgeReply` (`request.ts`), never throwing. A media
  * request is checked (path, file, playback token: `token_gate.ts`) before anything else,
  * then the stream is looked up (`lookup.ts`), then answered from the cache or from one
- * origin fetch that concurrent misses share (`cache.ts`, `origin_fetch.ts`). An origin
- * failure triggers a fresh lookup and one retry against whoever owns the stream now; a
- * stream gone from the registry is a 404 at once, and a playlist may be served stale for at
- * most one target duration while its origin cannot be reached. A finished broadcast kept
+ * origin fetch that concurrent misses share (`cache.ts`, `origin_fetch.ts`); an origin's
+ * 404 is remembered briefly (`misses.ts`). An origin failure triggers a fresh lookup and one
+ * retry against whoever owns the stream now; a stream gone from the registry is a 404 unless
+ * a viewer was watching it, who gets its final playlist (`endings.ts`), and a playlist may
+ * be served stale for at most one target duration while its origin cannot be reached.
+ * Registry records are checked before any origin is asked (`record_check.ts`). A finished broadcast kept
  * for VOD (`KEEP_HLS`) is found through `vod:{name}`: VOD playlists (`vod.m3u8`,
  * `vod-{n}.m3u8`) come from the origin that record names, and so do the segments of a name
  * that is not live (or that its live origin does not have, when a viewer plays the last
@@ -17,9 +19,14 @@ import { log as rootLog, type Logger } from "@cascade/common/log";
 import { HttpError } from "@cascade/common/http_errors";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MEDIA_METHODS } from "@cascade/common/http_paths";
-import { SEGMENT_FILE_RE, segmentFileName, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import {
+  LIVE_PLAYLIST,
+  SEGMENT_FILE_RE,
+  segmentFileName,
+  VOD_PLAYLIST_RE,
+} from "@cascade/media/hls/layout";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
-import type { Registry, StreamRecord } from "@cascade/registry/types";
+import type { Registry, StreamRecord, VodRecord } from "@cascade/registry/types";
 import {
   broadcastKey,
   ByteLru,
@@ -31,13 +38,16 @@ import {
   LiveWindows,
   vodBroadcastKey,
 } from "./cache.ts";
+import { Endings } from "./endings.ts";
 import { LoadMeter } from "./load.ts";
 import { type LookupOptions, type RegistryLookup, StreamLookup, VodLookup } from "./lookup.ts";
 import { type EdgeMetrics, registerEdgeMetrics } from "./metrics.ts";
 import { OriginClient, OriginFetchError } from "./origin_client.ts";
 import { OriginFetcher } from "./origin_fetch.ts";
+import { Misses, missMs } from "./misses.ts";
 import { MAX_TARGET_LENGTH, type MediaTarget, parseMediaTarget, splitTarget } from "./paths.ts";
 import { errorReply, playlistReply, preflightReply, segmentReply, withCors } from "./replies.ts";
+import { RecordCheck } from "./record_check.ts";
 import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
 import {
   type Got,
@@ -98,6 +108,9 @@ export class Edge {
   readonly #flights = new Coalescer<CachedObject | null>();
   readonly #windows = new LiveWindows(LIVE_GRACE_SEGMENTS);
   readonly #gate: TokenGate;
+  readonly #check: RecordCheck;
+  readonly #misses = new Misses();
+  readonly #endings = new Endings();
   readonly #cors: string;
   readonly #playlistFreshMs: number;
   /** When `stream.update` last said a name's playlist changed: older cached copies are stale. */
@@ -117,6 +130,7 @@ export class Edge {
     this.#ownsClient = opts.client === undefined;
     this.#client = opts.client ?? new OriginClient({ connectTimeoutMs: opts.connectTimeoutMs });
     this.#gate = new TokenGate(opts.signingKey, this.#now);
+    this.#check = new RecordCheck(this.#log);
     this.#cors = opts.corsOrigin ?? "*";
     this.#playlistFreshMs = opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS;
     this.metrics = opts.metrics ?? new MetricsRegistry();
@@ -227,14 +241,17 @@ export class Edge {
       const got = await this.#fromVod(target);
       if (got !== null) return got;
     }
-    const live = await this.#lookUp(this.lookup, target.name);
+    const live = await this.#liveRecord(target.name);
     if (live === null) {
-      const got = target.kind === "segment" ? await this.#fromVod(target) : null;
+      let got = vodPlaylist ? null : await this.#ended(target);
+      if (got === null && target.kind === "segment") got = await this.#fromVod(target);
       if (got !== null) return got;
       throw notLive(target.name);
     }
     try {
-      return await this.#obtain(target, live);
+      const got = await this.#obtain(target, live);
+      if (target.file === LIVE_PLAYLIST) this.#endings.served(target.name, got, this.#now());
+      return got;
     } catch (err) {
       const missing = err instanceof HttpError && err.status === 404;
       if (!missing || target.kind !== "segment") throw err;
@@ -248,11 +265,53 @@ export class Edge {
     }
   }
 
+  /**
+   * `target` of a name no longer live that a viewer was watching (`endings.ts`): its final
+   * playlist and that playlist's segments; null when there is none.
+   */
+  async #ended(target: MediaTarget): Promise<Got | null> {
+    const now = this.#now();
+    const final = this.#endings.final(target.name, now);
+    if (final !== null && target.kind === "playlist") {
+      this.#m.result(target.kind, "HIT").inc();
+      return { obj: final.obj, result: "HIT", source: final.source };
+    }
+    const source = final?.source ??
+      (target.file === LIVE_PLAYLIST ? this.#endings.watchedSource(target.name, now) : null);
+    if (source === null) return null;
+    let got: Got;
+    try {
+      got = await this.#through(target, source);
+    } catch (err) {
+      if (!(err instanceof OriginFetchError)) throw err;
+      if (final === null) this.#endings.forget(target.name);
+      return null;
+    }
+    if (final !== null) return got.obj === null ? null : got;
+    // The copy cached before the release may still be fresh; the next request asks again.
+    if (got.obj !== null && (got.obj.ended || got.result === "HIT")) {
+      this.#endings.served(target.name, got, now);
+      return got;
+    }
+    this.#endings.forget(target.name);
+    return null;
+  }
+
   /** The live record of `name`; see `#lookUp`. */
   async #find(name: string, since?: number): Promise<StreamRecord> {
-    const record = await this.#lookUp(this.lookup, name, since);
+    const record = await this.#liveRecord(name, since);
     if (record === null) throw notLive(name);
     return record;
+  }
+
+  /** `stream:{name}`, null when not live or unsafe to fetch from (`record_check.ts`). */
+  async #liveRecord(name: string, since?: number): Promise<StreamRecord | null> {
+    return this.#check.stream(await this.#lookUp(this.lookup, name, since));
+  }
+
+  /** `vod:{name}`, null when there is none or it is unsafe to fetch from. */
+  async #vodRecord(name: string, since?: number): Promise<VodRecord | null> {
+    return this.#check.vod(await this.#lookUp(this.vodLookup, name, since));
   }
 
   /** A record through `lookup` (again after a failure at `since`); a registry outage is a 503. */
@@ -284,7 +343,7 @@ export class Edge {
    * After an origin failure, one retry if the VOD has moved to another origin meanwhile.
    */
   async #fromVod(target: MediaTarget, live?: StreamRecord): Promise<Got | null> {
-    const vod = await this.#lookUp(this.vodLookup, target.name);
+    const vod = await this.#vodRecord(target.name);
     if (vod === null) return null;
     if (live !== undefined && vod.originId === live.originId && vod.originUrl === live.originUrl) {
       return null;
@@ -296,7 +355,7 @@ export class Edge {
       got = await this.#through(target, source);
     } catch (err) {
       if (!(err instanceof OriginFetchError)) throw err;
-      const current = await this.#lookUp(this.vodLookup, target.name, since);
+      const current = await this.#vodRecord(target.name, since);
       if (current === null || vodBroadcastKey(current) === source.broadcast) throw err;
       got = await this.#through(target, vodSource(current));
     }
@@ -365,6 +424,10 @@ export class Edge {
       this.#m.result(target.kind, "HIT").inc();
       return { obj: cached, result: "HIT", source };
     }
+    if (this.#misses.has(key, this.#now())) {
+      this.#m.result(target.kind, "HIT").inc();
+      return { obj: null, result: "HIT", source };
+    }
     const { promise, leader } = this.#flights.run(key, () => this.#fetch(target, source, key));
     const obj = await promise;
     const result: CacheResult = leader ? "MISS" : "COALESCED";
@@ -384,7 +447,11 @@ export class Edge {
   /** One origin fetch; a servable object is cached before the waiters see it. */
   async #fetch(target: MediaTarget, source: Source, key: string): Promise<CachedObject | null> {
     const obj = await this.#origin.fetch(target, source, key);
-    if (obj === null) return null;
+    if (obj === null) {
+      this.#misses.add(key, this.#now() + missMs(source));
+      return null;
+    }
+    if (obj.text !== undefined) this.#misses.listed(source.broadcast, obj.text);
     const before = this.cache.evictions;
     if (this.cache.set(key, obj) && source.live) this.#trackWindow(target, source, obj);
     this.#m.evictions.inc(this.cache.evictions - before);

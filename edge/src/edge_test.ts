@@ -16,6 +16,8 @@ import { createEdgeApp } from "./app.ts";
 import { edgeNodeRecord, startEdgeHeartbeat } from "./announce.ts";
 import { DEFAULT_PLAYLIST_FRESH_MS, Edge, type EdgeOptions, LIVE_GRACE_SEGMENTS } from "./edge.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
+import { captureLog } from "../../tests/helpers/log.ts";
+import { MAX_MISS_MS } from "./misses.ts";
 
 const KEY = "k".repeat(32);
 
@@ -327,6 +329,127 @@ Deno.test("a segment the origin does not have is a 404", async () => {
   await res.body?.cancel();
 });
 
+Deno.test("origin 404s are remembered briefly and shared: 200 requests for a missing segment cost one origin request", async () => {
+  await using s = await setup();
+  await s.claim("cam", { targetDuration: 4 });
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  s.origin.files.set("/live/cam/999.ts", { status: 404, delay: release });
+
+  const pending = Array.from({ length: 200 }, () => s.get("/live/cam/999.ts"));
+  await waitFor("the origin fetch", () => s.origin.count("/live/cam/999.ts") > 0, {
+    timeoutMs: 30_000,
+    intervalMs: 5,
+  });
+  resolve();
+  for (const res of await Promise.all(pending)) {
+    assert.equal(res.status, 404);
+    await res.body?.cancel();
+  }
+  assert.equal(s.origin.count("/live/cam/999.ts"), 1);
+
+  s.clock.now += MAX_MISS_MS - 1; // within the window (1 s; half a target duration is 2 s)
+  for (let i = 0; i < 50; i++) {
+    const res = await s.get("/live/cam/999.ts");
+    assert.equal(res.status, 404);
+    await res.body?.cancel();
+  }
+  assert.equal(s.origin.count("/live/cam/999.ts"), 1);
+
+  s.clock.now += 1; // the window is over: the origin is asked again, once
+  await Promise.all(Array.from({ length: 20 }, async () => {
+    await (await s.get("/live/cam/999.ts")).body?.cancel();
+  }));
+  assert.equal(s.origin.count("/live/cam/999.ts"), 2);
+});
+
+Deno.test("a remembered 404 lasts at most half a target duration and ends when a playlist lists the file", async () => {
+  await using s = await setup({ playlistFreshMs: 100 });
+  await s.claim("cam", { targetDuration: 1 });
+  await (await s.get("/live/cam/5.ts")).body?.cancel();
+  s.clock.now += 499;
+  await (await s.get("/live/cam/5.ts")).body?.cancel();
+  assert.equal(s.origin.count("/live/cam/5.ts"), 1);
+  s.clock.now += 1; // half of the 1 s target duration
+  await (await s.get("/live/cam/5.ts")).body?.cancel();
+  assert.equal(s.origin.count("/live/cam/5.ts"), 2);
+
+  // The segment appears and a playlist lists it: the remembered 404 is dropped at once.
+  s.origin.files.set("/live/cam/5.ts", { body: fakeSegment(5) });
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(3, 3, 1) });
+  await (await s.get("/live/cam/index.m3u8")).body?.cancel();
+  const found = await s.get("/live/cam/5.ts");
+  assert.equal(found.status, 200);
+  assert.deepEqual(await bytes(found), fakeSegment(5));
+});
+
+Deno.test("502 and 504 bodies name no origin address; the log keeps the detail", async () => {
+  const log = captureLog();
+  await using s = await setup({ log, playlistTimeoutMs: 200 });
+  const { hostname, port } = new URL(s.origin.url);
+  await s.claim("cam");
+  await s.claim("slow");
+  s.origin.handler = (path) => path.startsWith("/live/slow/") ? { hang: true } : undefined;
+  const timeout = await s.get("/live/slow/index.m3u8");
+  assert.equal(timeout.status, 504);
+  const timeoutBody = await timeout.text();
+  await s.origin.close(); // refused connections: the error names host and port
+  const failed = await s.get("/live/cam/7.ts");
+  assert.equal(failed.status, 502);
+  const failedBody = await failed.text();
+  for (const body of [timeoutBody, failedBody]) {
+    assert.doesNotMatch(body, new RegExp(hostname.replaceAll(".", "\\.")));
+    assert.doesNotMatch(body, new RegExp(`\\b${port}\\b`));
+    assert.equal(typeof JSON.parse(body).error.message, "string");
+  }
+  assert.equal(JSON.parse(failedBody).error.code, "bad_gateway");
+  assert.equal(JSON.parse(timeoutBody).error.code, "gateway_timeout");
+  const logged = log.events("edge.origin_failed").map((l) => String(l.fields.error));
+  assert.ok(logged.some((e) => e.includes(port)), logged.join("\n"));
+});
+
+Deno.test("a registry record whose origin URL is not plain http(s) is ignored with one warning", async () => {
+  const log = captureLog();
+  await using s = await setup({ log });
+  const bad = [
+    "file:///etc",
+    "gopher://127.0.0.1:70",
+    `http://user:pw@${new URL(s.origin.url).host}`,
+  ];
+  const names = bad.map((_, i) => `bad${i}`);
+  bad.forEach((originUrl, i) => {
+    const name = names[i]!;
+    const manifest = `${s.origin.url}/live/${name}/index.m3u8`;
+    // Written straight into the store, as an older or hostile writer would.
+    s.registry.store.streams.set(name, record(name, s.origin, { originUrl, manifest }), 60_000);
+  });
+  const vod: VodRecord = {
+    name: "bad0",
+    originId: "origin-1",
+    originUrl: "javascript:alert(1)",
+    manifest: "javascript:alert(1)",
+    updatedAt: 5_000,
+    targetDuration: 2,
+  };
+  s.registry.store.vods.set("bad0", vod, 60_000);
+  for (let round = 0; round < 3; round++) {
+    for (const name of names) {
+      for (const file of ["index.m3u8", "7.ts", "vod.m3u8"]) {
+        const res = await s.get(`/live/${name}/${file}`);
+        assert.equal(res.status, 404, `${name}/${file}`);
+        assert.equal((await res.json()).error.code, "stream_not_found");
+      }
+    }
+    s.monotonic.now += 2_000; // past the lookup memo: the registry is read again
+  }
+  assert.equal(s.origin.requests.length, 0);
+  const warned = log.events("edge.record_refused");
+  assert.deepEqual(
+    warned.map((l) => `${l.fields.kind}:${l.fields.stream}`).sort(),
+    ["stream:bad0", "stream:bad1", "stream:bad2", "vod:bad0"],
+  );
+  for (const line of warned) assert.doesNotMatch(JSON.stringify(line.fields), /pw@/);
+});
+
 Deno.test("bad names and files are refused without touching the registry or an origin", async () => {
   await using s = await setup();
   await s.claim("cam");
@@ -359,20 +482,66 @@ Deno.test("a stream that is not live is a fast 404 and memoized briefly", async 
   assert.equal(s.registry.gets, 1);
 });
 
-Deno.test("a stream released from the registry is a 404 at once, even if its origin hangs", async () => {
+Deno.test("a watched stream's final playlist (with ENDLIST) and its segments outlive the release for a few target durations", async () => {
   await using s = await setup();
   s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  s.origin.files.set("/live/cam/3.ts", { body: fakeSegment(3) });
   await s.claim("cam");
   assert.equal((await s.get("/live/cam/index.m3u8")).status, 200);
-  s.origin.handler = () => ({ hang: true });
+  // The origin writes its last playlist and releases the claim before any edge fetched it.
+  const final = fakePlaylist(1) + "#EXT-X-ENDLIST\n";
+  s.origin.files.set("/live/cam/index.m3u8", { body: final });
   await s.registry.releaseStream("cam", "origin-1");
   await registryEvents(); // the stream.down event
-  s.clock.now += 1_000; // past the playlist's freshness: only the registry says it is gone
-  const res = await s.get("/live/cam/index.m3u8");
-  assert.equal(res.status, 404);
-  assert.equal((await res.json()).error.code, "stream_not_found");
-  // Answered from the event alone: the hanging origin was never asked again.
-  assert.equal(s.origin.count("/live/cam/index.m3u8"), 1);
+  s.clock.now += 1_000; // past the playlist's freshness: the edge must ask again
+
+  const ended = await Promise.all(Array.from({ length: 10 }, () => s.get("/live/cam/index.m3u8")));
+  for (const res of ended) {
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), final);
+  }
+  // One fetch for all ten, and none while the final playlist is kept.
+  assert.equal(s.origin.count("/live/cam/index.m3u8"), 2);
+  s.clock.now += 5_000; // within 3 target durations (2 s each) of the fetch
+  const again = await s.get("/live/cam/index.m3u8");
+  assert.equal(await again.text(), final);
+  const segment = await s.get("/live/cam/3.ts");
+  assert.equal(segment.status, 200);
+  assert.deepEqual(await bytes(segment), fakeSegment(3));
+  assert.equal(s.origin.count("/live/cam/index.m3u8"), 2);
+
+  s.clock.now += 1_001; // more than 3 target durations: the stream is simply not live
+  const gone = await s.get("/live/cam/index.m3u8");
+  assert.equal(gone.status, 404);
+  assert.equal((await gone.json()).error.code, "stream_not_found");
+  // A stream nobody watched here was never asked about.
+  const never = await s.get("/live/other/index.m3u8");
+  assert.equal((await never.json()).error.code, "stream_not_found");
+  assert.equal(s.origin.count("/live/other/index.m3u8"), 0);
+});
+
+Deno.test("a released stream without a final playlist is a 404, its origin asked once (even if it hangs)", async () => {
+  await using s = await setup();
+  s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  s.origin.files.set("/live/cut/index.m3u8", { body: fakePlaylist(1) });
+  await s.claim("cam");
+  await s.claim("cut");
+  assert.equal((await s.get("/live/cam/index.m3u8")).status, 200);
+  assert.equal((await s.get("/live/cut/index.m3u8")).status, 200);
+  s.origin.handler = (path) => path.startsWith("/live/cam/") ? { hang: true } : undefined;
+  await s.registry.releaseStream("cam", "origin-1");
+  await s.registry.releaseStream("cut", "origin-1");
+  await registryEvents();
+  s.clock.now += 1_000;
+  for (const name of ["cam", "cut"]) {
+    for (let i = 0; i < 3; i++) {
+      const res = await s.get(`/live/${name}/index.m3u8`);
+      assert.equal(res.status, 404, name);
+      assert.equal((await res.json()).error.code, "stream_not_found");
+    }
+    // Asked once after the release (no ENDLIST, or no answer), never again.
+    assert.equal(s.origin.count(`/live/${name}/index.m3u8`), 2, name);
+  }
 });
 
 Deno.test("when an origin fails, the edge looks the stream up again and retries the new owner", async () => {

@@ -101,6 +101,7 @@ export class OriginFetcher {
       etag: etagOf(served, out.byteLength),
       targetDuration: playlist.targetDuration,
       ...(finished ? { finished } : oldestSegment(playlist)),
+      ...(playlist.ended && !finished ? { ended: true } : {}),
     };
   }
 

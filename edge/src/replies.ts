@@ -4,7 +4,8 @@
  * immutable for caches; a playlist reply is cacheable for half a target duration (a VOD
  * playlist for `VOD_PLAYLIST_SECONDS`, a stale copy not at all) and carries the viewer's
  * playback token on every URI when playback is signed. Errors become the JSON
- * `{error: {code, message}}` body shared by every service, an origin failure a 502 or 504.
+ * `{error: {code, message}}` body shared by every service, an origin failure a 502 or 504
+ * whose message names no origin (addresses stay in the log).
  * These functions decide nothing about where an object comes from; the edge does.
  */
 import type { Logger } from "@cascade/common/log";
@@ -144,11 +145,11 @@ export function errorReply(req: EdgeRequest, err: unknown, log: Logger): EdgeRep
     reply = json(err.status, errorBody(err.code, err.message));
     Object.assign(reply.headers, err.headers);
   } else if (err instanceof OriginFetchError) {
-    const timeout = err.reason === "timeout";
-    reply = json(
-      timeout ? 504 : 502,
-      errorBody(timeout ? "gateway_timeout" : "bad_gateway", `Origin failed: ${err.message}`),
-    );
+    // The error names the origin's address: it was logged where it happened, viewers get
+    // no internal detail.
+    reply = err.reason === "timeout"
+      ? json(504, errorBody("gateway_timeout", "Origin did not answer in time: retry shortly"))
+      : json(502, errorBody("bad_gateway", "Origin unavailable: retry shortly"));
   } else {
     log.error("edge.unhandled_error", { method: req.method, error: err });
     reply = json(500, errorBody("internal", "Internal server error"));

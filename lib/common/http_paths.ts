@@ -2,8 +2,9 @@
  * Request paths and byte ranges as the HTTP services that serve media files (origin,
  * recordings, edge) read them: the raw path exactly as sent, each segment percent-decoded
  * once and refused when it still looks like a path or an encoding, and single-range
- * `Range` headers with a file slice to stream. One implementation, so a traversal fix or a
- * range fix lands everywhere at once.
+ * `Range` headers with a file slice to stream, and files opened only when they are regular
+ * files, never through a symlink. One implementation, so a traversal fix or a range fix
+ * lands everywhere at once.
  */
 import { STREAM_NAME_RE } from "./config.ts";
 import { HttpError } from "./http_errors.ts";
@@ -123,6 +124,39 @@ export function parseRange(header: string, size: number): ByteRange | "unsatisfi
   const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
   if (start >= size || (last !== "" && Number(last) < start)) return "unsatisfiable";
   return { start, end };
+}
+
+/**
+ * The status of the regular file at `path` (`HEAD`), or a 404 `HttpError` when it is a
+ * symlink, a directory or anything else. The packager and the recorder never write
+ * symlinks, so one found under a media root was put there to reach a file outside it; one
+ * `lstat` refuses it without resolving the whole path on every request. (`NotFound` is
+ * thrown as is.)
+ */
+export async function statRegularFile(path: string): Promise<Deno.FileInfo> {
+  const info = await Deno.lstat(path);
+  if (!info.isFile) throw notFoundError();
+  return info;
+}
+
+/**
+ * Opens the regular file at `path` for reading, with its status, like `statRegularFile`;
+ * the opened file must be the one that was checked (same device and inode), so a symlink
+ * swapped in between the check and the open is refused too.
+ */
+export async function openRegularFile(
+  path: string,
+): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
+  const checked = await statRegularFile(path);
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    if (info.ino !== checked.ino || info.dev !== checked.dev) throw notFoundError();
+    return { file, info };
+  } catch (err) {
+    file.close();
+    throw err;
+  }
 }
 
 /** Bytes read per pull when streaming a range. */

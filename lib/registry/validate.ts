@@ -1,6 +1,8 @@
 /**
  * Argument checks shared by both registry backends, so that both reject the same inputs
- * with the same errors before touching any state.
+ * with the same errors before touching any state. Readers use them too: a record that an
+ * older or hostile writer put in the store is checked again by whoever acts on it (the edge
+ * fetches from `originUrl`), so a `file://` or credential-bearing URL is never followed.
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import type { NodeKind, NodeRecord, StreamConfig, StreamRecord, VodRecord } from "./types.ts";
@@ -37,14 +39,35 @@ export function checkKeyHash(keyHash: string): void {
   }
 }
 
+/**
+ * An absolute `http:` or `https:` URL without credentials: the only kind of address a node
+ * may announce, since every reader fetches from it (and credentials would leak into logs).
+ */
+export function checkHttpUrl(what: string, url: string): void {
+  let parsed: URL | null = null;
+  try {
+    parsed = typeof url === "string" ? new URL(url) : null;
+  } catch { /* refused below */ }
+  if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new TypeError(`Invalid ${what}: expected an http(s) URL`);
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    throw new TypeError(`Invalid ${what}: credentials are not allowed in the URL`);
+  }
+}
+
 export function checkStream(record: StreamRecord): void {
   checkName(record.name);
   checkId("origin id", record.originId);
+  checkHttpUrl("origin URL", record.originUrl);
+  checkHttpUrl("manifest URL", record.manifest);
 }
 
 export function checkVod(record: VodRecord): void {
   checkName(record.name);
   checkId("origin id", record.originId);
+  checkHttpUrl("origin URL", record.originUrl);
+  checkHttpUrl("manifest URL", record.manifest);
   if (!Number.isSafeInteger(record.updatedAt)) {
     throw new TypeError(`Invalid updatedAt: ${record.updatedAt}`);
   }
@@ -53,6 +76,7 @@ export function checkVod(record: VodRecord): void {
 export function checkNode(node: NodeRecord): void {
   checkKind(node.kind);
   checkId("node id", node.id);
+  checkHttpUrl("node URL", node.url);
 }
 
 export function checkConfig(cfg: StreamConfig): void {

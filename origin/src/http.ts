@@ -3,7 +3,8 @@
  * `MEDIA_ROOT/{name}/` as `/live/{name}/{file}`, plus `/healthz` and `/metrics`. Pure
  * composition: `createOriginApp` returns a Hono app and never listens. Every request path is
  * decoded exactly once and checked against the stream-name and file-name rules before any
- * file system call; the resolved path must still lie under the media root. Bodies stream
+ * file system call; the resolved path must still lie under the media root, and a symlink
+ * there is refused (`openRegularFile`), so no link can lead out of it. Bodies stream
  * from the open file (`FsFile.readable`, the fast path measured in bench/README.md), and
  * a byte range streams only its slice, so no segment is ever read whole into memory.
  */
@@ -18,12 +19,14 @@ import {
   matchesEtag,
   MEDIA_METHODS,
   notFoundError,
+  openRegularFile,
   parseMediaPath,
   parseRange,
   PLAYLIST_CONTENT_TYPE,
   rawPath,
   SEGMENT_CACHE_CONTROL,
   SEGMENT_CONTENT_TYPE,
+  statRegularFile,
 } from "@cascade/common/http_paths";
 import type { CounterChild, MetricsRegistry } from "@cascade/common/metrics";
 import { createOpsApp } from "@cascade/common/ops";
@@ -158,12 +161,10 @@ async function serveMedia(c: Context, media: MediaFile): Promise<Response> {
   try {
     let stat: Deno.FileInfo;
     if (head) {
-      stat = await Deno.stat(media.path);
+      stat = await statRegularFile(media.path);
     } else {
-      file = await Deno.open(media.path, { read: true });
-      stat = await file.stat();
+      ({ file, info: stat } = await openRegularFile(media.path));
     }
-    if (!stat.isFile) throw notFoundError();
 
     const size = stat.size;
     const etag = `"${(stat.ino ?? 0).toString(16)}-${size.toString(16)}-${

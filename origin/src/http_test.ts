@@ -454,3 +454,23 @@ Deno.test("createOriginApp() behind Deno.serve serves segments and refuses raw t
     await server.shutdown();
   }
 });
+
+Deno.test("createOriginApp() refuses symlinks under the media root, whether GET, HEAD or a range", async () => {
+  await using fx = await fixture();
+  // Links out of the root, and one inside it: the packager never writes any.
+  await Deno.symlink(join(fx.base, "passwd.ts"), join(fx.mediaRoot, "cam1", "1.ts"));
+  await Deno.symlink(join(fx.base, "index.m3u8"), join(fx.mediaRoot, "cam1", "evil.m3u8"));
+  await Deno.symlink(join(fx.mediaRoot, "cam1", "100.ts"), join(fx.mediaRoot, "cam1", "2.ts"));
+  const { app } = makeApp(fx.mediaRoot);
+  for (const path of ["/live/cam1/1.ts", "/live/cam1/evil.m3u8", "/live/cam1/2.ts"]) {
+    for (
+      const init of [{}, { method: "HEAD" }, { headers: { Range: "bytes=0-3" } }] as RequestInit[]
+    ) {
+      const res = await app.request(path, init);
+      assert.equal(res.status, 404, `${init.method ?? "GET"} ${path}`);
+      assert.doesNotMatch(await res.text(), /TOP-SECRET/);
+    }
+  }
+  // The real file beside them is served.
+  assert.equal((await app.request("/live/cam1/100.ts")).status, 200);
+});

@@ -35,6 +35,7 @@ export function streamRecordingsApp(ctx: ApiContext, admin: AdminRoute): OpenAPI
       ]);
       const { recordings, unreachable } = await collectRecordings(origins, name, {
         token: ctx.config.HOOK_TOKEN,
+        trustedOrigins: ctx.config.API_TRUSTED_ORIGINS,
         timeoutMs: ctx.originTimeoutMs,
         log: ctx.log,
       });

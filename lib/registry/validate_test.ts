@@ -1,0 +1,104 @@
+/**
+ * Record checks of `validate.ts` as both backends apply them on write: a stream, VOD or node
+ * record whose URL is not plain http(s) (another scheme, or credentials in it) is refused
+ * with a `TypeError` before anything is stored, so no reader is ever told to fetch it.
+ */
+import assert from "node:assert/strict";
+import { startRedis } from "../../tests/helpers/redis.ts";
+import { quietLog } from "../common/testing/log.ts";
+import { streamRecord, vodRecord } from "./testing/records.ts";
+import { MemoryRegistry } from "./memory.ts";
+import { RedisRegistry } from "./redis.ts";
+import type { NodeRecord, Registry } from "./types.ts";
+import { checkHttpUrl } from "./validate.ts";
+
+const BAD_URLS = [
+  "file:///etc/passwd",
+  "javascript:alert(1)",
+  "gopher://origin.test:70/",
+  "http://user:pw@origin.test:8081",
+  "https://user@origin.test",
+  "not a url",
+  "",
+];
+
+function node(url: string): NodeRecord {
+  return { id: "o1", kind: "origin", url, region: "local", load: 0, startedAt: 1 };
+}
+
+/** Every write that carries a URL, with `url` in each URL field, refused and storing nothing. */
+async function assertRefusesBadUrls(registry: Registry): Promise<void> {
+  for (const url of BAD_URLS) {
+    const manifest = "http://origin.test:8081/live/cam/index.m3u8";
+    const writes: [string, () => Promise<unknown>][] = [
+      [
+        "claimStream originUrl",
+        () => registry.claimStream(streamRecord("cam", "o1", { originUrl: url, manifest }), 5000),
+      ],
+      [
+        "claimStream manifest",
+        () => registry.claimStream(streamRecord("cam", "o1", { manifest: url }), 5000),
+      ],
+      [
+        "refreshStream",
+        () => registry.refreshStream(streamRecord("cam", "o1", { originUrl: url, manifest }), 5000),
+      ],
+      [
+        "announceVod originUrl",
+        () => registry.announceVod(vodRecord("cam", "o1", { originUrl: url, manifest }), 5000),
+      ],
+      [
+        "announceVod manifest",
+        () => registry.announceVod(vodRecord("cam", "o1", { manifest: url }), 5000),
+      ],
+      ["announceNode", () => registry.announceNode(node(url))],
+    ];
+    for (const [what, write] of writes) {
+      await assert.rejects(write, TypeError, `${what} with ${JSON.stringify(url)}`);
+    }
+  }
+  assert.equal(await registry.getStream("cam"), null);
+  assert.equal(await registry.getVod("cam"), null);
+  assert.deepEqual(await registry.listNodes(), []);
+  // The same records with http(s) URLs are accepted.
+  assert.ok((await registry.claimStream(streamRecord("cam", "o1"), 5000)).ok);
+  assert.ok(
+    await registry.announceVod(vodRecord("cam", "o1", { originUrl: "https://o1.test" }), 5000),
+  );
+  await registry.announceNode(node("https://o1.test/base"));
+  assert.equal((await registry.listNodes()).length, 1);
+}
+
+Deno.test("MemoryRegistry refuses records whose URLs are not plain http(s)", async () => {
+  const registry = new MemoryRegistry({ log: quietLog });
+  try {
+    await assertRefusesBadUrls(registry);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("RedisRegistry refuses records whose URLs are not plain http(s)", async () => {
+  await using server = await startRedis();
+  const registry = new RedisRegistry({ url: server.url, prefix: "validate:", log: quietLog });
+  try {
+    await assertRefusesBadUrls(registry);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("checkHttpUrl() names the field and never echoes the URL (it may carry a password)", () => {
+  assert.throws(
+    () => checkHttpUrl("origin URL", "http://user:secret@origin.test"),
+    (err: unknown) =>
+      err instanceof TypeError &&
+      err.message === "Invalid origin URL: credentials are not allowed in the URL",
+  );
+  assert.throws(() => checkHttpUrl("node URL", "file:///etc/passwd"), {
+    name: "TypeError",
+    message: "Invalid node URL: expected an http(s) URL",
+  });
+  checkHttpUrl("origin URL", "http://10.0.0.5:8081");
+  checkHttpUrl("origin URL", "https://origin.example.com/prefix/");
+});
