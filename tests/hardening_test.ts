@@ -20,14 +20,14 @@ const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 const FLOOD = fileURLToPath(new URL("./helpers/flood.mjs", import.meta.url));
 const KEYS = "hardening_key_a=alpha,hardening_key_b=beta";
 
-/** The all-in-one under a descriptor limit of 1024, as a small box or container would run it. */
-async function startLimitedNode(dir: string) {
+/** The all-in-one under a descriptor limit, as a small box or container would run it. */
+async function startLimitedNode(dir: string, files = 1024, env: Record<string, string> = {}) {
   const port = freePort();
   const rtmpPort = freePort();
   const proc = await startProcess("bash", {
     args: [
       "-c",
-      `ulimit -n 1024 && exec "${Deno.execPath()}" run -A --config "${CONFIG}" "${ENTRY}"`,
+      `ulimit -n ${files} && exec "${Deno.execPath()}" run -A --config "${CONFIG}" "${ENTRY}"`,
     ],
     cwd: dir,
     env: {
@@ -37,6 +37,7 @@ async function startLimitedNode(dir: string) {
       RTMP_PORT: String(rtmpPort),
       PUBLISH_KEYS: KEYS,
       LOG_FORMAT: "json",
+      ...env,
     },
     readyLine: /Admin token is in/,
     timeoutMs: 60_000,
@@ -182,6 +183,79 @@ Deno.test("40 unauthenticated RTMP connections declaring huge messages cost no m
     const after = await rssMiB(pid);
     assert.ok(after - before < 40, `RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB`);
     assert.equal(node.exited, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test({
+  name: "an RTMP listener whose budget exceeds the descriptor limit backs off instead of spinning",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
+    try {
+      // A budget the process cannot honour: accepting itself fails once descriptors run out.
+      await using node = await startLimitedNode(dir, 256, {
+        RTMP_MAX_CONNECTIONS: "2000",
+        RTMP_MAX_CONNECTIONS_PER_ADDRESS: "2000",
+        RTMP_MAX_PENDING_CONNECTIONS: "2000",
+      });
+      const pid = node.child.pid;
+      const seconds = 8;
+      const cpuBefore = await cpuSeconds(pid);
+      const startedAt = performance.now();
+      await using flood = new TestProcess("node", {
+        args: [FLOOD, "127.0.0.1", String(node.rtmpPort), "400", String(seconds), "127.0.0.2"],
+      });
+      await waitFor("the flood to end", () => flood.exited, { timeoutMs: 30_000 });
+      const cpu = (await cpuSeconds(pid) - cpuBefore) /
+        ((performance.now() - startedAt) / 1000);
+      const acceptErrors = node.output.split("\n").filter((l) =>
+        l.includes('"event":"rtmp.accept_failed"')
+      );
+      console.log(`accept errors logged: ${acceptErrors.length}; CPU ${(cpu * 100).toFixed(1)} %`);
+      assert.ok(acceptErrors.length >= 1, "the descriptor limit was really reached");
+      assert.ok(
+        acceptErrors.length <= seconds / 10 + 2,
+        "accept errors are logged at a bounded rate",
+      );
+      assert.ok(cpu < 0.5, `the accept loop does not spin: ${(cpu * 100).toFixed(1)} % of a core`);
+      assert.equal(node.exited, false);
+      const health = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) });
+      assert.equal(health.status, 200);
+      await health.body?.cancel();
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test("a slow-loris client is cut at HTTP_REQUEST_TIMEOUT_SECONDS on the node's port", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
+  try {
+    await using node = await startLimitedNode(dir, 1024, { HTTP_REQUEST_TIMEOUT_SECONDS: "2" });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: node.port });
+    const started = performance.now();
+    const encoder = new TextEncoder();
+    await conn.write(encoder.encode("GET /healthz HTTP/1.1\r\n"));
+    // A header byte every half second: never idle, never finished.
+    const drip = setInterval(() => conn.write(encoder.encode("X")).catch(() => {}), 500);
+    let ms: number;
+    try {
+      const buf = new Uint8Array(1024);
+      try {
+        while ((await conn.read(buf)) !== null) { /* discard */ }
+      } catch { /* reset counts as closed */ }
+      ms = performance.now() - started;
+    } finally {
+      clearInterval(drip);
+      conn.close();
+    }
+    assert.ok(ms >= 1900 && ms < 15_000, `cut after ${ms.toFixed(0)} ms`);
+    const health = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) });
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -18,7 +18,8 @@ import { HttpError } from "@cascade/common/http_errors";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MEDIA_METHODS } from "@cascade/common/http_paths";
 import { SEGMENT_FILE_RE, segmentFileName, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
-import { type Registry, RegistryUnavailableError, type StreamRecord } from "@cascade/registry";
+import { RegistryUnavailableError } from "@cascade/registry/errors";
+import type { Registry, StreamRecord } from "@cascade/registry/types";
 import {
   broadcastKey,
   ByteLru,

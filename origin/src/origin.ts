@@ -143,7 +143,11 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
   });
-  log.info("rtmp.listening", { url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}` });
+  log.info("rtmp.listening", {
+    url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}`,
+    ...rtmp.budget,
+    fileLimit: openFileLimit(),
+  });
   registerIngestMetrics(metrics, hub, rtmp);
   let publicUrl = "";
   const announcing = deps.registry

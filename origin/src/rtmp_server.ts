@@ -121,6 +121,11 @@ export class RtmpServer {
     return this.#listener.addr.port;
   }
 
+  /** The connection budget this listener admits within. */
+  get budget(): BudgetLimits {
+    return this.#o.budget;
+  }
+
   get connections(): number {
     return this.#connections.size;
   }
