@@ -194,6 +194,11 @@ export async function startAllInOne(
     `  Dashboard:  ${publicUrl}/`,
     `  API docs:   ${publicUrl}/api/v1/docs`,
     `  ${adminToken}`,
+    ...(apiConfig.PLAYBACK_SIGNING_KEY === undefined ? [] : [
+      "  Playback is signed: viewers need a link with a token, from",
+      `  GET ${publicUrl}/api/v1/streams/${config.DEV_STREAM_NAME}/playback with the admin token or PLAYBACK_API_TOKEN,`,
+      "  or a watch link opened from the unlocked dashboard.",
+    ]),
     "",
   ];
   // The banner is for the person at the terminal; the key is theirs and goes nowhere else.

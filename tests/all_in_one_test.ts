@@ -102,6 +102,7 @@ Deno.test("deno task start: publish with the printed key and play the printed UR
 const ADMIN_TOKEN = "env-admin-token-0123456789";
 const HOOK_TOKEN = "env-hook-token-0123456789";
 const SIGNING_KEY = "env-playback-signing-key-0123456789abcdef";
+const PLAYBACK_API_TOKEN = "env-playback-api-token-0123456789";
 const STATIC_KEY = "static_key_0123";
 
 /** The all-in-one in this process, configured from `env` like the lone roles. */
@@ -168,7 +169,11 @@ Deno.test("deno task start honours API_ADMIN_TOKEN, HOOK_TOKEN and PUBLISH_KEYS 
 });
 
 Deno.test("deno task start with PLAYBACK_SIGNING_KEY refuses a playlist without a valid token", async () => {
-  await using node = await startInProcess({ PLAYBACK_SIGNING_KEY: SIGNING_KEY });
+  await using node = await startInProcess({
+    PLAYBACK_SIGNING_KEY: SIGNING_KEY,
+    PLAYBACK_API_TOKEN,
+    PUBLISH_KEYS: `${STATIC_KEY}=cam`,
+  });
   for (const query of ["", "?token=", "?token=1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]) {
     const res = await fetch(`${node.url}/live/dev/index.m3u8${query}`);
     assert.equal(res.status, 403, `playlist${query} is refused`);
@@ -179,16 +184,72 @@ Deno.test("deno task start with PLAYBACK_SIGNING_KEY refuses a playlist without 
   await using ff = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/${saved.devKey}`, {
     seconds: 30,
   });
-  const hls = await waitFor("the API to hand out a playback URL", async () => {
-    if (ff.exited) throw new Error(`ffmpeg exited:\n${ff.output.slice(-2000)}`);
-    const res = await fetch(`${node.url}/api/v1/streams/dev/playback`);
-    return res.ok ? (await res.json()).hls as string : undefined;
-  }, { timeoutMs: 20_000 });
+  await using ffCam = publish(`rtmp://127.0.0.1:${node.rtmpPort}/live/${STATIC_KEY}`, {
+    seconds: 30,
+  });
+  /** The HLS URL the API signs for `name`, once it is live. */
+  const playbackUrl = (name: string, token: string, query = "") =>
+    waitFor(`the API to hand out a playback URL of ${name}`, async () => {
+      for (const p of [ff, ffCam]) {
+        if (p.exited) throw new Error(`ffmpeg exited:\n${p.output.slice(-2000)}`);
+      }
+      const res = await fetch(`${node.url}/api/v1/streams/${name}/playback${query}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return res.ok ? await res.json() as { hls: string; expiresAt: string } : undefined;
+    }, { timeoutMs: 20_000 });
+  const askedAt = Date.now();
+  const dev = await playbackUrl("dev", PLAYBACK_API_TOKEN, "?ttl=120");
+  const hls = dev.hls;
   assert.match(hls, /\?token=/);
+  const expiresAt = Date.parse(dev.expiresAt);
+  assert.ok(
+    expiresAt >= askedAt + 119_000 && expiresAt <= Date.now() + 120_000,
+    `token of ?ttl=120 expires at ${dev.expiresAt}`,
+  );
   await waitFor("the signed URL to play", async () => {
     const res = await fetch(hls);
     return res.ok && (await res.text()).includes("#EXTINF");
   }, { timeoutMs: 20_000 });
+
+  // Nobody else is handed a token: the playback endpoint refuses, the directory lists no URL.
+  const anonymous = await fetch(`${node.url}/api/v1/streams/dev/playback`);
+  assert.equal(anonymous.status, 401);
+  assert.match((await anonymous.json()).error.message, /^Playback signing is on: /);
+  const listed = await fetch(`${node.url}/api/v1/live`);
+  const text = await listed.text();
+  assert.equal(listed.status, 200);
+  assert.ok(!text.includes("token"), `anonymous /api/v1/live holds a token: ${text}`);
+  assert.deepEqual(
+    JSON.parse(text).streams.map((s: { name: string; hls: string | null }) => [s.name, s.hls]),
+    [["cam", null], ["dev", null]],
+  );
+  const byAdmin = await playbackUrl("cam", saved.adminToken);
+  assert.match(byAdmin.hls, /\/live\/cam\/index\.m3u8\?token=/, "the admin token signs too");
+
+  // A token plays its own stream only, playlist and segments alike.
+  const devToken = new URL(hls).searchParams.get("token")!;
+  const camToken = new URL(byAdmin.hls).searchParams.get("token")!;
+  const camPlaylist = await waitFor("cam to play with its own token", async () => {
+    const res = await fetch(`${node.url}/live/cam/index.m3u8?token=${camToken}`);
+    const body = await res.text();
+    return res.ok && body.includes("#EXTINF") ? body : undefined;
+  }, { timeoutMs: 20_000 });
+  const camSegment = camPlaylist.split("\n").find((l) => /^\d+\.ts/.test(l))!.split("?")[0];
+  for (
+    const path of [
+      `/live/cam/index.m3u8?token=${devToken}`,
+      `/live/cam/${camSegment}?token=${devToken}`,
+      `/live/dev/index.m3u8?token=${camToken}`,
+    ]
+  ) {
+    const res = await fetch(`${node.url}${path}`);
+    assert.equal(res.status, 403, `${path} is refused`);
+    assert.equal((await res.json()).error.code, "token_invalid");
+  }
+  const own = await fetch(`${node.url}/live/cam/${camSegment}?token=${camToken}`);
+  assert.equal(own.status, 200);
+  await own.body?.cancel();
 });
 
 Deno.test("deno task start answers /healthz like every role", async () => {

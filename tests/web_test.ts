@@ -6,7 +6,8 @@
  * encoder. The watch page plays, shows a latency, goes offline when the publisher stops
  * and resumes by itself; the dashboard follows streams up and down within 3 s; a stream
  * created in the dashboard publishes with the key it showed; no key or token is ever in
- * what the server sends.
+ * what the server sends. With signed playback, the watch page without a token says it
+ * needs a signed link, and the unlocked dashboard's watch link carries one and plays.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -27,6 +28,7 @@ import type { TestProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const ADMIN_TOKEN = "web-test-admin-token-0123456789";
+const SIGNING_KEY = "web-test-playback-signing-key-0123456789";
 const ALPHA_KEY = "test_key_1234";
 const ARTIFACTS = new URL("../test-artifacts/", import.meta.url);
 const CHROMIUM_ARGS = [
@@ -47,8 +49,11 @@ interface WebStack extends AsyncDisposable {
   registry: MemoryRegistry;
 }
 
-/** Everything the all-in-one node serves, on one random port, over an in-process origin. */
-async function startWebStack(): Promise<WebStack> {
+/**
+ * Everything the all-in-one node serves, on one random port, over an in-process origin;
+ * with `signingKey`, playback is signed as `PLAYBACK_SIGNING_KEY` makes it.
+ */
+async function startWebStack(signingKey?: string): Promise<WebStack> {
   const registry = new MemoryRegistry({ log });
   // `alpha` is an API-managed stream whose key the test knows.
   await registry.putStreamConfig({
@@ -62,14 +67,18 @@ async function startWebStack(): Promise<WebStack> {
     registry,
     auth: createApiAuthorizerFor(registry, { log }),
   });
-  const edge = createEdge({ registry, cacheBytes: 64 * 2 ** 20, log });
+  const edge = createEdge({ registry, cacheBytes: 64 * 2 ** 20, log, signingKey });
   await edge.start();
   const stopFeeds = new AbortController();
   const app = createAllInOneApp({
     registry,
     edge,
     hub: origin.hub,
-    apiConfig: loadConfig(apiConfigSchema, { API_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: "warn" }),
+    apiConfig: loadConfig(apiConfigSchema, {
+      API_ADMIN_TOKEN: ADMIN_TOKEN,
+      PLAYBACK_SIGNING_KEY: signingKey,
+      LOG_LEVEL: "warn",
+    }),
     log,
     metrics: new MetricsRegistry(),
     signal: stopFeeds.signal,
@@ -375,5 +384,52 @@ Deno.test({
   await waitFor("video to advance", async () => (await videoTime(page)) >= startedAt + 2, {
     timeoutMs: 20_000,
   });
+  assert.deepEqual(browser.pageErrors, []);
+});
+
+Deno.test({
+  name:
+    "signed playback: the watch page without a token asks for a signed link; the dashboard's link plays",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startWebStack(SIGNING_KEY);
+  const ff = publish(stack.origin.rtmpUrl(ALPHA_KEY));
+  await using _ff = stopping(() => ff);
+  await using browser = await openBrowser();
+  const { page } = browser;
+  await waitFor(
+    "alpha to be live",
+    async () => (await stack.registry.getStream("alpha")) !== null,
+    { timeoutMs: 20_000 },
+  );
+
+  await page.goto(`${stack.url}/watch/alpha`);
+  await waitFor("the page to refuse", async () => (await watchState(page)) === "error");
+  assert.match(await page.textContent("#error") ?? "", /needs a signed link/);
+  assert.equal(await videoTime(page), 0);
+
+  await page.goto(`${stack.url}/watch/alpha?token=1.${"A".repeat(43)}`);
+  await waitFor("the page to refuse a forged token", async () => {
+    return /does not allow watching/.test(await page.textContent("#error") ?? "");
+  });
+
+  await page.goto(`${stack.url}/`);
+  await page.fill("#token-input", ADMIN_TOKEN);
+  await page.click("#token-form button[type=submit]");
+  await page.locator("#admin-panel").waitFor({ state: "visible" });
+  const watchLink = page.locator('#live-rows tr[data-stream="alpha"] a');
+  await watchLink.waitFor({ state: "visible", timeout: 20_000 });
+  assert.equal(await watchLink.getAttribute("href"), "/watch/alpha", "the page holds no token");
+  await watchLink.click();
+  await page.waitForURL(/\/watch\/alpha\?token=\d+\.[A-Za-z0-9_-]{43}$/);
+  const startedAt = await waitFor("signed playback to start", async () => {
+    const t = await videoTime(page);
+    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
+  }, { timeoutMs: 20_000 });
+  await waitFor("video to advance", async () => (await videoTime(page)) >= startedAt + 2, {
+    timeoutMs: 20_000,
+  });
+  assert.equal(await page.isVisible("#error"), false);
   assert.deepEqual(browser.pageErrors, []);
 });

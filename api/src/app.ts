@@ -18,11 +18,12 @@ import type { Logger } from "@cascade/common/log";
 import type { MetricsRegistry } from "@cascade/common/metrics";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry } from "@cascade/registry/types";
-import { clientIpResolver } from "./auth.ts";
+import { authFailures, clientIpResolver } from "./auth.ts";
 import type { ApiConfig } from "./config.ts";
 import type { ApiContext } from "./context.ts";
 import { renderDocsPage } from "./docs_page.ts";
 import { PlaybackPlanner } from "./playback.ts";
+import { playbackAccess } from "./playback_access.ts";
 import { PublishGate } from "./publish.ts";
 import { FailureLimiter } from "./rate_limit.ts";
 import { adminRoute } from "./routes/admin_access.ts";
@@ -115,18 +116,20 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
       hint: "set API_TRUSTED_ORIGINS to the origins' URL prefixes (docs/security.md)",
     });
   }
+  const clientIp = clientIpResolver(config.TRUST_PROXY);
+  const tokenLimiter = new FailureLimiter({
+    limit: config.AUTH_FAILURE_LIMIT,
+    windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000,
+    now,
+  });
   const ctx: ApiContext = {
     registry: deps.registry,
     config,
     log,
     metrics,
     now,
-    clientIp: clientIpResolver(config.TRUST_PROXY),
-    tokenLimiter: new FailureLimiter({
-      limit: config.AUTH_FAILURE_LIMIT,
-      windowMs: config.AUTH_FAILURE_WINDOW_SECONDS * 1000,
-      now,
-    }),
+    clientIp,
+    tokenLimiter,
     gate: new PublishGate({
       registry: deps.registry,
       log,
@@ -142,6 +145,14 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
       tokenTtlSeconds: config.PLAYBACK_TOKEN_TTL_SECONDS,
       loadThreshold: config.EDGE_LOAD_THRESHOLD,
       now,
+    }),
+    playbackAccess: playbackAccess({
+      signingKey: config.PLAYBACK_SIGNING_KEY,
+      playbackToken: config.PLAYBACK_API_TOKEN,
+      adminToken: config.API_ADMIN_TOKEN,
+      limiter: tokenLimiter,
+      clientIp,
+      failures: authFailures(metrics),
     }),
     originTimeoutMs: deps.originTimeoutMs ?? 2000,
     baseUrl: (c: Context) => config.API_PUBLIC_URL ?? new URL(c.req.url).origin,
@@ -185,6 +196,12 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono {
     type: "http",
     scheme: "bearer",
     description: "API_ADMIN_TOKEN as a bearer token",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "playbackToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "PLAYBACK_API_TOKEN as a bearer token: may only fetch signed playback URLs. " +
+      "Needed by the playback routes when PLAYBACK_SIGNING_KEY is set (API_ADMIN_TOKEN works too)",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "hookToken", {
     type: "http",

@@ -2,7 +2,8 @@
  * The API's configuration: the environment variables of docs/architecture.md the API reads, as
  * one zod schema parsed once at start. `apiConfigSchema` suits the all-in-one node (no
  * Redis needed); `apiProcessConfigSchema` is what `deno task api` parses, where `REDIS_URL`
- * is required because a lone API has no embedded registry.
+ * is required because a lone API has no embedded registry. Both check that the default
+ * playback token lifetime stays within the longest one the API may sign.
  */
 import { z } from "zod";
 import {
@@ -17,7 +18,12 @@ import {
 import { originPrefix } from "./trusted_origins.ts";
 import { parseRegionCidrs } from "./regions.ts";
 
-export const apiConfigSchema = z.object({
+/** Longest playback token lifetime, when `PLAYBACK_TOKEN_MAX_TTL_SECONDS` is not set: a day. */
+export const DEFAULT_MAX_TOKEN_TTL_SECONDS = 86_400;
+/** Bounds of every playback token lifetime setting: a minute to a week. */
+const tokenTtl = z.coerce.number().int().min(60).max(7 * 86_400);
+
+const apiConfigShape = {
   ...redisShape,
   ...loggingShape,
   ...httpLimitsShape,
@@ -51,7 +57,15 @@ export const apiConfigSchema = z.object({
   }),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */
   PLAYBACK_SIGNING_KEY: secretFields.PLAYBACK_SIGNING_KEY.optional(),
-  PLAYBACK_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(6 * 3600),
+  /**
+   * Bearer token that may only fetch signed playback URLs: what the operator's backend holds
+   * instead of the admin token (docs/security.md, "Playback tokens").
+   */
+  PLAYBACK_API_TOKEN: fields.secret(MIN_TOKEN_LENGTH).optional(),
+  /** Lifetime of a token when the caller asks for none (`?ttl=`). */
+  PLAYBACK_TOKEN_TTL_SECONDS: tokenTtl.default(6 * 3600),
+  /** The longest `?ttl=` a caller may ask for. */
+  PLAYBACK_TOKEN_MAX_TTL_SECONDS: tokenTtl.default(DEFAULT_MAX_TOKEN_TTL_SECONDS),
   /** Edges reporting a load above this are skipped while others are left; unset → no limit. */
   EDGE_LOAD_THRESHOLD: z.coerce.number().nonnegative().optional(),
   /** `cidr=region,…`: the viewer region of a client address when none is given. */
@@ -87,12 +101,30 @@ export const apiConfigSchema = z.object({
   TRUST_PROXY: fields.bool(false),
   AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).max(10_000).default(10),
   AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().min(1).max(86_400).default(60),
-});
+};
+
+/** The default lifetime must be one the API may sign. */
+function checkTokenTtls(
+  config: { PLAYBACK_TOKEN_TTL_SECONDS: number; PLAYBACK_TOKEN_MAX_TTL_SECONDS: number },
+  ctx: z.RefinementCtx,
+): void {
+  if (config.PLAYBACK_TOKEN_TTL_SECONDS > config.PLAYBACK_TOKEN_MAX_TTL_SECONDS) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["PLAYBACK_TOKEN_TTL_SECONDS"],
+      message:
+        `must not exceed PLAYBACK_TOKEN_MAX_TTL_SECONDS (${config.PLAYBACK_TOKEN_MAX_TTL_SECONDS})`,
+    });
+  }
+}
+
+export const apiConfigSchema = z.object(apiConfigShape).superRefine(checkTokenTtls);
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;
 
-export const apiProcessConfigSchema = apiConfigSchema.extend({
+export const apiProcessConfigSchema = z.object({
+  ...apiConfigShape,
   REDIS_URL: fields.requiredRedisUrl("the API"),
-});
+}).superRefine(checkTokenTtls);
 
 export type ApiProcessConfig = z.infer<typeof apiProcessConfigSchema>;

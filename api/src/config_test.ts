@@ -11,6 +11,9 @@ Deno.test("apiConfigSchema has docs/architecture.md's defaults", () => {
   assert.equal(config.API_ADMIN_TOKEN, undefined);
   assert.equal(config.HOOK_TOKEN, undefined);
   assert.equal(config.PLAYBACK_SIGNING_KEY, undefined);
+  assert.equal(config.PLAYBACK_API_TOKEN, undefined);
+  assert.equal(config.PLAYBACK_TOKEN_TTL_SECONDS, 21_600);
+  assert.equal(config.PLAYBACK_TOKEN_MAX_TTL_SECONDS, 86_400);
   assert.equal(config.EDGE_LOAD_THRESHOLD, undefined);
   assert.equal(config.REGION_CIDRS.size, 0);
   assert.deepEqual(config.RTMP_INGEST_URLS, []);
@@ -28,6 +31,8 @@ Deno.test("apiConfigSchema parses every variable", () => {
     HOOK_TOKEN: "h".repeat(40),
     PLAYBACK_SIGNING_KEY: "k".repeat(32),
     PLAYBACK_TOKEN_TTL_SECONDS: "600",
+    PLAYBACK_TOKEN_MAX_TTL_SECONDS: "3600",
+    PLAYBACK_API_TOKEN: "p".repeat(16),
     EDGE_LOAD_THRESHOLD: "0.8",
     REGION_CIDRS: "10.0.0.0/8=eu,192.168.0.0/16=us",
     DEFAULT_REGION: "eu",
@@ -38,6 +43,9 @@ Deno.test("apiConfigSchema parses every variable", () => {
   });
   assert.equal(config.API_PORT, 9090);
   assert.equal(config.API_PUBLIC_URL, "https://api.example.com");
+  assert.equal(config.PLAYBACK_TOKEN_TTL_SECONDS, 600);
+  assert.equal(config.PLAYBACK_TOKEN_MAX_TTL_SECONDS, 3600);
+  assert.equal(config.PLAYBACK_API_TOKEN, "p".repeat(16));
   assert.equal(config.EDGE_LOAD_THRESHOLD, 0.8);
   assert.equal(config.REGION_CIDRS.lookup("192.168.3.4"), "us");
   assert.deepEqual(config.RTMP_INGEST_URLS, [
@@ -54,6 +62,12 @@ Deno.test("apiConfigSchema names the variable and the problem in one line", () =
     [{ API_ADMIN_TOKEN: "short" }, /^Invalid API_ADMIN_TOKEN: must be at least 16 characters/],
     [{ HOOK_TOKEN: "short" }, /^Invalid HOOK_TOKEN: must be at least 16/],
     [{ PLAYBACK_SIGNING_KEY: "k".repeat(20) }, /^Invalid PLAYBACK_SIGNING_KEY: .*32/],
+    [{ PLAYBACK_API_TOKEN: "short" }, /^Invalid PLAYBACK_API_TOKEN: must be at least 16/],
+    [{ PLAYBACK_TOKEN_MAX_TTL_SECONDS: "30" }, /^Invalid PLAYBACK_TOKEN_MAX_TTL_SECONDS: /],
+    [
+      { PLAYBACK_TOKEN_TTL_SECONDS: "172800" },
+      /^Invalid PLAYBACK_TOKEN_TTL_SECONDS: must not exceed PLAYBACK_TOKEN_MAX_TTL_SECONDS \(86400\) \(got "172800"\)$/,
+    ],
     [
       { REGION_CIDRS: "10.0.0.0/8=eu,bogus=us" },
       /^Invalid REGION_CIDRS: entry 2 has an invalid IP/,
@@ -81,4 +95,12 @@ Deno.test("apiProcessConfigSchema requires REDIS_URL and says why", () => {
   );
   const config = loadConfig(apiProcessConfigSchema, { REDIS_URL: "redis://127.0.0.1:6379" });
   assert.equal(config.REDIS_URL, "redis://127.0.0.1:6379");
+  assert.throws(
+    () =>
+      loadConfig(apiProcessConfigSchema, {
+        REDIS_URL: "redis://127.0.0.1:6379",
+        PLAYBACK_TOKEN_MAX_TTL_SECONDS: "600",
+      }),
+    /: Invalid PLAYBACK_TOKEN_TTL_SECONDS: must not exceed PLAYBACK_TOKEN_MAX_TTL_SECONDS \(600\)$/,
+  );
 });

@@ -10,6 +10,7 @@ import type { Registry } from "@cascade/registry/types";
 import type { ClientIpFn } from "./auth.ts";
 import type { ApiConfig } from "./config.ts";
 import type { PlaybackPlanner } from "./playback.ts";
+import type { PlaybackAccess } from "./playback_access.ts";
 import type { PublishGate } from "./publish.ts";
 import type { FailureLimiter } from "./rate_limit.ts";
 
@@ -25,6 +26,8 @@ export interface ApiContext {
   tokenLimiter: FailureLimiter;
   gate: PublishGate;
   planner: PlaybackPlanner;
+  /** Whether this caller may be given signed playback URLs (`playback_access.ts`). */
+  playbackAccess: (c: Context) => Promise<PlaybackAccess>;
   /** Longest wait for one origin's answer when the API asks every origin (recordings). */
   originTimeoutMs: number;
   /** The API's base URL for links: `API_PUBLIC_URL`, else the request's own origin. */

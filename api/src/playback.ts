@@ -1,8 +1,8 @@
 /**
  * Playback URLs for one live stream and one viewer: the HLS URL on the edge chosen by
  * `rankEdges` (region, load threshold, rendezvous hashing), a few alternatives for player
- * failover, and, with a signing key, a `?token=` that edges verify. The origin's own
- * manifest is handed out only when no edge is alive.
+ * failover, and, with a signing key, a `?token=` bound to the stream and an expiry that
+ * edges verify. The origin's own manifest is handed out only when no edge is alive.
  */
 import { signPlaybackToken } from "@cascade/common/playback_token";
 import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
@@ -14,6 +14,7 @@ export const MAX_EDGE_CHOICES = 3;
 export interface PlaybackPlannerOptions {
   /** HMAC key of playback tokens; undefined → unsigned URLs. */
   signingKey?: string | undefined;
+  /** Token lifetime when a plan asks for none. */
   tokenTtlSeconds: number;
   loadThreshold?: number | undefined;
   /** Epoch milliseconds. */
@@ -39,16 +40,21 @@ export class PlaybackPlanner {
     this.#opts = opts;
   }
 
-  /** Plans playback of `stream` for a viewer in `region` over the live `edges`. */
+  /**
+   * Plans playback of `stream` for a viewer in `region` over the live `edges`, with a token
+   * valid for `ttlSeconds` (default `tokenTtlSeconds`) when signing. Who may receive a
+   * signed plan is the caller's decision (`playback_access.ts`).
+   */
   async plan(
     stream: StreamRecord,
     edges: readonly NodeRecord[],
     region: string | undefined,
+    ttlSeconds: number = this.#opts.tokenTtlSeconds,
   ): Promise<PlaybackPlan> {
     let query = "";
     let expiresAt: number | null = null;
     if (this.#opts.signingKey !== undefined) {
-      const expires = Math.floor(this.#opts.now() / 1000) + this.#opts.tokenTtlSeconds;
+      const expires = Math.floor(this.#opts.now() / 1000) + ttlSeconds;
       query = `?token=${await signPlaybackToken(this.#opts.signingKey, stream.name, expires)}`;
       expiresAt = expires * 1000;
     }

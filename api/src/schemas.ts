@@ -105,17 +105,30 @@ export const LiveStream = z.object({
   originId: z.string(),
   startedAt: Timestamp,
   playbackUrl: z.string().openapi({ description: "This stream's playback endpoint" }),
-  hls: z.string().openapi({ description: "HLS URL on the edge chosen for this client" }),
+  hls: z.string().nullable().openapi({
+    description: "HLS URL on the edge chosen for this client; null when playback is signed " +
+      "and the caller presented no token (ask the playback endpoint with one)",
+  }),
 }).openapi("LiveStream");
 
 export const LiveList = z.object({ streams: z.array(LiveStream) }).openapi("LiveList");
 
-export const PlaybackQuery = z.object({
-  region: Region.optional().openapi({
-    param: { name: "region", in: "query" },
-    description: "Viewer region; else X-Viewer-Region, else the client address's region",
-  }),
-});
+/** `?region=` and `?ttl=` of the playback routes; `ttl` is bounded by `maxTtlSeconds`. */
+export function playbackQuery(maxTtlSeconds: number) {
+  return z.object({
+    region: Region.optional().openapi({
+      param: { name: "region", in: "query" },
+      description: "Viewer region; else X-Viewer-Region, else the client address's region",
+    }),
+    ttl: z.coerce.number().int().min(60).max(maxTtlSeconds).optional().openapi({
+      param: { name: "ttl", in: "query" },
+      description: `Lifetime of the playback token in seconds (60-${maxTtlSeconds}, ` +
+        "PLAYBACK_TOKEN_MAX_TTL_SECONDS); default PLAYBACK_TOKEN_TTL_SECONDS. A player needs " +
+        "the token for every request, so it must outlast the viewing session. Ignored when " +
+        "playback is not signed",
+    }),
+  });
+}
 
 export const PlaybackHeaders = z.object({
   "x-viewer-region": Region.optional().openapi({
@@ -139,7 +152,9 @@ export const Playback = z.object({
   edges: z.array(EdgeChoice).openapi({
     description: "Alternatives in order of preference, the chosen edge first",
   }),
-  expiresAt: Timestamp.nullable().openapi({ description: "When the playback token expires" }),
+  expiresAt: Timestamp.nullable().openapi({
+    description: "When the playback token expires; null when playback is not signed",
+  }),
 }).openapi("Playback");
 
 export const PublishHookBody = z.object({

@@ -16,6 +16,8 @@ import { apiConfigSchema } from "../src/config.ts";
 export const ADMIN_TOKEN = "admin-token-for-tests-0123456789";
 export const HOOK_TOKEN = "hook-token-for-tests-0123456789";
 export const SIGNING_KEY = "playback-signing-key-for-tests-0123456789";
+/** `PLAYBACK_API_TOKEN`, set only by the cases that configure it. */
+export const PLAYBACK_TOKEN = "playback-api-token-for-tests-0123";
 /** Where the fake clock starts, in epoch milliseconds. */
 export const START = 1_800_000_000_000;
 /** How long the API waits for an origin in these cases. */
@@ -23,7 +25,7 @@ export const ORIGIN_TIMEOUT_MS = 400;
 
 export interface CallOptions {
   method?: string;
-  /** Admin bearer token; `null` for none. Default: the right one. */
+  /** Bearer token; `null` for none. Default: the right admin token. */
   token?: string | null;
   json?: unknown;
   body?: BodyInit;

@@ -1,11 +1,25 @@
 /**
  * Endpoint cases for the public routes: the live directory and per-viewer playback (region
- * by query, header, address or default; load and rendezvous spreading; signed URLs). Run by
- * `suite.ts`.
+ * by query, header, address or default; load and rendezvous spreading; signed URLs issued
+ * only to a caller with a token, with a lifetime it may choose). Run by `suite.ts`.
  */
 import assert from "node:assert/strict";
 import { verifyPlaybackToken } from "@cascade/common/playback_token";
-import { type ApiCase, type CallOptions, expectError, SIGNING_KEY } from "./harness.ts";
+import {
+  ADMIN_TOKEN,
+  type ApiCase,
+  type CallOptions,
+  expectError,
+  PLAYBACK_TOKEN,
+  SIGNING_KEY,
+} from "./harness.ts";
+
+/** The token of an HLS URL, asserting there is one. */
+function tokenOf(url: string): string {
+  const token = new URL(url).searchParams.get("token");
+  assert.ok(token, `no token in ${url}`);
+  return token;
+}
 
 export const publicCases: ApiCase[] = [
   ["GET /live lists live streams with origin, start time and playback URLs", async (h) => {
@@ -132,23 +146,164 @@ export const publicCases: ApiCase[] = [
   ],
 
   ["GET /streams/{name}/playback signs HLS URLs when PLAYBACK_SIGNING_KEY is set", async (h) => {
-    h.configure({ PLAYBACK_SIGNING_KEY: SIGNING_KEY, PLAYBACK_TOKEN_TTL_SECONDS: "600" });
+    h.configure({
+      PLAYBACK_SIGNING_KEY: SIGNING_KEY,
+      PLAYBACK_TOKEN_TTL_SECONDS: "600",
+      PLAYBACK_API_TOKEN: PLAYBACK_TOKEN,
+    });
     await h.live("cam1");
     await h.node("edge", "e1");
     await h.node("edge", "e2");
-    const body = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+    const body = await (await h.call("/api/v1/streams/cam1/playback", { token: PLAYBACK_TOKEN }))
+      .json();
     const expires = Math.floor(h.clock / 1000) + 600;
     assert.equal(body.expiresAt, new Date(expires * 1000).toISOString());
     for (const url of [body.hls, ...body.edges.map((e: { hls: string }) => e.hls)]) {
-      const token = new URL(url).searchParams.get("token");
-      assert.ok(token, `no token in ${url}`);
+      const token = tokenOf(url);
       assert.deepEqual(await verifyPlaybackToken(SIGNING_KEY, "cam1", token, h.clock), {
         valid: true,
         expiresAt: expires,
       });
       assert.equal((await verifyPlaybackToken(SIGNING_KEY, "cam2", token, h.clock)).valid, false);
     }
-    const live = await (await h.call("/api/v1/live", { token: null })).json();
+    const live = await (await h.call("/api/v1/live", { token: PLAYBACK_TOKEN })).json();
     assert.match(live.streams[0].hls, /\?token=\d+\.[A-Za-z0-9_-]{43}$/);
+    const byAdmin = await h.call("/api/v1/streams/cam1/playback", { token: ADMIN_TOKEN });
+    assert.equal(byAdmin.status, 200, "the admin token may fetch signed URLs too");
+    tokenOf((await byAdmin.json()).hls);
   }],
+
+  [
+    "signed playback: anonymous /playback is 401 saying so, anonymous /live carries no token",
+    async (h) => {
+      h.configure({ PLAYBACK_SIGNING_KEY: SIGNING_KEY, PLAYBACK_API_TOKEN: PLAYBACK_TOKEN });
+      await h.live("cam1");
+      await h.live("cam2");
+      await h.node("edge", "e1");
+      for (let i = 0; i < 12; i++) {
+        const res = await h.call("/api/v1/streams/cam1/playback", { token: null });
+        assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="playback"');
+        await expectError(
+          res,
+          401,
+          "signed_playback",
+          /^Playback signing is on: .*PLAYBACK_API_TOKEN/,
+        );
+      }
+      const res = await h.call("/api/v1/live", { token: null });
+      assert.equal(res.status, 200);
+      const text = await res.text();
+      assert.ok(!text.includes("token"), `anonymous /live holds a token: ${text}`);
+      assert.deepEqual(JSON.parse(text), {
+        streams: ["cam1", "cam2"].map((name) => ({
+          name,
+          originId: "o1",
+          startedAt: new Date(h.clock - 60_000).toISOString(),
+          playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
+          hls: null,
+        })),
+      });
+      // Missing tokens are no guesses: the caller with the token is not throttled by them.
+      const ok = await h.call("/api/v1/streams/cam1/playback", { token: PLAYBACK_TOKEN });
+      assert.equal(ok.status, 200);
+      tokenOf((await ok.json()).hls);
+    },
+  ],
+
+  [
+    "signed playback: wrong tokens are 401 then 429 in their own realm; the token opens no admin route",
+    async (h) => {
+      h.configure({ PLAYBACK_SIGNING_KEY: SIGNING_KEY, PLAYBACK_API_TOKEN: PLAYBACK_TOKEN });
+      await h.live("cam1");
+      const ip = "203.0.113.9";
+      for (let i = 0; i < 10; i++) {
+        const res = await h.call("/api/v1/streams/cam1/playback", {
+          token: `${PLAYBACK_TOKEN}x`,
+          ip,
+        });
+        assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="playback"');
+        await expectError(res, 401, "unauthorized", /PLAYBACK_API_TOKEN or API_ADMIN_TOKEN/);
+      }
+      await expectError(
+        await h.call("/api/v1/live", { token: `${PLAYBACK_TOKEN}x`, ip }),
+        429,
+        "too_many_requests",
+      );
+      await expectError(
+        await h.call("/api/v1/streams/cam1/playback", { token: PLAYBACK_TOKEN, ip }),
+        429,
+      );
+      assert.equal((await h.call("/api/v1/streams", { ip })).status, 200, "admin realm apart");
+      assert.match(
+        h.metrics.render(),
+        /cascade_api_auth_failures_total\{realm="playback"\} 10/,
+      );
+      await expectError(
+        await h.call("/api/v1/streams", { token: PLAYBACK_TOKEN }),
+        401,
+        "unauthorized",
+      );
+      await expectError(
+        await h.call("/api/v1/streams/cam1", { method: "DELETE", token: PLAYBACK_TOKEN }),
+        401,
+      );
+    },
+  ],
+
+  ["signed playback without any token configured refuses callers with 503", async (h) => {
+    h.configure({ PLAYBACK_SIGNING_KEY: SIGNING_KEY, API_ADMIN_TOKEN: "" });
+    await h.live("cam1");
+    await expectError(
+      await h.call("/api/v1/streams/cam1/playback", { token: "some-token-0123456789" }),
+      503,
+      "not_configured",
+      /PLAYBACK_API_TOKEN/,
+    );
+    await expectError(
+      await h.call("/api/v1/streams/cam1/playback", { token: null }),
+      401,
+      "signed_playback",
+    );
+  }],
+
+  [
+    "GET /streams/{name}/playback?ttl= sets the token's lifetime within the configured maximum",
+    async (h) => {
+      h.configure({
+        PLAYBACK_SIGNING_KEY: SIGNING_KEY,
+        PLAYBACK_API_TOKEN: PLAYBACK_TOKEN,
+        PLAYBACK_TOKEN_MAX_TTL_SECONDS: "3600",
+        PLAYBACK_TOKEN_TTL_SECONDS: "1800",
+      });
+      await h.live("cam1");
+      await h.node("edge", "e1");
+      const nowSeconds = Math.floor(h.clock / 1000);
+      for (const [query, ttl] of [["?ttl=120", 120], ["?ttl=3600", 3600], ["", 1800]] as const) {
+        const body = await (await h.call(`/api/v1/streams/cam1/playback${query}`, {
+          token: PLAYBACK_TOKEN,
+        })).json();
+        assert.equal(body.expiresAt, new Date((nowSeconds + ttl) * 1000).toISOString(), query);
+        const token = tokenOf(body.hls);
+        assert.deepEqual(await verifyPlaybackToken(SIGNING_KEY, "cam1", token, h.clock), {
+          valid: true,
+          expiresAt: nowSeconds + ttl,
+        });
+        const after = (nowSeconds + ttl + 1) * 1000;
+        assert.deepEqual(await verifyPlaybackToken(SIGNING_KEY, "cam1", token, after), {
+          valid: false,
+          reason: "expired",
+        });
+      }
+      const live = await (await h.call("/api/v1/live?ttl=300", { token: PLAYBACK_TOKEN })).json();
+      assert.ok(tokenOf(live.streams[0].hls).startsWith(`${nowSeconds + 300}.`));
+      for (const ttl of ["3601", "59", "1.5", "soon"]) {
+        await expectError(
+          await h.call(`/api/v1/streams/cam1/playback?ttl=${ttl}`, { token: PLAYBACK_TOKEN }),
+          400,
+          "invalid_request",
+          /query parameter "ttl"/,
+        );
+      }
+    },
+  ],
 ];

@@ -10,6 +10,7 @@ import {
   type CallOptions,
   expectError,
   HOOK_TOKEN,
+  PLAYBACK_TOKEN,
   SIGNING_KEY,
 } from "./harness.ts";
 import { logText } from "./log_text.ts";
@@ -37,7 +38,11 @@ export const serviceCases: ApiCase[] = [
   }],
 
   ["no stream key or token ever reaches a log line", async (h) => {
-    h.configure({ LOG_LEVEL: "debug", PLAYBACK_SIGNING_KEY: SIGNING_KEY });
+    h.configure({
+      LOG_LEVEL: "debug",
+      PLAYBACK_SIGNING_KEY: SIGNING_KEY,
+      PLAYBACK_API_TOKEN: PLAYBACK_TOKEN,
+    });
     const key = await h.create("cam1");
     const rotated = await (await h.call("/api/v1/streams/cam1/rotate-key", { method: "POST" }))
       .json();
@@ -55,13 +60,29 @@ export const serviceCases: ApiCase[] = [
     await h.call("/api/v1/hooks/publish", { token: HOOK_TOKEN, json: { key: 5 } });
     await h.live("cam1");
     await h.call("/api/v1/streams/cam1/playback", { token: null });
+    const signed = await (await h.call("/api/v1/streams/cam1/playback", { token: PLAYBACK_TOKEN }))
+      .json();
+    const playbackToken = new URL(signed.hls).searchParams.get("token");
+    assert.ok(playbackToken);
+    await h.call("/api/v1/live", { token: "a-wrong-playback-token-123" });
     const logged = logText(h.log);
     assert.match(logged, /publish\.allowed/);
     assert.match(logged, /publish\.refused/);
-    for (const secret of [key, rotated.streamKey, ADMIN_TOKEN, HOOK_TOKEN, SIGNING_KEY]) {
+    for (
+      const secret of [
+        key,
+        rotated.streamKey,
+        ADMIN_TOKEN,
+        HOOK_TOKEN,
+        SIGNING_KEY,
+        PLAYBACK_TOKEN,
+        playbackToken,
+      ]
+    ) {
       assert.ok(!logged.includes(secret), "a secret reached the log");
     }
     assert.ok(!logged.includes("a-wrong-admin-token-123"));
+    assert.ok(!logged.includes("a-wrong-playback-token-123"));
   }],
 
   ["the OpenAPI document and the docs page describe every route", async (h) => {
@@ -87,6 +108,20 @@ export const serviceCases: ApiCase[] = [
       "POST /api/v1/streams/{name}/rotate-key",
     ]);
     assert.deepEqual(doc.paths["/api/v1/streams"].post.security, [{ adminToken: [] }]);
+    for (const path of ["/api/v1/streams/{name}/playback", "/api/v1/live"]) {
+      assert.deepEqual(doc.paths[path].get.security, [
+        {},
+        { playbackToken: [] },
+        { adminToken: [] },
+      ]);
+      assert.match(doc.paths[path].get.description, /PLAYBACK_SIGNING_KEY/);
+    }
+    assert.match(doc.components.securitySchemes.playbackToken.description, /PLAYBACK_API_TOKEN/);
+    assert.ok(
+      doc.paths["/api/v1/streams/{name}/playback"].get.parameters.some(
+        (p: { name: string; in: string }) => p.name === "ttl" && p.in === "query",
+      ),
+    );
     assert.ok(doc.components.schemas.CreateStream.properties.name.pattern);
     const page = await h.call("/api/v1/docs", { token: null });
     assert.equal(page.status, 200);

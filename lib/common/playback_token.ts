@@ -1,8 +1,9 @@
 /**
  * Signed playback URLs. With `PLAYBACK_SIGNING_KEY` set, the API appends `?token=` to every
- * HLS URL it hands out and edges refuse requests without a valid one. A token binds one
- * stream name to an expiry and nothing else, so one token serves a viewer's whole session
- * on any edge:
+ * HLS URL it hands out (only to a caller holding `PLAYBACK_API_TOKEN` or the admin token) and
+ * edges refuse requests without a valid one. A token binds one stream name to an expiry the
+ * caller chose and nothing else, so it plays no other stream, and one token serves a viewer's
+ * whole session on any edge:
  *
  *     token = `${expires}.${base64url(HMAC-SHA256(key, `${name}.${expires}`))}`
  *

@@ -6,8 +6,9 @@
  * API's admin routes with a token the operator types in. The token is kept in this tab's
  * sessionStorage only and sent only as an `Authorization` header to this origin's API; a
  * new stream key is shown once, from the API's answer, and removed from the page when the
- * operator confirms having saved it. Everything the server sends is put into the page as
- * text, never as markup.
+ * operator confirms having saved it. Once unlocked, a stream's watch link asks the API for a
+ * playback URL first and carries its `?token=` when playback is signed. Everything the
+ * server sends is put into the page as text, never as markup.
  */
 
 const EVENTS_URL = "/api/v1/dashboard/events";
@@ -578,6 +579,33 @@ configRows.addEventListener("click", async (event) => {
 keyPanel.addEventListener("click", (event) => {
   const button = /** @type {HTMLElement} */ (event.target).closest("button[data-copy]");
   if (button instanceof HTMLButtonElement) void copy(input(button.dataset.copy ?? ""));
+});
+
+/**
+ * The watch link with the playback token the API signs for an admin, or as it is when
+ * playback is not signed or no token can be had (the watch page then says why).
+ * @param {string} name
+ * @param {string} href
+ */
+async function signedWatchUrl(name, href) {
+  try {
+    const playback = await adminCall("GET", `/api/v1/streams/${encodeURIComponent(name)}/playback`);
+    const token = new URL(playback?.hls ?? "", location.href).searchParams.get("token");
+    if (token === null) return href;
+    const url = new URL(href, location.href);
+    url.searchParams.set("token", token);
+    return url.href;
+  } catch {
+    return href;
+  }
+}
+
+liveRows.addEventListener("click", async (event) => {
+  const a = /** @type {HTMLElement} */ (event.target).closest("a");
+  const name = a?.closest("tr")?.dataset.stream;
+  if (!(a instanceof HTMLAnchorElement) || name === undefined || storedToken() === null) return;
+  event.preventDefault();
+  location.assign(await signedWatchUrl(name, a.href));
 });
 
 byId("key-done").addEventListener("click", () => {

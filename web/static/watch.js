@@ -8,8 +8,10 @@
  * fallback. The latency shown is wall clock minus the `#EXT-X-PROGRAM-DATE-TIME` of the
  * frame on screen (the ingest time the origin stamps), so it includes the encoder's delay
  * and any clock difference between viewer and origin. Only root-relative URLs are used,
- * so the page plays from whichever edge served it; a `?token=` of the page is passed on
- * to every media request for edges that require signed playback.
+ * so the page plays from whichever edge served it. Where playback is signed, the page
+ * cannot get a token itself: the operator's site links to it with a signed `?token=`,
+ * which is passed on to every media request; without one (or with an expired one) the
+ * page says that a signed link is needed, as the edge's refusal tells it.
  */
 
 /** Playlist polling period while offline. */
@@ -102,14 +104,18 @@ function lastSegment(text) {
 }
 
 /**
- * Fetches the playlist once and says what it shows.
+ * Fetches the playlist once and says what it shows; `detail` is the edge's error code when
+ * it refuses.
  * @returns {Promise<{status: "live" | "ended" | "missing" | "forbidden" | "error", tail: string | null, detail?: string}>}
  */
 async function probe() {
   try {
     const res = await fetch(playlistUrl, { cache: "no-store" });
     if (res.status === 404 || res.status === 410) return { status: "missing", tail: null };
-    if (res.status === 401 || res.status === 403) return { status: "forbidden", tail: null };
+    if (res.status === 401 || res.status === 403) {
+      const body = await res.json().catch(() => null);
+      return { status: "forbidden", tail: null, detail: String(body?.error?.code ?? "") };
+    }
     if (!res.ok) {
       return { status: "error", tail: null, detail: `the server answered ${res.status}` };
     }
@@ -123,6 +129,22 @@ async function probe() {
   } catch {
     return { status: "error", tail: null, detail: "no network connection to it" };
   }
+}
+
+/**
+ * What to tell a viewer the edge refused, by its error code.
+ * @param {string | undefined} code
+ */
+function refusal(code) {
+  if (token === null || code === "token_required") {
+    return "This stream needs a signed link: open it from the site that shared it, " +
+      "which adds a token to the address.";
+  }
+  if (code === "token_expired") {
+    return "This link has expired. Open the stream again from the site that shared it " +
+      "for a new link.";
+  }
+  return "This link does not allow watching this stream. Ask for a new link.";
 }
 
 /** @param {number} [ms] */
@@ -142,9 +164,7 @@ async function poll() {
   switch (result.status) {
     case "forbidden":
       setState("error", "Not allowed");
-      showError(
-        "This link does not allow watching the stream (it may have expired). Ask for a new link.",
-      );
+      showError(refusal(result.detail));
       schedulePoll(10_000);
       return;
     case "error":

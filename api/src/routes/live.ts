@@ -1,12 +1,14 @@
 /**
  * The public live directory, `GET /api/v1/live`: every stream live now with its origin,
  * start time, playback endpoint and an HLS URL chosen for this viewer (see `playback.ts`
- * for the viewer's region). Never cached: the URLs carry fresh tokens.
+ * for the viewer's region). With signed playback, only a caller allowed to be given signed
+ * URLs (`../playback_access.ts`) gets HLS URLs; anyone else gets `hls: null`, so the
+ * directory never hands out a token. Never cached: the URLs carry fresh tokens.
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
-import { LiveList, PlaybackHeaders, PlaybackQuery } from "../schemas.ts";
-import { viewerRegion } from "./playback.ts";
+import { LiveList, PlaybackHeaders, playbackQuery } from "../schemas.ts";
+import { PLAYBACK_SECURITY, viewerRegion } from "./playback.ts";
 import { errorResponse, json, NO_STORE } from "./responses.ts";
 
 /** The live directory, to mount at `/api/v1/live`. */
@@ -18,21 +20,26 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
       path: "/",
       tags: ["public"],
       summary: "Live streams",
-      description: "Each with its origin, start time, playback endpoint and an HLS URL.",
-      request: { query: PlaybackQuery, headers: PlaybackHeaders },
+      description: "Each with its origin, start time, playback endpoint and an HLS URL. " +
+        "When playback is signed (PLAYBACK_SIGNING_KEY), `hls` is null for callers without a " +
+        "bearer PLAYBACK_API_TOKEN or API_ADMIN_TOKEN: the list then carries no token.",
+      security: PLAYBACK_SECURITY,
+      request: {
+        query: playbackQuery(ctx.config.PLAYBACK_TOKEN_MAX_TTL_SECONDS),
+        headers: PlaybackHeaders,
+      },
       responses: {
         200: { description: "Streams live now, by name", content: json(LiveList) },
-        400: errorResponse("Invalid region"),
+        400: errorResponse("Invalid region or ttl"),
+        401: errorResponse("A wrong token was presented"),
+        429: errorResponse("Too many wrong tokens from this address"),
         503: errorResponse("Registry unreachable"),
       },
     }),
     async (c) => {
-      const region = viewerRegion(
-        ctx,
-        c,
-        c.req.valid("query").region,
-        c.req.valid("header")["x-viewer-region"],
-      );
+      const query = c.req.valid("query");
+      const access = await ctx.playbackAccess(c);
+      const region = viewerRegion(ctx, c, query.region, c.req.valid("header")["x-viewer-region"]);
       const [live, edges] = await Promise.all([
         ctx.registry.listStreams(),
         ctx.registry.listNodes("edge"),
@@ -43,7 +50,9 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
         originId: stream.originId,
         startedAt: new Date(stream.startedAt).toISOString(),
         playbackUrl: playbackEndpoint(ctx, c, stream.name),
-        hls: (await ctx.planner.plan(stream, edges, region)).hls,
+        hls: access === "anonymous"
+          ? null
+          : (await ctx.planner.plan(stream, edges, region, query.ttl)).hls,
       })));
       return c.json({ streams }, 200, NO_STORE);
     },

@@ -1,15 +1,17 @@
 /**
- * Public playback under `/api/v1/streams`: `GET /{name}/playback` answers where this viewer
- * should play a live stream. The viewer's region comes from `?region=`, else
- * `X-Viewer-Region`, else the client address through `REGION_CIDRS`, else `DEFAULT_REGION`;
- * `../playback.ts` turns it into an edge. Answers carry fresh tokens and per-client choices,
- * so they are never cached.
+ * Playback under `/api/v1/streams`: `GET /{name}/playback` answers where this viewer should
+ * play a live stream. Open to anyone while playback is not signed; with a signing key, only
+ * to the operator's backend (`../playback_access.ts`), which may choose the token's lifetime
+ * with `?ttl=`. The viewer's region comes from `?region=`, else `X-Viewer-Region`, else the
+ * client address through `REGION_CIDRS`, else `DEFAULT_REGION`; `../playback.ts` turns it
+ * into an edge. Answers carry fresh tokens and per-client choices, so they are never cached.
  */
 import type { Context } from "hono";
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { HttpError } from "@cascade/common/http_errors";
 import type { ApiContext } from "../context.ts";
-import { NameParams, Playback, PlaybackHeaders, PlaybackQuery } from "../schemas.ts";
+import { signedLinkRequired } from "../playback_access.ts";
+import { NameParams, Playback, PlaybackHeaders, playbackQuery } from "../schemas.ts";
 import { errorResponse, json, NO_STORE } from "./responses.ts";
 
 /** The region a viewer is taken to be in; see the module comment. */
@@ -26,6 +28,13 @@ export function viewerRegion(
     ctx.config.DEFAULT_REGION;
 }
 
+/** Who may call the playback routes, for their OpenAPI entries: anyone unless signed. */
+export const PLAYBACK_SECURITY: Record<string, string[]>[] = [
+  {},
+  { playbackToken: [] },
+  { adminToken: [] },
+];
+
 /** The playback route, to mount at `/api/v1/streams`. */
 export function playbackApp(ctx: ApiContext): OpenAPIHono {
   const app = new OpenAPIHono();
@@ -35,29 +44,37 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
       path: "/{name}/playback",
       tags: ["public"],
       summary: "Playback URL of a live stream for this viewer",
-      description: "The edge is chosen by region, load and rendezvous hashing of the name.",
-      request: { params: NameParams, query: PlaybackQuery, headers: PlaybackHeaders },
+      description: "The edge is chosen by region, load and rendezvous hashing of the name. " +
+        "Open to anyone unless playback is signed (PLAYBACK_SIGNING_KEY): then only a caller " +
+        "with a bearer PLAYBACK_API_TOKEN or API_ADMIN_TOKEN (the operator's backend) gets an " +
+        "answer, with HLS URLs whose `?token=` plays this stream only, until `expiresAt`.",
+      security: PLAYBACK_SECURITY,
+      request: {
+        params: NameParams,
+        query: playbackQuery(ctx.config.PLAYBACK_TOKEN_MAX_TTL_SECONDS),
+        headers: PlaybackHeaders,
+      },
       responses: {
         200: { description: "Where to play", content: json(Playback) },
-        400: errorResponse("Invalid name or region"),
+        400: errorResponse("Invalid name, region or ttl"),
+        401: errorResponse("Playback is signed and no token, or a wrong one, was presented"),
         404: errorResponse("Not live"),
-        503: errorResponse("Registry unreachable"),
+        429: errorResponse("Too many wrong tokens from this address"),
+        503: errorResponse("Registry unreachable, or no token configured to sign for"),
       },
     }),
     async (c) => {
       const { name } = c.req.valid("param");
-      const region = viewerRegion(
-        ctx,
-        c,
-        c.req.valid("query").region,
-        c.req.valid("header")["x-viewer-region"],
-      );
+      const query = c.req.valid("query");
+      const access = await ctx.playbackAccess(c);
+      if (access === "anonymous") throw signedLinkRequired();
+      const region = viewerRegion(ctx, c, query.region, c.req.valid("header")["x-viewer-region"]);
       const [stream, edges] = await Promise.all([
         ctx.registry.getStream(name),
         ctx.registry.listNodes("edge"),
       ]);
       if (stream === null) throw new HttpError(404, "not_live", `Stream is not live: ${name}`);
-      const plan = await ctx.planner.plan(stream, edges, region);
+      const plan = await ctx.planner.plan(stream, edges, region, query.ttl);
       return c.json(
         {
           name,
