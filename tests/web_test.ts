@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { chromium, type Page } from "./helpers/playwright.ts";
+import { openBrowser, videoTime, waitForPlayback, watchState } from "./helpers/browser.ts";
 import { loadConfig } from "@cascade/common/config";
 import { log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
@@ -31,16 +31,6 @@ const ADMIN_TOKEN = "web-test-admin-token-0123456789";
 const SIGNING_KEY = "web-test-playback-signing-key-0123456789";
 const ALPHA_KEY = "test_key_1234";
 const ARTIFACTS = new URL("../test-artifacts/", import.meta.url);
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--autoplay-policy=no-user-gesture-required",
-];
 
 interface WebStack extends AsyncDisposable {
   /** `http://127.0.0.1:PORT`: pages, API and edge. */
@@ -106,41 +96,6 @@ async function startWebStack(signingKey?: string): Promise<WebStack> {
   };
 }
 
-/** Headless Chromium with a fresh profile, and a page that records script errors. */
-async function openBrowser() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
-  const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
-  const page = await context.newPage();
-  const pageErrors: string[] = [];
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  if (Deno.env.get("LOG_TESTS") === "1") {
-    page.on("console", (m) => console.error(`[page ${m.type()}] ${m.text()}`));
-    page.on(
-      "response",
-      (r) => console.error(`[page ${performance.now().toFixed(0)}] ${r.status()} ${r.url()}`),
-    );
-  }
-  return {
-    page,
-    pageErrors,
-    async [Symbol.asyncDispose]() {
-      await browser.close();
-    },
-  };
-}
-
-function videoTime(page: Page): Promise<number> {
-  return page.evaluate<number>("document.querySelector('video').currentTime");
-}
-
-function watchState(page: Page): Promise<string | null> {
-  return page.getAttribute("#watch", "data-state");
-}
-
 /** Stops a publisher if it still runs. */
 function stopping(ff: () => TestProcess | undefined): AsyncDisposable {
   return { [Symbol.asyncDispose]: async () => void await ff()?.stop() };
@@ -165,13 +120,7 @@ Deno.test({
     },
   );
   await page.goto(`${stack.url}/watch/alpha`);
-  const startedAt = await waitFor("playback to start", async () => {
-    const t = await videoTime(page);
-    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
-  }, { timeoutMs: 20_000 });
-  await waitFor("4 s of video to play", async () => (await videoTime(page)) >= startedAt + 4, {
-    timeoutMs: 20_000,
-  });
+  await waitForPlayback(page, 4, { what: "playback", timeoutMs: 20_000 });
   assert.equal(await page.getAttribute("#watch", "data-engine"), "hls.js");
   assert.equal(
     await page.getAttribute("#watch", "data-fatal-errors"),
@@ -198,13 +147,7 @@ Deno.test({
   assert.match(await page.textContent("#overlay") ?? "", /ended|offline/);
 
   ff = publish(stack.origin.rtmpUrl(ALPHA_KEY));
-  const resumedAt = await waitFor("playback to resume", async () => {
-    const t = await videoTime(page);
-    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
-  }, { timeoutMs: 30_000 });
-  await waitFor("video to advance after resuming", async () => {
-    return (await videoTime(page)) >= resumedAt + 2;
-  }, { timeoutMs: 20_000 });
+  await waitForPlayback(page, 2, { what: "resumed playback", timeoutMs: 30_000 });
   assert.equal(await page.evaluate("window.cascadeTestMarker"), "same document");
   assert.equal(await page.isVisible("#error"), false);
   assert.deepEqual(browser.pageErrors, []);
@@ -376,14 +319,8 @@ Deno.test({
     },
   );
   await page.goto(`${stack.url}/watch/alpha`);
-  const startedAt = await waitFor("native playback to start", async () => {
-    const t = await videoTime(page);
-    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
-  }, { timeoutMs: 20_000 });
+  await waitForPlayback(page, 2, { what: "native playback", timeoutMs: 20_000 });
   assert.equal(await page.getAttribute("#watch", "data-engine"), "native");
-  await waitFor("video to advance", async () => (await videoTime(page)) >= startedAt + 2, {
-    timeoutMs: 20_000,
-  });
   assert.deepEqual(browser.pageErrors, []);
 });
 
@@ -423,13 +360,7 @@ Deno.test({
   assert.equal(await watchLink.getAttribute("href"), "/watch/alpha", "the page holds no token");
   await watchLink.click();
   await page.waitForURL(/\/watch\/alpha\?token=\d+\.[A-Za-z0-9_-]{43}$/);
-  const startedAt = await waitFor("signed playback to start", async () => {
-    const t = await videoTime(page);
-    return (await watchState(page)) === "live" && t > 0 ? t : undefined;
-  }, { timeoutMs: 20_000 });
-  await waitFor("video to advance", async () => (await videoTime(page)) >= startedAt + 2, {
-    timeoutMs: 20_000,
-  });
+  await waitForPlayback(page, 2, { what: "signed playback", timeoutMs: 20_000 });
   assert.equal(await page.isVisible("#error"), false);
   assert.deepEqual(browser.pageErrors, []);
 });
