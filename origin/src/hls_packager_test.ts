@@ -10,10 +10,11 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
-import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
+import type { LivePlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { TS_PID } from "@cascade/media/mpegts/muxer";
 import { type LiveStream, StreamHub } from "@cascade/stream/hub";
+import { listDir, readPlaylist } from "../../tests/helpers/files.ts";
 import { type CapturedLog, captureLog } from "../../tests/helpers/log.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 import { HlsPackager, timeBasedSequence } from "./hls_packager.ts";
@@ -73,15 +74,6 @@ function videoAccessUnits(ts: Uint8Array): number {
   return units;
 }
 
-async function readPlaylist(dir: string): Promise<LivePlaylist | undefined> {
-  try {
-    return parsePlaylist(await Deno.readTextFile(join(dir, LIVE_PLAYLIST)));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-}
-
 /** Waits until the playlist on disk satisfies `check`. */
 function playlistWhere(
   dir: string,
@@ -89,7 +81,7 @@ function playlistWhere(
   check: (p: LivePlaylist) => boolean,
 ): Promise<LivePlaylist> {
   return waitFor(`${LIVE_PLAYLIST} ${what}`, async () => {
-    const p = await readPlaylist(dir);
+    const p = await readPlaylist(join(dir, LIVE_PLAYLIST));
     return p && check(p) ? p : undefined;
   }, { timeoutMs: 20_000, intervalMs: 10 });
 }
@@ -199,12 +191,6 @@ async function broadcast(hub: StreamHub, dir: string, gops: number): Promise<Liv
 function assertNoWarnings(log: CapturedLog): void {
   const bad = log.lines.filter((l) => l.level === "error" || l.level === "warn");
   assert.deepEqual(bad, [], "no warnings or errors logged");
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
 }
 
 Deno.test("HlsPackager renames each segment from .tmp before the playlist lists it", async () => {
