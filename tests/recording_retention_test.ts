@@ -117,7 +117,7 @@ Deno.test({
       assert.ok(first.length >= 1, "chunks finished before the disk filled");
       for (const f of first) await Deno.remove(join(dir, "alpha", f));
       await waitFor("recording to resume", () => log.events("record.resumed").length === 1, {
-        timeoutMs: 15_000,
+        timeoutMs: 30_000,
       });
 
       assert.equal((await ff.status).code, 0, ff.output);

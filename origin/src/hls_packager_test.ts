@@ -9,11 +9,12 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
+import type { MediaFrame } from "@cascade/media/frame";
 import type { LivePlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { TS_PID } from "@cascade/media/mpegts/muxer";
 import { type LiveStream, StreamHub } from "@cascade/stream/hub";
+import { avcTrack } from "../../lib/media/testing/tracks.ts";
 import { listDir, readPlaylist } from "../../tests/helpers/files.ts";
 import { type CapturedLog, captureLog } from "../../tests/helpers/log.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
@@ -27,21 +28,8 @@ const SEGMENT_SECONDS = 1;
 /** Long enough never to run out during a test; `close()` stops its timer. */
 const GRACE_SECONDS = 600;
 
-const SPS = Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80);
-const PPS = Uint8Array.of(0x68, 0xce, 0x3c, 0x80);
-const VIDEO: TrackConfig = {
-  kind: "video",
-  codec: "h264",
-  avc: {
-    profile: 66,
-    compatibility: 0xc0,
-    level: 30,
-    nalLengthSize: 4,
-    sps: [SPS],
-    pps: [PPS],
-    record: Uint8Array.of(1, 66, 0xc0, 30, 0xff, 0xe1, 0, 7, ...SPS, 1, 0, 4, ...PPS),
-  },
-};
+/** The stream's video config: its bytes only reach the muxer, and nothing here decodes them. */
+const VIDEO = avcTrack(30);
 
 /** Frame `index` of a broadcast: IDR (nal_unit_type 5) at each GOP start, else a slice (1). */
 function videoFrame(index: number): MediaFrame {
