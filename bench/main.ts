@@ -16,7 +16,8 @@
  *   deno task bench --streams 10 --seconds 20 --rounds 1 --only ingest,stampede
  */
 import { parseArgs } from "node:util";
-import { ffprobe, makeClip } from "../tests/helpers/media.ts";
+import { probeJson } from "../tests/helpers/decode.ts";
+import { makeClip } from "../tests/helpers/media.ts";
 import { runEdgeThroughput } from "./edge_throughput.ts";
 import { measureIdleRss } from "./idle.ts";
 import { type IngestOptions, type IngestRound, runIngestRound } from "./ingest.ts";
@@ -138,17 +139,9 @@ async function prepareClip(dir: string): Promise<{ path: string; info: Results["
   const path = `${dir}/clip.flv`;
   progress(`encoding a ${CLIP.seconds} s ${CLIP.size} ${CLIP.fps} fps clip at ${CLIP.bitrate}`);
   await makeClip(path, CLIP);
-  const probe = await ffprobe([
-    "-v",
-    "error",
-    "-show_entries",
-    "format=bit_rate,duration",
-    "-of",
-    "json",
-    path,
-  ]);
-  const format =
-    (JSON.parse(probe.stdout) as { format: { bit_rate: string; duration: string } }).format;
+  const { format } = await probeJson(path, "-show_entries", "format=bit_rate,duration") as {
+    format: { bit_rate: string; duration: string };
+  };
   return {
     path,
     info: {

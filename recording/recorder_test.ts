@@ -1,8 +1,14 @@
+/**
+ * `Recorder` on a real `StreamHub` writing real files, fed generated frames whose timing is
+ * known: chunks cut at the first keyframe after `chunkSeconds` and named after the broadcast,
+ * a new chunk after a codec change, and streams the recording policy leaves alone.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { MediaFrame } from "@cascade/media/frame";
 import { findBox, readMovieHeader } from "@cascade/media/mp4/reader";
 import { type LiveStream, StreamHub } from "@cascade/stream/hub";
+import { listDir } from "../tests/helpers/files.ts";
 import { captureLog } from "../tests/helpers/log.ts";
 import { waitFor } from "../tests/helpers/wait.ts";
 import { fileStamp, parseChunkName, Recorder } from "./recorder.ts";
@@ -75,14 +81,6 @@ async function setup(shouldRecord: (name: string) => boolean | Promise<boolean> 
   };
 }
 
-async function files(dir: string): Promise<string[]> {
-  try {
-    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-  } catch {
-    return [];
-  }
-}
-
 Deno.test("Recorder cuts chunks at the first keyframe after chunkSeconds, named by broadcast", async () => {
   await using t = await setup();
   const stream = await t.openAlpha();
@@ -90,7 +88,7 @@ Deno.test("Recorder cuts chunks at the first keyframe after chunkSeconds, named 
   await t.end(stream);
   const stamp = fileStamp(stream.info.startedAt);
   // Keyframes every 2 s: cuts at 6 s and 12 s (the first keyframes at or after 5 s).
-  assert.deepEqual(await files(join(t.dir, "alpha")), [1, 2, 3].map((n) => `${stamp}-${n}.mp4`));
+  assert.deepEqual(await listDir(join(t.dir, "alpha")), [1, 2, 3].map((n) => `${stamp}-${n}.mp4`));
   assert.deepEqual(t.chunks, [1, 2, 3].map((n) => `${stamp}-${n}.mp4`));
   const seconds = [];
   for (const f of t.chunks) {
@@ -130,6 +128,6 @@ Deno.test("Recorder leaves unflagged streams alone and survives a failing policy
   }
   await waitFor("the policy failure", () => t.log.events("record.policy_failed").length === 1);
   await t.recorder.close();
-  assert.deepEqual(await files(t.dir), []);
+  assert.deepEqual(await listDir(t.dir), []);
   assert.equal(t.log.events("record.start").length, 0);
 });

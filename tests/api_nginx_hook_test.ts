@@ -14,6 +14,7 @@ import { MemoryRegistry } from "@cascade/registry/memory";
 import { createApiApp } from "../api/src/app.ts";
 import { logText } from "../api/testing/log_text.ts";
 import { apiConfigSchema } from "../api/src/config.ts";
+import { listDir } from "./helpers/files.ts";
 import { type CapturedLog, captureLog } from "./helpers/log.ts";
 import { publish } from "./helpers/media.ts";
 import { freePort } from "./helpers/ports.ts";
@@ -111,16 +112,6 @@ Deno.test("nginx on_publish hook answers nginx-rtmp's form bodies over HTTP", as
   await done.body?.cancel();
 });
 
-async function listDir(path: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(path)) names.push(entry.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
-
 Deno.test("a real nginx-rtmp publishes under the public name via on_publish and refuses wrong keys", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cascade-nginx-api-" });
   const log = captureLog();
@@ -144,18 +135,19 @@ Deno.test("a real nginx-rtmp publishes under the public name via on_publish and 
     await using wrong = publish(`rtmp://127.0.0.1:${rtmpPort}/live/sk_${"B".repeat(43)}`, {
       seconds: 30,
     });
-    const wrongExit = await Promise.race([
-      wrong.status.then((s) => s.code),
-      new Promise<null>((r) => setTimeout(() => r(null), 15_000)),
-    ]);
-    assert.ok(wrongExit !== null && wrongExit !== 0, "nginx-rtmp must refuse a wrong key");
+    const wrongExit = await waitFor(
+      "nginx-rtmp to refuse a wrong key",
+      () => wrong.exited && wrong.status,
+      { timeoutMs: 30_000 },
+    );
+    assert.notEqual(wrongExit.code, 0, "nginx-rtmp must refuse a wrong key");
     assert.ok(log.events("publish.refused").some((l) => l.fields.via === "nginx"));
     assert.deepEqual(await listDir(`${dir}/hls`), []);
 
     await using ff = publish(`rtmp://127.0.0.1:${rtmpPort}/live/${key}`, { seconds: 30 });
     const playlist = `${dir}/hls/cam1/index.m3u8`;
     await waitFor("nginx-rtmp's HLS playlist under the public name", async () => {
-      if (ff.exited) throw new Error(`ffmpeg exited:\n${ff.output.slice(-2000)}`);
+      ff.giveUpIfExited();
       const text = await Deno.readTextFile(playlist).catch(() => "");
       return text.includes("#EXTINF");
     }, { timeoutMs: 20_000 });

@@ -15,6 +15,7 @@ import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { RedisServer } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { exists } from "../tools/sys.ts";
 
 const PREFIX = "race:";
 const NAME = "alpha";
@@ -27,15 +28,6 @@ const REFRESHES = 8;
 function registryClient(url: string): RedisRegistry & AsyncDisposable {
   const registry = new RedisRegistry({ url, prefix: PREFIX });
   return Object.assign(registry, { [Symbol.asyncDispose]: () => registry.close() });
-}
-
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("two origins publishing one name at once: one owns stream:{name}, and keeps it", async () => {
@@ -60,7 +52,7 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
     await using _ffB = publish(originB.rtmpUrl("test_key_1234"), { seconds: 120 });
     for (const origin of [originA, originB]) {
       const playlist = join(origin.mediaRoot, NAME, LIVE_PLAYLIST);
-      await waitFor(`${origin.id} to write ${playlist}`, () => fileExists(playlist), {
+      await waitFor(`${origin.id} to write ${playlist}`, () => exists(playlist), {
         timeoutMs: 30_000,
       });
       assert.ok(origin.hub.get(NAME), `${origin.id} has its own publisher of ${NAME}`);

@@ -10,10 +10,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RedisRegistry } from "@cascade/registry";
 import { LIVE_PLAYLIST } from "@cascade/media/hls/layout";
-import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
-import { FFMPEG, publish } from "./helpers/media.ts";
+import { parsePlaylist } from "@cascade/media/hls/playlist";
+import { decodeErrors } from "./helpers/decode.ts";
+import { listDir, readPlaylist } from "./helpers/files.ts";
+import { publish } from "./helpers/media.ts";
 import { freePort } from "./helpers/ports.ts";
-import { runProcess, startProcess } from "./helpers/process.ts";
+import { startProcess } from "./helpers/process.ts";
 import { RedisServer } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -24,40 +26,6 @@ const PREFIX = "shutdown:";
 const CHUNK_SECONDS = 4;
 /** Generous: shutdown itself gives up after 5 s, but the machine may be busy. */
 const EXIT_DEADLINE_MS = 30_000;
-
-/** ffmpeg decodes the whole file; returns what it printed at level error (nothing, if clean). */
-async function decodeErrors(path: string): Promise<string> {
-  const r = await runProcess(FFMPEG, [
-    "-hide_banner",
-    "-v",
-    "error",
-    "-i",
-    path,
-    "-f",
-    "null",
-    "-",
-  ]);
-  return r.code === 0 ? r.stderr : `exit ${r.code}: ${r.stderr}`;
-}
-
-async function readPlaylist(path: string): Promise<LivePlaylist | undefined> {
-  try {
-    return parsePlaylist(await Deno.readTextFile(path));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) names.push(e.name);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return names.sort();
-}
 
 /** Chunk number `n` of a recording file `{startedAt}-{n}.mp4`. */
 function chunkNumber(file: string): number {
@@ -102,9 +70,8 @@ Deno.test("SIGTERM to a publishing origin: exit 0, ENDLIST, whole segments, a fi
     const recordingDir = join(recordDir, NAME);
     // Live for a while: segments listed, one recording chunk finished and the next one open.
     await waitFor("segments, a finished chunk and an open one", async () => {
-      if (origin.exited || ff.exited) {
-        throw new Error(`a process exited early:\n${origin.output}\n${ff.output}`);
-      }
+      origin.giveUpIfExited();
+      ff.giveUpIfExited();
       const playlist = await readPlaylist(join(streamDir, LIVE_PLAYLIST));
       const files = await listDir(recordingDir);
       return (playlist?.segments.length ?? 0) >= 3 &&

@@ -8,9 +8,10 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { boxes } from "@cascade/media/mp4/reader";
-import { ffprobe, publish } from "./helpers/media.ts";
+import { decodeErrors, probeStreams } from "./helpers/decode.ts";
+import { listDir } from "./helpers/files.ts";
+import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
-import { runProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 /** More than the chunk's `moov` reserve (19 KiB for 3 s chunks): media has been written. */
@@ -28,7 +29,7 @@ Deno.test("origin.close() mid-broadcast finishes the open recording chunk as a p
     await using ff = publish(origin.rtmpUrl("test_key_1234")); // until stopped
     const recorder = origin.recording.recorder!;
     const part = await waitFor("a finished chunk and media in the next one", async () => {
-      if (ff.exited) throw new Error(`ffmpeg exited early:\n${ff.output}`);
+      ff.giveUpIfExited();
       const [open] = recorder.openFiles();
       if (!open || (await origin.recording.list("alpha")).length === 0) return undefined;
       const st = await Deno.stat(open).catch(() => undefined);
@@ -41,8 +42,7 @@ Deno.test("origin.close() mid-broadcast finishes the open recording chunk as a p
     closed = true;
 
     const finished = part.slice(0, -".part".length);
-    const files = (await Array.fromAsync(Deno.readDir(join(dir, "alpha")))).map((e) => e.name)
-      .sort();
+    const files = await listDir(join(dir, "alpha"));
     assert.ok(files.includes(basename(finished)), `the open chunk was finished: ${files}`);
     assert.deepEqual(files.filter((f) => f.endsWith(".part")), [], "no .part is left");
     assert.deepEqual(recorder.openFiles(), []);
@@ -51,21 +51,12 @@ Deno.test("origin.close() mid-broadcast finishes the open recording chunk as a p
     const order = [...boxes(await Deno.readFile(finished))].map((b) => b.type)
       .filter((t) => t !== "free");
     assert.deepEqual(order, ["ftyp", "moov", "mdat"], "the cut chunk is faststart");
-    const probe = await ffprobe([
-      ...["-v", "error", "-show_entries", "format=duration:stream=codec_name"],
-      ...["-of", "json", finished],
-    ]);
-    assert.equal(probe.code, 0, probe.stderr);
-    const info = JSON.parse(probe.stdout);
-    const codecs = info.streams.map((s: { codec_name: string }) => s.codec_name).sort();
+    const { codecs, seconds } = await probeStreams(finished);
     assert.deepEqual(codecs, ["aac", "h264"]);
-    assert.ok(Number(info.format.duration) > 0.5, `the cut chunk lasts ${info.format.duration} s`);
+    assert.ok(seconds > 0.5, `the cut chunk lasts ${seconds} s`);
     for (const f of files) {
-      const decode = await runProcess("ffmpeg", [
-        ...["-v", "error", "-i", join(dir, "alpha", f), "-f", "null", "-"],
-      ]);
-      assert.equal(decode.code, 0, decode.stderr);
-      assert.equal(decode.stderr, "", `ffmpeg -v error prints nothing for ${f}`);
+      const errors = await decodeErrors(join(dir, "alpha", f));
+      assert.equal(errors, "", `ffmpeg -v error prints nothing for ${f}`);
     }
     const listed = await origin.recording.list("alpha");
     assert.deepEqual(listed.map((r) => r.file), files, "every chunk, the cut one too, is listed");

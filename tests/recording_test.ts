@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { boxes } from "@cascade/media/mp4/reader";
 import type { RecordingService } from "../recording/mod.ts";
 import { startTestRecording } from "../recording/testing/recording.ts";
-import { ffprobe, publish } from "./helpers/media.ts";
+import { decodeErrors, probeStreams } from "./helpers/decode.ts";
+import { listDir } from "./helpers/files.ts";
+import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
-import { runProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const BROADCAST_SECONDS = 40;
@@ -36,8 +37,7 @@ Deno.test("a 40 s broadcast with 15 s chunks is recorded as 3 clean MP4 files", 
     timeoutMs: 15_000,
   });
 
-  const files = (await Array.fromAsync(Deno.readDir(join(dir, "alpha")))).map((e) => e.name)
-    .sort();
+  const files = await listDir(join(dir, "alpha"));
   assert.equal(files.length, 3, `files: ${files.join(", ")}`);
   const stamp = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z/.exec(files[0]!)![0];
   assert.deepEqual(files, [1, 2, 3].map((n) => `${stamp}-${n}.mp4`));
@@ -45,19 +45,10 @@ Deno.test("a 40 s broadcast with 15 s chunks is recorded as 3 clean MP4 files", 
   let total = 0;
   for (const file of files) {
     const path = join(dir, "alpha", file);
-    const decode = await runProcess("ffmpeg", ["-v", "error", "-i", path, "-f", "null", "-"]);
-    assert.equal(decode.code, 0, decode.stderr);
-    assert.equal(decode.stderr, "", `ffmpeg -v error prints nothing for ${file}`);
-    const probe = await ffprobe([
-      ...["-v", "error", "-show_entries", "format=duration:stream=codec_name"],
-      ...["-of", "json", path],
-    ]);
-    const info = JSON.parse(probe.stdout);
-    assert.deepEqual(
-      info.streams.map((s: { codec_name: string }) => s.codec_name).sort(),
-      ["aac", "h264"],
-    );
-    total += Number(info.format.duration);
+    assert.equal(await decodeErrors(path), "", `ffmpeg -v error prints nothing for ${file}`);
+    const { codecs, seconds } = await probeStreams(path);
+    assert.deepEqual(codecs, ["aac", "h264"]);
+    total += seconds;
     const head = await Deno.readFile(path);
     const order = [...boxes(head)].map((b) => b.type).filter((t) => t !== "free");
     assert.deepEqual(order, ["ftyp", "moov", "mdat"], `${file} is faststart`);

@@ -12,11 +12,12 @@ import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
 import { quietLog } from "../lib/common/testing/log.ts";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { createEdge, createEdgeApp } from "../edge/src/app.ts";
-import { VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";
+import { LIVE_PLAYLIST, VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";
 import { writeVodPlaylist } from "../origin/src/vod.ts";
+import { decodeWhole } from "./helpers/decode.ts";
+import { captureLog } from "./helpers/log.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
-import { runProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 async function fetchPlaylist(url: string): Promise<LivePlaylist | undefined> {
@@ -29,15 +30,11 @@ async function fetchPlaylist(url: string): Promise<LivePlaylist | undefined> {
   return parsePlaylist(await res.text());
 }
 
-/** Decodes `url` with ffmpeg (nothing may be printed) and returns the probed duration. */
-async function decode(url: string): Promise<number> {
-  const r = await runProcess("ffmpeg", ["-v", "error", "-i", url, "-f", "null", "-"]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stderr, "", `ffmpeg -v error prints nothing for ${url}`);
-  const probe = await runProcess("ffprobe", [
-    ...["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url],
-  ]);
-  return Number(probe.stdout.trim());
+/** Decodes all of `url`, which must print nothing, and returns its probed duration. */
+async function decodeClean(url: string): Promise<number> {
+  const { errors, seconds } = await decodeWhole(url);
+  assert.equal(errors, "", `ffmpeg -v error prints nothing for ${url}`);
+  return seconds;
 }
 
 function waitEnded(origin: TestOrigin, name: string) {
@@ -66,19 +63,20 @@ Deno.test("a vod.m3u8 of a finished broadcast is served by the origin and decode
     assert.deepEqual(vod.segments.map((s) => s.uri), live.segments.map((s) => s.uri));
     assert.equal(vod.mediaSequence, live.segments[0]!.sequence);
   }
-  const seconds = await decode(`${origin.httpUrl}/live/alpha/${VOD_PLAYLIST}`);
+  const seconds = await decodeClean(`${origin.httpUrl}/live/alpha/${VOD_PLAYLIST}`);
   assert.ok(Math.abs(seconds - 10) < 1.5, `vod lasts ${seconds} s`);
 });
 
 Deno.test({
   name: "KEEP_HLS keeps every segment after the grace period and writes vod.m3u8",
   async fn() {
+    const log = captureLog();
     await using origin = await startTestOrigin({
       KEEP_HLS: "true",
       HLS_LIST_SIZE: "3",
       REPUBLISH_GRACE_SECONDS: "1",
       RECORD: "none",
-    });
+    }, { log });
     const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 16 });
     assert.equal((await ff.status).code, 0, ff.output);
     const live = await waitEnded(origin, "alpha");
@@ -93,12 +91,13 @@ Deno.test({
     assert.equal(vod.segments.at(-1)!.uri, live.segments.at(-1)!.uri);
     // Past the republish grace period the directory, the playlists and every segment stay.
     const dir = join(origin.mediaRoot, "alpha");
-    await waitFor("the grace period to pass", async () => {
-      const st = await Deno.stat(join(dir, "index.m3u8"));
-      return Date.now() - st.mtime!.getTime() > 2500;
-    }, { timeoutMs: 10_000 });
+    await waitFor("the grace period to end with the files kept", () => log.events("hls.kept")[0], {
+      timeoutMs: 15_000,
+    });
+    assert.deepEqual(log.events("hls.removed"), []);
+    await Deno.stat(join(dir, LIVE_PLAYLIST));
     for (const s of vod.segments) await Deno.stat(join(dir, s.uri));
-    const seconds = await decode(vodUrl);
+    const seconds = await decodeClean(vodUrl);
     assert.ok(Math.abs(seconds - 16) < 1.5, `vod lasts ${seconds} s`);
 
     // The next broadcast on the name gets its own VOD playlist; the first one stays.
@@ -168,7 +167,7 @@ Deno.test({
       assert.deepEqual(vod, atOrigin, "the edge serves the origin's VOD playlist as written");
       assert.ok(vod.segments.length > 3, `${vod.segments.length} segments, more than the window`);
       const listed = vod.segments.reduce((sum, s) => sum + s.duration, 0);
-      const seconds = await decode(vodUrl);
+      const seconds = await decodeClean(vodUrl);
       assert.ok(Math.abs(seconds - 9) < 1.5, `vod lasts ${seconds} s through the edge`);
       assert.ok(Math.abs(seconds - listed) < 0.5, `decoded ${seconds} s, listed ${listed} s`);
       const perBroadcast = `${edge.url}/live/alpha/${vodPlaylistName(vod.segments[0]!.sequence)}`;

@@ -12,7 +12,8 @@ import { startRedis } from "../../tests/helpers/redis.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 import { MemoryRegistry, MemoryStore } from "./memory.ts";
 import { RedisRegistry } from "./redis.ts";
-import type { ClaimResult, Registry, RegistryEvent, StreamRecord } from "./types.ts";
+import { streamRecord } from "./testing/records.ts";
+import type { ClaimResult, Registry, RegistryEvent } from "./types.ts";
 
 /** Origins racing for each name. */
 const CONTENDERS = 8;
@@ -40,21 +41,6 @@ async function redisBackend(): Promise<Backend> {
   return {
     open: () => new RedisRegistry({ url: server.url, prefix: "race:", log }),
     [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
-  };
-}
-
-function streamRecord(name: string, originId: string): StreamRecord {
-  const originUrl = `http://${originId}.test:8081`;
-  const now = Date.now();
-  return {
-    name,
-    originId,
-    originUrl,
-    manifest: `${originUrl}/live/${name}/index.m3u8`,
-    startedAt: now,
-    updatedAt: now,
-    targetDuration: 3,
-    mediaSequence: 1,
   };
 }
 

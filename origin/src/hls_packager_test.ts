@@ -9,11 +9,13 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { MetricsRegistry } from "@cascade/common/metrics";
-import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
-import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
+import type { MediaFrame } from "@cascade/media/frame";
+import type { LivePlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { TS_PID } from "@cascade/media/mpegts/muxer";
 import { type LiveStream, StreamHub } from "@cascade/stream/hub";
+import { avcTrack } from "../../lib/media/testing/tracks.ts";
+import { listDir, readPlaylist } from "../../tests/helpers/files.ts";
 import { type CapturedLog, captureLog } from "../../tests/helpers/log.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 import { HlsPackager, timeBasedSequence } from "./hls_packager.ts";
@@ -26,21 +28,8 @@ const SEGMENT_SECONDS = 1;
 /** Long enough never to run out during a test; `close()` stops its timer. */
 const GRACE_SECONDS = 600;
 
-const SPS = Uint8Array.of(0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80);
-const PPS = Uint8Array.of(0x68, 0xce, 0x3c, 0x80);
-const VIDEO: TrackConfig = {
-  kind: "video",
-  codec: "h264",
-  avc: {
-    profile: 66,
-    compatibility: 0xc0,
-    level: 30,
-    nalLengthSize: 4,
-    sps: [SPS],
-    pps: [PPS],
-    record: Uint8Array.of(1, 66, 0xc0, 30, 0xff, 0xe1, 0, 7, ...SPS, 1, 0, 4, ...PPS),
-  },
-};
+/** The stream's video config: its bytes only reach the muxer, and nothing here decodes them. */
+const VIDEO = avcTrack(30);
 
 /** Frame `index` of a broadcast: IDR (nal_unit_type 5) at each GOP start, else a slice (1). */
 function videoFrame(index: number): MediaFrame {
@@ -73,15 +62,6 @@ function videoAccessUnits(ts: Uint8Array): number {
   return units;
 }
 
-async function readPlaylist(dir: string): Promise<LivePlaylist | undefined> {
-  try {
-    return parsePlaylist(await Deno.readTextFile(join(dir, LIVE_PLAYLIST)));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-}
-
 /** Waits until the playlist on disk satisfies `check`. */
 function playlistWhere(
   dir: string,
@@ -89,7 +69,7 @@ function playlistWhere(
   check: (p: LivePlaylist) => boolean,
 ): Promise<LivePlaylist> {
   return waitFor(`${LIVE_PLAYLIST} ${what}`, async () => {
-    const p = await readPlaylist(dir);
+    const p = await readPlaylist(join(dir, LIVE_PLAYLIST));
     return p && check(p) ? p : undefined;
   }, { timeoutMs: 20_000, intervalMs: 10 });
 }
@@ -199,12 +179,6 @@ async function broadcast(hub: StreamHub, dir: string, gops: number): Promise<Liv
 function assertNoWarnings(log: CapturedLog): void {
   const bad = log.lines.filter((l) => l.level === "error" || l.level === "warn");
   assert.deepEqual(bad, [], "no warnings or errors logged");
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
 }
 
 Deno.test("HlsPackager renames each segment from .tmp before the playlist lists it", async () => {

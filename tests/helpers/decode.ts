@@ -45,6 +45,18 @@ export async function probeJson(
   return JSON.parse((await probe(input, ["-of", "json", ...args])).stdout);
 }
 
+/** The codec names (sorted) and container duration, seconds, ffprobe reports for `input`. */
+export async function probeStreams(input: string): Promise<{ codecs: string[]; seconds: number }> {
+  const info = await probeJson(input, "-show_entries", "format=duration:stream=codec_name") as {
+    streams: { codec_name: string }[];
+    format: { duration: string };
+  };
+  return {
+    codecs: info.streams.map((s) => s.codec_name).sort(),
+    seconds: Number(info.format.duration),
+  };
+}
+
 /** The container duration ffprobe reports for `input`, seconds. */
 export async function probeDuration(input: string, opts: { cwd?: string } = {}): Promise<number> {
   const { stdout } = await probe(

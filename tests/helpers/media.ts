@@ -1,8 +1,12 @@
 /**
  * Test media made by real encoders at test time: an ffmpeg publisher of a generated stream
  * (lavfi `testsrc2` + `sine`, H.264 + AAC, keyframe every 2 s, paced with `-re`), a clip
- * generator for `-c copy` publishers, a GStreamer `rtmp2sink` publisher, and ffprobe.
+ * generator for `-c copy` publishers and the frames such a clip demuxes to (for code that
+ * takes Cascade's `MediaFrame`s directly), and a GStreamer `rtmp2sink` publisher.
  */
+import assert from "node:assert/strict";
+import { FlvDemuxer, flvFileTags } from "@cascade/media/flv";
+import type { AacConfig, AvcConfig, MediaFrame } from "@cascade/media/frame";
 import { runProcess, TestProcess } from "./process.ts";
 
 export interface PublishOptions {
@@ -82,6 +86,32 @@ export async function makeClip(path: string, o: PublishOptions = {}): Promise<vo
   if (r.code !== 0) throw new Error(`ffmpeg could not make ${path}: ${r.stderr}`);
 }
 
+/** The track configs and frames of a clip `makeClip` encodes to `path`, as `FlvDemuxer` reads it. */
+export async function clipFrames(path: string, o: PublishOptions = {}): Promise<{
+  video: AvcConfig;
+  audio: AacConfig;
+  frames: MediaFrame[];
+}> {
+  await makeClip(path, o);
+  const demuxer = new FlvDemuxer();
+  let video: AvcConfig | undefined;
+  let audio: AacConfig | undefined;
+  const frames: MediaFrame[] = [];
+  for (const tag of flvFileTags(await Deno.readFile(path))) {
+    const msg = tag.type === 9
+      ? demuxer.video(tag.timestamp, tag.body)
+      : tag.type === 8
+      ? demuxer.audio(tag.timestamp, tag.body)
+      : null;
+    if (msg?.type === "config") {
+      if (msg.track.kind === "video") video = msg.track.avc;
+      else audio = msg.track.aac;
+    } else if (msg?.type === "frame") frames.push(msg.frame);
+  }
+  assert.ok(video && audio, `${path} has both sequence headers`);
+  return { video, audio, frames };
+}
+
 /** Starts GStreamer's rtmp2sink publishing H.264 + AAC test media to `url`. */
 export function publishGst(url: string, buffers = 300): TestProcess {
   const pipeline = [
@@ -94,9 +124,4 @@ export function publishGst(url: string, buffers = 300): TestProcess {
     `flvmux name=mux streamable=true ! rtmp2sink location=${url}`,
   ].join(" ");
   return new TestProcess("gst-launch-1.0", { args: ["-e", ...pipeline.split(" ")] });
-}
-
-/** Runs ffprobe with `args` and returns stdout, stderr and exit code. */
-export function ffprobe(args: string[]) {
-  return runProcess("ffprobe", ["-hide_banner", ...args], { timeoutMs: 60_000 });
 }
