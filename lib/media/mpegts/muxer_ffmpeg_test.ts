@@ -1,86 +1,22 @@
 /**
  * End-to-end check of `TsMuxer` against ffmpeg: real H.264 (with B-frames) and AAC made by
- * ffmpeg at test time as FLV, split into tags here and demuxed by `FlvDemuxer`, muxed to a .ts
+ * ffmpeg at test time as FLV, demuxed by `FlvDemuxer` (`clipFrames`), muxed to a .ts
  * file, then probed and decoded by ffprobe/ffmpeg, which must accept it without a word.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FlvDemuxer } from "../flv.ts";
 import type { AacConfig, AvcConfig, MediaFrame } from "../frame.ts";
 import { TsMuxer } from "./muxer.ts";
 import { decodeErrors, probe, probeJson } from "../../../tests/helpers/decode.ts";
-import { runChecked } from "../../../tests/helpers/process.ts";
+import { clipFrames } from "../../../tests/helpers/media.ts";
 
 const DURATION_S = 4;
 const FPS = 30;
 
-/** The tags of an FLV file: 9-byte header, then each tag followed by PreviousTagSize. */
-function* readFlvTags(file: Uint8Array): Generator<{ type: number; ms: number; body: Uint8Array }> {
-  assert.deepEqual([...file.subarray(0, 3)], [0x46, 0x4c, 0x56], "FLV signature");
-  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  let at = view.getUint32(5) + 4; // DataOffset, PreviousTagSize0
-  while (at + 11 <= file.length) {
-    const type = file[at]! & 0x1f; // TagType
-    const size = view.getUint32(at) & 0xffffff; // DataSize
-    const ms = (view.getUint32(at + 3) & 0xffffff) + file[at + 7]! * 2 ** 24; // Timestamp(Extended)
-    yield { type, ms, body: file.subarray(at + 11, at + 11 + size) };
-    at += 11 + size + 4;
-  }
-  assert.equal(at, file.length, "FLV ends on a tag boundary");
-}
-
-/** Makes a 4 s FLV with ffmpeg and reads back its configs and frames. */
-async function makeFlv(dir: string): Promise<{
-  video: AvcConfig;
-  audio: AacConfig;
-  frames: MediaFrame[];
-}> {
-  const flv = join(dir, "in.flv");
-  await runChecked("ffmpeg", [
-    "-v",
-    "error",
-    "-f",
-    "lavfi",
-    "-i",
-    `testsrc2=size=320x240:rate=${FPS}`,
-    "-f",
-    "lavfi",
-    "-i",
-    "sine=frequency=440:sample_rate=44100",
-    "-t",
-    String(DURATION_S),
-    "-c:v",
-    "libx264",
-    "-bf",
-    "2",
-    "-g",
-    "60",
-    "-c:a",
-    "aac",
-    "-f",
-    "flv",
-    flv,
-  ]);
-  const demuxer = new FlvDemuxer();
-  let video: AvcConfig | undefined;
-  let audio: AacConfig | undefined;
-  const frames: MediaFrame[] = [];
-  for (const tag of readFlvTags(await Deno.readFile(flv))) {
-    const message = tag.type === 9
-      ? demuxer.video(tag.ms, tag.body)
-      : tag.type === 8
-      ? demuxer.audio(tag.ms, tag.body)
-      : null;
-    if (message?.type === "config") {
-      if (message.track.kind === "video") video = message.track.avc;
-      else audio = message.track.aac;
-    } else if (message?.type === "frame") {
-      frames.push(message.frame);
-    }
-  }
-  assert.ok(video && audio, "ffmpeg's FLV has both sequence headers");
-  return { video, audio, frames };
+/** A 4 s clip with B-frames, made by ffmpeg and read back through `FlvDemuxer`. */
+function makeFlv(dir: string) {
+  return clipFrames(join(dir, "in.flv"), { seconds: DURATION_S, fps: FPS, bframes: 2 });
 }
 
 /** Muxes like an HLS packager: tables before every keyframe, output taken after each frame. */
