@@ -37,6 +37,8 @@ interface WebStack extends AsyncDisposable {
   url: string;
   origin: TestOrigin;
   registry: MemoryRegistry;
+  /** Resolves once `name` is live in the registry. */
+  live(name: string): Promise<void>;
 }
 
 /**
@@ -85,6 +87,11 @@ async function startWebStack(signingKey?: string): Promise<WebStack> {
     url,
     origin,
     registry,
+    async live(name) {
+      await waitFor(`${name} to be live`, async () => (await registry.getStream(name)) !== null, {
+        timeoutMs: 20_000,
+      });
+    },
     async [Symbol.asyncDispose]() {
       stopFeeds.abort();
       await heartbeat.stop();
@@ -112,13 +119,7 @@ Deno.test({
   await using browser = await openBrowser();
   const { page } = browser;
 
-  await waitFor(
-    "alpha to be live",
-    async () => (await stack.registry.getStream("alpha")) !== null,
-    {
-      timeoutMs: 20_000,
-    },
-  );
+  await stack.live("alpha");
   await page.goto(`${stack.url}/watch/alpha`);
   await waitForPlayback(page, 4, { what: "playback", timeoutMs: 20_000 });
   assert.equal(await page.getAttribute("#watch", "data-engine"), "hls.js");
@@ -311,13 +312,7 @@ Deno.test({
     "",
     "this Chromium plays HLS natively",
   );
-  await waitFor(
-    "alpha to be live",
-    async () => (await stack.registry.getStream("alpha")) !== null,
-    {
-      timeoutMs: 20_000,
-    },
-  );
+  await stack.live("alpha");
   await page.goto(`${stack.url}/watch/alpha`);
   await waitForPlayback(page, 2, { what: "native playback", timeoutMs: 20_000 });
   assert.equal(await page.getAttribute("#watch", "data-engine"), "native");
@@ -335,11 +330,7 @@ Deno.test({
   await using _ff = stopping(() => ff);
   await using browser = await openBrowser();
   const { page } = browser;
-  await waitFor(
-    "alpha to be live",
-    async () => (await stack.registry.getStream("alpha")) !== null,
-    { timeoutMs: 20_000 },
-  );
+  await stack.live("alpha");
 
   await page.goto(`${stack.url}/watch/alpha`);
   await waitFor("the page to refuse", async () => (await watchState(page)) === "error");
