@@ -42,6 +42,7 @@ export class RedisEvents {
   /** Channels a SUBSCRIBE was sent for and not undone, with its completion. */
   readonly #channels = new Map<string, Promise<void>>();
   #connection: Redis | undefined;
+  #closed = false;
 
   constructor(opts: RedisEventsOptions) {
     this.#o = opts;
@@ -72,6 +73,7 @@ export class RedisEvents {
 
   /** Drops every handler and the connection. */
   async close(): Promise<void> {
+    this.#closed = true;
     this.#all.clear();
     this.#streams.clear();
     this.#channels.clear();
@@ -118,7 +120,7 @@ export class RedisEvents {
   }
 
   #release(channel: string): void {
-    if (this.#needed(channel) || this.#connection === undefined) return;
+    if (this.#closed || this.#needed(channel) || this.#connection === undefined) return;
     this.#channels.delete(channel);
     this.#connection.unsubscribe(channel).catch((err: Error) =>
       this.#o.log.debug("registry.unsubscribe_failed", { channel, error: err })
