@@ -4,7 +4,7 @@
  * started spread over one segment duration as independent encoders would be. Once every
  * stream has a playlist, the server's CPU time and RSS (and a sidecar's CPU, such as the
  * discovery watcher beside nginx-rtmp) are read from `/proc` over a fixed window, the
- * registry messages every edge receives are counted, and at its end the origin's
+ * registry messages an edge serving the probes receives are counted, and at its end the origin's
  * `/metrics` tells how many frames its hub dropped. Throughout, a few of the publishers
  * ("probes") go through an `RtmpTap`, which notes when each frame leaves them, while inotify
  * notes when each playlist on the origin's disk lists a new segment, and, for Cascade, a
@@ -75,7 +75,7 @@ export interface IngestRound {
   machineBusy: number;
   /** A process beside the server (the discovery watcher), its CPU over the same window. */
   sidecar?: { role: string; cpuPercent: number; rssBytes: number };
-  /** Pub/sub messages every edge of the cluster received during the window. */
+  /** Pub/sub messages an edge serving the probes received during the window. */
   registryMessages?: MessageRate;
   /** `cascade_hub_dropped_frames_total` of the origin at the end of the window, all consumers. */
   hubDroppedFrames?: number;
@@ -144,7 +144,7 @@ export async function runIngestRound(
   try {
     messages = target.redisUrl === undefined
       ? undefined
-      : await RegistryMessageCounter.start(target.redisUrl);
+      : await RegistryMessageCounter.start(target.redisUrl, { streams: probeNames });
     const rssIdleBytes = await rssBytes(target.pid);
     for (const name of names) {
       let port = target.rtmpPort;

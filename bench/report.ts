@@ -167,7 +167,7 @@ function registryRow(scenario: string, rounds: IngestRound[], served: number): R
     metric: `registry messages per edge per second (edge serves ${served})`,
     cascade: `${fixed(cascade.perSecond, 1)}/s${
       types ? ` (in ${fixed(cascade.seconds, 0)} s: ${types})` : ""
-    }`,
+    }; all streams' events, once every edge's: ${fixed(cascade.allStreams.perSecond, 1)}/s`,
     peer: watcher ? `nginx-rtmp + discovery ${fixed(watcher.perSecond, 1)}/s` : "",
     ratio: "",
     target: `≈ its own streams' updates (${fixed(own, 1)}/s)`,
@@ -472,7 +472,8 @@ function legend(r: Results): string[] {
         "Cascade: `deno task origin` with a redis-server, PUBLISH_AUTH=static (generated keys), " +
         "other settings at their defaults, and `deno task edge` in front. nginx-rtmp: one " +
         "process, hls_fragment 2s, hls_playlist_length 12s. Registry messages: what a " +
-        "subscriber to the registry's channels (every edge) receives during the window. Bare " +
+        "subscriber to the channels of an edge serving the probes (each one's events:{name} and " +
+        "expiries) receives during the window. Bare " +
         "packager: bench/origin_process.ts, no registry, RECORD=none. Watcher: " +
         "`deno task discovery` on nginx-rtmp's hls_path, its CPU over the same window.",
       `2: every segment of ${o.probes} publishers relayed through a tap that stamps each frame as ` +

@@ -29,7 +29,8 @@ Deno.test("an origin claims at its first segment, updates on each playlist and r
   const registry = new RedisRegistry({ url: redis.url, prefix: "a1:" });
   const listener = new RedisRegistry({ url: redis.url, prefix: "a1:" });
   const events: RegistryEvent[] = [];
-  const off = await listener.subscribe((e) => e.name === "alpha" && events.push(e));
+  // As an edge serving the stream hears it: updates travel on the stream's own channel only.
+  const off = await listener.subscribeStream("alpha", (e) => void events.push(e));
   try {
     await using origin = await startTestOrigin({ NODE_ID: "origin-a" }, { registry });
     const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 9 });

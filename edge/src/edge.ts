@@ -41,6 +41,7 @@ import {
 import { Endings } from "./endings.ts";
 import { LoadMeter } from "./load.ts";
 import { type LookupOptions, type RegistryLookup, StreamLookup, VodLookup } from "./lookup.ts";
+import { StreamSubscriptions } from "./stream_subscriptions.ts";
 import { type EdgeMetrics, registerEdgeMetrics } from "./metrics.ts";
 import { OriginClient, OriginFetchError } from "./origin_client.ts";
 import { OriginFetcher } from "./origin_fetch.ts";
@@ -80,8 +81,11 @@ export interface EdgeOptions {
   segmentTimeoutMs?: number;
   /** The origin client (default: one built from the timeouts above, closed with the edge). */
   client?: OriginClient;
-  /** Memo and outage settings of both the live and the VOD lookup. */
-  lookup?: Pick<LookupOptions, "positiveMs" | "negativeMs" | "retryMs" | "clock">;
+  /**
+   * Memo and outage settings of both the live and the VOD lookup, and how long a stream
+   * nobody asks for stays subscribed to its events (`idleMs`).
+   */
+  lookup?: Pick<LookupOptions, "positiveMs" | "negativeMs" | "retryMs" | "clock" | "idleMs">;
   /** Wall clock, epoch milliseconds (token expiry, `Age`, playlist freshness). */
   now?: () => number;
 }
@@ -107,6 +111,8 @@ export class Edge {
   readonly #origin: OriginFetcher;
   readonly #flights = new Coalescer<CachedObject | null>();
   readonly #windows = new LiveWindows(LIVE_GRACE_SEGMENTS);
+  /** The registry events of the streams this edge serves, shared by both lookups. */
+  readonly #subscriptions: StreamSubscriptions;
   readonly #gate: TokenGate;
   readonly #check: RecordCheck;
   readonly #misses = new Misses();
@@ -124,8 +130,15 @@ export class Edge {
     this.#log = (opts.log ?? rootLog).child({ component: "edge" });
     this.#now = opts.now ?? Date.now;
     this.cache = new ByteLru<CachedObject>(opts.cacheBytes, entrySize);
-    this.lookup = new StreamLookup({ registry: opts.registry, log: this.#log, ...opts.lookup });
-    this.vodLookup = new VodLookup({ registry: opts.registry, log: this.#log, ...opts.lookup });
+    this.#subscriptions = new StreamSubscriptions({
+      registry: opts.registry,
+      log: this.#log,
+      idleMs: opts.lookup?.idleMs,
+      clock: opts.lookup?.clock,
+    });
+    const lookup = { registry: opts.registry, log: this.#log, ...opts.lookup };
+    this.lookup = new StreamLookup({ ...lookup, subscriptions: this.#subscriptions });
+    this.vodLookup = new VodLookup({ ...lookup, subscriptions: this.#subscriptions });
     this.load = new LoadMeter();
     this.#ownsClient = opts.client === undefined;
     this.#client = opts.client ?? new OriginClient({ connectTimeoutMs: opts.connectTimeoutMs });
@@ -145,21 +158,30 @@ export class Edge {
     });
     this.lookup.onOutcome = (outcome) => this.#m.lookup(outcome).inc();
     this.vodLookup.onOutcome = this.lookup.onOutcome;
-    this.lookup.onEvent = (event) => {
-      if (event.type === "stream.update") this.#playlistChangedAt.set(event.name, this.#now());
-      else if (event.type === "stream.down") this.#playlistChangedAt.delete(event.name);
-    };
+    this.#subscriptions.listen({
+      event: (event) => {
+        if (event.type === "stream.update") this.#playlistChangedAt.set(event.name, this.#now());
+        else if (event.type === "stream.down") this.#playlistChangedAt.delete(event.name);
+      },
+      forget: (name) => this.#playlistChangedAt.delete(name),
+    });
   }
 
-  /** Subscribes to stream events; call once before serving. */
-  async start(): Promise<void> {
-    await Promise.all([this.lookup.start(), this.vodLookup.start()]);
+  /**
+   * Starts listening to the registry; call once before serving. Each stream's events are
+   * subscribed to when viewers first ask for it (`stream_subscriptions.ts`).
+   */
+  start(): Promise<void> {
+    this.lookup.start();
+    this.vodLookup.start();
+    return Promise.resolve();
   }
 
   /** Stops listening to the registry and closes the origin connections (when owned). */
   async close(): Promise<void> {
     this.lookup.stop();
     this.vodLookup.stop();
+    this.#subscriptions.close();
     if (this.#ownsClient) await this.#client.close();
   }
 

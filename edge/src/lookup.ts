@@ -4,8 +4,9 @@
  * with a short local memo (positive answers for at most `positiveMs`, negative ones for at
  * most `negativeMs`) that stream events clear at once (`stream.up` / `stream.down` for live
  * records, `stream.down` for VODs, which appear when a broadcast ends), and that a registry
- * reconnect clears entirely (events may have been missed meanwhile). Concurrent lookups of
- * one name share one registry call.
+ * reconnect clears entirely (events may have been missed meanwhile). The events are those of
+ * the names looked up, each heard on its own channel from the first lookup on
+ * (`stream_subscriptions.ts`). Concurrent lookups of one name share one registry call.
  *
  * While the registry is unreachable, a stream looked up before keeps its last known record
  * (the origin's answers then decide whether it still plays) and an unknown one fails fast
@@ -21,6 +22,7 @@ import {
   type Unsubscribe,
   type VodRecord,
 } from "@cascade/registry";
+import { StreamSubscriptions } from "./stream_subscriptions.ts";
 
 export interface LookupOptions {
   registry: Registry;
@@ -33,8 +35,12 @@ export interface LookupOptions {
   retryMs?: number;
   /** Streams whose last known record is kept for outages (default 10 000). */
   maxKnown?: number;
+  /** How long a name nobody looks up stays subscribed to its events (default 30 000 ms). */
+  idleMs?: number;
   /** Monotonic milliseconds; tests may pass their own. */
   clock?: () => number;
+  /** The stream subscriptions to share with other lookups (default: its own). */
+  subscriptions?: StreamSubscriptions;
 }
 
 export type LookupOutcome = "memo" | "registry" | "known" | "error";
@@ -54,7 +60,6 @@ interface Flight<T> {
 /** The memo, outage fallback and event handling shared by both lookups. */
 export abstract class RegistryLookup<T> {
   protected readonly registry: Registry;
-  readonly #log: Logger;
   readonly #positiveMs: number;
   readonly #negativeMs: number;
   readonly #retryMs: number;
@@ -63,22 +68,28 @@ export abstract class RegistryLookup<T> {
   readonly #memo = new Map<string, Memo<T>>();
   readonly #known = new Map<string, T>();
   readonly #flights = new Map<string, Flight<T>>();
+  readonly #subscriptions: StreamSubscriptions;
+  readonly #ownsSubscriptions: boolean;
   #downUntil = 0;
   #offEvents: Unsubscribe | undefined;
   #offReconnect: Unsubscribe | undefined;
   /** Counts outcomes, for metrics. */
   onOutcome: (outcome: LookupOutcome) => void = () => {};
-  /** Sees every registry event this lookup receives (the edge drops changed playlists). */
-  onEvent: (event: RegistryEvent) => void = () => {};
 
   constructor(opts: LookupOptions) {
     this.registry = opts.registry;
-    this.#log = opts.log;
     this.#positiveMs = opts.positiveMs ?? 1000;
     this.#negativeMs = opts.negativeMs ?? 500;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#maxKnown = opts.maxKnown ?? 10_000;
     this.#clock = opts.clock ?? (() => performance.now());
+    this.#ownsSubscriptions = opts.subscriptions === undefined;
+    this.#subscriptions = opts.subscriptions ?? new StreamSubscriptions({
+      registry: opts.registry,
+      log: opts.log,
+      idleMs: opts.idleMs,
+      clock: this.#clock,
+    });
   }
 
   /** One registry read. */
@@ -87,17 +98,13 @@ export abstract class RegistryLookup<T> {
   /** What `event` makes stale: nothing, the memo of its name, or the outage fallback too. */
   protected abstract staleAfter(event: RegistryEvent): "nothing" | "memo" | "all";
 
-  /**
-   * Subscribes to stream events and reconnects. Resolves once events are delivered; when the
-   * registry is down the subscription is retried on reconnect and the memo is short anyway.
-   */
-  async start(): Promise<void> {
+  /** Listens to the events of the names looked up, and to reconnects. */
+  start(): void {
+    this.#offEvents = this.#subscriptions.listen({ event: (event) => this.#onEvent(event) });
     this.#offReconnect = this.registry.onReconnect(() => {
       this.#memo.clear();
       this.#downUntil = 0;
-      if (this.#offEvents === undefined) void this.#subscribe();
     });
-    await this.#subscribe();
   }
 
   stop(): void {
@@ -105,10 +112,12 @@ export abstract class RegistryLookup<T> {
     this.#offEvents = undefined;
     this.#offReconnect?.();
     this.#offReconnect = undefined;
+    if (this.#ownsSubscriptions) this.#subscriptions.close();
   }
 
   /** The record of `name`, or null when there is none; see the module comment. */
   get(name: string): Promise<T | null> {
+    this.#subscriptions.asked(name);
     const memo = this.#memo.get(name);
     if (memo !== undefined && memo.expiresAt > this.#clock()) {
       this.onOutcome("memo");
@@ -123,6 +132,7 @@ export abstract class RegistryLookup<T> {
    * failing on one dead origin cause one registry call, not one each.
    */
   refresh(name: string, since: number): Promise<T | null> {
+    this.#subscriptions.asked(name);
     const flight = this.#flights.get(name);
     if (flight !== undefined && flight.askedAt > since) return flight.promise;
     const memo = this.#memo.get(name);
@@ -144,16 +154,7 @@ export abstract class RegistryLookup<T> {
     return this.#clock();
   }
 
-  async #subscribe(): Promise<void> {
-    try {
-      this.#offEvents = await this.registry.subscribe((event) => this.#onEvent(event));
-    } catch (err) {
-      this.#log.warn("edge.subscribe_failed", { error: err });
-    }
-  }
-
   #onEvent(event: RegistryEvent): void {
-    this.onEvent(event);
     const stale = this.staleAfter(event);
     if (stale === "nothing") return;
     this.invalidate(event.name);

@@ -50,6 +50,8 @@ export class MemoryRegistry implements Registry {
   readonly store: MemoryStore;
   readonly #log: Logger;
   readonly #handlers: CallbackSet<[RegistryEvent]>;
+  /** `subscribeStream` handlers by stream name, as Redis keeps one channel per stream. */
+  readonly #streamHandlers = new Map<string, CallbackSet<[RegistryEvent]>>();
   readonly #reconnectCallbacks: CallbackSet<[]>;
   readonly #unlisten: () => void;
   #online = true;
@@ -257,6 +259,24 @@ export class MemoryRegistry implements Registry {
     return this.#op(() => this.#handlers.add(handler));
   }
 
+  subscribeStream(name: string, handler: RegistryEventHandler): Promise<Unsubscribe> {
+    return this.#op(() => {
+      checkName(name);
+      let handlers = this.#streamHandlers.get(name);
+      if (handlers === undefined) {
+        handlers = new CallbackSet("event", this.#log);
+        this.#streamHandlers.set(name, handlers);
+      }
+      const remove = handlers.add(handler);
+      return () => {
+        remove();
+        if (handlers.size === 0 && this.#streamHandlers.get(name) === handlers) {
+          this.#streamHandlers.delete(name);
+        }
+      };
+    });
+  }
+
   onReconnect(cb: () => void): Unsubscribe {
     return this.#reconnectCallbacks.add(cb);
   }
@@ -266,6 +286,7 @@ export class MemoryRegistry implements Registry {
       this.#closed = true;
       this.#unlisten();
       this.#handlers.clear();
+      this.#streamHandlers.clear();
       this.#reconnectCallbacks.clear();
       this.store.release();
     }
@@ -312,10 +333,17 @@ export class MemoryRegistry implements Registry {
     }
   }
 
+  /** Routes an event as Redis's channels would: updates reach the stream's handlers only. */
   #deliver(event: RegistryEvent): void {
-    if (!this.#online || this.#handlers.size === 0) return;
+    if (!this.#online) return;
+    const toAll = event.type !== "stream.update" && this.#handlers.size > 0;
+    const own = this.#streamHandlers.get(event.name);
+    if (!toAll && own === undefined) return;
     // Delivered after the publishing call returns, as with Redis pub/sub.
-    queueMicrotask(() => this.#handlers.run(copy(event)));
+    queueMicrotask(() => {
+      if (toAll) this.#handlers.run(copy(event));
+      own?.run(copy(event));
+    });
   }
 }
 

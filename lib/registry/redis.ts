@@ -7,17 +7,20 @@
  * deadline. ioredis keeps reconnecting (at most `maxReconnectDelayMs` apart) and the
  * `onReconnect` callbacks run each time the connection is back.
  *
- * Events travel on `{prefix}events` over a second, subscriber connection. A stream that
- * dies by TTL is reported as `stream.down` (reason `expired`) only when the server has
- * keyspace notifications for expirations enabled (`notify-keyspace-events Ex`); without
- * them only explicit releases produce `stream.down`, and edges rely on their memo TTL.
+ * Events travel over a second, subscriber connection (`redis_events.ts`): every stream's
+ * lifecycle on `{prefix}events`, everything about one stream (its playlist updates too) on
+ * `{prefix}events:{name}`. A stream that dies by TTL is reported as `stream.down` (reason
+ * `expired`) only when the server has keyspace notifications for expirations enabled
+ * (`notify-keyspace-events Ex`); without them only explicit releases produce `stream.down`,
+ * and edges rely on their memo TTL.
  */
 import { Redis, type RedisOptions } from "ioredis";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import { CallbackSet } from "./callbacks.ts";
-import { disconnect, whenReady, withDeadline } from "./redis_connection.ts";
+import { classify, disconnect, whenReady, withDeadline } from "./redis_connection.ts";
+import { RedisEvents } from "./redis_events.ts";
 import { RedisKeys } from "./redis_keys.ts";
-import { parseEvent, parseJson, toConfig } from "./redis_records.ts";
+import { parseJson, toConfig } from "./redis_records.ts";
 import { RegistryUnavailableError } from "./errors.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import {
@@ -54,7 +57,6 @@ import {
   checkTtl,
   checkVod,
 } from "./validate.ts";
-import { STREAM_NAME_RE } from "@cascade/common/config";
 
 export const DEFAULT_PREFIX = "cascade:";
 
@@ -70,43 +72,42 @@ export interface RedisRegistryOptions {
   maxReconnectDelayMs?: number;
 }
 
-/** Server replies that mean "not serving right now" rather than "your request is wrong". */
-const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN)\b/;
-
 export class RedisRegistry implements Registry {
   readonly #keys: RedisKeys;
   readonly #client: Redis;
-  readonly #clientOptions: RedisOptions;
-  readonly #url: string;
   readonly #log: Logger;
   readonly #timeoutMs: number;
-  readonly #handlers: CallbackSet<[RegistryEvent]>;
+  readonly #events: RedisEvents;
   readonly #reconnectCallbacks: CallbackSet<[]>;
-  #subscriber: Redis | undefined;
-  #subscribed: Promise<void> | undefined;
   #down = false;
   #closed = false;
   #closing: Promise<void> | undefined;
 
   constructor(opts: RedisRegistryOptions) {
     this.#keys = new RedisKeys(opts.prefix ?? DEFAULT_PREFIX);
-    this.#url = opts.url;
     this.#log = (opts.log ?? rootLog).child({ component: "registry" });
-    this.#handlers = new CallbackSet("event", this.#log);
     this.#reconnectCallbacks = new CallbackSet("reconnect", this.#log);
     this.#timeoutMs = opts.timeoutMs ?? 1500;
     const maxDelay = opts.maxReconnectDelayMs ?? 1000;
-    this.#clientOptions = {
+    const clientOptions: RedisOptions = {
       // Retry quickly so that state is re-announced within 2 s of Redis returning.
       retryStrategy: (attempt) => Math.min(attempt * 100, maxDelay),
       connectTimeout: Math.max(this.#timeoutMs, 1000),
       commandTimeout: this.#timeoutMs,
       connectionName: "cascade-registry",
     };
-    this.#client = new Redis(this.#url, {
-      ...this.#clientOptions,
+    this.#client = new Redis(opts.url, {
+      ...clientOptions,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
+    });
+    this.#events = new RedisEvents({
+      url: opts.url,
+      clientOptions,
+      keys: this.#keys,
+      db: this.#client.options.db ?? 0,
+      timeoutMs: this.#timeoutMs,
+      log: this.#log,
     });
     this.#client.on("ready", () => this.#onReady());
     this.#client.on("close", () => this.#onLost());
@@ -142,6 +143,7 @@ export class RedisRegistry implements Registry {
         originId,
         this.#keys.events,
         JSON.stringify(event),
+        this.#keys.streamEvents(name),
       ])
     );
     return released === 1;
@@ -170,7 +172,11 @@ export class RedisRegistry implements Registry {
         originId: current?.originId ?? "",
         at: Date.now(),
       };
-      await c.publish(this.#keys.events, JSON.stringify(event));
+      const message = JSON.stringify(event);
+      await Promise.all([
+        c.publish(this.#keys.events, message),
+        c.publish(this.#keys.streamEvents(name), message),
+      ]);
     });
   }
 
@@ -303,14 +309,13 @@ export class RedisRegistry implements Registry {
 
   async subscribe(handler: RegistryEventHandler): Promise<Unsubscribe> {
     if (this.#closed) throw new RegistryUnavailableError("registry is closed");
-    const unsubscribe = this.#handlers.add(handler);
-    try {
-      await this.#ensureSubscribed();
-    } catch (err) {
-      unsubscribe();
-      throw err;
-    }
-    return unsubscribe;
+    return await this.#events.subscribe(handler);
+  }
+
+  async subscribeStream(name: string, handler: RegistryEventHandler): Promise<Unsubscribe> {
+    if (this.#closed) throw new RegistryUnavailableError("registry is closed");
+    checkName(name);
+    return await this.#events.subscribeStream(name, handler);
   }
 
   onReconnect(cb: () => void): Unsubscribe {
@@ -320,12 +325,8 @@ export class RedisRegistry implements Registry {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
-    this.#handlers.clear();
     this.#reconnectCallbacks.clear();
-    this.#closing = Promise.all([
-      disconnect(this.#client),
-      this.#subscriber ? disconnect(this.#subscriber) : undefined,
-    ]).then(() => {});
+    this.#closing = Promise.all([disconnect(this.#client), this.#events.close()]).then(() => {});
     return this.#closing;
   }
 
@@ -352,6 +353,7 @@ export class RedisRegistry implements Registry {
         mode,
         JSON.stringify({ ...event, type: "stream.update", updatedAt: record.updatedAt }),
         String(record.updatedAt),
+        this.#keys.streamEvents(record.name),
       ])
     );
     const [ok, detail] = reply as [number, string];
@@ -396,66 +398,8 @@ export class RedisRegistry implements Registry {
     try {
       return await withDeadline(attempt, this.#timeoutMs, abort);
     } catch (err) {
-      throw this.#classify(err);
+      throw classify(err);
     }
-  }
-
-  #classify(err: unknown): unknown {
-    if (err instanceof RegistryUnavailableError) return err;
-    if (err instanceof Error && err.name === "ReplyError" && !TRANSIENT_REPLY.test(err.message)) {
-      return err;
-    }
-    const detail = err instanceof Error ? err.message : String(err);
-    return new RegistryUnavailableError(detail, { cause: err });
-  }
-
-  #ensureSubscribed(): Promise<void> {
-    if (this.#subscribed) return this.#subscribed;
-    const sub = this.#subscriber ??= this.#createSubscriber();
-    const abort = new AbortController();
-    const db = this.#client.options.db ?? 0;
-    const done = withDeadline(
-      sub.subscribe(this.#keys.events, `__keyevent@${db}__:expired`).then(() => {}),
-      this.#timeoutMs,
-      abort,
-    ).catch((err) => {
-      this.#subscribed = undefined;
-      throw this.#classify(err);
-    });
-    this.#subscribed = done;
-    return done;
-  }
-
-  #createSubscriber(): Redis {
-    // Queues SUBSCRIBE until connected and re-subscribes by itself after every reconnect.
-    const sub = new Redis(this.#url, {
-      ...this.#clientOptions,
-      commandTimeout: undefined,
-      maxRetriesPerRequest: null,
-      autoResubscribe: true,
-    });
-    sub.on("error", (err: Error) => this.#log.debug("registry.subscriber_error", { error: err }));
-    sub.on("message", (channel: string, message: string) => this.#onMessage(channel, message));
-    return sub;
-  }
-
-  #onMessage(channel: string, message: string): void {
-    let event: RegistryEvent | null;
-    if (channel === this.#keys.events) {
-      event = parseEvent(message);
-      if (event === null) {
-        this.#log.warn("registry.bad_event", { channel, bytes: message.length });
-        return;
-      }
-    } else {
-      // An expiry notification: the message is the key that expired.
-      const streamKey = this.#keys.stream("");
-      if (!message.startsWith(streamKey)) return;
-      const name = message.slice(streamKey.length);
-      if (!STREAM_NAME_RE.test(name)) return;
-      event = { type: "stream.down", name, originId: "", at: Date.now(), reason: "expired" };
-    }
-    this.#handlers.run(event);
   }
 
   #onLost(err?: Error): void {

@@ -1,7 +1,8 @@
 /**
  * Connection handling for `RedisRegistry` around ioredis: wait for a connection that is
- * still being made but fail at once on one that is lost, bound every call by a deadline, and
- * close a connection only once ioredis has let go of its socket.
+ * still being made but fail at once on one that is lost, bound every call by a deadline, tell
+ * an unreachable server from a refused request, and close a connection only once ioredis has
+ * let go of its socket.
  */
 import type { Redis } from "ioredis";
 import { RegistryUnavailableError } from "./errors.ts";
@@ -48,6 +49,22 @@ export function withDeadline<T>(
     }, ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Server replies that mean "not serving right now" rather than "your request is wrong". */
+const TRANSIENT_REPLY = /^(LOADING|MASTERDOWN|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/**
+ * A server's refusal of the request itself stays as it is; anything else (no connection, no
+ * answer in time, a server not serving right now) becomes `RegistryUnavailableError`.
+ */
+export function classify(err: unknown): unknown {
+  if (err instanceof RegistryUnavailableError) return err;
+  if (err instanceof Error && err.name === "ReplyError" && !TRANSIENT_REPLY.test(err.message)) {
+    return err;
+  }
+  const detail = err instanceof Error ? err.message : String(err);
+  return new RegistryUnavailableError(detail, { cause: err });
 }
 
 /** Closes a connection and waits until ioredis has let go of its socket. */

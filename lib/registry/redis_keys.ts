@@ -1,7 +1,8 @@
 /**
  * The names of `RedisRegistry`'s keys and events channel under one prefix, after the Redis
  * schema in docs/architecture.md: `stream:{name}`, `vod:{name}`, `node:{kind}:{id}`,
- * `streamcfg:{name}`, `key:{keyHash}` and `events`.
+ * `streamcfg:{name}`, `key:{keyHash}`, and the channels `events` (every stream's lifecycle) and
+ * `events:{name}` (everything about one stream).
  */
 import type { NodeKind } from "./types.ts";
 
@@ -13,6 +14,11 @@ export class RedisKeys {
   constructor(prefix: string) {
     this.prefix = prefix;
     this.events = `${prefix}events`;
+  }
+
+  /** The channel of one stream's events; names never contain `:`, so it is unambiguous. */
+  streamEvents(name: string): string {
+    return `${this.events}:${name}`;
   }
 
   stream(name: string): string {

@@ -39,12 +39,24 @@ end
 `;
 
 /**
+ * `stream.up`, `stream.down` and `stream.kick` go to every stream's listeners and to the
+ * stream's own; `stream.update`, once per playlist, to the stream's own only.
+ */
+const PUBLISH_BOTH = `
+local function publish_both(global_channel, stream_channel, message)
+  redis.call('PUBLISH', global_channel, message)
+  redis.call('PUBLISH', stream_channel, message)
+end
+`;
+
+/**
  * KEYS[1] stream key. ARGV: record JSON, originId, ttl ms, events channel, stream.up
  * event JSON, mode ("claim" creates when absent, "refresh" does not), stream.update event
- * JSON, the record's updatedAt (published when it differs from the stored one).
+ * JSON, the record's updatedAt (published when it differs from the stored one), the
+ * stream's own events channel.
  * Returns {1, "created"|"updated"} or {0, current value or ""}.
  */
-export const CLAIM = new LuaScript(`${OWNER_OF}
+export const CLAIM = new LuaScript(`${OWNER_OF}${PUBLISH_BOTH}
 local current = redis.call('GET', KEYS[1])
 if current then
   local owner = owner_of(current)
@@ -54,12 +66,12 @@ if current then
   -- Owned by us, or an unreadable value that nobody can own: take it.
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
   if owner == nil then
-    redis.call('PUBLISH', ARGV[4], ARGV[5])
+    publish_both(ARGV[4], ARGV[9], ARGV[5])
     return {1, 'created'}
   end
   local ok, rec = pcall(cjson.decode, current)
   if not ok or type(rec) ~= 'table' or rec.updatedAt ~= tonumber(ARGV[8]) then
-    redis.call('PUBLISH', ARGV[4], ARGV[7])
+    redis.call('PUBLISH', ARGV[9], ARGV[7])
   end
   return {1, 'updated'}
 end
@@ -67,21 +79,22 @@ if ARGV[6] ~= 'claim' then
   return {0, ''}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+publish_both(ARGV[4], ARGV[9], ARGV[5])
 return {1, 'created'}
 `);
 
 /**
- * KEYS[1] stream key. ARGV: originId, events channel, stream.down event JSON.
+ * KEYS[1] stream key. ARGV: originId, events channel, stream.down event JSON, the
+ * stream's own events channel.
  * Returns 1 when released, 0 when absent or owned by someone else.
  */
-export const RELEASE = new LuaScript(`${OWNER_OF}
+export const RELEASE = new LuaScript(`${OWNER_OF}${PUBLISH_BOTH}
 local current = redis.call('GET', KEYS[1])
 if not current or owner_of(current) ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+publish_both(ARGV[2], ARGV[4], ARGV[3])
 return 1
 `);
 

@@ -108,7 +108,7 @@ Deno.test("RedisRegistry writes the keys of docs/architecture.md under its prefi
   }
 });
 
-Deno.test("RedisRegistry publishes events as JSON on {prefix}events", async () => {
+Deno.test("RedisRegistry publishes lifecycle events on {prefix}events and all of a stream's on {prefix}events:{name}", async () => {
   await using server = await startRedis();
   await using conn = await raw(server.url);
   const registry = new RedisRegistry({ url: server.url, prefix: "p1:", log: quietLog });
@@ -118,15 +118,21 @@ Deno.test("RedisRegistry publishes events as JSON on {prefix}events", async () =
       "message",
       (channel: string, message: string) => messages.push([channel, message]),
     );
-    await conn.redis.subscribe("p1:events");
+    await conn.redis.subscribe("p1:events", "p1:events:cam1");
     await registry.claimStream(streamRecord("cam1", "o1"), 5000);
+    await registry.claimStream(streamRecord("cam1", "o1", { updatedAt: 2 }), 5000);
     await registry.releaseStream("cam1", "o1");
-    await waitFor("two messages", () => messages.length === 2);
-    const [up, down] = messages.map(([channel, m]) => {
-      assert.equal(channel, "p1:events");
-      return JSON.parse(m);
-    });
+    await waitFor("five messages", () => messages.length === 5);
+    assert.deepEqual(messages.map(([channel, m]) => [channel, JSON.parse(m).type]), [
+      ["p1:events", "stream.up"],
+      ["p1:events:cam1", "stream.up"],
+      ["p1:events:cam1", "stream.update"],
+      ["p1:events", "stream.down"],
+      ["p1:events:cam1", "stream.down"],
+    ]);
+    const [up, , update, down] = messages.map(([, m]) => JSON.parse(m));
     assert.deepEqual({ ...up, at: 0 }, { type: "stream.up", name: "cam1", originId: "o1", at: 0 });
+    assert.equal(update.updatedAt, 2);
     assert.equal(down.type, "stream.down");
     assert.equal(typeof down.at, "number");
   } finally {
@@ -134,19 +140,42 @@ Deno.test("RedisRegistry publishes events as JSON on {prefix}events", async () =
   }
 });
 
-Deno.test("RedisRegistry ignores foreign and malformed messages on the events channel", async () => {
+Deno.test("RedisRegistry ignores foreign and malformed messages on the events channels", async () => {
   await using server = await startRedis();
   await using conn = await raw(server.url);
   const registry = new RedisRegistry({ url: server.url, prefix: "p1:", log: quietLog });
   try {
     const seen: string[] = [];
     await registry.subscribe((e) => seen.push(`${e.type}:${e.name}`));
+    await registry.subscribeStream("cam1", (e) => seen.push(`own ${e.type}:${e.name}`));
     await conn.redis.publish("p1:events", "not json");
     await conn.redis.publish("p1:events", JSON.stringify({ type: "stream.exploded", name: "x" }));
+    const elsewhere = { type: "stream.kick", name: "cam2", originId: "", at: 1 };
+    await conn.redis.publish("p1:events:cam1", JSON.stringify(elsewhere));
     await conn.redis.set("p2:stream:other", "{}", "PX", 20);
     await registry.kickStream("cam1");
-    await waitFor("the kick", () => seen.length > 0);
-    assert.deepEqual(seen, ["stream.kick:cam1"]);
+    await waitFor("the kick", () => seen.length === 2);
+    assert.deepEqual(seen, ["stream.kick:cam1", "own stream.kick:cam1"]);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("RedisRegistry subscribes to a stream's channel only while someone listens to it", async () => {
+  await using server = await startRedis();
+  await using conn = await raw(server.url);
+  const registry = new RedisRegistry({ url: server.url, prefix: "p1:", log: quietLog });
+  try {
+    const channels = async () => ((await conn.redis.pubsub("CHANNELS", "p1:*")) as string[]).sort();
+    const first = await registry.subscribeStream("cam1", () => {});
+    const second = await registry.subscribeStream("cam1", () => {});
+    await registry.subscribeStream("cam2", () => {});
+    assert.deepEqual(await channels(), ["p1:events:cam1", "p1:events:cam2"]);
+    first();
+    assert.deepEqual(await channels(), ["p1:events:cam1", "p1:events:cam2"]);
+    second();
+    await waitFor("cam1's channel to go", async () => (await channels()).length === 1);
+    assert.deepEqual(await channels(), ["p1:events:cam2"]);
   } finally {
     await registry.close();
   }

@@ -179,11 +179,21 @@ export interface Registry {
   resolveKeyHash(keyHash: string): Promise<string | null>;
 
   /**
-   * Delivers every event published on `{prefix}events` (and stream expiries, see README)
-   * to `handler` until unsubscribed; resolves once delivery is active. Events published
-   * while the store is unreachable are lost: use `onReconnect` to resynchronise.
+   * Delivers the lifecycle events of every stream (`stream.up`, `stream.down`, `stream.kick`:
+   * the `{prefix}events` channel, plus stream expiries, see README) to `handler` until
+   * unsubscribed; resolves once delivery is active. `stream.update` is not among them: it is
+   * sent on each stream's own channel only (`subscribeStream`), so that a listener to every
+   * stream does not hear every playlist. Events published while the store is unreachable
+   * are lost: use `onReconnect` to resynchronise.
    */
   subscribe(handler: RegistryEventHandler): Promise<Unsubscribe>;
+  /**
+   * Delivers every event of the stream `name` (`stream.up`, `stream.update`, `stream.down`
+   * including expiries, `stream.kick`: the `{prefix}events:{name}` channel) to `handler`
+   * until unsubscribed; resolves once delivery is active. Like `subscribe`, delivery resumes
+   * by itself after a reconnect, and what was published meanwhile is lost.
+   */
+  subscribeStream(name: string, handler: RegistryEventHandler): Promise<Unsubscribe>;
   /** Calls `cb` each time the store is reachable again after being lost. */
   onReconnect(cb: () => void): Unsubscribe;
   /** Releases connections and timers; idempotent. Claims are left to expire. */

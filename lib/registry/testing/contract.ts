@@ -52,13 +52,24 @@ function config(name: string, keyHash: string): StreamConfig {
   return { name, keyHash, createdAt: 1_700_000_000_000, disabled: false, record: true };
 }
 
-/** Subscribes and keeps every event in an array. */
-async function recorder(
-  registry: Registry,
-): Promise<{ events: RegistryEvent[]; stop: Unsubscribe }> {
+interface Recorder {
+  events: RegistryEvent[];
+  stop: Unsubscribe;
+}
+
+/** Subscribes (to every stream, or to `stream`'s own events) and keeps each event in an array. */
+async function recorder(registry: Registry, stream?: string): Promise<Recorder> {
   const events: RegistryEvent[] = [];
-  const stop = await registry.subscribe((e) => events.push(e));
+  const keep = (e: RegistryEvent) => void events.push(e);
+  const stop = stream === undefined
+    ? await registry.subscribe(keep)
+    : await registry.subscribeStream(stream, keep);
   return { events, stop };
+}
+
+/** `[type, name]` of each event, for comparing sequences. */
+function kinds(events: RegistryEvent[]): [string, string][] {
+  return events.map((e) => [e.type, e.name]);
 }
 
 async function rejectsUnavailable(what: string, call: () => Promise<unknown>): Promise<void> {
@@ -164,23 +175,80 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     "a claim with a newer playlist publishes stream.update; a plain refresh does not",
     async ({ open }) => {
       const [a, b] = [await open(), await open()];
-      const seen = await recorder(b);
+      const seen = await recorder(b, "cam1");
       await a.claimStream(streamRecord("cam1", "o1"), 10_000);
       await a.claimStream(streamRecord("cam1", "o1"), 10_000);
       await a.claimStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
       await a.refreshStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
       await a.refreshStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_004_500 }), 10_000);
-      await a.kickStream("marker");
+      await a.kickStream("cam1");
       await waitFor("four events", () => seen.events.length >= 4);
-      assert.deepEqual(seen.events.map((e) => [e.type, e.name]), [
+      assert.deepEqual(kinds(seen.events), [
         ["stream.up", "cam1"],
         ["stream.update", "cam1"],
         ["stream.update", "cam1"],
-        ["stream.kick", "marker"],
+        ["stream.kick", "cam1"],
       ]);
       const update = seen.events[2]!;
       assert.equal(update.type === "stream.update" && update.updatedAt, 1_700_000_004_500);
       assert.equal(update.originId, "o1");
+    },
+  ],
+
+  [
+    "subscribeStream() hears everything about its stream; subscribe() every stream but no updates",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      const all = await recorder(b);
+      const cam1 = await recorder(b, "cam1");
+      const cam2 = await recorder(b, "cam2");
+      await a.claimStream(streamRecord("cam1", "o1"), 10_000);
+      await a.claimStream(streamRecord("cam3", "o1"), 10_000);
+      await a.claimStream(streamRecord("cam1", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
+      await a.claimStream(streamRecord("cam3", "o1", { updatedAt: 1_700_000_002_500 }), 10_000);
+      await a.kickStream("cam1");
+      await a.releaseStream("cam1", "o1");
+      await a.kickStream("cam2");
+      await waitFor(
+        "the cam2 kick everywhere",
+        () => cam2.events.length === 1 && all.events.length === 5,
+      );
+      assert.deepEqual(kinds(cam1.events), [
+        ["stream.up", "cam1"],
+        ["stream.update", "cam1"],
+        ["stream.kick", "cam1"],
+        ["stream.down", "cam1"],
+      ]);
+      assert.deepEqual(kinds(cam2.events), [["stream.kick", "cam2"]]);
+      assert.deepEqual(kinds(all.events), [
+        ["stream.up", "cam1"],
+        ["stream.up", "cam3"],
+        ["stream.kick", "cam1"],
+        ["stream.down", "cam1"],
+        ["stream.kick", "cam2"],
+      ]);
+      assert.deepEqual(cam1.events.slice(2), all.events.slice(2, 4), "the same events on both");
+    },
+  ],
+
+  [
+    "a stream's subscriptions end one by one, and its stream can be subscribed again",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      const first = await recorder(b, "cam1");
+      const second = await recorder(b, "cam1");
+      await a.kickStream("cam1");
+      await waitFor("both to see a kick", () => first.events.length + second.events.length === 2);
+      first.stop();
+      first.stop();
+      await a.kickStream("cam1");
+      await waitFor("the second kick", () => second.events.length === 2);
+      second.stop();
+      const again = await recorder(b, "cam1");
+      await a.kickStream("cam1");
+      await waitFor("the third kick", () => again.events.length === 1);
+      assert.equal(first.events.length, 1);
+      assert.equal(second.events.length, 2);
     },
   ],
 
@@ -247,8 +315,11 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
   ],
 
   ["a claim that expires is reported as stream.down with reason expired", async ({ open }) => {
-    const [a, b] = [await open(), await open()];
+    const [a, b, c] = [await open(), await open(), await open()];
     const seen = await recorder(b);
+    // A client listening to streams only, as an edge does.
+    const own = await recorder(c, "cam1");
+    const other = await recorder(c, "cam2");
     await a.claimStream(streamRecord("cam1", "o1"), 100);
     const down = await waitFor(
       "stream.down for the expired claim",
@@ -256,6 +327,15 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     );
     assert.equal(down.name, "cam1");
     assert.equal(down.type === "stream.down" && down.reason, "expired");
+    const ownDown = await waitFor(
+      "stream.down for the expired claim on its stream's subscription",
+      () => own.events.find((e) => e.type === "stream.down"),
+    );
+    assert.equal(ownDown.type === "stream.down" && ownDown.reason, "expired");
+    assert.deepEqual(kinds(own.events), [["stream.up", "cam1"], ["stream.down", "cam1"]]);
+    await a.kickStream("cam2");
+    await waitFor("the cam2 kick", () => other.events.length > 0);
+    assert.deepEqual(kinds(other.events), [["stream.kick", "cam2"]]);
   }],
 
   ["unsubscribing stops delivery to that handler only", async ({ open }) => {
@@ -377,6 +457,7 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     await assert.rejects(a.announceVod(vodRecord("cam1", "o1"), 0), RangeError);
     await assert.rejects(a.withdrawVod("cam1", ""), TypeError);
     await assert.rejects(a.getVod("../etc"), TypeError);
+    await assert.rejects(a.subscribeStream("../etc", () => {}), TypeError);
   }],
 
   ["calls fail with RegistryUnavailableError within 2 s while the store is down", async (ctx) => {
@@ -423,6 +504,24 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     await a.close();
     await assert.rejects(a.getStream("cam1"), RegistryUnavailableError);
     await assert.rejects(a.subscribe(() => {}), RegistryUnavailableError);
+    await assert.rejects(a.subscribeStream("cam1", () => {}), RegistryUnavailableError);
+  }],
+
+  ["subscriptions deliver again after the store comes back", async (ctx) => {
+    const [a, b] = [await ctx.open(), await ctx.open()];
+    const all = await recorder(b);
+    const cam1 = await recorder(b, "cam1");
+    await ctx.backend.outage();
+    await ctx.backend.recover();
+    // Kicks published while the subscriber is still reconnecting are lost: keep kicking.
+    await waitFor("both subscriptions to hear a kick", async () => {
+      await a.kickStream("cam1").catch(() => {});
+      return all.events.length > 0 && cam1.events.length > 0;
+    }, { intervalMs: 100 });
+    assert.deepEqual(kinds([all.events[0]!, cam1.events[0]!]), [
+      ["stream.kick", "cam1"],
+      ["stream.kick", "cam1"],
+    ]);
   }],
 
   ["claims, refreshes and releases by several origins match a model", async ({ open }) => {
