@@ -6,6 +6,7 @@
  * playlist was written), so two broadcasts of one name, or two origins, never share an entry.
  */
 import type { StreamRecord, VodRecord } from "@cascade/registry/types";
+import { SEGMENT_FILE_RE, segmentFileName } from "@cascade/media/hls/layout";
 
 /** How a response was produced, as reported in `X-Cache`. */
 export type CacheResult = "HIT" | "MISS" | "COALESCED" | "STALE";
@@ -187,6 +188,26 @@ export class LiveWindows {
 
   constructor(graceSegments: number) {
     this.graceSegments = graceSegments;
+  }
+
+  /**
+   * `obj`, file `file` of the live broadcast `broadcast`, was stored in `cache`: a segment is
+   * remembered; a playlist drops from `cache` the segments it left behind. Returns how many.
+   */
+  noteStored(
+    cache: ByteLru<CachedObject>,
+    broadcast: string,
+    file: string,
+    obj: CachedObject,
+  ): number {
+    if (SEGMENT_FILE_RE.test(file)) {
+      this.stored(broadcast, parseInt(file, 10));
+      return 0;
+    }
+    if (obj.oldestSegment === undefined) return 0;
+    const gone = this.expired(broadcast, obj.oldestSegment);
+    for (const sequence of gone) cache.delete(cacheKey(broadcast, segmentFileName(sequence)));
+    return gone.length;
   }
 
   /** Segment `sequence` of `broadcast` was stored. */

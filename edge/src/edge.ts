@@ -19,12 +19,7 @@ import { log as rootLog, type Logger } from "@cascade/common/log";
 import { HttpError } from "@cascade/common/http_errors";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MEDIA_METHODS } from "@cascade/common/http_paths";
-import {
-  LIVE_PLAYLIST,
-  SEGMENT_FILE_RE,
-  segmentFileName,
-  VOD_PLAYLIST_RE,
-} from "@cascade/media/hls/layout";
+import { LIVE_PLAYLIST, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry, StreamRecord, VodRecord } from "@cascade/registry/types";
 import {
@@ -475,25 +470,12 @@ export class Edge {
     }
     if (obj.text !== undefined) this.#misses.listed(source.broadcast, obj.text);
     const before = this.cache.evictions;
-    if (this.cache.set(key, obj) && source.live) this.#trackWindow(target, source, obj);
+    if (this.cache.set(key, obj) && source.live) {
+      const dropped = this.#windows.noteStored(this.cache, source.broadcast, target.file, obj);
+      this.#m.windowEvictions.inc(dropped);
+    }
     this.#m.evictions.inc(this.cache.evictions - before);
     return obj;
-  }
-
-  /** Live segments are remembered per broadcast; a newer playlist drops those it left behind. */
-  #trackWindow(target: MediaTarget, source: Source, obj: CachedObject): void {
-    if (target.kind === "segment") {
-      if (SEGMENT_FILE_RE.test(target.file)) {
-        this.#windows.stored(source.broadcast, parseInt(target.file, 10));
-      }
-      return;
-    }
-    if (obj.oldestSegment === undefined) return;
-    const gone = this.#windows.expired(source.broadcast, obj.oldestSegment);
-    for (const sequence of gone) {
-      this.cache.delete(cacheKey(source.broadcast, segmentFileName(sequence)));
-    }
-    this.#m.windowEvictions.inc(gone.length);
   }
 }
 
