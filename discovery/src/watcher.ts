@@ -5,9 +5,10 @@
  *
  * It polls rather than subscribing to file-system events: a growing segment is written in
  * many small writes and every one of them would be an event, while the playlists it cares
- * about change once per segment. Each tick lists the media root and stats each stream's
- * `index.m3u8` and `vod.m3u8`; a playlist is read only when its identity, size or mtime
- * changed (players and nginx-rtmp replace it by rename). So the cost follows streams and
+ * about change once per segment. Each tick (100 ms) stats the `index.m3u8` of every live
+ * stream; every tenth also lists the media root and stats every stream's `vod.m3u8`, which
+ * finds new streams within a second. A playlist is read only when its identity, size or mtime
+ * changed (Cascade and nginx-rtmp replace it by rename). So the cost follows streams and
  * ticks, never segment bytes. A new or changed live playlist claims or refreshes the stream;
  * `#EXT-X-ENDLIST`, removal, or no change for three target durations releases it. A kept
  * broadcast's `vod.m3u8` is announced as `vod:{name}` while the file exists.
@@ -25,6 +26,9 @@ export const STALE_TARGET_DURATIONS = 3;
 
 /** Default period of the playlist poll. */
 export const DEFAULT_POLL_MS = 100;
+
+/** Every this many ticks the whole media root is scanned (new streams, VODs, removals). */
+const SCAN_EVERY = 10;
 
 export interface DiscoveryWatcherOptions {
   registry: Registry;
@@ -68,6 +72,7 @@ export class DiscoveryWatcher {
   readonly #ignored = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #tick: Promise<void> = Promise.resolve();
+  #ticks = 0;
   #started = false;
   #stopped = false;
 
@@ -135,8 +140,17 @@ export class DiscoveryWatcher {
     }, this.#pollMs);
   }
 
-  /** One pass over the media root. */
+  /**
+   * One tick. Every `SCAN_EVERY`th tick lists the media root and stats both playlists of every
+   * stream (new streams, VODs, removals); the ticks between stat only the live playlists of the
+   * streams already live, the one file whose changes must reach edges at once.
+   */
   async #poll(): Promise<void> {
+    if (this.#ticks++ % SCAN_EVERY !== 0) {
+      const live = [...this.#watched].filter(([, w]) => w.live !== null);
+      await Promise.all(live.map(([name, w]) => this.#pollLive(name, w)));
+      return;
+    }
     const present = new Set<string>();
     try {
       // Synchronous like `statOf`: one directory listing per tick.
@@ -163,27 +177,33 @@ export class DiscoveryWatcher {
       w = { live: null, staleAt: Infinity, vod: null };
       this.#watched.set(name, w);
     }
-    const dir = join(this.#root, name);
-    const live = statOf(join(dir, LIVE_PLAYLIST));
-    const vod = statOf(join(dir, VOD_PLAYLIST));
-    if (live === null) {
-      if (w.live !== null) this.#announcer.ended(name, "unlinked");
-      w.live = null;
-    } else if (!sameFile(live, w.live)) {
-      w.live = live;
-      await this.#readLive(name, w, join(dir, LIVE_PLAYLIST));
-    } else if (Date.now() >= w.staleAt) {
-      w.staleAt = Infinity;
-      this.#announcer.ended(name, "stale");
-    }
+    await this.#pollLive(name, w);
+    const vodPath = join(this.#root, name, VOD_PLAYLIST);
+    const vod = statOf(vodPath);
     if (vod === null) {
       if (w.vod !== null) this.#announcer.vodGone(name);
       w.vod = null;
     } else if (!sameFile(vod, w.vod)) {
       w.vod = vod;
-      await this.#readVod(name, join(dir, VOD_PLAYLIST), vod.mtimeMs);
+      await this.#readVod(name, vodPath, vod.mtimeMs);
     }
     if (w.live === null && w.vod === null) this.#watched.delete(name);
+  }
+
+  /** Stats `name`'s live playlist; reads it when it was replaced; notices it going stale. */
+  async #pollLive(name: string, w: Watched): Promise<void> {
+    const path = join(this.#root, name, LIVE_PLAYLIST);
+    const live = statOf(path);
+    if (live === null) {
+      if (w.live !== null) this.#announcer.ended(name, "unlinked");
+      w.live = null;
+    } else if (!sameFile(live, w.live)) {
+      w.live = live;
+      await this.#readLive(name, w, path);
+    } else if (Date.now() >= w.staleAt) {
+      w.staleAt = Infinity;
+      this.#announcer.ended(name, "stale");
+    }
   }
 
   async #readLive(name: string, w: Watched, path: string): Promise<void> {

@@ -319,7 +319,8 @@ Deno.test("DiscoveryWatcher keeps a VOD past its TTL and withdraws it on stop()"
 Deno.test("DiscoveryWatcher leaves a later VOD of another origin alone and takes over once it expires", async () => {
   await using f = await fixture();
   const theirs = vodRecord("cam1", "o2", { updatedAt: Date.now() + 60_000 });
-  await f.other.announceVod(theirs, 600);
+  // Long enough for the watcher's scan (new directories: within a second) to meet it.
+  await f.other.announceVod(theirs, 3000);
   await f.watcher({ ttlSeconds: 0.2 });
   await writeVod(f.root, "cam1");
   await waitFor(
