@@ -17,6 +17,9 @@ import { type LivePlaylist, parsePlaylist, renderPlaylist } from "@cascade/media
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import type { LiveStream, StreamHub } from "@cascade/stream/hub";
 import { VodLog, vodTargetDuration } from "./vod.ts";
+import type { MemoryPlaylist } from "./http.ts";
+
+const encoder = new TextEncoder();
 
 export interface HlsPackagerOptions {
   mediaRoot: string;
@@ -79,6 +82,11 @@ class HlsChannel {
   readonly #vod: VodLog | undefined;
   /** Bytes of this channel's files on disk. */
   diskBytes = 0;
+  /** The live playlist as last written, for the origin to serve from memory. */
+  latest: MemoryPlaylist | undefined;
+  /** Names this channel's playlist versions apart from any earlier run's. */
+  readonly #epoch = Date.now().toString(36);
+  #writes = 0;
 
   readonly #onGone: () => void;
   readonly #bytesWritten: Counter;
@@ -263,9 +271,12 @@ class HlsChannel {
     const playlist = this.#segmenter!.playlist();
     const path = join(this.dir, LIVE_PLAYLIST);
     const tmp = `${path}${TEMP_SUFFIX}`;
-    await Deno.writeTextFile(tmp, renderPlaylist(playlist));
+    const bytes = encoder.encode(renderPlaylist(playlist));
+    await Deno.writeFile(tmp, bytes);
     await Deno.rename(tmp, path);
-    this.#o.events?.playlist(this.name, playlist, this.#now());
+    const now = this.#now();
+    this.latest = { bytes, etag: `"${this.#epoch}-${++this.#writes}"`, modified: new Date(now) };
+    this.#o.events?.playlist(this.name, playlist, now);
   }
 
   /** Segments that left the window stay on disk a window's length, for slow players. */
@@ -318,6 +329,7 @@ class HlsChannel {
 
   async #removeAll(): Promise<void> {
     if (this.#live) return;
+    this.latest = undefined;
     for (const t of this.#deleteTimers) clearTimeout(t);
     this.#deleteTimers.clear();
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
@@ -371,6 +383,11 @@ export class HlsPackager {
     let sum = 0;
     for (const c of this.#channels.values()) sum += c.diskBytes;
     return sum;
+  }
+
+  /** The live playlist of `name` as last written, while its channel exists. */
+  livePlaylist(name: string): MemoryPlaylist | undefined {
+    return this.#channels.get(name)?.latest;
   }
 
   /** Directory of a name's HLS output. */

@@ -125,6 +125,8 @@ interface Setup extends AsyncDisposable {
   log: CapturedLog;
   /** A packager on its own hub, as one origin process has; closed on dispose. */
   start(now?: () => number): StreamHub;
+  /** The packager the last `start()` made. */
+  packager(): HlsPackager;
 }
 
 /** A temp MEDIA_ROOT shared by the packagers a test starts; removed on dispose. */
@@ -150,6 +152,7 @@ async function setup(): Promise<Setup> {
       started.push({ hub, packager });
       return hub;
     },
+    packager: () => started.at(-1)!.packager,
     async [Symbol.asyncDispose]() {
       for (const { hub, packager } of started) {
         // A test that failed mid-broadcast leaves a stream open; `close()` waits for it to end.
@@ -211,6 +214,11 @@ Deno.test("HlsPackager renames each segment from .tmp before the playlist lists 
   hub.close(stream, "publisher stopped");
   const last = await playlistWhere(t.dir, "ends", (p) => p.ended);
   assert.equal(last.segments.length, segments + 1);
+  // What the origin serves from memory is byte for byte the file on disk.
+  assert.deepEqual(
+    t.packager().livePlaylist(NAME)?.bytes,
+    await Deno.readFile(join(t.dir, LIVE_PLAYLIST)),
+  );
   await assertListedComplete(t.dir, last);
   assert.deepEqual(
     await listDir(t.dir),

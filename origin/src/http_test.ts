@@ -474,3 +474,32 @@ Deno.test("createOriginApp() refuses symlinks under the media root, whether GET,
   // The real file beside them is served.
   assert.equal((await app.request("/live/cam1/100.ts")).status, 200);
 });
+
+Deno.test("createOriginApp() answers a live playlist the packager holds from memory, else from disk", async () => {
+  await using f = await fixture();
+  const memory = new TextEncoder().encode(PLAYLIST + "#EXTINF:2.000,\n101.ts\n");
+  const held = new Map([["cam1", { bytes: memory, etag: '"m-1"', modified: new Date(0) }]]);
+  const { app } = makeApp(f.mediaRoot, { livePlaylist: (name) => held.get(name) });
+  const res = await app.request("/live/cam1/index.m3u8");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("etag"), '"m-1"');
+  assert.equal(res.headers.get("content-type"), "application/vnd.apple.mpegurl");
+  assert.equal(res.headers.get("cache-control"), "public, max-age=1");
+  assert.equal(res.headers.get("access-control-allow-origin"), "*");
+  assert.equal(res.headers.get("content-length"), String(memory.byteLength));
+  assert.deepEqual(new Uint8Array(await res.arrayBuffer()), memory);
+  const again = await app.request("/live/cam1/index.m3u8", {
+    headers: { "If-None-Match": '"m-1"' },
+  });
+  assert.equal(again.status, 304);
+  const head = await app.request("/live/cam1/index.m3u8", { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal((await head.arrayBuffer()).byteLength, 0);
+  // Not held (the channel is gone): the file on disk; other files always come from disk.
+  held.clear();
+  assert.equal(await (await app.request("/live/cam1/index.m3u8")).text(), PLAYLIST);
+  assert.equal(
+    await (await app.request("/live/cam1/vod.m3u8")).text(),
+    PLAYLIST + "#EXT-X-ENDLIST\n",
+  );
+});

@@ -177,6 +177,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     // At most half a target duration (target = ceil(segment) + 1), in whole seconds.
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
+    livePlaylist: (name) => packager.livePlaylist(name),
   });
   const context: OriginContext = {
     id,
