@@ -3,8 +3,10 @@
  * while Node.js floods its HTTP port and its RTMP port with 1,100 idle connections each from
  * 127.0.0.2, reopening every connection the node closes; meanwhile, from 127.0.0.1, a live
  * stream keeps packaging, a viewer keeps getting new segments and a second publisher gets
- * in. Afterwards the process is alive and `/healthz` answers within 3 s. And 40 connections
- * that declare huge RTMP messages before authorizing anything leave memory where it was.
+ * in. Afterwards the process is alive and `/healthz` answers within 3 s. The lone origin,
+ * edge and API roles outlive the same flood on their HTTP ports; 40 connections that declare
+ * huge RTMP messages before authorizing anything leave memory where it was; an accept loop
+ * past the descriptor limit backs off; a slow-loris client is cut at the request deadline.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -13,6 +15,7 @@ import { parsePlaylist } from "@cascade/media/hls/playlist";
 import { freePort } from "./helpers/ports.ts";
 import { publish } from "./helpers/media.ts";
 import { startProcess, TestProcess } from "./helpers/process.ts";
+import { startRedis } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const ENTRY = fileURLToPath(new URL("../node/all_in_one.ts", import.meta.url));
@@ -259,4 +262,78 @@ Deno.test("a slow-loris client is cut at HTTP_REQUEST_TIMEOUT_SECONDS on the nod
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+});
+
+/** `deno run -A {role}/main.ts` under `ulimit -n 1024`, ready once its HTTP port listens. */
+function startLimitedRole(role: string, env: Record<string, string>) {
+  const main = fileURLToPath(new URL(`../${role}/main.ts`, import.meta.url));
+  return startProcess("bash", {
+    args: ["-c", `ulimit -n 1024 && exec "${Deno.execPath()}" run -A "${main}"`],
+    env: { LOG_FORMAT: "json", ...env },
+    readyLine: role === "edge" ? /"event":"edge\.listening"/ : /"event":"http\.listening"/,
+    timeoutMs: 60_000,
+  });
+}
+
+Deno.test({
+  name: "the origin, edge and API roles each outlive 1,100 idle connections to their HTTP port",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using redis = await startRedis();
+    const media = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
+    try {
+      const ports = { origin: freePort(), edge: freePort(), api: freePort() };
+      const common = { REDIS_URL: redis.url, REDIS_PREFIX: "hard:" };
+      await using origin = await startLimitedRole("origin", {
+        ...common,
+        RTMP_HOST: "127.0.0.1",
+        RTMP_PORT: String(freePort()),
+        ORIGIN_HTTP_HOST: "127.0.0.1",
+        ORIGIN_HTTP_PORT: String(ports.origin),
+        MEDIA_ROOT: media,
+        RECORD_DIR: `${media}/rec`,
+        PUBLISH_AUTH: "static",
+        PUBLISH_KEYS: KEYS,
+      });
+      await using edge = await startLimitedRole("edge", {
+        ...common,
+        EDGE_HOST: "127.0.0.1",
+        EDGE_PORT: String(ports.edge),
+      });
+      await using api = await startLimitedRole("api", {
+        ...common,
+        API_HOST: "127.0.0.1",
+        API_PORT: String(ports.api),
+      });
+      const seconds = 12;
+      const floods = Object.values(ports).map((port) =>
+        new TestProcess("node", {
+          args: [FLOOD, "127.0.0.1", String(port), "1100", String(seconds), "127.0.0.2"],
+        })
+      );
+      try {
+        await waitFor("the floods to end", () => floods.every((f) => f.exited), {
+          timeoutMs: 60_000,
+        });
+        for (const f of floods) {
+          const counts = JSON.parse(f.output.trim());
+          assert.ok(counts.closedByServer > 1000, `each flood pressed on a budget: ${f.output}`);
+        }
+      } finally {
+        for (const f of floods) await f.stop();
+      }
+      for (const [role, proc] of [["origin", origin], ["edge", edge], ["api", api]] as const) {
+        assert.equal(proc.exited, false, `${role} survived`);
+        const port = ports[role];
+        const health = await fetch(`http://127.0.0.1:${port}/healthz`, {
+          signal: AbortSignal.timeout(3000),
+        });
+        assert.equal(health.status, 200, `${role} /healthz`);
+        assert.equal((await health.json()).role, role);
+      }
+    } finally {
+      await Deno.remove(media, { recursive: true }).catch(() => {});
+    }
+  },
 });
