@@ -8,7 +8,7 @@
  * `API_ADMIN_TOKEN`, `HOOK_TOKEN`, `PUBLISH_KEYS` and `PLAYBACK_SIGNING_KEY` from the
  * environment are honoured as by the lone roles.
  */
-import { fetchHandler, httpLimits, serveHttp } from "@cascade/common/http_server";
+import { httpLimits } from "@cascade/common/http_server";
 import { join } from "node:path";
 import { z } from "zod";
 import {
@@ -28,6 +28,7 @@ import { createApiAuthorizerFor } from "../api/src/publish.ts";
 import { generateStreamKey, hashStreamKey } from "../api/src/stream_keys.ts";
 import { createEdge } from "../edge/src/app.ts";
 import { startEdgeHeartbeat } from "../edge/src/announce.ts";
+import { serveEdgeNode } from "../edge/src/node_server.ts";
 import { edgeConfigSchema } from "../edge/src/config.ts";
 import { parsePublishKeys, StaticAuthorizer } from "../origin/src/auth.ts";
 import { createAllInOneApp } from "./all_in_one_app.ts";
@@ -162,11 +163,15 @@ export async function startAllInOne(
     id: env.NODE_ID || "local",
   });
 
-  const server = await serveHttp({
+  // `/live/` goes straight to the edge (its replies are written without a copy); the API,
+  // pages and ops endpoints go through the all-in-one app.
+  const server = await serveEdgeNode({
+    edge,
     hostname: config.HOST,
     port: config.PORT,
-    handler: fetchHandler(app.fetch, log),
     limits: httpLimits(originConfig.origin, 0.6),
+    healthAndMetrics: false,
+    fallback: app.fetch,
     log,
   });
   const port = server.port;
@@ -212,7 +217,6 @@ export async function startAllInOne(
       await origin.close();
       stopWeb.abort();
       await heartbeat.stop();
-      edge.drain();
       await server.close();
       await edge.close();
       await registry.close();
