@@ -6,18 +6,20 @@
  * at 100 publishers with hub frame drops; each role's idle memory (`idle.ts`); cached edge
  * throughput against nginx `proxy_cache` (`edge_throughput.ts`, which runs
  * `edge/bench/edge_bench.ts`), and a cold-segment stampede against nginx `proxy_cache_lock`
- * (`stampede.ts`). Prints a table with the targets beside the figures and writes
+ * (`stampede.ts`); and the all-in-one's memory under 8 publishers and 40 viewers
+ * (`all_in_one.ts`). Prints a table with the targets beside the figures and writes
  * `bench/results/latest.json` (every round, the machine, the tools) and
  * `bench/results/latest.md` (the table for the README). Needs ffmpeg, nginx with
  * libnginx-mod-rtmp, redis-server and wrk; not part of `deno task test`.
  *
- *   deno task bench                  # about 12 minutes: 20 and 100 streams, 30 s windows, 2 rounds
- *   deno task bench --quick          # a smoke run in about 2 minutes
+ *   deno task bench                  # about 17 minutes: 20 and 100 streams, 30 s windows, 2 rounds
+ *   deno task bench --quick          # a smoke run in about 3 minutes
  *   deno task bench --streams 10 --seconds 20 --rounds 1 --only ingest,stampede
  */
 import { parseArgs } from "node:util";
 import { probeJson } from "../tests/helpers/decode.ts";
 import { makeClip } from "../tests/helpers/media.ts";
+import { runAllInOne } from "./all_in_one.ts";
 import { runEdgeThroughput } from "./edge_throughput.ts";
 import { measureIdleRss } from "./idle.ts";
 import { type IngestOptions, type IngestRound, runIngestRound } from "./ingest.ts";
@@ -30,12 +32,12 @@ import { RTMP_MODULE } from "../nginx/render.ts";
 import { exists, onPath } from "../tools/sys.ts";
 import { REDIS_SERVER } from "../tests/helpers/redis.ts";
 
-const SCENARIOS = ["ingest", "scale", "idle", "edge", "stampede"] as const;
+const SCENARIOS = ["ingest", "scale", "idle", "edge", "stampede", "allinone"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const USAGE =
   `Usage: deno task bench [--quick] [--streams N] [--streams-high N] [--seconds S] [--rounds R]
-                        [--probes P] [--viewers V] [--edge-seconds S]
+                        [--probes P] [--viewers V] [--edge-seconds S] [--aio-seconds S]
                         [--only ${SCENARIOS.join(",")}]
                         [--origin-flags "DENO RUN FLAGS"]`;
 
@@ -46,6 +48,9 @@ const CLIP = { size: "1280x720", fps: 30, bitrate: "2500k", seconds: 10 };
 const SEGMENT_BYTES = 800 * 1024;
 /** Delay of the stampede's origin, standing in for a distant origin or a cold disk. */
 const STAMPEDE_ORIGIN_DELAY_MS = 50;
+/** The all-in-one's audience (issue 15): publishers, and viewers of each stream. */
+const AIO_PUBLISHERS = 8;
+const AIO_VIEWERS_PER_STREAM = 5;
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -72,6 +77,7 @@ function parseOptions(args: string[]) {
         probes: { type: "string" },
         viewers: { type: "string" },
         "edge-seconds": { type: "string" },
+        "aio-seconds": { type: "string" },
         only: { type: "string" },
         "origin-flags": { type: "string" },
         help: { type: "boolean", default: false },
@@ -103,6 +109,7 @@ function parseOptions(args: string[]) {
     probes: positiveInt("probes", parsed.probes, quick ? 2 : 4),
     viewers: positiveInt("viewers", parsed.viewers, 500),
     edgeSeconds: positiveInt("edge-seconds", parsed["edge-seconds"], quick ? 2 : 10),
+    aioSeconds: positiveInt("aio-seconds", parsed["aio-seconds"], quick ? 40 : 240),
     idleSeconds: quick ? 3 : 6,
     scenarios: new Set(only as Scenario[]),
     originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
@@ -191,6 +198,7 @@ async function main(): Promise<void> {
       probes: Math.min(o.probes, o.streams),
       viewers: o.viewers,
       edgeSeconds: o.edgeSeconds,
+      aioSeconds: o.aioSeconds,
       stampedeOriginDelayMs: STAMPEDE_ORIGIN_DELAY_MS,
       originFlags: o.originFlags,
     },
@@ -201,6 +209,7 @@ async function main(): Promise<void> {
     idle: undefined,
     edgeThroughput: undefined,
     stampede: undefined,
+    allInOne: undefined,
     table: [],
     errors: [],
   };
@@ -304,6 +313,43 @@ async function main(): Promise<void> {
       } catch (err) {
         errors.push(`stampede failed: ${(err as Error).message}`);
         progress(errors.at(-1)!);
+      }
+    }
+  }
+
+  if (o.scenarios.has("allinone")) {
+    if (machine.ffmpeg === null) {
+      errors.push("allinone skipped: needs ffmpeg");
+    } else {
+      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+      try {
+        const clip = await prepareClip(dir);
+        results.clip = clip.info;
+        progress(
+          `all-in-one: ${AIO_PUBLISHERS} publishers, ${
+            AIO_PUBLISHERS * AIO_VIEWERS_PER_STREAM
+          } viewers, RSS every 5 s for ${o.aioSeconds} s`,
+        );
+        const run = await runAllInOne({
+          clip: clip.path,
+          publishers: AIO_PUBLISHERS,
+          viewersPerStream: AIO_VIEWERS_PER_STREAM,
+          seconds: o.aioSeconds,
+        });
+        results.allInOne = run;
+        progress(
+          `all-in-one: RSS ${(run.rssSettledBytes / 2 ** 20).toFixed(1)} MiB after ` +
+            `${run.settleSeconds} s (max ${(run.rssMaxBytes / 2 ** 20).toFixed(1)} MiB), ` +
+            `slope ${(run.slopeBytesPerMinute / 2 ** 20).toFixed(2)} MiB/min; viewers fetched ` +
+            `${run.viewing.segments} segments (${(run.viewing.bytes / 1e6).toFixed(0)} MB), ` +
+            `${run.viewing.errors} errors` +
+            (run.publishersLost > 0 ? `, ${run.publishersLost} publisher(s) LOST` : ""),
+        );
+      } catch (err) {
+        errors.push(`allinone failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
     }
   }

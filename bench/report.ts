@@ -4,6 +4,7 @@
  * rounds ran, each figure is the best round for that figure (the machine is shared, so a
  * worse round is taken to be other work getting in the way); every round is in the JSON.
  */
+import type { AllInOneRun } from "./all_in_one.ts";
 import type { IdleRss } from "./idle.ts";
 import type { IngestRound, IngestServer } from "./ingest.ts";
 import { percentile, summarize, type Summary } from "./latency.ts";
@@ -24,6 +25,8 @@ export interface Results {
     probes: number;
     viewers: number;
     edgeSeconds: number;
+    /** How long the all-in-one's RSS was sampled under load. */
+    aioSeconds: number;
     stampedeOriginDelayMs: number;
     /** Extra `deno run` flags the Cascade origin ran with. */
     originFlags: string[];
@@ -36,6 +39,7 @@ export interface Results {
   idle: IdleRss[] | undefined;
   edgeThroughput: ThroughputRun[] | { skipped: string } | undefined;
   stampede: StampedeRound[] | undefined;
+  allInOne: AllInOneRun | undefined;
   table: Row[];
   /** Scenarios that were skipped or failed, and why. */
   errors: string[];
@@ -65,6 +69,10 @@ const TARGET_RSS_PER_STREAM = 2 * MIB;
 const TARGET_ORIGIN_IDLE_RSS = 60 * MIB;
 const TARGET_WATCHER_RATIO = 0.25;
 const TARGET_EDGE_AFTER_ORIGIN_MS = 100;
+/** Issue 15 states it as 250 MB, decimal. */
+const TARGET_AIO_RSS = 250e6;
+/** "Flat": no more than this drift per minute after the warm-up. */
+const TARGET_AIO_SLOPE = 5 * MIB;
 
 function roundsOf(rounds: IngestRound[], server: IngestServer): IngestRound[] {
   return rounds.filter((r) => r.server === server);
@@ -419,6 +427,49 @@ function stampedeRows(r: Results, rounds: StampedeRound[]): Row[] {
   ];
 }
 
+function allInOneRows(run: AllInOneRun): Row[] {
+  const s8 =
+    `8 all-in-one, ${run.publishers} publishers × ${run.viewers} viewers, ${run.seconds} s`;
+  const after = `after the first ${fixed(run.settleSeconds, 0)} s`;
+  const v = run.viewing;
+  return [
+    {
+      scenario: s8,
+      metric: `RSS ${after}, mean (max of the run)`,
+      cascade: `${mib(run.rssSettledBytes)} (max ${mib(run.rssMaxBytes)})`,
+      peer: "",
+      ratio: "",
+      target: `≤ ${fixed(TARGET_AIO_RSS / 1e6, 0)} MB (${fixed(TARGET_AIO_RSS / MIB, 0)} MiB)`,
+      met: Number.isFinite(run.rssSettledBytes)
+        ? yesNo(run.rssSettledBytes <= TARGET_AIO_RSS)
+        : "n/a",
+    },
+    {
+      scenario: s8,
+      metric: `RSS slope ${after}, least squares`,
+      cascade: `${run.slopeBytesPerMinute >= 0 ? "+" : ""}${
+        fixed(run.slopeBytesPerMinute / MIB, 2)
+      } MiB/min`,
+      peer: "",
+      ratio: "",
+      target: `|slope| ≤ ${fixed(TARGET_AIO_SLOPE / MIB, 0)} MiB/min`,
+      met: Number.isFinite(run.slopeBytesPerMinute)
+        ? yesNo(Math.abs(run.slopeBytesPerMinute) <= TARGET_AIO_SLOPE)
+        : "n/a",
+    },
+    {
+      scenario: s8,
+      metric: "viewers: segments fetched, bytes, errors",
+      cascade: `${v.segments}, ${fixed(v.bytes / 1e6, 0)} MB, ${v.errors} errors` +
+        (run.publishersLost > 0 ? `; ${run.publishersLost} publisher(s) LOST` : ""),
+      peer: "",
+      ratio: "",
+      target: "0 errors",
+      met: yesNo(v.errors === 0 && run.publishersLost === 0),
+    },
+  ];
+}
+
 /** The rows of the side-by-side table for whatever scenarios ran. */
 export function tableRows(r: Results): Row[] {
   return [
@@ -427,6 +478,7 @@ export function tableRows(r: Results): Row[] {
     ...(r.stampede ? stampedeRows(r, r.stampede) : []),
     ...(r.scale ? scaleRows(r, r.scale) : []),
     ...(r.idle ? idleRows(r.idle) : []),
+    ...(r.allInOne ? allInOneRows(r.allInOne) : []),
   ];
 }
 
@@ -510,6 +562,20 @@ function legend(r: Results): string[] {
     lines.push(
       "7: each role started alone beside a redis-server as `deno task {role}` runs it, with no " +
         "streams; median of RSS readings every 0.5 s after it is ready.",
+    );
+  }
+  if (r.allInOne) {
+    const a = r.allInOne;
+    lines.push(
+      `8: \`deno run -A node/all_in_one.ts\` (\`deno task start\`) from an empty temporary ` +
+        "directory, HOST=127.0.0.1, random PORT and RTMP_PORT, PUBLISH_KEYS with " +
+        `${a.publishers} generated keys, nothing else set; ${a.publishers} × ffmpeg -re ` +
+        `-stream_loop -1 -c copy of the ${clip} clip; ${a.viewers} viewers in the bench ` +
+        "process, each polling its stream's playlist on the node's port every second and " +
+        "fetching every segment it has not fetched yet, whole. RSS (/proc VmRSS) every 5 s for " +
+        `${a.seconds} s from the moment every playlist answers; level = mean of the samples ` +
+        `after the first ${fixed(a.settleSeconds, 0)} s, slope = least-squares line through ` +
+        "them.",
     );
   }
   return lines;

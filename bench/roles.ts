@@ -4,14 +4,17 @@
  * of its own beside a real redis-server, configured only through the environment. The
  * benchmark sets what it must (Redis URL, random loopback ports, temporary directories, and
  * `PUBLISH_AUTH=static` with generated keys, since the default `api` mode needs an API
- * process) and leaves every other setting at its default. The processes' `pid` is what
- * `/proc` is read for.
+ * process) and leaves every other setting at its default. The all-in-one (`deno task start`)
+ * runs from a temporary directory of its own instead, with no Redis. The processes' `pid` is
+ * what `/proc` is read for.
  */
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/helpers/ports.ts";
 import { startProcess, type TestProcess } from "../tests/helpers/process.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
+/** The repository's config, which a program run from outside the repository must be given. */
+const CONFIG = `${REPO}deno.json`;
 
 /** Roles can take a while to start on a loaded machine (the publishers may already run). */
 const START_TIMEOUT_MS = 60_000;
@@ -124,4 +127,49 @@ export function startDiscoveryRole(
     ORIGIN_HTTP_PORT: String(port),
     ORIGIN_PUBLIC_URL: originUrl,
   }, { readyLine: /discovery\.started/ });
+}
+
+export interface AllInOneRoleOptions {
+  /** The working directory, where its `./media`, `./recordings` and `./.cascade` go. */
+  workDir: string;
+  /** Stream name → publish key. */
+  keys: ReadonlyMap<string, string>;
+}
+
+export interface AllInOneProcess {
+  readonly proc: TestProcess;
+  readonly pid: number;
+  /** The one HTTP port viewers use (`/live/…`). */
+  readonly url: string;
+  readonly rtmpPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * `deno task start` as a newcomer runs it from a directory of their own: every role in one
+ * process, no Redis, only the ports, the loopback host and `PUBLISH_KEYS` set.
+ */
+export async function startAllInOneRole(o: AllInOneRoleOptions): Promise<AllInOneProcess> {
+  const port = freePort();
+  const rtmpPort = freePort();
+  const proc = await startProcess(Deno.execPath(), {
+    args: ["run", "-A", "--config", CONFIG, `${REPO}node/all_in_one.ts`],
+    cwd: o.workDir,
+    env: {
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      RTMP_PORT: String(rtmpPort),
+      PUBLISH_KEYS: [...o.keys].map(([name, key]) => `${key}=${name}`).join(","),
+    },
+    timeoutMs: START_TIMEOUT_MS,
+    // The banner comes last, once every listener is up.
+    readyLine: /Admin token is/,
+  });
+  return {
+    proc,
+    pid: proc.child.pid,
+    url: `http://127.0.0.1:${port}`,
+    rtmpPort,
+    stop: async () => void await proc.stop(),
+  };
 }
