@@ -151,45 +151,86 @@ Deno.test({
   },
 });
 
-Deno.test("40 unauthenticated RTMP connections declaring huge messages cost no memory", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
-  try {
-    await using node = await startLimitedNode(dir);
-    const pid = node.child.pid;
-    const before = await rssMiB(pid);
-    const conns: Deno.Conn[] = [];
+/** The body of a message of `length` bytes in 128-byte chunks (the default chunk size). */
+function chunkedBody(length: number): Uint8Array {
+  const chunks = Math.ceil(length / 128);
+  const out = new Uint8Array(length + chunks - 1);
+  for (let c = 1, at = 128; c < chunks; c++, at += 129) out[at] = 0xc3; // fmt 3, chunk stream 3
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+Deno.test(
+  "40 unauthenticated RTMP connections sending big messages before connect cost no memory",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cascade-hardening-" });
     try {
-      for (let i = 0; i < 40; i++) {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: node.rtmpPort });
-        conns.push(conn);
-        await handshakeOver(conn);
-        // A fmt 0 chunk header on chunk stream 3 declaring a 16 MiB - 1 video message.
-        const header = new Uint8Array([0x03, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0]);
-        await conn.write(header);
-        await conn.write(new Uint8Array(64)).catch(() => {});
+      await using node = await startLimitedNode(dir, 1024, extraEnv());
+      const pid = node.child.pid;
+      const before = await rssMiB(pid);
+      // A fmt 0 header on chunk stream 3 declaring an 8 MiB - 16 video message (under the
+      // 8 MiB limit of publishers), then 4 MiB of it, as if a keyframe were arriving.
+      const length = 8 * 1024 * 1024 - 16;
+      const header = new Uint8Array([
+        0x03,
+        0,
+        0,
+        0,
+        (length >> 16) & 0xff,
+        (length >> 8) & 0xff,
+        length & 0xff,
+        9,
+        1,
+        0,
+        0,
+        0,
+      ]);
+      const body = chunkedBody(4 * 1024 * 1024);
+      const conns: Deno.Conn[] = [];
+      try {
+        for (let i = 0; i < 40; i++) {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: node.rtmpPort });
+          conns.push(conn);
+          await handshakeOver(conn);
+          await writeAll(conn, header).catch(() => {});
+          await writeAll(conn, body).catch(() => {});
+        }
+        // Measured while every connection is still open on this side.
+        const during = await rssMiB(pid);
+        assert.ok(during - before < 40, `RSS ${before.toFixed(0)} → ${during.toFixed(0)} MiB`);
+        const ended = await Promise.all(conns.map(async (c) => {
+          const buf = new Uint8Array(4096);
+          const reading = (async () => {
+            try {
+              while ((await c.read(buf)) !== null) { /* the server's replies, if any */ }
+            } catch { /* reset counts as closed */ }
+            return true;
+          })();
+          const timeout = new Promise<false>((r) => setTimeout(() => r(false), 10_000));
+          return await Promise.race([reading, timeout]);
+        }));
+        assert.equal(ended.filter(Boolean).length, 40, "the node closed every such connection");
+      } finally {
+        for (const c of conns) {
+          try {
+            c.close();
+          } catch { /* already closed */ }
+        }
       }
-      const closed = await Promise.all(conns.map(async (c) => {
-        const buf = new Uint8Array(4096);
-        try {
-          while ((await c.read(buf)) !== null) { /* the server's replies, if any */ }
-        } catch { /* reset */ }
-        return true;
-      }));
-      assert.equal(closed.length, 40, "every such connection is closed by the node");
+      assert.equal(node.exited, false);
     } finally {
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* already closed */ }
-      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
-    const after = await rssMiB(pid);
-    assert.ok(after - before < 40, `RSS ${before.toFixed(0)} → ${after.toFixed(0)} MiB`);
-    assert.equal(node.exited, false);
-  } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-});
+  },
+);
+
+/** Extra variables for the memory test (`HARDENING_ENV='{"A":"1"}'` to try other limits). */
+function extraEnv(): Record<string, string> {
+  return JSON.parse(Deno.env.get("HARDENING_ENV") ?? "{}");
+}
 
 Deno.test({
   name: "an RTMP listener whose budget exceeds the descriptor limit backs off instead of spinning",

@@ -84,7 +84,9 @@ Deno.test("an origin re-announces its live stream after a Redis outage; packagin
   const registry = new RedisRegistry({ url: redis.url, prefix: "a2:" });
   try {
     await using origin = await startTestOrigin(
-      { NODE_ID: "origin-b", STREAM_TTL_SECONDS: "30" },
+      // Timed refreshes come every TTL/4 = 30 s: within the wait, only the reconnect or the
+      // next playlist can bring the claim back.
+      { NODE_ID: "origin-b", STREAM_TTL_SECONDS: "120" },
       { registry },
     );
     const ff = publish(origin.rtmpUrl("test_key_1234"), {});
