@@ -201,17 +201,17 @@ export class LiveWindows {
     obj: CachedObject,
   ): number {
     if (SEGMENT_FILE_RE.test(file)) {
-      this.stored(broadcast, parseInt(file, 10));
+      this.#stored(broadcast, parseInt(file, 10));
       return 0;
     }
     if (obj.oldestSegment === undefined) return 0;
-    const gone = this.expired(broadcast, obj.oldestSegment);
+    const gone = this.#expired(broadcast, obj.oldestSegment);
     for (const sequence of gone) cache.delete(cacheKey(broadcast, segmentFileName(sequence)));
     return gone.length;
   }
 
   /** Segment `sequence` of `broadcast` was stored. */
-  stored(broadcast: string, sequence: number): void {
+  #stored(broadcast: string, sequence: number): void {
     let held = this.#held.get(broadcast);
     if (held === undefined) {
       // Ended broadcasts leave their last window here; the oldest go first beyond the bound.
@@ -225,7 +225,7 @@ export class LiveWindows {
    * A playlist of `broadcast` whose first segment is `oldest` was stored: returns the held
    * sequences that left the window, and forgets them.
    */
-  expired(broadcast: string, oldest: number): number[] {
+  #expired(broadcast: string, oldest: number): number[] {
     const held = this.#held.get(broadcast);
     if (held === undefined) return [];
     const below = oldest - this.graceSegments;
@@ -236,10 +236,5 @@ export class LiveWindows {
     for (const sequence of gone) held.delete(sequence);
     if (held.size === 0) this.#held.delete(broadcast);
     return gone;
-  }
-
-  /** Broadcasts with segments held, for tests and metrics. */
-  get broadcasts(): number {
-    return this.#held.size;
   }
 }
