@@ -1,0 +1,209 @@
+/**
+ * What real encoders do besides sending steady audio and video, against an in-process
+ * origin, with real ffmpeg output and ffprobe judging every segment, while a player's view
+ * of the playlist checks its rules on every reload: audio-only and video-only streams, a
+ * resolution change mid-stream (a new AVC sequence header, sent by a publisher played by
+ * hand, since ffmpeg cannot be made to send one), and an encoder that dies without a word
+ * and comes back within the republish grace.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type FlvFileTag, flvFileTags } from "@cascade/media/flv";
+import type { LivePlaylist } from "@cascade/media/hls/playlist";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import { RtmpTestPublisher } from "../lib/media/rtmp/testing/publisher.ts";
+import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
+import { FFMPEG, makeClip, publish } from "./helpers/media.ts";
+import { decodeErrors, probeJson } from "./helpers/decode.ts";
+import { PlaylistWatch } from "./helpers/playlist_watch.ts";
+import { runChecked } from "./helpers/process.ts";
+
+const KEY = "test_key_1234";
+const NAME = "alpha";
+
+function watchPlaylist(origin: TestOrigin): PlaylistWatch {
+  return new PlaylistWatch(`${origin.httpUrl}/live/${NAME}/index.m3u8`);
+}
+
+/** The codec types (`audio`, `video`) of the streams ffprobe finds in `url`. */
+async function streamTypes(url: string): Promise<string[]> {
+  const info = await probeJson(url, "-show_entries", "stream=codec_type") as {
+    streams: { codec_type: string }[];
+  };
+  return info.streams.map((s) => s.codec_type).sort();
+}
+
+/** The distinct `WxH` of every video frame ffmpeg decodes from `url`. */
+async function frameSizes(url: string): Promise<string[]> {
+  const info = await probeJson(
+    url,
+    ...["-select_streams", "v:0", "-show_entries", "frame=width,height"],
+  ) as { frames: { width: number; height: number }[] };
+  return [...new Set(info.frames.map((f) => `${f.width}x${f.height}`))];
+}
+
+/** Every segment ever listed decodes without a complaint and holds exactly `types`. */
+async function assertSegmentsDecode(watch: PlaylistWatch, types: string[]): Promise<void> {
+  for (const seg of watch.allSegments()) {
+    assert.equal(await decodeErrors(seg.url), "", `${seg.uri} decodes cleanly`);
+    assert.deepEqual(await streamTypes(seg.url), types, `${seg.uri} holds ${types}`);
+  }
+}
+
+/** Every closed segment but the last lasts `seconds`, give or take a frame. */
+function assertCutEvery(p: LivePlaylist, seconds: number): void {
+  for (const seg of p.segments.slice(0, -1)) {
+    assert.ok(Math.abs(seg.duration - seconds) < 0.05, `${seg.uri} lasts ${seg.duration} s`);
+  }
+}
+
+for (
+  const [label, clipOptions, types] of [
+    ["audio-only", { video: false }, ["audio"]],
+    ["video-only", { audio: false }, ["video"]],
+  ] as const
+) {
+  Deno.test(`an ${label} stream is announced and cut every 2 s into segments holding only its track`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cascade-clip-" });
+    const registry = new MemoryRegistry();
+    try {
+      const clip = join(dir, "clip.flv");
+      await makeClip(clip, { seconds: 4, ...clipOptions });
+      await using origin = await startTestOrigin({ HLS_LIST_SIZE: "20" }, { registry });
+      await using watch = watchPlaylist(origin);
+      await using ff = publish(origin.rtmpUrl(KEY), { clip, seconds: 7 });
+
+      const first = await watch.until("a first segment", (p) => p.segments.length > 0);
+      const claim = await registry.getStream(NAME);
+      assert.equal(claim?.originId, "test-origin", "the origin claimed the stream");
+      assert.equal(claim.mediaSequence, first.mediaSequence);
+
+      assert.equal((await ff.status).code, 0, ff.output);
+      const ended = await watch.until("the playlist to end", (p) => p.ended);
+      assert.ok(ended.segments.length >= 3, `segments: ${ended.segments.length}`);
+      assertCutEvery(ended, 2);
+      assert.ok(ended.segments.every((s) => !s.discontinuity), "one timeline");
+      watch.assertClean();
+      await assertSegmentsDecode(watch, [...types]);
+    } finally {
+      await registry.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+/**
+ * An H.264 + AAC FLV clip of `size` with a keyframe every second and the SPS/PPS only in
+ * its sequence header (x264 `repeat-headers=0`), so a segment after a switch decodes only
+ * if the packager applied the new sequence header.
+ */
+async function makeSizedClip(path: string, size: string, seconds: number): Promise<FlvFileTag[]> {
+  await runChecked(FFMPEG, [
+    ...["-hide_banner", "-loglevel", "error", "-y"],
+    ...["-f", "lavfi", "-i", `testsrc2=size=${size}:rate=30`],
+    ...["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", String(seconds)],
+    ...["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"],
+    ...["-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-x264-params", "repeat-headers=0"],
+    ...["-c:a", "aac", "-b:a", "64k", "-ar", "44100", "-ac", "2", "-f", "flv", path],
+  ], { timeoutMs: 60_000 });
+  return [...flvFileTags(await Deno.readFile(path))];
+}
+
+Deno.test("a resolution change mid-stream starts a new timeline at one discontinuity, never a mixed segment", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-clip-" });
+  try {
+    const small = await makeSizedClip(join(dir, "small.flv"), "320x180", 3);
+    const large = await makeSizedClip(join(dir, "large.flv"), "640x360", 4);
+    await using origin = await startTestOrigin({ HLS_LIST_SIZE: "20" });
+    await using watch = watchPlaylist(origin);
+    await using publisher = await RtmpTestPublisher.publish({
+      hostname: "127.0.0.1",
+      port: origin.rtmpPort,
+      app: origin.config.RTMP_APP,
+      key: KEY,
+    });
+    // 3 s, so the switch falls inside the second 2 s segment.
+    await publisher.sendTags(small, { speed: 2 });
+    // The second clip, its new sequence headers first, continues the timeline a frame later.
+    const offsetMs = Math.max(...small.map((t) => t.timestamp)) + 33;
+    await publisher.sendTags(large, { speed: 2, offsetMs });
+    await publisher.unpublish();
+
+    const ended = await watch.until("the playlist to end", (p) => p.ended);
+    watch.assertClean();
+    const segments = watch.allSegments();
+    const sizes: string[] = [];
+    for (const seg of segments) {
+      assert.equal(await decodeErrors(seg.url), "", `${seg.uri} decodes cleanly`);
+      assert.deepEqual(await streamTypes(seg.url), ["audio", "video"], `${seg.uri} has both`);
+      const inSegment = await frameSizes(seg.url);
+      assert.equal(inSegment.length, 1, `${seg.uri} has one resolution: ${inSegment}`);
+      sizes.push(inSegment[0]!);
+    }
+    const switchAt = sizes.indexOf("640x360");
+    assert.ok(switchAt > 0, `both sizes appear: ${sizes}`);
+    assert.deepEqual(
+      sizes,
+      sizes.map((_, i) => i < switchAt ? "320x180" : "640x360"),
+      "every segment before the switch is small, every one after it large",
+    );
+    assert.deepEqual(
+      segments.filter((s) => s.discontinuity).map((s) => s.sequence),
+      [segments[switchAt]!.sequence],
+      "exactly one discontinuity, before the first large segment",
+    );
+    const total = ended.segments.reduce((sum, s) => sum + s.duration, 0);
+    assert.ok(Math.abs(total - 7) < 0.2, `the playlist lists both clips: ${total} s`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an encoder killed mid-stream that reconnects within the grace continues the playlist after one discontinuity", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-clip-" });
+  try {
+    const clip = join(dir, "clip.flv");
+    await makeClip(clip, { seconds: 4 });
+    await using origin = await startTestOrigin({
+      HLS_LIST_SIZE: "20",
+      REPUBLISH_GRACE_SECONDS: "10",
+    });
+    await using watch = watchPlaylist(origin);
+    await using first = publish(origin.rtmpUrl(KEY), { clip, seconds: 60 });
+    await watch.until("two segments from the first encoder", (p) => p.segments.length >= 2);
+    // SIGKILL: no FCUnpublish, no deleteStream; the kernel just closes the socket.
+    await first.stop("SIGKILL");
+
+    // The origin ends the broadcast when the connection drops: the playlist gets ENDLIST
+    // (with the segment that was open) as after a clean stop.
+    const dropped = await watch.until("ENDLIST after the drop", (p) => p.ended, 10_000);
+    assert.equal(origin.hub.get(NAME), undefined, "the broadcast is over");
+
+    await using second = publish(origin.rtmpUrl(KEY), { clip, seconds: 5 });
+    // The new encoder's first segment lists in the same playlist, and ENDLIST is gone again.
+    const resumed = await watch.until(
+      "the second encoder's first segment",
+      (p) => p.segments.length > dropped.segments.length,
+    );
+    assert.equal(resumed.ended, false, "ENDLIST removed while the second encoder is live");
+    assert.equal(
+      (await second.status).code,
+      0,
+      `the origin accepted the reconnect: ${second.output}`,
+    );
+    const after = await watch.until("the second broadcast to end", (p) => p.ended);
+
+    watch.assertClean();
+    assert.equal(after.mediaSequence, dropped.mediaSequence, "the window only grew");
+    const seqs = after.segments.map((s) => s.sequence);
+    seqs.forEach((s, i) => i > 0 && assert.equal(s, seqs[i - 1]! + 1, "consecutive sequences"));
+    assert.deepEqual(
+      after.segments.filter((s) => s.discontinuity).map((s) => s.sequence),
+      [dropped.segments.at(-1)!.sequence + 1],
+      "one discontinuity, where the second encoder starts",
+    );
+    await assertSegmentsDecode(watch, ["audio", "video"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
