@@ -3,8 +3,14 @@
  * origin, with real ffmpeg output and ffprobe judging every segment, while a player's view
  * of the playlist checks its rules on every reload: audio-only and video-only streams, a
  * resolution change mid-stream (a new AVC sequence header, sent by a publisher played by
- * hand, since ffmpeg cannot be made to send one), and an encoder that dies without a word
- * and comes back within the republish grace.
+ * hand, since ffmpeg cannot be made to send one), an encoder that dies without a word and
+ * comes back within the republish grace, and one whose network is lost (the socket stays
+ * open, silent) and that may come back only once the idle timeout has dropped it.
+ *
+ * What the origin does when a publisher drops, clean or not: the broadcast ends at once,
+ * the open segment is listed and the playlist gets `#EXT-X-ENDLIST`; a publisher on the
+ * same key within `REPUBLISH_GRACE_SECONDS` continues the same playlist, its first segment
+ * after one `#EXT-X-DISCONTINUITY`, and the ENDLIST goes away again when that segment lists.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -17,6 +23,7 @@ import { FFMPEG, makeClip, publish } from "./helpers/media.ts";
 import { decodeErrors, probeJson } from "./helpers/decode.ts";
 import { PlaylistWatch } from "./helpers/playlist_watch.ts";
 import { runChecked } from "./helpers/process.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const KEY = "test_key_1234";
 const NAME = "alpha";
@@ -59,11 +66,11 @@ function assertCutEvery(p: LivePlaylist, seconds: number): void {
 
 for (
   const [label, clipOptions, types] of [
-    ["audio-only", { video: false }, ["audio"]],
-    ["video-only", { audio: false }, ["video"]],
+    ["an audio-only", { video: false }, ["audio"]],
+    ["a video-only", { audio: false }, ["video"]],
   ] as const
 ) {
-  Deno.test(`an ${label} stream is announced and cut every 2 s into segments holding only its track`, async () => {
+  Deno.test(`${label} stream is announced and cut every 2 s into segments holding only its track`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "cascade-clip-" });
     const registry = new MemoryRegistry();
     try {
@@ -201,6 +208,57 @@ Deno.test("an encoder killed mid-stream that reconnects within the grace continu
       after.segments.filter((s) => s.discontinuity).map((s) => s.sequence),
       [dropped.segments.at(-1)!.sequence + 1],
       "one discontinuity, where the second encoder starts",
+    );
+    await assertSegmentsDecode(watch, ["audio", "video"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an encoder whose connection goes silent holds its key until the idle timeout; the reconnect then continues the playlist after one discontinuity", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-clip-" });
+  try {
+    const tags = await makeSizedClip(join(dir, "clip.flv"), "320x180", 4);
+    await using origin = await startTestOrigin({
+      HLS_LIST_SIZE: "20",
+      RTMP_IDLE_TIMEOUT_SECONDS: "4",
+      REPUBLISH_GRACE_SECONDS: "10",
+    });
+    await using watch = watchPlaylist(origin);
+    const target = {
+      hostname: "127.0.0.1",
+      port: origin.rtmpPort,
+      app: origin.config.RTMP_APP,
+      key: KEY,
+    };
+    // A lost network: the media stops, the socket stays open, no FIN ever arrives.
+    await using silent = await RtmpTestPublisher.publish(target);
+    await silent.sendTags(tags, { speed: 2 });
+    const held = origin.hub.get(NAME);
+    assert.ok(held, "the silent encoder still holds the stream");
+    await assert.rejects(
+      RtmpTestPublisher.publish(target),
+      /NetStream\.Publish\.BadName/,
+      "a reconnect is refused while the silent connection holds the key",
+    );
+    assert.equal(origin.hub.get(NAME), held, "the refusal left the silent encoder in place");
+
+    const dropped = await watch.until("ENDLIST after the idle timeout", (p) => p.ended, 15_000);
+    await waitFor("the silent connection closed by the origin", () => silent.serverClosed);
+    await using back = await RtmpTestPublisher.publish(target);
+    await back.sendTags(tags, { speed: 2 });
+    await back.unpublish();
+    const after = await watch.until(
+      "the reconnect's segments to end",
+      (p) => p.ended && p.segments.length > dropped.segments.length,
+    );
+
+    watch.assertClean();
+    assert.equal(after.mediaSequence, dropped.mediaSequence, "the window only grew");
+    assert.deepEqual(
+      after.segments.filter((s) => s.discontinuity).map((s) => s.sequence),
+      [dropped.segments.at(-1)!.sequence + 1],
+      "one discontinuity, where the reconnect starts",
     );
     await assertSegmentsDecode(watch, ["audio", "video"]);
   } finally {
