@@ -22,12 +22,12 @@
  * rounded to the nearest second, to be at most it; encoders' keyframe intervals range from
  * 1 s to OBS's default of about 8.3 s. So the target is learned: the configured one
  * (default `ceil(segmentSeconds) + 1`, 3 s for 2 s segments) is a floor, and when the first
- * segment closes — before the first playlist is published — the target becomes the first
- * GOP's length rounded up plus a second (`ceil(gop - 0.1 s) + 1`, so an 8.33 s GOP gives 10
- * and a 2.002 s GOP at 29.97 fps keeps 3), never below the first segment's rounded duration,
- * and at most `maxTargetDuration`. It never changes afterwards, across republishes too. A GOP
- * no longer than `segmentSeconds` (+0.1 s) leaves the floor, so 2 s keyframes keep target 3
- * and the first playlist comes as early as ever.
+ * segment closes — before the first playlist is published — a first GOP longer than the
+ * floor (by more than 0.1 s) makes the target that GOP's length rounded up plus a second
+ * (`ceil(gop - 0.1 s) + 1`: 6 for a 5 s GOP, 10 for OBS's 8.33 s), never below the first
+ * segment's rounded duration and at most `maxTargetDuration`. It never changes afterwards,
+ * across republishes too. A GOP that fits the floor keeps it, so 2 s keyframes (2.002 s at
+ * 29.97 fps) keep target 3 and the first playlist comes as early as ever.
  *
  * Waiting for `segmentSeconds` alone cannot keep a short GOP within the target either: with
  * a 1.9 s GOP the second keyframe comes at 3.8 s. So a keyframe also cuts early when waiting
@@ -130,9 +130,9 @@ const STEP_HISTORY = 8;
 /** Duration given to a segment's last frame when no frame interval is known yet. */
 const FALLBACK_FRAME_MS = 1000 / 30;
 /**
- * A first GOP up to this much longer than `segmentSeconds` leaves the target at its floor,
- * and is forgiven when rounding a learned target up: timestamps in whole ms and 1.001 frame
- * rates make a 2 s GOP last 2.002 s.
+ * A first GOP up to this much longer than the floor leaves the target there, and this much
+ * is forgiven when rounding a learned target up: timestamps in whole ms and 1.001 frame
+ * rates make a 5 s GOP last 5.005 s.
  */
 const GOP_TOLERANCE_MS = 100;
 
@@ -421,7 +421,7 @@ export class HlsSegmenter {
    * its last keyframe) `gopMs`: the target it sets holds every later segment of that GOP.
    */
   #learnTarget(gopMs: number, ms: number): void {
-    const gopTarget = gopMs > this.segmentSeconds * 1000 + GOP_TOLERANCE_MS
+    const gopTarget = gopMs > this.targetFloor * 1000 + GOP_TOLERANCE_MS
       ? Math.ceil((gopMs - GOP_TOLERANCE_MS) / 1000) + 1
       : 0;
     const wanted = Math.max(this.targetFloor, gopTarget, Math.round(ms / 1000));

@@ -333,6 +333,18 @@ Deno.test("HlsSegmenter learns the target from the first GOP when the first segm
       firstCutDts: 2400,
     },
     {
+      name: "3 s GOP: fits the floor",
+      spec: { fps: 30, gopFrames: 90, seconds: 12 },
+      target: 3,
+      firstCutDts: 3000,
+    },
+    {
+      name: "3.5 s GOP: 3.5 rounded up, plus 1",
+      spec: { fps: 30, gopFrames: 105, seconds: 12 },
+      target: 5,
+      firstCutDts: 3500,
+    },
+    {
       name: "5 s GOP",
       spec: { fps: 30, gopFrames: 150, seconds: 30 },
       target: 6,
