@@ -42,6 +42,11 @@ export const originConfigSchema = z.object({
   MEDIA_ROOT: z.string().min(1).default("./media"),
   HLS_SEGMENT_SECONDS: z.coerce.number().min(0.5).max(30).default(2),
   HLS_LIST_SIZE: z.coerce.number().int().min(2).max(1000).default(6),
+  /**
+   * Highest `#EXT-X-TARGETDURATION` a stream's first keyframe interval may set; unset → 12,
+   * or the floor `ceil(HLS_SEGMENT_SECONDS) + 1` when that is higher.
+   */
+  HLS_MAX_TARGET_SECONDS: z.coerce.number().int().min(1).max(60).optional(),
   REPUBLISH_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(10),
   PUBLISH_AUTH: z.enum(["api", "static", "open"]).default("api"),
   PUBLISH_KEYS: z.string().default("").superRefine((v, ctx) => {
@@ -62,6 +67,14 @@ export const originConfigSchema = z.object({
   /** Seconds the live playlist lists for rewind; 0 → `HLS_LIST_SIZE` alone decides. */
   HLS_DVR_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(0),
 }).superRefine((c, ctx) => {
+  const targetFloor = Math.ceil(c.HLS_SEGMENT_SECONDS) + 1;
+  if (c.HLS_MAX_TARGET_SECONDS !== undefined && c.HLS_MAX_TARGET_SECONDS < targetFloor) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["HLS_MAX_TARGET_SECONDS"],
+      message: `must be at least ${targetFloor} (HLS_SEGMENT_SECONDS rounded up, plus 1)`,
+    });
+  }
   if (c.PUBLISH_AUTH === "static" && c.PUBLISH_KEYS === "") {
     ctx.addIssue({
       code: "custom",

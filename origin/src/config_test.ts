@@ -12,6 +12,11 @@ Deno.test("originConfigSchema has the defaults of docs/architecture.md", () => {
   assert.equal(c.ORIGIN_PUBLIC_URL, undefined);
   assert.equal(c.API_URL, "http://127.0.0.1:8080");
   assert.equal(c.PUBLISH_AUTH, "api");
+  assert.equal(c.HLS_MAX_TARGET_SECONDS, undefined);
+  assert.equal(
+    loadConfig(originConfigSchema, { HLS_MAX_TARGET_SECONDS: "3" }).HLS_MAX_TARGET_SECONDS,
+    3,
+  );
 });
 
 Deno.test("originConfigSchema trims a trailing slash from ORIGIN_PUBLIC_URL and API_URL", () => {
@@ -31,6 +36,12 @@ const bad: [Record<string, string>, RegExp][] = [
   [{ ORIGIN_PUBLIC_URL: "ftp://origin" }, /^Invalid ORIGIN_PUBLIC_URL: must be an http/],
   [{ HOOK_TOKEN: "short" }, /^Invalid HOOK_TOKEN: must be at least 16 characters/],
   [{ PUBLISH_AUTH: "static" }, /^Invalid PUBLISH_KEYS: required when PUBLISH_AUTH=static/],
+  [{ HLS_MAX_TARGET_SECONDS: "2" }, /^Invalid HLS_MAX_TARGET_SECONDS: must be at least 3 /],
+  [
+    { HLS_SEGMENT_SECONDS: "6", HLS_MAX_TARGET_SECONDS: "6" },
+    /^Invalid HLS_MAX_TARGET_SECONDS: must be at least 7 /,
+  ],
+  [{ HLS_MAX_TARGET_SECONDS: "9.5" }, /^Invalid HLS_MAX_TARGET_SECONDS/],
 ];
 
 for (const [env, like] of bad) {

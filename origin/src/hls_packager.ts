@@ -6,17 +6,27 @@
  * discontinuity; after it, the directory is removed. Segments are written as `.tmp` and
  * renamed when complete, and only then listed; the playlist is replaced by rename. Disk
  * errors cost the segment being written and a log line, never the process or another stream.
+ * Frames pass a `TimestampRebaser` before the segmenter and the muxer, so an encoder's
+ * timestamp jumps never reach a playlist; jumps and the segmenter's forced cuts (keyframes
+ * further apart than the target duration allows) are logged, a few lines per broadcast.
  */
 import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
+import { TimestampRebaser } from "@cascade/media/timeline";
 import { TsMuxer } from "@cascade/media/mpegts/muxer";
-import { HlsSegmenter, type OpenSegment, type SegmentInfo } from "@cascade/media/hls/segmenter";
+import {
+  DEFAULT_MAX_TARGET_SECONDS,
+  HlsSegmenter,
+  type OpenSegment,
+  type SegmentInfo,
+} from "@cascade/media/hls/segmenter";
 import { type LivePlaylist, parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import type { LiveStream, StreamHub } from "@cascade/stream/hub";
 import { VodLog, vodTargetDuration } from "./vod.ts";
+import { EncoderNotices } from "./encoder_notices.ts";
 import type { MemoryPlaylist } from "./http.ts";
 
 const encoder = new TextEncoder();
@@ -25,6 +35,8 @@ export interface HlsPackagerOptions {
   mediaRoot: string;
   segmentSeconds: number;
   listSize: number;
+  /** `HLS_MAX_TARGET_SECONDS`: the highest target duration a stream's first GOP may set. */
+  maxTargetSeconds?: number;
   republishGraceSeconds: number;
   log: Logger;
   metrics: MetricsRegistry;
@@ -66,6 +78,8 @@ class HlsChannel {
   readonly #log: Logger;
   #segmenter: HlsSegmenter | null = null;
   #muxer: TsMuxer | null = null;
+  readonly #rebaser = new TimestampRebaser();
+  readonly #notices: EncoderNotices;
   #video: TrackConfig | undefined;
   #audio: TrackConfig | undefined;
   /** Track configs seen since the last frame; applied when the next frame arrives. */
@@ -102,6 +116,7 @@ class HlsChannel {
       "cascade_hls_bytes_written_total",
       "Bytes of HLS segments written",
     );
+    this.#notices = new EncoderNotices(this.#log, o.metrics);
   }
 
   get live(): boolean {
@@ -119,6 +134,7 @@ class HlsChannel {
     // A republish continues the same playlist: its next segment starts a new timeline.
     this.#video = undefined;
     this.#audio = undefined;
+    this.#notices.reset();
     try {
       for await (const msg of messages) {
         if (msg.type === "config") this.#onConfig(msg.track);
@@ -143,14 +159,19 @@ class HlsChannel {
     this.#tracksChanged = true;
   }
 
-  async #onFrame(frame: MediaFrame): Promise<void> {
-    if (frame.kind === "video" ? !this.#video : !this.#audio) return;
+  async #onFrame(input: MediaFrame): Promise<void> {
+    if (input.kind === "video" ? !this.#video : !this.#audio) return;
     if (this.#tracksChanged) await this.#applyTracks();
     const segmenter = this.#segmenter!;
     const muxer = this.#muxer!;
+    const { frame, jumpMs } = this.#rebaser.rebase(input);
+    if (jumpMs !== undefined) this.#notices.jump(frame.kind, jumpMs);
     const step = segmenter.push(frame, this.#now());
     if (step.closed) await this.#closeSegment(step.closed);
-    if (step.started) await this.#openSegment(step.started);
+    if (step.started) {
+      this.#notices.segmentStarted(step.started.independent, segmenter);
+      await this.#openSegment(step.started);
+    }
     if (!step.write || this.#segmentBroken || !this.#file) return;
     try {
       muxer.writeFrame(frame);
@@ -174,14 +195,22 @@ class HlsChannel {
         listSize: this.#o.listSize,
         firstSequence: await this.#firstSequence(),
         hasVideo,
+        maxTargetDuration: this.#maxTarget(),
       });
       this.#muxer = new TsMuxer(tracks);
       return;
     }
     // Republish or codec change: the open segment ends and the next is a new timeline.
+    this.#rebaser.reset();
     const { closed } = this.#segmenter.discontinuity({ hasVideo });
     if (closed) await this.#closeSegment(closed);
     this.#muxer!.setTracks(tracks);
+  }
+
+  /** `maxTargetSeconds`, never below the floor the segment length sets. */
+  #maxTarget(): number | undefined {
+    const max = this.#o.maxTargetSeconds;
+    return max === undefined ? undefined : Math.max(max, Math.ceil(this.#o.segmentSeconds) + 1);
   }
 
   /** Above every sequence number this name's directory has listed, and time-based. */
@@ -247,13 +276,6 @@ class HlsChannel {
       await Deno.remove(this.#tmpPath(info)).catch(() => {});
       return;
     }
-    if (info.overlong) {
-      this.#log.warn("hls.segment_overlong", {
-        sequence: info.sequence,
-        seconds: info.duration,
-        hint: "the encoder's keyframe interval is longer than the target duration",
-      });
-    }
     try {
       await Deno.rename(this.#tmpPath(info), join(this.dir, info.uri));
       this.#vod?.add(info);
@@ -279,11 +301,21 @@ class HlsChannel {
     this.#o.events?.playlist(this.name, playlist, now);
   }
 
-  /** Segments that left the window stay on disk a window's length, for slow players. */
+  /**
+   * Segments that left the window stay on disk for slow players: RFC 8216 §6.2.2 asks for
+   * their own duration plus the playlist's, which long GOPs make longer than the configured
+   * `listSize * segmentSeconds`.
+   */
   #scheduleExpired(): void {
-    const expired = this.#segmenter!.takeExpired();
+    const segmenter = this.#segmenter!;
+    const expired = segmenter.takeExpired();
     if (expired.length === 0 || this.#vod) return;
-    const delayMs = this.#o.listSize * this.#o.segmentSeconds * 1000;
+    let listedSeconds = 0;
+    for (const s of segmenter.playlist().segments) listedSeconds += s.duration;
+    const delayMs = Math.max(
+      this.#o.listSize * this.#o.segmentSeconds,
+      listedSeconds + Math.max(...expired.map((s) => s.duration)),
+    ) * 1000;
     const timer = setTimeout(async () => {
       this.#deleteTimers.delete(timer);
       for (const seg of expired) await this.#removeFile(join(this.dir, seg.uri));
@@ -302,6 +334,7 @@ class HlsChannel {
   /** The publisher stopped: close the open segment and write `#EXT-X-ENDLIST`. */
   async #end(): Promise<void> {
     if (!this.#segmenter) return;
+    this.#notices.ended(this.#segmenter);
     const { closed } = this.#segmenter.end();
     if (closed) await this.#closeSegment(closed);
     else {
@@ -363,6 +396,16 @@ export class HlsPackager {
 
   constructor(hub: StreamHub, options: HlsPackagerOptions) {
     this.#o = options;
+    const targetFloor = Math.ceil(options.segmentSeconds) + 1;
+    options.log.info("hls.config", {
+      segmentSeconds: options.segmentSeconds,
+      listSize: options.listSize,
+      targetFloor,
+      maxTargetSeconds: Math.max(
+        options.maxTargetSeconds ?? DEFAULT_MAX_TARGET_SECONDS,
+        targetFloor,
+      ),
+    });
     this.#off = hub.on((e) => {
       if (e.type !== "publish.start") return;
       const name = e.stream.info.name;

@@ -15,6 +15,9 @@ import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { TS_PID } from "@cascade/media/mpegts/muxer";
 import { type LiveStream, StreamHub } from "@cascade/stream/hub";
 import { avcTrack } from "../../lib/media/testing/tracks.ts";
+import { checkPlaylistText } from "../../lib/media/hls/testing/check.ts";
+import { decodeErrors, probe } from "../../tests/helpers/decode.ts";
+import { clipFrames } from "../../tests/helpers/media.ts";
 import { listDir, readPlaylist } from "../../tests/helpers/files.ts";
 import { type CapturedLog, captureLog } from "../../tests/helpers/log.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
@@ -124,7 +127,7 @@ interface Setup extends AsyncDisposable {
   dir: string;
   log: CapturedLog;
   /** A packager on its own hub, as one origin process has; closed on dispose. */
-  start(now?: () => number): StreamHub;
+  start(now?: () => number, segmentSeconds?: number): StreamHub;
   /** The packager the last `start()` made. */
   packager(): HlsPackager;
 }
@@ -138,11 +141,11 @@ async function setup(): Promise<Setup> {
     root,
     dir: join(root, NAME),
     log,
-    start(now) {
+    start(now, segmentSeconds = SEGMENT_SECONDS) {
       const hub = new StreamHub(log);
       const packager = new HlsPackager(hub, {
         mediaRoot: root,
-        segmentSeconds: SEGMENT_SECONDS,
+        segmentSeconds,
         listSize: 10,
         republishGraceSeconds: GRACE_SECONDS,
         log,
@@ -179,8 +182,10 @@ async function broadcast(hub: StreamHub, dir: string, gops: number): Promise<Liv
   return await playlistWhere(dir, "ends", (p) => p.ended);
 }
 
-function assertNoWarnings(log: CapturedLog): void {
-  const bad = log.lines.filter((l) => l.level === "error" || l.level === "warn");
+function assertNoWarnings(log: CapturedLog, except: string[] = []): void {
+  const bad = log.lines.filter((l) =>
+    (l.level === "error" || l.level === "warn") && !except.includes(l.event)
+  );
   assert.deepEqual(bad, [], "no warnings or errors logged");
 }
 
@@ -292,4 +297,88 @@ Deno.test("HlsPackager continues the playlist after one discontinuity on a repub
   assert.equal(text.match(/^#EXT-X-DISCONTINUITY$/gm)?.length, 1, text);
   await assertListedComplete(t.dir, ended);
   assertNoWarnings(t.log);
+});
+
+/** Video frames of 100 ms, GOP after GOP, each `gops[i]` frames long. */
+function framesWithGops(gops: number[]): MediaFrame[] {
+  const out: MediaFrame[] = [];
+  for (const gop of gops) {
+    for (let i = 0; i < gop; i++) {
+      const f = videoFrame(out.length);
+      out.push({ ...f, keyframe: i === 0 });
+    }
+  }
+  return out;
+}
+
+Deno.test("HlsPackager cuts between keyframes that come too late and says so once, with the fix", async () => {
+  await using t = await setup();
+  const hub = t.start();
+  const stream = openStream(hub);
+  // Three 1 s GOPs set the target (2 s for 1 s segments); then 4 s GOPs arrive.
+  for (const f of framesWithGops([10, 10, 10, 40, 40, 40])) stream.frame(f);
+  const live = await playlistWhere(t.dir, "lists a forced cut", (p) => p.segments.length >= 6);
+  assert.equal(live.targetDuration, 2);
+  assert.equal(live.independentSegments, false, "no INDEPENDENT-SEGMENTS over a forced cut");
+  hub.close(stream, "publisher stopped");
+  const ended = await playlistWhere(t.dir, "ends", (p) => p.ended);
+  // Each 4 s GOP: cut where one more frame would round above 2 s, then at its keyframe.
+  assert.deepEqual(ended.segments.map((s) => s.duration), [1, 1, 1, 2.4, 1.6, 2.4, 1.6, 2.4, 1.6]);
+  checkPlaylistText(await Deno.readTextFile(join(t.dir, LIVE_PLAYLIST)));
+  // Three forced cuts, one line, once the interval was measured.
+  const lines = t.log.events("hls.forced_cut");
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.equal(lines[0]!.fields.keyframeIntervalSeconds, 4);
+  assert.equal(lines[0]!.fields.targetDuration, 2);
+  assert.match(String(lines[0]!.fields.fix), /OBS → Settings → Output → Keyframe Interval/);
+  assertNoWarnings(t.log, ["hls.forced_cut"]);
+});
+
+Deno.test("HlsPackager closes timestamp jumps of 30 s forward and 20 s back: continuous PTS, every segment decodes", async () => {
+  await using t = await setup();
+  const clip = join(t.root, "clip.flv");
+  const { video, audio, frames } = await clipFrames(clip, { seconds: 10, size: "160x120" });
+  const hub = t.start(undefined, 2);
+  const stream = hub.open(NAME, "127.0.0.1");
+  stream.config({ kind: "video", codec: "h264", avc: video });
+  stream.config({ kind: "audio", codec: "aac", aac: audio });
+  // The encoder's clock leaps 30 s ahead at 3.5 s and falls 20 s back at 7 s, mid-GOP.
+  const jumped = frames.map((f) => {
+    const shift = f.dts >= 7000 ? 10_000 : f.dts >= 3500 ? 30_000 : 0;
+    return shift === 0 ? f : { ...f, dts: f.dts + shift, pts: f.pts + shift };
+  });
+  assert.ok(jumped.length < 1000, "within the hub's queue");
+  for (const f of jumped) stream.frame(f);
+  hub.close(stream, "publisher stopped");
+  const p = await playlistWhere(t.dir, "ends", (p) => p.ended);
+
+  checkPlaylistText(await Deno.readTextFile(join(t.dir, LIVE_PLAYLIST)));
+  assert.equal(p.targetDuration, 3);
+  assert.ok(p.independentSegments);
+  const jumps = t.log.events("hls.timestamp_jump").map((l) => Number(l.fields.ms));
+  assert.equal(jumps.length, 2, `one line per jump: ${jumps}`);
+  assert.ok(Math.abs(jumps[0]! - 30_000) < 100 && Math.abs(jumps[1]! + 20_000) < 100, `${jumps}`);
+  const total = p.segments.reduce((sum, s) => sum + s.duration, 0);
+  assert.ok(Math.abs(total - 10) < 0.2, `the playlist lasts ${total} s, as the media does`);
+
+  // Each segment decodes, its video PTS step evenly, and it starts where the last one ended.
+  let expectedStart: number | undefined;
+  for (const s of p.segments) {
+    const file = join(t.dir, s.uri);
+    assert.equal(await decodeErrors(file), "", s.uri);
+    const { stdout } = await probe(file, [
+      ...["-select_streams", "v", "-show_entries", "packet=pts_time", "-of", "csv=p=0"],
+    ]);
+    const pts = stdout.split("\n").filter((l) => l.trim() !== "").map(parseFloat)
+      .sort((a, b) => a - b);
+    for (let i = 1; i < pts.length; i++) {
+      assert.ok(pts[i]! - pts[i - 1]! < 0.05, `${s.uri}: PTS ${pts[i - 1]} → ${pts[i]}`);
+    }
+    if (expectedStart !== undefined) {
+      assert.ok(Math.abs(pts[0]! - expectedStart) < 0.005, `${s.uri} starts at ${pts[0]}`);
+    }
+    expectedStart = pts[0]! + s.duration;
+  }
+  assert.equal(await decodeErrors(LIVE_PLAYLIST, { cwd: t.dir }), "");
+  assertNoWarnings(t.log, ["hls.timestamp_jump"]);
 });

@@ -165,6 +165,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     mediaRoot: config.MEDIA_ROOT,
     segmentSeconds: config.HLS_SEGMENT_SECONDS,
     listSize: dvrListSize(config.HLS_LIST_SIZE, config.HLS_SEGMENT_SECONDS, config.HLS_DVR_SECONDS),
+    maxTargetSeconds: config.HLS_MAX_TARGET_SECONDS,
     keepSegments: config.KEEP_HLS,
     republishGraceSeconds: config.REPUBLISH_GRACE_SECONDS,
     log,

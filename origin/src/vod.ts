@@ -21,12 +21,17 @@ import {
 import { TEMP_SUFFIX, VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";
 
 /** What a VOD playlist needs of a segment (the segmenter's `SegmentInfo` is one). */
-export type VodSegment = PlaylistSegment;
+export interface VodSegment extends PlaylistSegment {
+  /** Starts with a keyframe (false after a forced cut); omitted → true. */
+  independent?: boolean;
+}
 
 /**
  * The VOD playlist of `segments` (in order). The target duration is at least
  * `targetDuration` and at least every segment's rounded duration, as RFC 8216 §4.3.3.1
- * requires even of a live stream's overlong segments. Throws `RangeError` for no segments.
+ * requires (the live target already is, so the VOD playlist keeps it);
+ * `#EXT-X-INDEPENDENT-SEGMENTS` only when no segment was cut between keyframes. Throws
+ * `RangeError` for no segments.
  */
 export function vodPlaylist(segments: VodSegment[], targetDuration: number): LivePlaylist {
   if (segments.length === 0) throw new RangeError("Cannot make a VOD playlist: no segments");
@@ -35,7 +40,7 @@ export function vodPlaylist(segments: VodSegment[], targetDuration: number): Liv
     targetDuration: vodTargetDuration(segments, targetDuration),
     mediaSequence: segments[0]!.sequence,
     discontinuitySequence: 0,
-    independentSegments: true,
+    independentSegments: segments.every((s) => s.independent !== false),
     playlistType: "VOD",
     segments: segments.map((s, i) => ({
       sequence: s.sequence,
@@ -91,6 +96,7 @@ export class VodLog {
       duration: segment.duration,
       ...(segment.programDateTime ? { programDateTime: segment.programDateTime } : {}),
       discontinuity: segment.discontinuity,
+      independent: segment.independent !== false,
     });
   }
 

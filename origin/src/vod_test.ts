@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parsePlaylist } from "@cascade/media/hls/playlist";
+import { parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import { VOD_PLAYLIST, vodPlaylistName } from "@cascade/media/hls/layout";
 import { VodLog, vodPlaylist } from "./vod.ts";
 
@@ -61,6 +61,31 @@ Deno.test("VodLog.write() writes vod.m3u8 and vod-{first}.m3u8; reset() starts o
       "vod-60.m3u8",
       "vod.m3u8",
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vodPlaylist() keeps the live target and lists INDEPENDENT-SEGMENTS only without forced cuts", () => {
+  const steady = vodPlaylist([seg(1, 8.333), seg(2, 8.334)], 10);
+  assert.equal(steady.targetDuration, 10, "the live target holds every segment");
+  assert.equal(steady.independentSegments, true);
+  const forced = vodPlaylist([seg(1, 2), { ...seg(2, 3.4), independent: false }, seg(3, 0.6)], 3);
+  assert.equal(forced.targetDuration, 3);
+  assert.equal(forced.independentSegments, false);
+  assert.doesNotMatch(renderPlaylist(forced), /INDEPENDENT/);
+});
+
+Deno.test("VodLog.add() keeps whether each segment is independent", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-vod-" });
+  try {
+    const vod = new VodLog();
+    vod.add(seg(1, 2));
+    vod.add({ ...seg(2, 3.4), independent: false });
+    assert.deepEqual(vod.segments.map((s) => s.independent), [true, false]);
+    await vod.write(dir, 3);
+    const text = await Deno.readTextFile(join(dir, VOD_PLAYLIST));
+    assert.equal(parsePlaylist(text).independentSegments, false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -14,6 +14,8 @@ export interface PublishOptions {
   seconds?: number;
   fps?: number;
   size?: string;
+  /** Keyframe interval in frames, steady (default 2 s: `fps * 2`). */
+  gop?: number;
   /** Video bitrate, e.g. "800k". */
   bitrate?: string;
   /** x264 B-frames (default 0, the x264 default preset uses 3). */
@@ -47,9 +49,9 @@ function encodeArgs(o: PublishOptions): string[] {
       "-pix_fmt",
       "yuv420p",
       "-g",
-      String(fps * 2),
+      String(o.gop ?? fps * 2),
       "-keyint_min",
-      String(fps * 2),
+      String(o.gop ?? fps * 2),
       "-sc_threshold",
       "0",
       "-b:v",

@@ -17,21 +17,32 @@
  * caller, so the segmenter stays pure.
  *
  * Cutting: a segment starts at a video keyframe (any audio frame when there is no video)
- * once `segmentSeconds` have passed since its start, measured on that track's dts. The
- * target duration is fixed up front (default `ceil(segmentSeconds) + 1`, 3 s for 2 s
- * segments) because RFC 8216 §6.2.1 forbids changing it, and §4.3.3.1 requires every
- * duration, rounded to the nearest second, to be at most the target. Waiting for
- * `segmentSeconds` alone cannot promise that: with a 1.9 s GOP the second keyframe comes
- * at 3.8 s. So a keyframe also cuts early when waiting one more keyframe interval (the
- * longest of the last few) would take the segment past the target duration, though never
- * before half of `segmentSeconds`, so a scene-cut keyframe just after a cut leaves no
- * sliver. With any steady GOP up to the target that keeps every segment within it (the
- * half-segment floor never blocks a needed early cut, as the target is at least
- * `segmentSeconds`), and the extra second absorbs keyframe jitter and an occasional
- * missing keyframe. Video is never cut between keyframes, since every segment must start
- * decodable (`#EXT-X-INDEPENDENT-SEGMENTS`); when an encoder's GOP is longer than the
- * target the segment is still written with its true duration and flagged `overlong`, for
- * the origin to warn about the encoder.
+ * once `segmentSeconds` have passed since its start, measured on that track's dts. RFC 8216
+ * §6.2.1 forbids changing `#EXT-X-TARGETDURATION`, and §4.3.3.1 requires every duration,
+ * rounded to the nearest second, to be at most it; encoders' keyframe intervals range from
+ * 1 s to OBS's default of about 8.3 s. So the target is learned: the configured one
+ * (default `ceil(segmentSeconds) + 1`, 3 s for 2 s segments) is a floor, and when the first
+ * segment closes — before the first playlist is published — a first GOP longer than the
+ * floor (by more than 0.1 s) makes the target that GOP's length rounded up plus a second
+ * (`ceil(gop - 0.1 s) + 1`: 6 for a 5 s GOP, 10 for OBS's 8.33 s), never below the first
+ * segment's rounded duration and at most `maxTargetDuration`. It never changes afterwards,
+ * across republishes too. A GOP that fits the floor keeps it, so 2 s keyframes (2.002 s at
+ * 29.97 fps) keep target 3 and the first playlist comes as early as ever.
+ *
+ * Waiting for `segmentSeconds` alone cannot keep a short GOP within the target either: with
+ * a 1.9 s GOP the second keyframe comes at 3.8 s. So a keyframe also cuts early when waiting
+ * one more keyframe interval (the longest of the last few) would take the segment past the
+ * target duration, though never before half of `segmentSeconds`, so a scene-cut keyframe just
+ * after a cut leaves no sliver. When the keyframes are later than the target allows anyway
+ * (a GOP longer than the first, a dropped keyframe, a republish with a longer interval, or no
+ * keyframe within `maxTargetDuration` for the first segment), a video frame that is no
+ * keyframe is cut at as soon as one more frame step (the longest of the last few) would make
+ * the segment round above the target. Such a segment does not start decodable on its own: it
+ * is marked `independent: false`, and the playlist carries `#EXT-X-INDEPENDENT-SEGMENTS` only
+ * while every segment it lists is independent; the next keyframe always cuts, to realign.
+ * Should a single frame step still overshoot (timestamps jumping by more than the largest
+ * frame step; the origin's `TimestampRebaser` removes those first), it is counted only up to
+ * the limit, so no duration ever rounds above the target.
  *
  * Durations come from dts differences on the cutting track, summed frame by frame with
  * backward steps counted as zero, so a timestamp reset never yields a negative duration or
@@ -43,6 +54,9 @@
 import type { MediaFrame } from "../frame.ts";
 import type { LivePlaylist, PlaylistSegment } from "./playlist.ts";
 import { segmentFileName } from "./layout.ts";
+
+/** Default upper bound of the learned target duration, seconds. */
+export const DEFAULT_MAX_TARGET_SECONDS = 12;
 
 export interface HlsSegmenterOptions {
   /** Seconds of media after which the next keyframe cuts; default 2. */
@@ -58,8 +72,16 @@ export interface HlsSegmenterOptions {
   firstSequence: number;
   /** Whether the stream has a video track, which then decides every cut. */
   hasVideo: boolean;
-  /** `#EXT-X-TARGETDURATION`, whole seconds, at least `ceil(segmentSeconds)`. */
+  /**
+   * Lowest `#EXT-X-TARGETDURATION`, whole seconds, at least `ceil(segmentSeconds)`; default
+   * `ceil(segmentSeconds) + 1`. The first segment may raise it (see above).
+   */
   targetDuration?: number;
+  /**
+   * Highest target duration the first segment may set, whole seconds; default
+   * `DEFAULT_MAX_TARGET_SECONDS`, and never below `targetDuration`.
+   */
+  maxTargetDuration?: number;
 }
 
 /** A segment that has begun: the caller opens `uri` and writes frames into it. */
@@ -70,14 +92,17 @@ export interface OpenSegment {
   programDateTime: Date;
   /** Starts a new timeline: listed after `#EXT-X-DISCONTINUITY`. */
   discontinuity: boolean;
+  /**
+   * Starts with a keyframe of the cutting track, so it decodes on its own. False after a
+   * forced cut: the encoder's keyframes came later than the target duration allows.
+   */
+  independent: boolean;
 }
 
 /** A complete segment, as the playlist lists it. */
 export interface SegmentInfo extends OpenSegment {
-  /** Seconds, whole milliseconds. */
+  /** Seconds, whole milliseconds; rounds to at most the target duration. */
   duration: number;
-  /** Rounds above the target duration: the encoder's keyframes are too far apart. */
-  overlong: boolean;
 }
 
 /** What the segmenter reads of a frame. */
@@ -100,8 +125,16 @@ export interface CloseResult {
 
 /** How many recent keyframe intervals the GOP estimate looks back over. */
 const GOP_HISTORY = 4;
+/** How many recent frame steps the next-step estimate looks back over. */
+const STEP_HISTORY = 8;
 /** Duration given to a segment's last frame when no frame interval is known yet. */
 const FALLBACK_FRAME_MS = 1000 / 30;
+/**
+ * A first GOP up to this much longer than the floor leaves the target there, and this much
+ * is forgiven when rounding a learned target up: timestamps in whole ms and 1.001 frame
+ * rates make a 5 s GOP last 5.005 s.
+ */
+const GOP_TOLERANCE_MS = 100;
 
 interface Open {
   segment: OpenSegment;
@@ -109,12 +142,19 @@ interface Open {
   elapsedMs: number;
   /** Cutting-track frames in the segment. */
   frames: number;
+  /** Longest keyframe interval that ended within the segment, ms. */
+  longestGopMs: number;
 }
 
 export class HlsSegmenter {
   readonly segmentSeconds: number;
   readonly listSize: number;
-  readonly targetDuration: number;
+  /** The configured target duration: the learned one is never below it. */
+  readonly targetFloor: number;
+  readonly maxTargetDuration: number;
+  #target: number;
+  /** Set when the first playlist is due: from then on the target never changes. */
+  #targetFixed = false;
   #hasVideo: boolean;
 
   #nextSequence: number;
@@ -135,7 +175,8 @@ export class HlsSegmenter {
 
   // Per-timeline state of the cutting track.
   #lastDts: number | undefined;
-  #frameMs: number | undefined;
+  /** The last few positive dts steps, newest last. */
+  #steps: number[] = [];
   /** Media since the last cut point; undefined before the first one. */
   #sinceKeyMs: number | undefined;
   #keyIntervals: number[] = [];
@@ -152,12 +193,18 @@ export class HlsSegmenter {
     if (!Number.isSafeInteger(options.firstSequence) || options.firstSequence < 0) {
       throw new RangeError(`Invalid firstSequence: ${options.firstSequence}`);
     }
-    const targetDuration = options.targetDuration ?? Math.ceil(segmentSeconds) + 1;
-    if (!Number.isSafeInteger(targetDuration) || targetDuration < Math.ceil(segmentSeconds)) {
+    const floor = options.targetDuration ?? Math.ceil(segmentSeconds) + 1;
+    if (!Number.isSafeInteger(floor) || floor < Math.ceil(segmentSeconds)) {
       throw new RangeError(
-        `Invalid targetDuration: ${targetDuration} (a whole number of seconds, at least ${
+        `Invalid targetDuration: ${floor} (a whole number of seconds, at least ${
           Math.ceil(segmentSeconds)
         })`,
+      );
+    }
+    const max = options.maxTargetDuration ?? Math.max(DEFAULT_MAX_TARGET_SECONDS, floor);
+    if (!Number.isSafeInteger(max) || max < floor) {
+      throw new RangeError(
+        `Invalid maxTargetDuration: ${max} (a whole number of seconds, at least ${floor})`,
       );
     }
     if (typeof options.hasVideo !== "boolean") {
@@ -165,7 +212,9 @@ export class HlsSegmenter {
     }
     this.segmentSeconds = segmentSeconds;
     this.listSize = listSize;
-    this.targetDuration = targetDuration;
+    this.targetFloor = floor;
+    this.maxTargetDuration = max;
+    this.#target = floor;
     this.#hasVideo = options.hasVideo;
     this.#nextSequence = options.firstSequence;
     this.#mediaSequence = options.firstSequence;
@@ -173,6 +222,21 @@ export class HlsSegmenter {
 
   get hasVideo(): boolean {
     return this.#hasVideo;
+  }
+
+  /** `#EXT-X-TARGETDURATION`: the floor until the first segment closes, then fixed. */
+  get targetDuration(): number {
+    return this.#target;
+  }
+
+  /**
+   * The encoder's keyframe interval as measured on this timeline, ms: the longest of the
+   * last few, or the time since the last keyframe when that is longer; undefined before a
+   * second keyframe or a forced cut says anything.
+   */
+  get keyframeIntervalMs(): number | undefined {
+    const ms = Math.max(0, ...this.#keyIntervals, this.#sinceKeyMs ?? 0);
+    return ms > 0 ? ms : undefined;
   }
 
   /** Decides what to do with `frame` before it is written; `nowMs` is wall-clock ms. */
@@ -184,30 +248,45 @@ export class HlsSegmenter {
     if (!cutting && frame.kind === "video") return { write: false, cut: false };
     if (!cutting) return { write: this.#open !== undefined, cut: false };
 
-    const step = this.#lastDts === undefined ? 0 : Math.max(0, frame.dts - this.#lastDts);
+    let step = this.#lastDts === undefined ? 0 : Math.max(0, frame.dts - this.#lastDts);
     this.#lastDts = frame.dts;
-    if (step > 0) this.#frameMs = step;
-    if (this.#open) {
-      this.#open.elapsedMs += step;
-      this.#open.frames++;
+    if (step > 0) {
+      this.#steps.push(step);
+      if (this.#steps.length > STEP_HISTORY) this.#steps.shift();
+    }
+    const open = this.#open;
+    const limitMs = this.#limitMs();
+    // A step that alone would carry the segment past the target counts only up to it.
+    const overrun = open !== undefined && open.elapsedMs + step >= limitMs;
+    if (overrun) step = Math.max(0, limitMs - 1 - open.elapsedMs);
+    if (open) {
+      open.elapsedMs += step;
+      open.frames++;
     }
     if (this.#sinceKeyMs !== undefined) this.#sinceKeyMs += step;
 
     // Audio frames are all independently decodable, whatever the flag says.
     const cutPoint = frame.kind === "audio" || frame.keyframe;
-    if (!cutPoint) return { write: this.#open !== undefined, cut: false };
+    if (!cutPoint) {
+      if (open === undefined) return { write: false, cut: false };
+      if (!overrun && open.elapsedMs + this.#nextStepMs() < limitMs) {
+        return { write: true, cut: false };
+      }
+      const closed = this.#close(open.elapsedMs);
+      return { write: true, cut: true, started: this.#start(nowMs, false), closed };
+    }
 
     if (this.#sinceKeyMs !== undefined && this.#sinceKeyMs > 0) {
       this.#keyIntervals.push(this.#sinceKeyMs);
       if (this.#keyIntervals.length > GOP_HISTORY) this.#keyIntervals.shift();
+      if (open) open.longestGopMs = Math.max(open.longestGopMs, this.#sinceKeyMs);
     }
     this.#sinceKeyMs = 0;
 
-    const open = this.#open;
-    if (open === undefined) return { write: true, cut: true, started: this.#start(nowMs) };
-    if (!this.#shouldCut(open.elapsedMs)) return { write: true, cut: false };
+    if (open === undefined) return { write: true, cut: true, started: this.#start(nowMs, true) };
+    if (!overrun && !this.#shouldCut(open)) return { write: true, cut: false };
     const closed = this.#close(open.elapsedMs);
-    return { write: true, cut: true, started: this.#start(nowMs), closed };
+    return { write: true, cut: true, started: this.#start(nowMs, true), closed };
   }
 
   /** The publisher stopped: closes the open segment; the next one is a new timeline. */
@@ -218,13 +297,14 @@ export class HlsSegmenter {
       // The last frame lasts as long as the segment's frames did on average.
       const lastFrameMs = open.frames > 1
         ? open.elapsedMs / (open.frames - 1)
-        : this.#frameMs ?? FALLBACK_FRAME_MS;
+        : this.#steps.at(-1) ?? FALLBACK_FRAME_MS;
+      if (this.#sinceKeyMs !== undefined) this.#sinceKeyMs += lastFrameMs;
       closed = this.#close(open.elapsedMs + lastFrameMs);
     }
     this.#pendingDiscontinuity = true;
     this.#nextWallMs = undefined;
     this.#lastDts = undefined;
-    this.#frameMs = undefined;
+    this.#steps = [];
     this.#sinceKeyMs = undefined;
     this.#keyIntervals = [];
     return closed ? { closed } : {};
@@ -240,9 +320,13 @@ export class HlsSegmenter {
     return result;
   }
 
-  /** The stream is over: like `finish()`, and the playlist gets `#EXT-X-ENDLIST`. */
+  /**
+   * The stream is over: like `finish()`, and the playlist gets `#EXT-X-ENDLIST`. The target
+   * is fixed now even without a segment, since the ended playlist is published.
+   */
   end(): CloseResult {
     const result = this.finish();
+    this.#targetFixed = true;
     this.#ended = true;
     return result;
   }
@@ -251,10 +335,10 @@ export class HlsSegmenter {
   playlist(): LivePlaylist {
     return {
       version: 3,
-      targetDuration: this.targetDuration,
+      targetDuration: this.#target,
       mediaSequence: this.#mediaSequence,
       discontinuitySequence: this.#discontinuitySequence,
-      independentSegments: true,
+      independentSegments: this.#window.every((s) => s.independent),
       segments: this.#window.map(toPlaylistSegment),
       ended: this.#ended,
     };
@@ -270,43 +354,55 @@ export class HlsSegmenter {
     return expired;
   }
 
-  #shouldCut(elapsedMs: number): boolean {
-    const segmentMs = this.segmentSeconds * 1000;
-    if (elapsedMs >= segmentMs) return true;
-    if (elapsedMs < segmentMs / 2) return false;
-    const gopMs = Math.max(0, ...this.#keyIntervals);
-    return elapsedMs + gopMs > this.targetDuration * 1000;
+  /** Segment durations from this many ms on round above the target (x.500 rounds up). */
+  #limitMs(): number {
+    return (this.#targetFixed ? this.#target : this.maxTargetDuration) * 1000 + 500;
   }
 
-  #start(nowMs: number): OpenSegment {
+  /** The longest of the last few frame steps: what the next one is expected to be at most. */
+  #nextStepMs(): number {
+    return this.#steps.length > 0 ? Math.max(...this.#steps) : FALLBACK_FRAME_MS;
+  }
+
+  /** At a keyframe: whether it begins a new segment. */
+  #shouldCut(open: Open): boolean {
+    // A segment that began without a keyframe ends at the first one, to realign.
+    if (!open.segment.independent) return true;
+    const segmentMs = this.segmentSeconds * 1000;
+    if (open.elapsedMs >= segmentMs) return true;
+    if (open.elapsedMs < segmentMs / 2) return false;
+    const gopMs = Math.max(0, ...this.#keyIntervals);
+    return open.elapsedMs + gopMs > this.#target * 1000;
+  }
+
+  #start(nowMs: number, independent: boolean): OpenSegment {
     const sequence = this.#nextSequence++;
     const segment: OpenSegment = {
       sequence,
       uri: segmentFileName(sequence),
       programDateTime: new Date(this.#nextWallMs ?? nowMs),
       discontinuity: this.#pendingDiscontinuity && this.#begun,
+      independent,
     };
     this.#begun = true;
     this.#pendingDiscontinuity = false;
     this.#ended = false;
-    this.#open = { segment, elapsedMs: 0, frames: 1 };
+    this.#open = { segment, elapsedMs: 0, frames: 1, longestGopMs: 0 };
     return segment;
   }
 
   #close(elapsedMs: number): SegmentInfo {
-    const { segment } = this.#open!;
+    const open = this.#open!;
     this.#open = undefined;
-    const ms = Math.round(elapsedMs);
-    const info: SegmentInfo = {
-      ...segment,
-      duration: ms / 1000,
-      // EXTINF is written in whole ms, and x.500 rounds up.
-      overlong: ms >= this.targetDuration * 1000 + 500,
-    };
-    this.#nextWallMs = segment.programDateTime.getTime() + ms;
+    const ms = Math.min(Math.round(elapsedMs), this.#limitMs() - 1);
+    if (!this.#targetFixed) {
+      this.#learnTarget(Math.max(open.longestGopMs, this.#sinceKeyMs ?? 0), ms);
+    }
+    const info: SegmentInfo = { ...open.segment, duration: ms / 1000 };
+    this.#nextWallMs = open.segment.programDateTime.getTime() + ms;
     this.#window.push(info);
     this.#windowMs += ms;
-    const minWindowMs = 3 * this.targetDuration * 1000;
+    const minWindowMs = 3 * this.#target * 1000;
     while (
       this.#window.length > this.listSize &&
       this.#windowMs - msOf(this.#window[0]!) >= minWindowMs
@@ -318,6 +414,19 @@ export class HlsSegmenter {
     }
     this.#mediaSequence = this.#window[0]!.sequence;
     return info;
+  }
+
+  /**
+   * The first segment closes, `ms` long, its longest keyframe interval (or the time since
+   * its last keyframe) `gopMs`: the target it sets holds every later segment of that GOP.
+   */
+  #learnTarget(gopMs: number, ms: number): void {
+    const gopTarget = gopMs > this.targetFloor * 1000 + GOP_TOLERANCE_MS
+      ? Math.ceil((gopMs - GOP_TOLERANCE_MS) / 1000) + 1
+      : 0;
+    const wanted = Math.max(this.targetFloor, gopTarget, Math.round(ms / 1000));
+    this.#target = Math.min(this.maxTargetDuration, wanted);
+    this.#targetFixed = true;
   }
 }
 

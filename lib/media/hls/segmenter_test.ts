@@ -64,6 +64,8 @@ class Harness {
   readonly expired: SegmentInfo[] = [];
   dropped: SegmenterFrame[] = [];
   #current: Recorded | undefined;
+  /** The target of the first playlist published (a closed segment or an end). */
+  #publishedTarget: number | undefined;
 
   constructor(options: HlsSegmenterOptions) {
     this.seg = new HlsSegmenter(options);
@@ -111,6 +113,7 @@ class Harness {
   end(): void {
     const r = this.seg.end();
     if (r.closed) this.#closed(r.closed);
+    this.#publishedTarget ??= this.seg.targetDuration;
     this.#check();
   }
 
@@ -118,6 +121,9 @@ class Harness {
     assert.ok(this.#current, "closed without an open segment");
     assert.equal(info.sequence, this.#current.sequence);
     this.#current.info = info;
+    assert.equal(info.independent, this.#current.independent);
+    assert.ok(this.#current.frames.length > 0, "a closed segment holds frames");
+    assert.ok(info.duration > 0, `segment ${info.sequence} has duration ${info.duration}`);
     this.#current = undefined;
     const listed = this.seg.playlist().segments.at(-1);
     assert.equal(listed?.sequence, info.sequence, "a closed segment is listed at once");
@@ -125,6 +131,18 @@ class Harness {
 
   #check(): void {
     const p = this.seg.playlist();
+    // RFC 8216 §4.3.3.1 and §6.2.1, on every playlist: durations round to at most the
+    // target, and the target never changes once published.
+    if (p.segments.length > 0) this.#publishedTarget ??= p.targetDuration;
+    if (this.#publishedTarget !== undefined) assert.equal(p.targetDuration, this.#publishedTarget);
+    for (const s of p.segments) {
+      assert.ok(Math.round(s.duration) <= p.targetDuration, `${s.duration} > ${p.targetDuration}`);
+    }
+    assert.equal(
+      p.independentSegments,
+      this.segments.filter((s) => s.info && p.segments.some((l) => l.sequence === s.sequence))
+        .every((s) => s.independent),
+    );
     this.expired.push(...this.seg.takeExpired());
     // The window holds listSize segments, more only while RFC 8216 §6.2.2 keeps them, and
     // once anything has left it still spans three target durations.
@@ -167,11 +185,15 @@ Deno.test("new HlsSegmenter() checks its options", () => {
     RangeError,
   );
   assert.throws(() => new HlsSegmenter({ ...ok, targetDuration: 3.5 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, maxTargetDuration: 2 }), RangeError);
+  assert.throws(() => new HlsSegmenter({ ...ok, maxTargetDuration: 12.5 }), RangeError);
   const seg = new HlsSegmenter(ok);
   assert.equal(seg.segmentSeconds, 2);
   assert.equal(seg.listSize, 6);
   assert.equal(seg.targetDuration, 3);
+  assert.equal(seg.maxTargetDuration, 12);
   assert.equal(new HlsSegmenter({ ...ok, segmentSeconds: 6 }).targetDuration, 7);
+  assert.equal(new HlsSegmenter({ ...ok, segmentSeconds: 20 }).maxTargetDuration, 21);
   assert.equal(new HlsSegmenter({ ...ok, targetDuration: 2 }).targetDuration, 2);
 });
 
@@ -187,6 +209,7 @@ Deno.test("HlsSegmenter.push() drops everything before the first video keyframe"
     uri: "10.ts",
     programDateTime: new Date(T0 + 67),
     discontinuity: false,
+    independent: true,
   });
   assert.equal(r.closed, undefined);
   assert.deepEqual(h.push(audio(70), T0), { write: true, cut: false });
@@ -261,23 +284,162 @@ Deno.test("HlsSegmenter.push() cuts no sliver at a scene-cut keyframe after a cu
   assert.deepEqual(h.durations(), [3, 3, 3]);
 });
 
-Deno.test("HlsSegmenter.push() never cuts video between keyframes and flags overlong segments", () => {
+Deno.test("HlsSegmenter.push() learns a long GOP's target and still cuts at every keyframe", () => {
   const h = new Harness({ firstSequence: 0, hasVideo: true });
   h.feed(stream({ fps: 30, gopFrames: 150, seconds: 16, audioRate: 44100 }), T0);
   assert.deepEqual(h.durations(), [5, 5, 5]);
   for (const s of h.segments) {
     assert.ok(s.frames[0]!.keyframe && s.frames[0]!.kind === "video");
-    if (s.info) assert.equal(s.info.overlong, true);
+    if (s.info) assert.equal(s.info.independent, true);
   }
+  // A 5 s GOP: 5 + 1 s, so every 5 s segment fits with room for a late keyframe.
+  assert.equal(h.seg.targetDuration, 6);
+  assert.equal(h.seg.playlist().independentSegments, true);
   const h2 = new Harness({ firstSequence: 0, hasVideo: true });
   h2.feed(stream({ fps: 30, gopFrames: 104, seconds: 11 }), T0);
-  // 3.467 s rounds to 3 and is fine; the target is an upper bound on the rounded value.
-  assert.deepEqual(h2.segments.flatMap((s) => s.info ? [s.info.overlong] : []), [
-    false,
-    false,
-    false,
+  assert.deepEqual(h2.segments.flatMap((s) => s.info ? [s.info.independent] : []), [
+    true,
+    true,
+    true,
   ]);
   assert.deepEqual(h2.durations(), [3.467, 3.466, 3.467]);
+  assert.equal(h2.seg.targetDuration, 5);
+});
+
+Deno.test("HlsSegmenter learns the target from the first GOP when the first segment closes", () => {
+  const cases: { name: string; spec: StreamSpec; target: number; firstCutDts: number }[] = [
+    {
+      name: "2 s GOP",
+      spec: { fps: 30, gopFrames: 60, seconds: 12 },
+      target: 3,
+      firstCutDts: 2000,
+    },
+    {
+      name: "2 s GOP at 29.97 fps (2.002 s)",
+      spec: { fps: 29.97, gopFrames: 60, seconds: 12 },
+      target: 3,
+      firstCutDts: 2002,
+    },
+    {
+      name: "1 s GOP",
+      spec: { fps: 60, gopFrames: 60, seconds: 12 },
+      target: 3,
+      firstCutDts: 2000,
+    },
+    {
+      name: "1.2 s GOP: a 2.4 s first segment",
+      spec: { fps: 25, gopFrames: 30, seconds: 12 },
+      target: 3,
+      firstCutDts: 2400,
+    },
+    {
+      name: "3 s GOP: fits the floor",
+      spec: { fps: 30, gopFrames: 90, seconds: 12 },
+      target: 3,
+      firstCutDts: 3000,
+    },
+    {
+      name: "3.5 s GOP: 3.5 rounded up, plus 1",
+      spec: { fps: 30, gopFrames: 105, seconds: 12 },
+      target: 5,
+      firstCutDts: 3500,
+    },
+    {
+      name: "5 s GOP",
+      spec: { fps: 30, gopFrames: 150, seconds: 30 },
+      target: 6,
+      firstCutDts: 5000,
+    },
+    {
+      name: "OBS's default at 30 fps: 8.33 s",
+      spec: { fps: 30, gopFrames: 250, seconds: 40 },
+      target: 10,
+      firstCutDts: 8333,
+    },
+    {
+      name: "a 20 s GOP: cut before the cap of 12",
+      spec: { fps: 24, gopFrames: 480, seconds: 40 },
+      target: 12,
+      firstCutDts: 12_458,
+    },
+  ];
+  for (const c of cases) {
+    const h = new Harness({ firstSequence: 0, hasVideo: true });
+    let firstCut: number | undefined;
+    for (const f of stream(c.spec)) {
+      const r = h.push(f, T0 + f.dts);
+      if (r.closed && firstCut === undefined) {
+        firstCut = f.dts;
+        assert.equal(h.seg.targetDuration, c.target, c.name);
+      }
+    }
+    assert.equal(firstCut, c.firstCutDts, `${c.name}: the first playlist is as early as ever`);
+    assert.equal(h.seg.targetDuration, c.target, c.name);
+  }
+});
+
+Deno.test("HlsSegmenter caps the learned target at maxTargetDuration", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true, maxTargetDuration: 6 });
+  h.feed(stream({ fps: 30, gopFrames: 250, seconds: 30 }), T0);
+  assert.equal(h.seg.targetDuration, 6);
+  // 8.33 s GOPs under a 6 s target: cut at 6.467 s, then realigned at each keyframe.
+  assert.deepEqual(h.durations().slice(0, 3), [6.467, 1.866, 6.467]);
+  assert.deepEqual(h.segments.slice(0, 4).map((s) => s.independent), [true, false, true, false]);
+});
+
+Deno.test("HlsSegmenter never changes the target: a longer GOP after a republish is cut between keyframes", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true, listSize: 3 });
+  const listedIndependent = () => h.seg.playlist().independentSegments;
+  h.feed(stream({ fps: 30, gopFrames: 60, seconds: 9, audioRate: 48000 }), T0);
+  assert.equal(h.seg.targetDuration, 3);
+  assert.equal(listedIndependent(), true);
+  // The encoder comes back with OBS's default keyframe interval.
+  h.discontinuity();
+  h.feed(stream({ fps: 30, gopFrames: 250, seconds: 17, audioRate: 48000 }), T0 + 20_000);
+  assert.equal(h.seg.targetDuration, 3, "the target stays");
+  const after = h.segments.slice(h.segments.findIndex((s) => s.discontinuity));
+  // Cut where one more frame would round to 4 s: 3.467 s, then again, then at the keyframe.
+  assert.deepEqual(after.slice(0, 4).map((s) => s.info?.duration), [3.467, 3.466, 1.4, 3.467]);
+  assert.deepEqual(after.slice(0, 4).map((s) => s.independent), [true, false, false, true]);
+  for (const s of after) assert.equal(s.frames[0]!.keyframe, s.independent);
+  assert.equal(listedIndependent(), false, "no INDEPENDENT-SEGMENTS while one is listed");
+  assert.doesNotMatch(renderPlaylist(h.seg.playlist()), /INDEPENDENT/);
+  // Back to 2 s keyframes: once the forced cuts leave the window, the tag comes back.
+  h.discontinuity();
+  h.feed(stream({ fps: 30, gopFrames: 60, seconds: 12 }), T0 + 40_000);
+  assert.equal(listedIndependent(), true);
+  assert.match(renderPlaylist(h.seg.playlist()), /#EXT-X-INDEPENDENT-SEGMENTS\n/);
+});
+
+Deno.test("HlsSegmenter cuts at a dropped keyframe's place and realigns at the next one", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  // 2 s GOPs at 25 fps; the keyframe at 4 s never comes.
+  for (let i = 0; i < 250; i++) {
+    const dts = i * 40;
+    h.push(video(dts, dts % 2000 === 0 && dts !== 4000), T0 + dts);
+  }
+  assert.deepEqual(h.durations(), [2, 3.48, 0.52, 2]);
+  assert.deepEqual(h.segments.map((s) => s.independent), [true, true, false, true, true]);
+  assert.equal(h.seg.keyframeIntervalMs, 4000, "the longest recent interval");
+});
+
+Deno.test("HlsSegmenter counts a timestamp leap only up to the target", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.feed(stream({ fps: 30, gopFrames: 30, seconds: 3 }), T0);
+  // 30 s ahead in one step, no keyframe: the segment ends there, just short of 3.5 s.
+  h.push(video(33_000), T0 + 3000);
+  assert.deepEqual(h.durations(), [2, 3.499]);
+  assert.equal(h.segments.at(-1)!.independent, false);
+});
+
+Deno.test("HlsSegmenter.end() fixes the target even with nothing listed", () => {
+  const h = new Harness({ firstSequence: 0, hasVideo: true });
+  h.push(video(0), T0);
+  h.end();
+  assert.deepEqual(h.seg.playlist().segments, []);
+  assert.equal(h.seg.playlist().targetDuration, 3);
+  h.feed(stream({ fps: 30, gopFrames: 250, seconds: 12 }), T0 + 5000);
+  assert.equal(h.seg.targetDuration, 3, "the published target stays");
 });
 
 Deno.test("HlsSegmenter.push() ignores video when the stream has no video track", () => {
@@ -452,6 +614,8 @@ Deno.test("HlsSegmenter properties over random streams", () => {
       if (options.ended) h.end();
 
       const target = h.seg.targetDuration;
+      // A GOP no longer than segmentSeconds leaves the configured target.
+      assert.equal(target, h.seg.targetFloor);
       const starts: number[] = [];
       for (const s of h.segments) {
         // (a) every segment starts at a keyframe of the cutting track.
@@ -462,7 +626,7 @@ Deno.test("HlsSegmenter properties over random streams", () => {
         assert.ok(s.info, "every segment is closed at the end");
         assert.ok(s.info.duration >= 0);
         assert.ok(Math.round(s.info.duration) <= target, `${s.info.duration} > ${target}`);
-        assert.equal(s.info.overlong, false);
+        assert.equal(s.info.independent, true);
         starts.push(s.sequence);
       }
       // (c) sequence numbers strictly increase, one by one, across discontinuities.
@@ -496,7 +660,7 @@ Deno.test("HlsSegmenter properties over random streams", () => {
   );
 });
 
-Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes and keeps in target when it can", () => {
+Deno.test("HlsSegmenter with any steady keyframe interval below the cap cuts only at keyframes", () => {
   fc.assert(
     fc.property(
       arbFps,
@@ -509,11 +673,13 @@ Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes 
         h.finish();
         const gopMs = gopFrames * 1000 / fps;
         for (const s of h.segments) {
-          assert.ok(s.frames[0]!.kind === "video" && s.frames[0]!.keyframe);
-          const ms = s.info!.duration * 1000;
-          assert.equal(s.info!.overlong, ms >= h.seg.targetDuration * 1000 + 500);
+          assert.equal(s.frames[0]!.kind, "video");
+          assert.equal(s.frames[0]!.keyframe, s.independent);
+          // The learned target leaves a second of room above a GOP of up to 11 s.
+          if (gopMs <= 11_000) assert.ok(s.independent, `GOP ${gopMs} ms`);
           // A steady GOP that fits the target gives segments that fit (timestamps are
           // rounded to ms, so an interval may be 1 ms longer than the previous one).
+          const ms = s.info!.duration * 1000;
           if (gopMs <= h.seg.targetDuration * 1000) {
             assert.ok(ms <= h.seg.targetDuration * 1000 + 1, `${ms} ms, GOP ${gopMs} ms`);
           }
@@ -521,6 +687,77 @@ Deno.test("HlsSegmenter with any keyframe interval never cuts between keyframes 
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+/** Keyframe intervals 0.5–12 s, irregular, at 24–60 fps; possibly with audio. */
+const arbIrregular = fc.record({
+  fps: fc.constantFrom(24, 25, 29.97, 30, 50, 59.94, 60),
+  intervals: fc.array(fc.double({ min: 0.5, max: 12, noNaN: true }), {
+    minLength: 1,
+    maxLength: 12,
+  }),
+  audio: fc.boolean(),
+  startDts: fc.integer({ min: 0, max: 100_000 }),
+});
+
+/** Frames of a broadcast whose keyframes follow `intervals`, then one more interval of tail. */
+function irregular(b: { fps: number; intervals: number[]; audio: boolean; startDts: number }) {
+  const keys = new Set<number>();
+  let at = 0;
+  for (const s of b.intervals) {
+    keys.add(Math.round(at * b.fps));
+    at += s;
+  }
+  const frames = Math.round(at * b.fps);
+  const out: SegmenterFrame[] = [];
+  for (let i = 0; i < frames; i++) {
+    out.push({
+      kind: "video",
+      dts: b.startDts + Math.round(i * 1000 / b.fps),
+      keyframe: keys.has(i),
+    });
+  }
+  if (b.audio) {
+    for (let j = 0; j * 1024 / 48 < at * 1000; j++) {
+      out.push({ kind: "audio", dts: b.startDts + Math.round(j * 1024 / 48), keyframe: true });
+    }
+  }
+  return out.sort((x, y) => x.dts - y.dts);
+}
+
+Deno.test("HlsSegmenter keeps every segment within a fixed target whatever the keyframes", () => {
+  fc.assert(
+    fc.property(
+      fc.array(arbIrregular, { minLength: 1, maxLength: 4 }),
+      fc.constantFrom(1, 2, 4),
+      fc.integer({ min: 2, max: 8 }),
+      (broadcasts, segmentSeconds, listSize) => {
+        const h = new Harness({ firstSequence: 0, hasVideo: true, segmentSeconds, listSize });
+        // The harness checks every playlist: durations round within the target, which never
+        // changes once published; INDEPENDENT-SEGMENTS only over independent segments.
+        broadcasts.forEach((b, i) => {
+          if (i > 0) h.discontinuity();
+          h.feed(irregular(b), T0 + i * 200_000);
+        });
+        h.end();
+        assert.ok(h.seg.targetDuration <= h.seg.maxTargetDuration);
+        h.segments.forEach((s, i) => {
+          assert.ok(s.info && s.frames.length > 0 && s.info.duration > 0, "no empty segment");
+          assert.ok(Math.round(s.info.duration) <= h.seg.targetDuration);
+          assert.equal(s.frames[0]!.keyframe, s.independent);
+          // Frame steps are small here, so a duration is the media's, not a clamped one.
+          const next = h.segments[i + 1];
+          if (next && !next.discontinuity) {
+            assert.equal(
+              Math.round(s.info.duration * 1000),
+              next.frames[0]!.dts - s.frames[0]!.dts,
+            );
+          }
+        });
+      },
+    ),
+    { numRuns: 200 },
   );
 });
 
