@@ -9,6 +9,7 @@
 import type { HubMessage, MediaFrame, TrackConfig } from "@cascade/media/frame";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { Counter, CounterChild, MetricsRegistry } from "@cascade/common/metrics";
+import { IngestStats } from "./ingest_stats.ts";
 
 /** What is known about a broadcast when it starts and while it runs. */
 export interface StreamInfo {
@@ -22,6 +23,8 @@ export interface StreamInfo {
   metadata: Record<string, unknown>;
   frames: number;
   bytes: number;
+  /** Keyframe interval, frame rate and bit rate as the encoder sends them. */
+  stats: IngestStats;
 }
 
 export type HubEvent =
@@ -191,6 +194,7 @@ export class LiveStream {
   frame(frame: MediaFrame): void {
     this.info.frames++;
     this.info.bytes += frame.data.length;
+    this.info.stats.frame(frame.kind, frame.dts, frame.keyframe, frame.data.length);
     this.#fanout({ type: "frame", frame });
   }
 
@@ -270,6 +274,7 @@ export class StreamHub {
         metadata: {},
         frames: 0,
         bytes: 0,
+        stats: new IngestStats(),
       },
       this.#log.child({ stream: name }),
       this.#droppedTotal,
@@ -292,7 +297,7 @@ export class StreamHub {
       try {
         l(e);
       } catch (err) {
-        this.#log.error("hub.listener_failed", { event: e.type, err });
+        this.#log.error("hub.listener_failed", { event: e.type, error: err });
       }
     }
   }
