@@ -7,6 +7,7 @@
  * `keyframe_interval` warning, and the dashboard in Chromium shows that warning with its fix.
  */
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { loadConfig } from "@cascade/common/config";
 import { MetricsRegistry } from "@cascade/common/metrics";
@@ -27,6 +28,7 @@ const ADMIN_TOKEN = "encoder-stats-admin-token-0123456789";
 /** Keys `startTestOrigin` maps to `alpha` and `beta`. */
 const ALPHA_KEY = "test_key_1234";
 const BETA_KEY = "test_key_5678";
+const ARTIFACTS = new URL("../test-artifacts/", import.meta.url);
 const WIDTH = 480;
 const HEIGHT = 270;
 
@@ -188,6 +190,11 @@ Deno.test({
     const betaCells = await page.locator('#live-rows tr[data-stream="beta"] td').allTextContents();
     assert.match(betaCells[4] ?? "", /^2\.\d s$/, JSON.stringify(betaCells));
     assert.match(betaCells[5] ?? "", /^\d+(\.\d+)? fps$/);
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({
+      path: fileURLToPath(new URL("encoder-warning.png", ARTIFACTS)),
+      fullPage: true,
+    });
     assert.deepEqual(browser.pageErrors, []);
   });
 });

@@ -4,7 +4,9 @@
  * own bounded queue; when a queue is full the consumer loses frames until the next video
  * keyframe (so its output never decodes garbage), a log line says so and, given a metrics
  * registry, `cascade_hub_dropped_frames_total{consumer}` counts the frames lost — the
- * publisher is never blocked and other consumers are untouched.
+ * publisher is never blocked and other consumers are untouched. On the way each stream
+ * measures its encoder (`ingest_stats.ts`: keyframe interval, frame rate, bit rate) at a few
+ * number updates per frame.
  */
 import type { HubMessage, MediaFrame, TrackConfig } from "@cascade/media/frame";
 import { log as rootLog, type Logger } from "@cascade/common/log";
