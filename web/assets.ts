@@ -78,6 +78,24 @@ export function staticAsset(file: string, contentType: string): Asset {
 }
 
 /**
+ * A JavaScript module of `web/static/` whose imports of other static modules carry their
+ * versions (`"./x.js"` → `"./x.js?v=…"`), so that a page caching every asset as immutable
+ * still loads the new version of an import after an upgrade: the importer's bytes, and so
+ * its own version, change with it. `imports` maps each imported file name to its asset.
+ */
+export function staticModule(file: string, imports: Record<string, Asset>): Asset {
+  let text = Deno.readTextFileSync(new URL(`./static/${file}`, import.meta.url));
+  for (const [name, asset] of Object.entries(imports)) {
+    const specifier = `"./${name}"`;
+    if (!text.includes(specifier)) {
+      throw new RangeError(`Cannot version an import: ${file} does not import ./${name}`);
+    }
+    text = text.replaceAll(specifier, `"./${name}?v=${asset.version}"`);
+  }
+  return memoryAsset(new TextEncoder().encode(text), JS);
+}
+
+/**
  * Where the minified hls.js build lies on disk. `import.meta.resolve` maps the package
  * through the import map to Deno's npm cache (or `node_modules` when the project uses one).
  */

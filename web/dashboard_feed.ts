@@ -5,14 +5,16 @@
  * the registry once per change or refresh period however many pages are open, runs only
  * while at least one page listens, and pushes a snapshot only when something changed.
  * Stream up/down events from the registry trigger a snapshot at once; node load, health
- * probes (`GET {url}/healthz`) and bit rates (in-process stats, the registry record, or
- * the origin's `/metrics`) follow the refresh period. Nothing in a snapshot is secret: the
+ * probes (`GET {url}/healthz`), encoder figures and bit rates (in-process stats, the
+ * registry record, or the origin's `/metrics`) follow the refresh period; encoder warnings
+ * come from the record, worded as the API words them. Nothing in a snapshot is secret: the
  * registry holds no stream keys.
  */
 import type { Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { NodeRecord, Registry, StreamRecord, Unsubscribe } from "@cascade/registry/types";
 import { rankEdges } from "@cascade/registry/edge_selection";
+import { encoderWarnings, type StreamWarning } from "@cascade/registry/encoder_warnings";
 import { parseIngestBitrates, type StreamStatsSource } from "./stream_stats.ts";
 
 export type NodeHealth = "ok" | "failing" | "unreachable" | "unknown";
@@ -36,6 +38,12 @@ export interface DashboardStream {
   codecs: string | null;
   width: number | null;
   height: number | null;
+  /** Seconds between video keyframes. */
+  keyframeInterval: number | null;
+  /** Video frames per second. */
+  frameRate: number | null;
+  /** Encoder settings to fix (e.g. a keyframe interval above the segment duration). */
+  warnings: StreamWarning[];
   /** Viewers estimated from the load of the edges serving it; null without edges. */
   viewers: number | null;
   /** Where to watch it. */
@@ -347,8 +355,9 @@ export class DashboardFeed {
       registry,
       streams: streams.map((s) => {
         const stats = this.#stats?.(s.name);
+        const media = s.media;
         const entry = serving.get(s.name);
-        const bitrate = stats?.bitrate ?? s.bandwidth ??
+        const bitrate = stats?.bitrate ?? media?.bitrate ?? s.bandwidth ??
           this.#scraped.get(s.originUrl)?.get(s.name);
         return {
           name: s.name,
@@ -359,8 +368,11 @@ export class DashboardFeed {
           updatedAt: s.updatedAt,
           bitrate: bitrate ?? null,
           codecs: stats?.codecs ?? s.codecs ?? null,
-          width: stats?.width ?? null,
-          height: stats?.height ?? null,
+          width: stats?.width ?? media?.width ?? null,
+          height: stats?.height ?? media?.height ?? null,
+          keyframeInterval: stats?.keyframeInterval ?? media?.keyframeInterval ?? null,
+          frameRate: stats?.frameRate ?? media?.frameRate ?? null,
+          warnings: encoderWarnings(media),
           viewers: entry?.viewers ?? null,
           watchUrl: this.#watchUrl(s.name, edges),
         };
@@ -419,7 +431,8 @@ export class DashboardFeed {
     if (!this.#scrape) return;
     const wanted = new Set<string>();
     for (const s of this.#streams) {
-      if (s.bandwidth === undefined && this.#stats?.(s.name)?.bitrate === undefined) {
+      const known = s.bandwidth ?? s.media?.bitrate ?? this.#stats?.(s.name)?.bitrate;
+      if (known === undefined || known === null) {
         wanted.add(s.originUrl);
       }
     }

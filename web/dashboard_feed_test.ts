@@ -152,3 +152,49 @@ Deno.test("DashboardFeed.close() ends every listener and refuses new ones", () =
   assert.equal(feed.listeners, 0);
   return registry.close();
 });
+
+Deno.test("DashboardFeed shows the encoder figures of a stream's record and warns of long GOPs", async () => {
+  const registry = new MemoryRegistry();
+  const feed = new DashboardFeed({
+    registry,
+    log,
+    probeNodes: false,
+    scrapeOriginMetrics: false,
+    // In-process figures win over the record's, which may be a segment old.
+    streamStats: (name) =>
+      name === "live-here" ? { frameRate: 25, keyframeInterval: 2 } : undefined,
+  });
+  try {
+    const media = {
+      keyframeInterval: 8.333,
+      frameRate: 30,
+      width: 1920,
+      height: 1080,
+      bitrate: 4_500_000,
+      segmentSeconds: 2,
+    };
+    await registry.claimStream({ ...record("obs"), codecs: "avc1.640028", media }, 10_000);
+    await registry.claimStream(
+      { ...record("good"), media: { ...media, keyframeInterval: 2, bitrate: null } },
+      10_000,
+    );
+    await registry.claimStream(record("live-here"), 10_000);
+    const streams = new Map((await feed.snapshot()).streams.map((s) => [s.name, s]));
+    const obs = streams.get("obs")!;
+    assert.deepEqual(
+      [obs.keyframeInterval, obs.frameRate, obs.width, obs.height, obs.bitrate, obs.codecs],
+      [8.333, 30, 1920, 1080, 4_500_000, "avc1.640028"],
+    );
+    assert.deepEqual(obs.warnings, [{
+      code: "keyframe_interval",
+      message: "Keyframe interval 8.3 s — set 2 s in OBS → Settings → Output (ffmpeg: -g 60)",
+    }]);
+    const good = streams.get("good")!;
+    assert.deepEqual([good.keyframeInterval, good.bitrate, good.warnings], [2, null, []]);
+    const here = streams.get("live-here")!;
+    assert.deepEqual([here.keyframeInterval, here.frameRate, here.warnings], [2, 25, []]);
+  } finally {
+    feed.close();
+    await registry.close();
+  }
+});

@@ -8,8 +8,9 @@
  *   node) serves, with its data: `GET /api/v1/dashboard` (one snapshot) and
  *   `GET /api/v1/dashboard/events` (server-sent events, a snapshot per change).
  *
- * Pages are plain HTML and one small JavaScript module each, with no build step; every file
- * is read once at startup and served from memory. They hold no secret: the dashboard asks
+ * Pages are plain HTML and small JavaScript modules (the dashboard's split in two, its
+ * import versioned by `staticModule`), with no build step; every file is read once at
+ * startup and served from memory. They hold no secret: the dashboard asks
  * for the admin token at run time, keeps it in `sessionStorage` and sends it to the API's
  * admin routes itself.
  */
@@ -32,6 +33,7 @@ import {
   readAsset,
   REVALIDATE,
   staticAsset,
+  staticModule,
 } from "./assets.ts";
 import { DashboardFeed, type DashboardListener } from "./dashboard_feed.ts";
 import type { StreamStatsSource } from "./stream_stats.ts";
@@ -183,12 +185,14 @@ const RETRY_MS = 2000;
 export function dashboardRoutes(deps: DashboardDeps): Hono {
   const log = deps.log ?? rootLog;
   const assets = sharedAssets(log);
-  const script = staticAsset("dashboard.js", JS);
+  const liveView = staticAsset("dashboard_live.js", JS);
+  const script = staticModule("dashboard.js", { "dashboard_live.js": liveView });
   const template = new TextDecoder().decode(staticAsset("dashboard.html", HTML).body);
   const page = memoryAsset(
     encoder.encode(fillTemplate(template, {
       style: `/assets/style.css?v=${assets.style.version}`,
       script: `/assets/dashboard.js?v=${script.version}`,
+      liveView: `/assets/dashboard_live.js?v=${liveView.version}`,
     })),
     HTML,
   );
@@ -208,6 +212,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
   const app = baseApp();
   app.get("/", (c) => pageResponse(c.req.raw, page, DASHBOARD_CSP));
   serveAsset(app, "/assets/dashboard.js", script);
+  serveAsset(app, "/assets/dashboard_live.js", liveView);
   serveAsset(app, "/assets/style.css", assets.style);
 
   app.get("/api/v1/dashboard", async (c) => {

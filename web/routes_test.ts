@@ -130,6 +130,31 @@ Deno.test("dashboardRoutes() serves a page that holds no token and cannot be fra
   }
 });
 
+Deno.test("dashboardRoutes() serves its two modules, the import carrying the imported version", async () => {
+  const registry = new MemoryRegistry();
+  try {
+    const app = dashboardRoutes({ registry, probeNodes: false });
+    const html = await (await app.request("/")).text();
+    const main = /src="(\/assets\/dashboard\.js\?v=[\w-]+)"/.exec(html)?.[1];
+    const preload = /href="(\/assets\/dashboard_live\.js\?v=[\w-]+)"/.exec(html)?.[1];
+    assert.ok(main && preload, html);
+    const js = await (await app.request(main)).text();
+    const imported = /from "\.\/(dashboard_live\.js\?v=[\w-]+)"/.exec(js)?.[1];
+    assert.equal(`/assets/${imported}`, preload, "the page preloads the version imported");
+    const live = await app.request(preload);
+    assert.equal(live.status, 200);
+    assert.match(live.headers.get("content-type") ?? "", /^text\/javascript/);
+    assert.match(live.headers.get("cache-control") ?? "", /immutable/);
+    const liveJs = await live.text();
+    assert.match(liveJs, /export function startLiveView/);
+    for (const source of [js, liveJs]) {
+      assert.ok(source.split("\n").length < 500, "each dashboard module stays under 500 lines");
+    }
+  } finally {
+    await registry.close();
+  }
+});
+
 Deno.test("GET /api/v1/dashboard lists live streams with origin, edges and viewer estimates", async () => {
   const registry = new MemoryRegistry();
   try {

@@ -1,7 +1,8 @@
 /**
  * Per-stream figures the dashboard shows beside the registry's view (bit rate, codecs,
- * picture size), from wherever they are known: an in-process origin's stream hub (the
- * all-in-one node), or the ingest bit rate a remote origin exports on `/metrics`.
+ * picture size, keyframe interval, frame rate), from wherever they are known: an in-process
+ * origin's stream hub (the all-in-one node), or the ingest bit rate a remote origin exports
+ * on `/metrics`. (A Cascade origin also announces its figures in the stream's record.)
  */
 import type { StreamHub } from "@cascade/stream/hub";
 
@@ -12,6 +13,10 @@ export interface StreamStats {
   codecs?: string;
   width?: number;
   height?: number;
+  /** Seconds between video keyframes, as the hub measures it. */
+  keyframeInterval?: number;
+  /** Video frames per second. */
+  frameRate?: number;
 }
 
 /** Figures for a live stream by name; undefined when this source does not know it. */
@@ -51,6 +56,8 @@ export function hubStreamStats(hub: StreamHub, now: () => number = Date.now): St
       codecs: info.codecs.length > 0 ? info.codecs.join(",") : undefined,
       width: avc?.width,
       height: avc?.height,
+      keyframeInterval: info.stats.keyframeInterval ?? undefined,
+      frameRate: info.stats.frameRate ?? undefined,
     };
   };
 }

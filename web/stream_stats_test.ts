@@ -26,3 +26,19 @@ Deno.test("hubStreamStats() measures the ingest bit rate between calls and forge
   hub.close(stream, "test");
   assert.equal(stats("alpha"), undefined);
 });
+
+Deno.test("hubStreamStats() reports the keyframe interval and frame rate the hub measures", () => {
+  const hub = new StreamHub();
+  const stream = hub.open("alpha", "127.0.0.1");
+  const stats = hubStreamStats(hub);
+  assert.equal(stats("alpha")?.keyframeInterval, undefined, "nothing measured yet");
+  // 30 fps with a keyframe every 4 s, for 8 s.
+  for (let i = 0; i <= 240; i++) {
+    const dts = Math.round((i * 1000) / 30);
+    const data = new Uint8Array(10);
+    stream.frame({ kind: "video", codec: "h264", dts, pts: dts, keyframe: i % 120 === 0, data });
+  }
+  assert.equal(stats("alpha")?.keyframeInterval, 4);
+  assert.equal(stats("alpha")?.frameRate, 30);
+  hub.close(stream, "test");
+});

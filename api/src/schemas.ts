@@ -60,6 +60,40 @@ export const StreamKeyGrant = z.object({
   playbackUrl: z.string().openapi({ description: "Where viewers get the playback URL" }),
 }).openapi("StreamKeyGrant");
 
+export const StreamWarning = z.object({
+  code: z.string().openapi({ example: "keyframe_interval" }),
+  message: z.string().openapi({
+    example: "Keyframe interval 8.3 s — set 2 s in OBS → Settings → Output (ffmpeg: -g 60)",
+  }),
+}).openapi("StreamWarning");
+
+/**
+ * What the origin measured of a live stream's encoder (`StreamRecord.media`); each figure is
+ * null while unknown: not live, not measured yet, or announced by a writer that does not
+ * measure (nginx-rtmp's discovery).
+ */
+const encoderFields = {
+  keyframeInterval: z.number().nullable().openapi({
+    description: "Seconds between video keyframes (mean of the last few); null for audio-only",
+    example: 2,
+  }),
+  frameRate: z.number().nullable().openapi({ description: "Video frames per second", example: 30 }),
+  codecs: z.string().nullable().openapi({
+    description: "RFC 6381 codecs",
+    example: "avc1.64001f,mp4a.40.2",
+  }),
+  width: z.number().int().nullable().openapi({ example: 1280 }),
+  height: z.number().int().nullable().openapi({ example: 720 }),
+  bitrate: z.number().nullable().openapi({
+    description: "Bits per second from the encoder over the last few seconds",
+    example: 2_500_000,
+  }),
+  warnings: z.array(StreamWarning).openapi({
+    description: "Encoder settings to fix, e.g. a keyframe interval longer than the origin's " +
+      "segment duration (`keyframe_interval`); empty when none is known",
+  }),
+};
+
 export const Stream = z.object({
   name: StreamName,
   createdAt: Timestamp,
@@ -69,6 +103,7 @@ export const Stream = z.object({
   originId: z.string().nullable().openapi({ description: "Origin serving it, when live" }),
   startedAt: Timestamp.nullable(),
   playbackUrl: z.string(),
+  ...encoderFields,
 }).openapi("Stream");
 
 export const StreamList = z.object({ streams: z.array(Stream) }).openapi("StreamList");
@@ -109,6 +144,7 @@ export const LiveStream = z.object({
     description: "HLS URL on the edge chosen for this client; null when playback is signed " +
       "and the caller presented no token (ask the playback endpoint with one)",
   }),
+  ...encoderFields,
 }).openapi("LiveStream");
 
 export const LiveList = z.object({ streams: z.array(LiveStream) }).openapi("LiveList");

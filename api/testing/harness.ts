@@ -98,8 +98,12 @@ export class Harness {
     });
   }
 
-  /** Marks `name` live on `originId`, as discovery would. */
-  async live(name: string, originId = "o1"): Promise<StreamRecord> {
+  /** Marks `name` live on `originId`, as discovery would (`extra`: fields an origin adds). */
+  async live(
+    name: string,
+    originId = "o1",
+    extra: Partial<StreamRecord> = {},
+  ): Promise<StreamRecord> {
     const originUrl = `http://${originId}.test:8081`;
     const record: StreamRecord = {
       name,
@@ -110,6 +114,7 @@ export class Harness {
       updatedAt: START - 1000,
       targetDuration: 2,
       mediaSequence: 10,
+      ...extra,
     };
     const claim = await this.registry.claimStream(record, 60_000);
     assert.ok(claim.ok);
@@ -141,6 +146,17 @@ export class Harness {
     return seen;
   }
 }
+
+/** The encoder fields of a stream whose record carries no figures (or that is not live). */
+export const NO_ENCODER_FIGURES = {
+  keyframeInterval: null,
+  frameRate: null,
+  codecs: null,
+  width: null,
+  height: null,
+  bitrate: null,
+  warnings: [],
+};
 
 /** Asserts a JSON error answer `{error: {code, message}}` and returns its body. */
 export async function expectError(res: Response, status: number, code?: string, like?: RegExp) {

@@ -10,9 +10,17 @@ import {
   type ApiCase,
   type CallOptions,
   expectError,
+  NO_ENCODER_FIGURES,
   PLAYBACK_TOKEN,
   SIGNING_KEY,
 } from "./harness.ts";
+
+/** The encoder fields of a stream in an answer. */
+function pick(stream: unknown): Record<string, unknown> {
+  const s = stream as Record<string, unknown>;
+  const fields = ["keyframeInterval", "frameRate", "codecs", "width", "height", "bitrate"];
+  return Object.fromEntries([...fields, "warnings"].map((f) => [f, s[f]]));
+}
 
 /** The token of an HLS URL, asserting there is one. */
 function tokenOf(url: string): string {
@@ -38,10 +46,56 @@ export const publicCases: ApiCase[] = [
         startedAt: new Date(h.clock - 60_000).toISOString(),
         playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
         hls: `http://e1.test:8000/live/${name}/index.m3u8`,
+        ...NO_ENCODER_FIGURES,
       })),
     });
     await expectError(await h.call("/api/v1/live?region=a%20b", { token: null }), 400);
   }],
+
+  [
+    "GET /live reports each stream's encoder figures and warns of long keyframe intervals",
+    async (h) => {
+      const media = {
+        keyframeInterval: 2,
+        frameRate: 30,
+        width: 1280,
+        height: 720,
+        bitrate: 2_500_000,
+        segmentSeconds: 2,
+      };
+      await h.live("good", "o1", { codecs: "avc1.64001f,mp4a.40.2", media });
+      await h.live("obs", "o1", {
+        codecs: "avc1.4d401f",
+        media: { ...media, keyframeInterval: 8.333, frameRate: 29.97, bitrate: null },
+      });
+      const res = await h.call("/api/v1/live", { token: null });
+      assert.equal(res.status, 200);
+      const byName = new Map(
+        (await res.json()).streams.map((s: { name: string }) => [s.name, s]),
+      );
+      assert.deepEqual(pick(byName.get("good")), {
+        keyframeInterval: 2,
+        frameRate: 30,
+        codecs: "avc1.64001f,mp4a.40.2",
+        width: 1280,
+        height: 720,
+        bitrate: 2_500_000,
+        warnings: [],
+      });
+      assert.deepEqual(pick(byName.get("obs")), {
+        keyframeInterval: 8.333,
+        frameRate: 29.97,
+        codecs: "avc1.4d401f",
+        width: 1280,
+        height: 720,
+        bitrate: null,
+        warnings: [{
+          code: "keyframe_interval",
+          message: "Keyframe interval 8.3 s — set 2 s in OBS → Settings → Output (ffmpeg: -g 60)",
+        }],
+      });
+    },
+  ],
 
   [
     "GET /streams/{name}/playback is 404 when not live and the origin only without edges",
@@ -201,6 +255,7 @@ export const publicCases: ApiCase[] = [
           startedAt: new Date(h.clock - 60_000).toISOString(),
           playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
           hls: null,
+          ...NO_ENCODER_FIGURES,
         })),
       });
       // Missing tokens are no guesses: the caller with the token is not throttled by them.

@@ -15,6 +15,7 @@ import {
   expectError,
   HOOK_TOKEN,
   kickOf,
+  NO_ENCODER_FIGURES,
 } from "./harness.ts";
 
 export const streamCases: ApiCase[] = [
@@ -230,6 +231,7 @@ export const streamCases: ApiCase[] = [
           originId: null,
           startedAt: null,
           playbackUrl: "https://api.test/api/v1/streams/cam0/playback",
+          ...NO_ENCODER_FIGURES,
         },
         {
           name: "cam1",
@@ -240,6 +242,7 @@ export const streamCases: ApiCase[] = [
           originId: "o7",
           startedAt: new Date(h.clock - 1000 - 60_000).toISOString(),
           playbackUrl: "https://api.test/api/v1/streams/cam1/playback",
+          ...NO_ENCODER_FIGURES,
         },
       ],
     });
@@ -255,6 +258,45 @@ export const streamCases: ApiCase[] = [
       "invalid_request",
       /path parameter "name"/,
     );
+  }],
+
+  ["GET /streams/{name} shows the encoder's figures and warnings while live", async (h) => {
+    await h.create("cam1");
+    const idle = await (await h.call("/api/v1/streams/cam1")).json();
+    assert.deepEqual({ ...idle, createdAt: undefined, playbackUrl: undefined }, {
+      name: "cam1",
+      createdAt: undefined,
+      disabled: false,
+      record: false,
+      live: false,
+      originId: null,
+      startedAt: null,
+      playbackUrl: undefined,
+      ...NO_ENCODER_FIGURES,
+    });
+    await h.live("cam1", "o1", {
+      codecs: "avc1.64001f",
+      media: {
+        keyframeInterval: 5,
+        frameRate: 30,
+        width: 320,
+        height: 240,
+        bitrate: 600_000,
+        segmentSeconds: 2,
+      },
+    });
+    const live = await (await h.call("/api/v1/streams/cam1")).json();
+    assert.equal(live.live, true);
+    assert.deepEqual(
+      [live.keyframeInterval, live.frameRate, live.codecs, live.width, live.height, live.bitrate],
+      [5, 30, "avc1.64001f", 320, 240, 600_000],
+    );
+    assert.deepEqual(live.warnings, [{
+      code: "keyframe_interval",
+      message: "Keyframe interval 5 s — set 2 s in OBS → Settings → Output (ffmpeg: -g 60)",
+    }]);
+    const listed = await (await h.call("/api/v1/streams")).json();
+    assert.deepEqual(listed.streams[0].warnings, live.warnings, "the list shows the same");
   }],
 
   ["POST /streams/{name}/rotate-key replaces the key: the old one is refused", async (h) => {

@@ -13,7 +13,7 @@
 import type { Logger } from "@cascade/common/log";
 import { LIVE_PLAYLIST, VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { RegistryUnavailableError } from "./errors.ts";
-import type { ClaimResult, Registry, StreamRecord, VodRecord } from "./types.ts";
+import type { ClaimResult, Registry, StreamMedia, StreamRecord, VodRecord } from "./types.ts";
 
 export interface StreamAnnouncerOptions {
   registry: Registry;
@@ -36,6 +36,10 @@ export interface LiveState {
   mediaSequence: number;
   /** When the playlist last changed, epoch ms. */
   updatedAt: number;
+  /** RFC 6381 codecs, when the announcer's source knows them (an origin, not a file watcher). */
+  codecs?: string;
+  /** Encoder figures measured on ingest, likewise. */
+  media?: StreamMedia;
 }
 
 /** What a finished broadcast's `vod.m3u8` says. */
@@ -133,6 +137,8 @@ export class StreamAnnouncer {
       targetDuration: state.targetDuration,
       mediaSequence: state.mediaSequence,
     };
+    if (state.codecs !== undefined) a.record.codecs = state.codecs;
+    if (state.media !== undefined) a.record.media = state.media;
     this.#enqueue(a, () => this.#claim(a));
   }
 

@@ -28,8 +28,31 @@ export interface StreamRecord {
   mediaSequence: number;
   /** Peak bits per second, when known. */
   bandwidth?: number;
-  /** RFC 6381 codecs string, when known. */
+  /** RFC 6381 codecs string, when known, e.g. `avc1.64001f,mp4a.40.2`. */
   codecs?: string;
+  /** What the encoder sends, as the origin measures it on ingest; absent from older writers. */
+  media?: StreamMedia;
+}
+
+/**
+ * Encoder figures of a live stream, measured by its origin (`@cascade/stream/ingest_stats`)
+ * and refreshed with each playlist; null while not (yet) known.
+ */
+export interface StreamMedia {
+  /** Mean seconds between the last few video keyframes, to the ms; null for audio-only. */
+  keyframeInterval: number | null;
+  /** Video frames per second over the last few seconds; null for audio-only. */
+  frameRate: number | null;
+  /** Picture size from the SPS. */
+  width: number | null;
+  height: number | null;
+  /** Bits per second of audio and video over the last few seconds. */
+  bitrate: number | null;
+  /**
+   * The origin's `HLS_SEGMENT_SECONDS`: segments are cut at the first keyframe after it, so
+   * a longer keyframe interval makes longer segments (see `encoder_warnings.ts`).
+   */
+  segmentSeconds: number;
 }
 
 /**

@@ -5,7 +5,14 @@
  * fetches from `originUrl`), so a `file://` or credential-bearing URL is never followed.
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
-import type { NodeKind, NodeRecord, StreamConfig, StreamRecord, VodRecord } from "./types.ts";
+import type {
+  NodeKind,
+  NodeRecord,
+  StreamConfig,
+  StreamMedia,
+  StreamRecord,
+  VodRecord,
+} from "./types.ts";
 
 const KEY_HASH_RE = /^[0-9a-f]{64}$/;
 
@@ -61,6 +68,29 @@ export function checkStream(record: StreamRecord): void {
   checkId("origin id", record.originId);
   checkHttpUrl("origin URL", record.originUrl);
   checkHttpUrl("manifest URL", record.manifest);
+  if (record.codecs !== undefined && typeof record.codecs !== "string") {
+    throw new TypeError(`Invalid codecs: ${JSON.stringify(record.codecs)}`);
+  }
+  if (record.media !== undefined) checkMedia(record.media);
+}
+
+const MEDIA_FIGURES = ["keyframeInterval", "frameRate", "width", "height", "bitrate"] as const;
+
+/** Each figure of `media` is null or a finite number ≥ 0; the segment duration is > 0. */
+export function checkMedia(media: StreamMedia): void {
+  if (typeof media !== "object" || media === null) {
+    throw new TypeError("Invalid media: expected an object");
+  }
+  for (const field of MEDIA_FIGURES) {
+    const value = media[field];
+    if (value !== null && !(typeof value === "number" && Number.isFinite(value) && value >= 0)) {
+      throw new RangeError(`Invalid media.${field}: ${JSON.stringify(value)}`);
+    }
+  }
+  const seconds = media.segmentSeconds;
+  if (!(typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0)) {
+    throw new RangeError(`Invalid media.segmentSeconds: ${JSON.stringify(seconds)}`);
+  }
 }
 
 export function checkVod(record: VodRecord): void {

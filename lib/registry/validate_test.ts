@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { startRedis } from "../../tests/helpers/redis.ts";
 import { quietLog } from "../common/testing/log.ts";
-import { streamRecord, vodRecord } from "./testing/records.ts";
+import { streamMedia, streamRecord, vodRecord } from "./testing/records.ts";
 import { MemoryRegistry } from "./memory.ts";
 import { RedisRegistry } from "./redis.ts";
-import type { NodeRecord, Registry } from "./types.ts";
-import { checkHttpUrl } from "./validate.ts";
+import type { NodeRecord, Registry, StreamMedia } from "./types.ts";
+import { checkHttpUrl, checkStream } from "./validate.ts";
 
 const BAD_URLS = [
   "file:///etc/passwd",
@@ -101,4 +101,51 @@ Deno.test("checkHttpUrl() names the field and never echoes the URL (it may carry
   });
   checkHttpUrl("origin URL", "http://10.0.0.5:8081");
   checkHttpUrl("origin URL", "https://origin.example.com/prefix/");
+});
+
+Deno.test("checkStream() takes a record with or without media figures, refusing bad ones", () => {
+  checkStream(streamRecord("cam"));
+  checkStream(streamRecord("cam", "o1", { media: streamMedia() }));
+  const unknown = streamMedia({ keyframeInterval: null, frameRate: null, width: null });
+  checkStream(streamRecord("cam", "o1", { media: { ...unknown, height: null, bitrate: null } }));
+  const bad: [string, unknown][] = [
+    ["keyframeInterval", -1],
+    ["frameRate", Number.NaN],
+    ["width", "1280"],
+    ["bitrate", Infinity],
+    ["height", undefined],
+    ["segmentSeconds", 0],
+    ["segmentSeconds", null],
+  ];
+  for (const [field, value] of bad) {
+    const media = { ...streamMedia(), [field]: value } as StreamMedia;
+    assert.throws(
+      () => checkStream(streamRecord("cam", "o1", { media })),
+      { name: "RangeError", message: `Invalid media.${field}: ${JSON.stringify(value)}` },
+    );
+  }
+  const notObject = null as unknown as StreamMedia;
+  assert.throws(() => checkStream(streamRecord("cam", "o1", { media: notObject })), TypeError);
+  const codecs = 7 as unknown as string;
+  assert.throws(() => checkStream(streamRecord("cam", "o1", { codecs })), TypeError);
+});
+
+Deno.test("Both registries refuse a stream record with bad media figures, storing nothing", async () => {
+  await using server = await startRedis();
+  const registries: Registry[] = [
+    new MemoryRegistry({ log: quietLog }),
+    new RedisRegistry({ url: server.url, prefix: "validate-media:", log: quietLog }),
+  ];
+  try {
+    for (const registry of registries) {
+      const media = streamMedia({ frameRate: -30 });
+      await assert.rejects(
+        registry.claimStream(streamRecord("cam", "o1", { media }), 5000),
+        RangeError,
+      );
+      assert.equal(await registry.getStream("cam"), null);
+    }
+  } finally {
+    for (const registry of registries) await registry.close();
+  }
 });

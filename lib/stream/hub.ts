@@ -4,11 +4,14 @@
  * own bounded queue; when a queue is full the consumer loses frames until the next video
  * keyframe (so its output never decodes garbage), a log line says so and, given a metrics
  * registry, `cascade_hub_dropped_frames_total{consumer}` counts the frames lost — the
- * publisher is never blocked and other consumers are untouched.
+ * publisher is never blocked and other consumers are untouched. On the way each stream
+ * measures its encoder (`ingest_stats.ts`: keyframe interval, frame rate, bit rate) at a few
+ * number updates per frame.
  */
 import type { HubMessage, MediaFrame, TrackConfig } from "@cascade/media/frame";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { Counter, CounterChild, MetricsRegistry } from "@cascade/common/metrics";
+import { IngestStats } from "./ingest_stats.ts";
 
 /** What is known about a broadcast when it starts and while it runs. */
 export interface StreamInfo {
@@ -22,6 +25,8 @@ export interface StreamInfo {
   metadata: Record<string, unknown>;
   frames: number;
   bytes: number;
+  /** Keyframe interval, frame rate and bit rate as the encoder sends them. */
+  stats: IngestStats;
 }
 
 export type HubEvent =
@@ -191,6 +196,7 @@ export class LiveStream {
   frame(frame: MediaFrame): void {
     this.info.frames++;
     this.info.bytes += frame.data.length;
+    this.info.stats.frame(frame.kind, frame.dts, frame.keyframe, frame.data.length);
     this.#fanout({ type: "frame", frame });
   }
 
@@ -270,6 +276,7 @@ export class StreamHub {
         metadata: {},
         frames: 0,
         bytes: 0,
+        stats: new IngestStats(),
       },
       this.#log.child({ stream: name }),
       this.#droppedTotal,
@@ -292,7 +299,7 @@ export class StreamHub {
       try {
         l(e);
       } catch (err) {
-        this.#log.error("hub.listener_failed", { event: e.type, err });
+        this.#log.error("hub.listener_failed", { event: e.type, error: err });
       }
     }
   }

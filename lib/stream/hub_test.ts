@@ -103,3 +103,15 @@ Deno.test("A late subscriber first receives the current track configs", async ()
   for await (const m of sub) got.push(m);
   assert.deepEqual(got, [{ type: "config", track: aacTrack }]);
 });
+
+Deno.test("LiveStream.frame() measures the encoder: keyframe interval, frame rate, bit rate", () => {
+  const hub = new StreamHub(log);
+  const stream = hub.open("alpha", "127.0.0.1");
+  assert.equal(stream.info.stats.keyframeInterval, null);
+  // 25 fps, a keyframe every 3 s, 4 bytes a frame, for 9 s.
+  for (let i = 0; i <= 225; i++) stream.frame(frame(i * 40, i % 75 === 0));
+  assert.equal(stream.info.stats.keyframeInterval, 3);
+  assert.equal(stream.info.stats.frameRate, 25);
+  assert.equal(stream.info.stats.bitrate, 25 * 4 * 8);
+  hub.close(stream, "done");
+});

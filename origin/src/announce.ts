@@ -2,15 +2,19 @@
  * The origin announces its streams from memory: the HLS packager's events drive a
  * `StreamAnnouncer`, so the registry hears of a stream the moment its first segment is
  * listed, of every new playlist as it is written (`stream.update` for edges), and of its end
- * at `#EXT-X-ENDLIST` — without reading the origin's own output back from disk. The one read
- * is at start: broadcasts an earlier run kept for VOD (`KEEP_HLS`) are announced again.
+ * at `#EXT-X-ENDLIST` — without reading the origin's own output back from disk. Each claim
+ * carries what the stream hub measured of the encoder (codecs, picture size, keyframe
+ * interval, frame rate, bit rate) beside the origin's segment duration, so that the API and
+ * the dashboard can show an encoder that needs fixing. The one read is at start: broadcasts
+ * an earlier run kept for VOD (`KEEP_HLS`) are announced again.
  */
 import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import { VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
 import { StreamAnnouncer } from "@cascade/registry/announcer";
-import type { Registry } from "@cascade/registry";
+import type { Registry, StreamMedia } from "@cascade/registry";
+import type { StreamHub, StreamInfo } from "@cascade/stream/hub";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import type { PackagerEvents } from "./hls_packager.ts";
 
@@ -30,6 +34,10 @@ export function announceFromPackager(opts: {
   mediaRoot: string;
   ttlSeconds: number;
   log: Logger;
+  /** The hub the packager reads: its streams' measured figures go into the claims. */
+  hub: StreamHub;
+  /** `HLS_SEGMENT_SECONDS`, announced beside the figures. */
+  segmentSeconds: number;
 }): OriginAnnouncing {
   const announcer = new StreamAnnouncer({
     registry: opts.registry,
@@ -42,10 +50,12 @@ export function announceFromPackager(opts: {
     events: {
       playlist(name, playlist, at) {
         if (playlist.ended) return announcer.ended(name, "ended");
+        const info = opts.hub.get(name)?.info;
         announcer.live(name, {
           targetDuration: playlist.targetDuration,
           mediaSequence: playlist.mediaSequence,
           updatedAt: at,
+          ...(info === undefined ? {} : encoderFigures(info, opts.segmentSeconds)),
         });
       },
       vod(name, targetDuration, at) {
@@ -60,6 +70,23 @@ export function announceFromPackager(opts: {
     },
     stop: () => announcer.stop(),
   };
+}
+
+/** What the hub knows of a publisher, as a stream record carries it. */
+export function encoderFigures(
+  info: StreamInfo,
+  segmentSeconds: number,
+): { codecs?: string; media: StreamMedia } {
+  const avc = info.video?.avc;
+  const media: StreamMedia = {
+    keyframeInterval: info.stats.keyframeInterval,
+    frameRate: info.stats.frameRate,
+    width: avc?.width ?? null,
+    height: avc?.height ?? null,
+    bitrate: info.stats.bitrate,
+    segmentSeconds,
+  };
+  return info.codecs.length > 0 ? { codecs: info.codecs.join(","), media } : { media };
 }
 
 /** The `vod.m3u8` files under `mediaRoot`, with their target duration and mtime. */

@@ -158,6 +158,8 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       mediaRoot: config.MEDIA_ROOT,
       ttlSeconds: config.STREAM_TTL_SECONDS,
       log,
+      hub,
+      segmentSeconds: config.HLS_SEGMENT_SECONDS,
     })
     : undefined;
   const packager = new HlsPackager(hub, {

@@ -3,10 +3,13 @@
  * start time, playback endpoint and an HLS URL chosen for this viewer (see `playback.ts`
  * for the viewer's region). With signed playback, only a caller allowed to be given signed
  * URLs (`../playback_access.ts`) gets HLS URLs; anyone else gets `hls: null`, so the
- * directory never hands out a token. Never cached: the URLs carry fresh tokens.
+ * directory never hands out a token. Each stream also carries what its origin measured of
+ * the encoder, with warnings for settings to fix (`../encoder_view.ts`). Never cached: the
+ * URLs carry fresh tokens.
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
+import { encoderView } from "../encoder_view.ts";
 import { LiveList, PlaybackHeaders, playbackQuery } from "../schemas.ts";
 import { PLAYBACK_SECURITY, viewerRegion } from "./playback.ts";
 import { errorResponse, json, NO_STORE } from "./responses.ts";
@@ -20,7 +23,8 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
       path: "/",
       tags: ["public"],
       summary: "Live streams",
-      description: "Each with its origin, start time, playback endpoint and an HLS URL. " +
+      description: "Each with its origin, start time, playback endpoint, an HLS URL, the " +
+        "encoder's figures as measured by the origin and warnings about its settings. " +
         "When playback is signed (PLAYBACK_SIGNING_KEY), `hls` is null for callers without a " +
         "bearer PLAYBACK_API_TOKEN or API_ADMIN_TOKEN: the list then carries no token.",
       security: PLAYBACK_SECURITY,
@@ -53,6 +57,7 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
         hls: access === "anonymous"
           ? null
           : (await ctx.planner.plan(stream, edges, region, query.ttl)).hls,
+        ...encoderView(stream),
       })));
       return c.json({ streams }, 200, NO_STORE);
     },

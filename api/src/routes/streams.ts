@@ -9,6 +9,7 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { HttpError } from "@cascade/common/http_errors";
 import type { StreamConfig, StreamRecord } from "@cascade/registry/types";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
+import { encoderView } from "../encoder_view.ts";
 import {
   CreateStreamBody,
   NameParams,
@@ -32,7 +33,10 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** A stream as the admin routes show it: its settings and whether it is live where. */
+/**
+ * A stream as the admin routes show it: its settings, whether it is live where, and while
+ * live what its origin measured of the encoder.
+ */
 function streamView(ctx: ApiContext, c: Context, cfg: StreamConfig, live: StreamRecord | null) {
   return {
     name: cfg.name,
@@ -43,6 +47,7 @@ function streamView(ctx: ApiContext, c: Context, cfg: StreamConfig, live: Stream
     originId: live?.originId ?? null,
     startedAt: live === null ? null : iso(live.startedAt),
     playbackUrl: playbackEndpoint(ctx, c, cfg.name),
+    ...encoderView(live),
   };
 }
 

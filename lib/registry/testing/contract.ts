@@ -13,7 +13,7 @@ import fc from "../../../tests/helpers/fast_check.ts";
 import { waitFor } from "../../../tests/helpers/wait.ts";
 import { RegistryUnavailableError } from "../errors.ts";
 import type { NodeRecord, Registry, RegistryEvent, StreamConfig, Unsubscribe } from "../types.ts";
-import { streamRecord, vodRecord } from "./records.ts";
+import { streamMedia, streamRecord, vodRecord } from "./records.ts";
 
 export interface ContractBackend {
   /** A new client of the same store, as another process would have. */
@@ -88,6 +88,24 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     assert.deepEqual(await a.listStreams(), [record]);
     assert.equal(await a.getStream("nothing"), null);
   }],
+
+  [
+    "claimStream() keeps a record's encoder figures, and refreshes replace them",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      const unknown = streamMedia({ keyframeInterval: null, frameRate: null, bitrate: null });
+      const first = streamRecord("cam1", "o1", { codecs: "avc1.64001f,mp4a.40.2", media: unknown });
+      await a.claimStream(first, 10_000);
+      assert.deepEqual(await b.getStream("cam1"), first, "nulls survive the store");
+      const measured = { ...first, media: streamMedia({ keyframeInterval: 8.333 }) };
+      assert.deepEqual(await a.refreshStream(measured, 10_000), { ok: true, created: false });
+      assert.deepEqual(await b.getStream("cam1"), measured);
+      assert.deepEqual(await b.listStreams(), [measured]);
+      // A record from a writer that measures nothing (nginx-rtmp's discovery, an older origin).
+      await a.claimStream(streamRecord("cam2", "o1"), 10_000);
+      assert.equal((await b.getStream("cam2"))?.media, undefined);
+    },
+  ],
 
   ["claimStream() by the owner again updates the record without creating", async ({ open }) => {
     const a = await open();

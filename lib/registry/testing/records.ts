@@ -1,11 +1,11 @@
 /**
  * Registry records for tests: a complete `StreamRecord` or `VodRecord` from a name and an
- * origin id, with fixed times so that assertions can name them. The origin's URL defaults to
+ * origin id (and the encoder figures a record may carry), with fixed times so that assertions can name them. The origin's URL defaults to
  * `http://{originId}.test:8081`; give `originUrl` (a fake or real origin's address) and the
  * manifest follows it. Test support only: imported by relative path, not exported by the
  * package.
  */
-import type { StreamRecord, VodRecord } from "../types.ts";
+import type { StreamMedia, StreamRecord, VodRecord } from "../types.ts";
 
 /** A live stream of `name` on `originId`; `extra` overrides any field. */
 export function streamRecord(
@@ -23,6 +23,19 @@ export function streamRecord(
     updatedAt: 1_700_000_000_500,
     targetDuration: 2,
     mediaSequence: 7,
+    ...extra,
+  };
+}
+
+/** Figures of a 720p30 stream with 2 s keyframes on 2 s segments; `extra` overrides any. */
+export function streamMedia(extra: Partial<StreamMedia> = {}): StreamMedia {
+  return {
+    keyframeInterval: 2,
+    frameRate: 30,
+    width: 1280,
+    height: 720,
+    bitrate: 2_500_000,
+    segmentSeconds: 2,
     ...extra,
   };
 }
