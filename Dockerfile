@@ -16,5 +16,6 @@ RUN deno cache --frozen api/main.ts origin/main.ts edge/main.ts discovery/main.t
 ENV LOG_FORMAT=json \
     MEDIA_ROOT=/media
 EXPOSE 1935 8000 8080 8081
-ENTRYPOINT ["deno", "run", "-A", "--cached-only", "--frozen"]
+# The V8 flag is the one `deno task` passes (docs/architecture.md, "Runtime flags").
+ENTRYPOINT ["deno", "run", "-A", "--cached-only", "--frozen", "--v8-flags=--max-semi-space-size=2"]
 CMD ["api/main.ts"]

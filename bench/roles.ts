@@ -1,6 +1,6 @@
 /**
- * Cascade's roles started the way users start them: `deno run -A {role}/main.ts` from the
- * repository root (what `deno task origin`, `edge`, `api` and `discovery` run), each a process
+ * Cascade's roles started the way users start them: the command lines of `deno task origin`,
+ * `edge`, `api` and `discovery` (read from `deno.json`, flags included), each a process
  * of its own beside a real redis-server, configured only through the environment. The
  * benchmark sets what it must (Redis URL, random loopback ports, temporary directories, and
  * `PUBLISH_AUTH=static` with generated keys, since the default `api` mode needs an API
@@ -11,6 +11,7 @@
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/helpers/ports.ts";
 import { startProcess, type TestProcess } from "../tests/helpers/process.ts";
+import { taskArgs } from "../tools/tasks.ts";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 /** The repository's config, which a program run from outside the repository must be given. */
@@ -38,13 +39,18 @@ async function startRole(
   denoFlags: string[] = [],
 ): Promise<RoleProcess> {
   const proc = await startProcess(Deno.execPath(), {
-    args: ["run", "-A", ...denoFlags, `${REPO}${role}/main.ts`],
+    args: withFlags(taskArgs(role), denoFlags),
     cwd: REPO,
     env,
     timeoutMs: START_TIMEOUT_MS,
     ...ready,
   });
   return { role, proc, pid: proc.child.pid, port, stop: async () => void await proc.stop() };
+}
+
+/** A task's arguments with `flags` added before its script. */
+function withFlags(args: string[], flags: string[]): string[] {
+  return [...args.slice(0, -1), ...flags, ...args.slice(-1)];
 }
 
 /** Keys for `PUBLISH_KEYS`: 32 characters of `[0-9a-f]`, one per stream name. */
@@ -153,7 +159,7 @@ export async function startAllInOneRole(o: AllInOneRoleOptions): Promise<AllInOn
   const port = freePort();
   const rtmpPort = freePort();
   const proc = await startProcess(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, `${REPO}node/all_in_one.ts`],
+    args: withFlags(taskArgs("start"), ["--config", CONFIG]),
     cwd: o.workDir,
     env: {
       HOST: "127.0.0.1",

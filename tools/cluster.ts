@@ -13,11 +13,11 @@
  * and edges first and Redis last, and exits 0; a second signal kills at once.
  */
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { edgeServers, prepareNginx, RTMP_MODULE, TEMPLATES } from "../nginx/render.ts";
 import { type Child, describeStatus, Supervisor } from "./supervisor.ts";
 import { onPath, redisAnswersPing } from "./sys.ts";
+import { type RoleTask, taskArgs } from "./tasks.ts";
 
 const USAGE = `Usage: deno task cluster [--dir DIR] [--random-ports] [--nginx]
 
@@ -33,8 +33,6 @@ generated); everything else is passed on to the roles (LOG_LEVEL, STREAM_TTL_SEC
 const START_TIMEOUT_MS = 120_000;
 /** Time each role gets after SIGTERM: edges drain for up to 10 s. */
 const STOP_GRACE_MS = 15_000;
-
-const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
 export interface ClusterOrigin {
   id: string;
@@ -172,8 +170,8 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
   const env = Deno.env.toObject();
   const adminToken = env.API_ADMIN_TOKEN || generateToken();
   const hookToken = env.HOOK_TOKEN || generateToken();
-  const deno = (name: string, main: string, wave: number, roleEnv: Record<string, string>) =>
-    sup.start({ name, cmd: Deno.execPath(), args: ["run", "-A", root(main)], wave, env: roleEnv });
+  const deno = (name: string, task: RoleTask, wave: number, roleEnv: Record<string, string>) =>
+    sup.start({ name, cmd: Deno.execPath(), args: taskArgs(task), wave, env: roleEnv });
 
   let redisUrl = env.REDIS_URL || undefined;
   let redisPid: number | null = null;
@@ -198,7 +196,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
 
   const apiPort = ports.pick(8080);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const api = deno("api", "api/main.ts", 1, {
+  const api = deno("api", "api", 1, {
     REDIS_URL: redisUrl,
     API_HOST: "127.0.0.1",
     API_PORT: String(apiPort),
@@ -212,7 +210,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     const id = `origin-${n}`;
     const http = `http://127.0.0.1:${httpPort}`;
     const rtmp = `rtmp://127.0.0.1:${rtmpPort}/live`;
-    const child = deno(id, "origin/main.ts", 1, {
+    const child = deno(id, "origin", 1, {
       REDIS_URL: redisUrl,
       NODE_ID: id,
       RTMP_HOST: "127.0.0.1",
@@ -234,7 +232,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     const port = ports.pick(7999 + n);
     const id = `edge-${n}`;
     const http = `http://127.0.0.1:${port}`;
-    const child = deno(id, "edge/main.ts", 2, {
+    const child = deno(id, "edge", 2, {
       REDIS_URL: redisUrl,
       NODE_ID: id,
       EDGE_HOST: "127.0.0.1",
@@ -292,7 +290,7 @@ async function startNginx(
   const discovery = sup.start({
     name: "discovery",
     cmd: Deno.execPath(),
-    args: ["run", "-A", root("discovery/main.ts")],
+    args: taskArgs("discovery"),
     wave: 2,
     env: {
       REDIS_URL: ctx.redisUrl,
