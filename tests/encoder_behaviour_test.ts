@@ -7,10 +7,12 @@
  * comes back within the republish grace, and one whose network is lost (the socket stays
  * open, silent) and that may come back only once the idle timeout has dropped it.
  *
- * What the origin does when a publisher drops, clean or not: the broadcast ends at once,
- * the open segment is listed and the playlist gets `#EXT-X-ENDLIST`; a publisher on the
- * same key within `REPUBLISH_GRACE_SECONDS` continues the same playlist, its first segment
- * after one `#EXT-X-DISCONTINUITY`, and the ENDLIST goes away again when that segment lists.
+ * What the origin does when a publisher vanishes (its connection dies or times out without
+ * an unpublish): the broadcast ends at once and the open segment is listed, but the playlist
+ * stays open (no `#EXT-X-ENDLIST`, which RFC 8216 never lets a server take back) until
+ * `REPUBLISH_GRACE_SECONDS` run out; a publisher on the same key within the grace continues
+ * the same playlist, its first segment after one `#EXT-X-DISCONTINUITY`, so players wait
+ * through the reconnect instead of ending.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -181,18 +183,17 @@ Deno.test("an encoder killed mid-stream that reconnects within the grace continu
     // SIGKILL: no FCUnpublish, no deleteStream; the kernel just closes the socket.
     await first.stop("SIGKILL");
 
-    // The origin ends the broadcast when the connection drops: the playlist gets ENDLIST
-    // (with the segment that was open) as after a clean stop.
-    const dropped = await watch.until("ENDLIST after the drop", (p) => p.ended, 10_000);
-    assert.equal(origin.hub.get(NAME), undefined, "the broadcast is over");
+    // The origin ends the broadcast when the connection drops and lists the segment that was
+    // open, but leaves the playlist open for the grace period.
+    await waitFor("the broadcast to end", () => origin.hub.get(NAME) === undefined);
+    const listed = watch.latest!.segments.length;
 
     await using second = publish(origin.rtmpUrl(KEY), { clip, seconds: 5 });
-    // The new encoder's first segment lists in the same playlist, and ENDLIST is gone again.
-    const resumed = await watch.until(
+    // The new encoder's segments list in the same playlist, after one discontinuity.
+    await watch.until(
       "the second encoder's first segment",
-      (p) => p.segments.length > dropped.segments.length,
+      (p) => p.segments.some((s, i) => i >= listed - 1 && s.discontinuity),
     );
-    assert.equal(resumed.ended, false, "ENDLIST removed while the second encoder is live");
     assert.equal(
       (await second.status).code,
       0,
@@ -201,12 +202,17 @@ Deno.test("an encoder killed mid-stream that reconnects within the grace continu
     const after = await watch.until("the second broadcast to end", (p) => p.ended);
 
     watch.assertClean();
-    assert.equal(after.mediaSequence, dropped.mediaSequence, "the window only grew");
+    assert.deepEqual(
+      watch.versions.map((p) => p.ended),
+      [...watch.versions.slice(1).map(() => false), true],
+      "no ENDLIST until the second encoder stopped",
+    );
+    assert.equal(after.mediaSequence, watch.versions[0]!.mediaSequence, "the window only grew");
     const seqs = after.segments.map((s) => s.sequence);
     seqs.forEach((s, i) => i > 0 && assert.equal(s, seqs[i - 1]! + 1, "consecutive sequences"));
-    assert.deepEqual(
-      after.segments.filter((s) => s.discontinuity).map((s) => s.sequence),
-      [dropped.segments.at(-1)!.sequence + 1],
+    assert.equal(
+      after.segments.filter((s) => s.discontinuity).length,
+      1,
       "one discontinuity, where the second encoder starts",
     );
     await assertSegmentsDecode(watch, ["audio", "video"]);
@@ -243,8 +249,11 @@ Deno.test("an encoder whose connection goes silent holds its key until the idle 
     );
     assert.equal(origin.hub.get(NAME), held, "the refusal left the silent encoder in place");
 
-    const dropped = await watch.until("ENDLIST after the idle timeout", (p) => p.ended, 15_000);
-    await waitFor("the silent connection closed by the origin", () => silent.serverClosed);
+    await waitFor("the silent connection closed by the origin", () => silent.serverClosed, {
+      timeoutMs: 15_000,
+    });
+    await waitFor("the broadcast to end", () => origin.hub.get(NAME) === undefined);
+    const dropped = watch.latest!;
     await using back = await RtmpTestPublisher.publish(target);
     await back.sendTags(tags, { speed: 2 });
     await back.unpublish();
@@ -254,10 +263,70 @@ Deno.test("an encoder whose connection goes silent holds its key until the idle 
     );
 
     watch.assertClean();
-    assert.equal(after.mediaSequence, dropped.mediaSequence, "the window only grew");
     assert.deepEqual(
-      after.segments.filter((s) => s.discontinuity).map((s) => s.sequence),
-      [dropped.segments.at(-1)!.sequence + 1],
+      watch.versions.map((p) => p.ended),
+      [...watch.versions.slice(1).map(() => false), true],
+      "no ENDLIST until the reconnect unpublished",
+    );
+    assert.equal(after.mediaSequence, dropped.mediaSequence, "the window only grew");
+    assert.equal(
+      after.segments.filter((s) => s.discontinuity).length,
+      1,
+      "one discontinuity, where the reconnect starts",
+    );
+    await assertSegmentsDecode(watch, ["audio", "video"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reconnect takes the stream over from a publisher silent for RTMP_TAKEOVER_IDLE_SECONDS, long before the idle timeout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-clip-" });
+  try {
+    const tags = await makeSizedClip(join(dir, "clip.flv"), "320x180", 4);
+    await using origin = await startTestOrigin({
+      HLS_LIST_SIZE: "20",
+      RTMP_IDLE_TIMEOUT_SECONDS: "60",
+      RTMP_TAKEOVER_IDLE_SECONDS: "2",
+    });
+    await using watch = watchPlaylist(origin);
+    const target = {
+      hostname: "127.0.0.1",
+      port: origin.rtmpPort,
+      app: origin.config.RTMP_APP,
+      key: KEY,
+    };
+    await using silent = await RtmpTestPublisher.publish(target);
+    await silent.sendTags(tags, { speed: 2 });
+    const sentAt = performance.now();
+    // Silent for less than the takeover time: still the stream's publisher.
+    await assert.rejects(RtmpTestPublisher.publish(target), /NetStream\.Publish\.BadName/);
+    await watch.until("the first publisher's segments", (p) => p.segments.length >= 1);
+    const back = await waitFor(
+      "a reconnect to be accepted",
+      () => RtmpTestPublisher.publish(target).catch(() => undefined),
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    await using _back = back;
+    const waitedMs = performance.now() - sentAt;
+    assert.ok(waitedMs >= 2000 && waitedMs < 10_000, `taken over after ${waitedMs} ms`);
+    await waitFor("the silent connection closed by the origin", () => silent.serverClosed);
+    await back.sendTags(tags, { speed: 2 });
+    await back.unpublish();
+    const after = await watch.until(
+      "the reconnect's segments to end",
+      (p) => p.ended && p.segments.some((s) => s.discontinuity),
+    );
+
+    watch.assertClean();
+    assert.deepEqual(
+      watch.versions.map((p) => p.ended),
+      [...watch.versions.slice(1).map(() => false), true],
+      "no ENDLIST until the reconnect unpublished",
+    );
+    assert.equal(
+      after.segments.filter((s) => s.discontinuity).length,
+      1,
       "one discontinuity, where the reconnect starts",
     );
     await assertSegmentsDecode(watch, ["audio", "video"]);

@@ -156,6 +156,7 @@ export class LiveStream {
   readonly #log: Logger;
   readonly #droppedTotal: Counter | undefined;
   #ended = false;
+  #lost = false;
 
   constructor(info: StreamInfo, log: Logger, droppedTotal?: Counter) {
     this.info = info;
@@ -165,6 +166,14 @@ export class LiveStream {
 
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /**
+   * The publisher vanished (connection lost or timed out) rather than stopping: it may be
+   * back within the republish grace, so consumers should not treat the broadcast as over yet.
+   */
+  get lost(): boolean {
+    return this.#lost;
   }
 
   /**
@@ -204,10 +213,11 @@ export class LiveStream {
     for (const sub of this.#subs) sub.offer(msg);
   }
 
-  /** Ends every subscription (after they drain). */
-  end(): void {
+  /** Ends every subscription (after they drain); `lost` as the getter says. */
+  end(lost = false): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#lost = lost;
     for (const sub of [...this.#subs]) sub.close();
   }
 }
@@ -286,11 +296,14 @@ export class StreamHub {
     return stream;
   }
 
-  /** Ends a broadcast started by `open`; a second call is a no-op. */
-  close(stream: LiveStream, reason: string): void {
+  /**
+   * Ends a broadcast started by `open`; a second call is a no-op. `lost`: the publisher's
+   * connection went away without it stopping (see `LiveStream.lost`).
+   */
+  close(stream: LiveStream, reason: string, lost = false): void {
     if (this.#streams.get(stream.info.name) !== stream) return;
     this.#streams.delete(stream.info.name);
-    stream.end();
+    stream.end(lost);
     this.#emit({ type: "publish.stop", stream, reason });
   }
 

@@ -35,6 +35,11 @@ export const originConfigSchema = z.object({
   RTMP_MAX_BUFFERED_MB: z.coerce.number().min(1).max(1 << 20).default(256),
   RTMP_HANDSHAKE_TIMEOUT_SECONDS: fields.positive(10),
   RTMP_IDLE_TIMEOUT_SECONDS: fields.positive(30),
+  /**
+   * A publish of a live name takes it over when the publisher holding it has sent nothing for
+   * this long (its network dropped and the encoder is reconnecting); a live one keeps it.
+   */
+  RTMP_TAKEOVER_IDLE_SECONDS: fields.positive(5),
   ORIGIN_HTTP_HOST: z.string().default("0.0.0.0"),
   ORIGIN_HTTP_PORT: fields.port(8081),
   /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`. */

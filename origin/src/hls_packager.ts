@@ -3,7 +3,9 @@
  * segments and keeps `MEDIA_ROOT/{name}/index.m3u8` current, following "HLS output" in
  * docs/architecture.md. One `HlsChannel` per name outlives its publisher for
  * `REPUBLISH_GRACE_SECONDS`: a republish in that time continues the playlist after a
- * discontinuity; after it, the directory is removed. Segments are written as `.tmp` and
+ * discontinuity; after it, the directory is removed. A publisher that stops gets
+ * `#EXT-X-ENDLIST` at once; one that vanishes (connection lost) only when the grace runs out,
+ * so that its viewers wait through a reconnect instead of seeing the stream end. Segments are written as `.tmp` and
  * renamed when complete, and only then listed; the playlist is replaced by rename. Disk
  * errors cost the segment being written and a log line, never the process or another stream.
  * Frames pass a `TimestampRebaser` before the segmenter and the muxer, so an encoder's
@@ -24,7 +26,7 @@ import {
 } from "@cascade/media/hls/segmenter";
 import { type LivePlaylist, parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
-import type { LiveStream, StreamHub } from "@cascade/stream/hub";
+import type { LiveStream, StreamHub, Subscription } from "@cascade/stream/hub";
 import { VodLog, vodTargetDuration } from "./vod.ts";
 import { EncoderNotices } from "./encoder_notices.ts";
 import type { MemoryPlaylist } from "./http.ts";
@@ -92,6 +94,10 @@ class HlsChannel {
   #cleanupTimer: ReturnType<typeof setTimeout> | undefined;
   #deleteTimers = new Set<ReturnType<typeof setTimeout>>();
   #live = false;
+  /** The latest `run`, settled once its broadcast's end is written. */
+  #running: Promise<void> = Promise.resolve();
+  /** The publisher vanished: ENDLIST is written when the grace runs out (or at shutdown). */
+  #endPending = false;
   /** Every segment of the broadcast, with `keepSegments`. */
   readonly #vod: VodLog | undefined;
   /** Bytes of this channel's files on disk. */
@@ -123,13 +129,27 @@ class HlsChannel {
     return this.#live;
   }
 
-  /** Consumes one broadcast until its publisher stops. */
-  async run(stream: LiveStream): Promise<void> {
+  /**
+   * Consumes one broadcast until its publisher stops. A republish that comes while the
+   * previous broadcast's last frames and end are still being written waits for them.
+   */
+  run(stream: LiveStream): Promise<void> {
+    // Subscribed at once, so frames published meanwhile are not lost.
+    const messages = stream.subscribe("hls");
+    const run = this.#consume(stream, messages, this.#running);
+    this.#running = run;
+    return run;
+  }
+
+  async #consume(
+    stream: LiveStream,
+    messages: Subscription,
+    previous: Promise<void>,
+  ): Promise<void> {
+    await previous;
     this.#live = true;
     clearTimeout(this.#cleanupTimer);
     this.#cleanupTimer = undefined;
-    // Subscribed before the first await, so frames published meanwhile are not lost.
-    const messages = stream.subscribe("hls");
     await Deno.mkdir(this.dir, { recursive: true });
     // A republish continues the same playlist: its next segment starts a new timeline.
     this.#video = undefined;
@@ -141,15 +161,34 @@ class HlsChannel {
         else await this.#onFrame(msg.frame);
       }
     } catch (err) {
-      this.#log.error("hls.packager_failed", { err });
+      this.#log.error("hls.packager_failed", { error: err });
     } finally {
       this.#live = false;
-      await this.#end();
+      // A publisher that vanished may reconnect within the grace and continue this playlist:
+      // its ENDLIST waits for the grace to run out, as RFC 8216 §6.2.1 never lets it go again.
+      if (stream.lost) await this.#pause();
+      else await this.#end();
       this.#cleanupTimer = setTimeout(
-        () => void (this.#vod ? this.#keep() : this.#removeAll()),
+        () => void this.#expire(),
         this.#o.republishGraceSeconds * 1000,
       );
     }
+  }
+
+  /** The grace ran out with no republish: the broadcast is over. */
+  async #expire(): Promise<void> {
+    if (this.#live) return;
+    if (this.#endPending) await this.#end();
+    if (this.#vod) this.#keep();
+    else await this.#removeAll();
+  }
+
+  /** The publisher vanished: list what it sent, but leave the playlist open. */
+  async #pause(): Promise<void> {
+    if (!this.#segmenter) return;
+    this.#endPending = true;
+    const { closed } = this.#segmenter.finish();
+    if (closed) await this.#closeSegment(closed);
   }
 
   #onConfig(track: TrackConfig): void {
@@ -176,7 +215,7 @@ class HlsChannel {
     try {
       muxer.writeFrame(frame);
     } catch (err) {
-      this.#log.warn("hls.frame_rejected", { error: (err as Error).message });
+      this.#log.warn("hls.frame_rejected", { error: err });
       return;
     }
     if (muxer.bytesPending >= WRITE_BATCH_BYTES) await this.#flush();
@@ -333,13 +372,14 @@ class HlsChannel {
 
   /** The publisher stopped: close the open segment and write `#EXT-X-ENDLIST`. */
   async #end(): Promise<void> {
+    this.#endPending = false;
     if (!this.#segmenter) return;
     this.#notices.ended(this.#segmenter);
     const { closed } = this.#segmenter.end();
     if (closed) await this.#closeSegment(closed);
     else {
       await this.#writePlaylist().catch((err) =>
-        this.#log.error("hls.playlist_write_failed", { error: (err as Error).message })
+        this.#log.error("hls.playlist_write_failed", { error: err })
       );
     }
     if (!this.#vod || this.#vod.segments.length === 0) return;
@@ -369,6 +409,11 @@ class HlsChannel {
     this.diskBytes = 0;
     this.#log.info("hls.removed", { dir: this.name });
     this.#onGone();
+  }
+
+  /** Process shutdown: a vanished publisher's playlist gets its ENDLIST now. */
+  async finishPending(): Promise<void> {
+    if (!this.#live && this.#endPending) await this.#end();
   }
 
   /** Stops timers (process shutdown); files stay as they are. */
@@ -438,10 +483,16 @@ export class HlsPackager {
     return join(this.#o.mediaRoot, name);
   }
 
-  /** Waits for every running channel to write its last segment, then stops timers. */
+  /**
+   * Waits for every running channel to write its last segment and ends the playlists of
+   * vanished publishers, then stops timers.
+   */
   async close(): Promise<void> {
     this.#off();
     await Promise.allSettled([...this.#runs]);
-    for (const c of this.#channels.values()) c.dispose();
+    for (const c of this.#channels.values()) {
+      await c.finishPending();
+      c.dispose();
+    }
   }
 }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import type { MediaFrame } from "@cascade/media/frame";
-import type { LivePlaylist } from "@cascade/media/hls/playlist";
+import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { TS_PID } from "@cascade/media/mpegts/muxer";
 import { type LiveStream, StreamHub } from "@cascade/stream/hub";
@@ -310,6 +310,40 @@ function framesWithGops(gops: number[]): MediaFrame[] {
   }
   return out;
 }
+
+Deno.test("HlsPackager keeps a vanished publisher's playlist open: its reconnect continues it, ENDLIST comes only at the end", async () => {
+  await using t = await setup();
+  const hub = t.start();
+  const first = openStream(hub);
+  for (let gop = 0; gop < 3; gop++) pushGop(first, gop);
+  hub.close(first, "disconnected", true);
+  // The open segment is listed, but no ENDLIST: the encoder may be back within the grace.
+  const paused = await playlistWhere(
+    t.dir,
+    "lists the open segment",
+    (p) => p.segments.length >= 3,
+  );
+  assert.equal(paused.ended, false);
+
+  const second = openStream(hub);
+  for (let gop = 0; gop < 3; gop++) pushGop(second, gop);
+  await playlistWhere(t.dir, "lists the reconnect", (p) => p.segments.length >= 5);
+  hub.close(second, "connection reset", true);
+  const again = await playlistWhere(t.dir, "lists its open segment", (p) => p.segments.length >= 6);
+  assert.equal(again.ended, false);
+  assert.deepEqual(
+    again.segments.map((s) => s.discontinuity),
+    again.segments.map((_, i) => i === 3),
+    "one discontinuity, before the reconnect's first segment",
+  );
+
+  // Shutdown (like the grace running out) ends the playlist it left open.
+  await t.packager().close();
+  const ended = parsePlaylist(await Deno.readTextFile(join(t.dir, LIVE_PLAYLIST)));
+  assert.equal(ended.ended, true);
+  assert.deepEqual(ended.segments, again.segments);
+  assertNoWarnings(t.log);
+});
 
 Deno.test("HlsPackager cuts between keyframes that come too late and says so once, with the fix", async () => {
   await using t = await setup();

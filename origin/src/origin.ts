@@ -142,11 +142,14 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     maxBufferedBytes: config.RTMP_MAX_BUFFERED_MB * 1024 * 1024,
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
+    takeoverIdleMs: config.RTMP_TAKEOVER_IDLE_SECONDS * 1000,
   });
   log.info("rtmp.listening", {
     url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}`,
     ...rtmp.budget,
     fileLimit: openFileLimit(),
+    idleTimeoutSeconds: config.RTMP_IDLE_TIMEOUT_SECONDS,
+    takeoverIdleSeconds: config.RTMP_TAKEOVER_IDLE_SECONDS,
   });
   registerIngestMetrics(metrics, hub, rtmp);
   let publicUrl = "";

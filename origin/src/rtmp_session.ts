@@ -54,6 +54,11 @@ export interface SessionOptions {
   maxPendingMessageSize?: number;
   /** The server-wide budget for bytes of messages in progress. */
   pool?: BufferPool;
+  /**
+   * `name` is live from another connection: ends that broadcast if its publisher has gone
+   * silent (an encoder reconnecting after its network dropped) and says whether it did.
+   */
+  takeOver?(name: string): boolean;
 }
 
 /** Our outgoing chunk size, announced right after connect. */
@@ -135,7 +140,8 @@ export class RtmpSession {
     if (this.#phase === "closed") return;
     this.#phase = "closed";
     this.#reader.dispose();
-    this.#stopPublishing(reason);
+    // Still publishing when the connection goes: the encoder vanished and may reconnect.
+    this.#stopPublishing(reason, true);
   }
 
   /** Sends a final status and closes: used for kicks and server shutdown. */
@@ -144,6 +150,7 @@ export class RtmpSession {
     if (this.#publishStreamId) {
       this.#sendStatus(this.#publishStreamId, "status", code, description);
     }
+    this.#stopPublishing(description);
     this.#hangUp(description);
   }
 
@@ -347,7 +354,7 @@ export class RtmpSession {
       }
       const name = decision.name;
       try {
-        this.#publishing = this.#o.hub.open(name, this.#o.clientIp);
+        this.#publishing = this.#open(name);
       } catch (err) {
         if (!(err instanceof StreamBusyError)) throw err;
         this.#log.info("rtmp.publish_refused", { stream: name, reason: "already live" });
@@ -373,11 +380,21 @@ export class RtmpSession {
     });
   }
 
-  #stopPublishing(reason: string): void {
+  /** Opens `name` on the hub, after taking it over from a silent publisher if need be. */
+  #open(name: string): LiveStream {
+    try {
+      return this.#o.hub.open(name, this.#o.clientIp);
+    } catch (err) {
+      if (!(err instanceof StreamBusyError) || !this.#o.takeOver?.(name)) throw err;
+      return this.#o.hub.open(name, this.#o.clientIp);
+    }
+  }
+
+  #stopPublishing(reason: string, lost = false): void {
     const stream = this.#publishing;
     if (!stream) return;
     this.#publishing = null;
-    this.#o.hub.close(stream, reason);
+    this.#o.hub.close(stream, reason, lost);
     if (this.#droppedBeforeStart > 0) {
       this.#log.debug("rtmp.dropped_before_publish", { messages: this.#droppedBeforeStart });
     }
