@@ -1,34 +1,39 @@
 /**
  * A player's view of a live playlist for tests: reloads one media playlist URL every
- * `intervalMs` for as long as the test runs and checks on every reload the rules a player
- * relies on (RFC 8216): every `#EXTINF`, rounded, is at most `#EXT-X-TARGETDURATION`; the
- * target never changes; the media sequence never goes back; a sequence number, once listed,
- * keeps its URI, duration and discontinuity. It remembers every segment ever listed, so a
- * test can probe each one even after it left the window. Breaches are collected, not
- * thrown from the background loop; `assertClean()` reports them all.
+ * `intervalMs` for as long as the test runs and judges every reload with the strict
+ * `PlaylistChecker` (RFC 8216: durations within the target, a stable target, a media
+ * sequence that never goes back, segments that keep their URI and duration, nothing changed
+ * after `#EXT-X-ENDLIST`, …). It remembers every segment ever listed, so a test can probe
+ * each one even after it left the window. Breaches are collected, not thrown from the
+ * background loop; `assertClean()` reports them all.
  */
-import assert from "node:assert/strict";
+import assert, { AssertionError } from "node:assert/strict";
 import {
   type LivePlaylist,
   parsePlaylist,
   type PlaylistSegment,
 } from "@cascade/media/hls/playlist";
+import { PlaylistChecker } from "../../lib/media/hls/testing/check.ts";
 import { delay, waitFor } from "./wait.ts";
 
 export class PlaylistWatch implements AsyncDisposable {
   /** Every distinct playlist text parsed, in the order reloads saw them. */
   readonly versions: LivePlaylist[] = [];
-  /** Every segment ever listed, by sequence number. */
-  readonly segments = new Map<number, PlaylistSegment>();
   readonly breaches: string[] = [];
+  readonly #checker: PlaylistChecker;
   #lastText = "";
   #stopped = false;
   readonly #loop: Promise<void>;
 
   constructor(readonly url: string, readonly intervalMs = 100) {
+    this.#checker = new PlaylistChecker(url);
     this.#loop = this.#run();
   }
 
+  /** Every segment ever listed, by sequence number. */
+  get segments(): ReadonlyMap<number, PlaylistSegment> {
+    return this.#checker.segments;
+  }
   /** The playlist as last reloaded, once one was served. */
   get latest(): LivePlaylist | undefined {
     return this.versions.at(-1);
@@ -62,41 +67,20 @@ export class PlaylistWatch implements AsyncDisposable {
         const text = await res.text();
         if (res.ok && text !== this.#lastText) {
           this.#lastText = text;
-          this.#check(parsePlaylist(text));
+          this.#check(text);
         }
       } catch { /* not served yet, or the origin is going away */ }
       await delay(this.intervalMs);
     }
   }
 
-  #check(p: LivePlaylist): void {
-    const previous = this.latest;
-    this.versions.push(p);
-    const at = `reload ${this.versions.length}`;
-    if (previous && p.targetDuration !== previous.targetDuration) {
-      this.breaches.push(`${at}: target ${previous.targetDuration} → ${p.targetDuration}`);
-    }
-    if (previous && p.mediaSequence < previous.mediaSequence) {
-      this.breaches.push(`${at}: media sequence ${previous.mediaSequence} → ${p.mediaSequence}`);
-    }
-    if (previous && p.discontinuitySequence < previous.discontinuitySequence) {
-      this.breaches.push(
-        `${at}: discontinuity sequence ${previous.discontinuitySequence} → ${p.discontinuitySequence}`,
-      );
-    }
-    for (const s of p.segments) {
-      if (Math.round(s.duration) > p.targetDuration) {
-        this.breaches.push(`${at}: ${s.uri} EXTINF ${s.duration} > target ${p.targetDuration}`);
-      }
-      const seen = this.segments.get(s.sequence);
-      if (
-        seen &&
-        (seen.uri !== s.uri || seen.duration !== s.duration ||
-          seen.discontinuity !== s.discontinuity)
-      ) {
-        this.breaches.push(`${at}: sequence ${s.sequence} changed from ${JSON.stringify(seen)}`);
-      }
-      this.segments.set(s.sequence, s);
+  #check(text: string): void {
+    try {
+      this.versions.push(this.#checker.reload(text));
+    } catch (err) {
+      if (!(err instanceof AssertionError)) throw err;
+      this.breaches.push(err.message);
+      this.versions.push(parsePlaylist(text));
     }
   }
 

@@ -5,7 +5,8 @@
  * `#EXT-X-TARGETDURATION` (§4.3.3.1), a target that changes (§6.2.1), a media sequence that
  * goes backwards, a segment number that changes its URI, duration or discontinuity, a
  * segment dropped from the end of the window, a discontinuity sequence that does not count
- * the discontinuities that left the window (§6.2.2), a missing required tag, or decimal
+ * the discontinuities that left the window (§6.2.2), a change after `#EXT-X-ENDLIST`
+ * (§6.2.1), a missing required tag, or decimal
  * durations under a version below 3 (§7). `parsePlaylist` is lenient by design; this is not.
  * Test support only: imported by relative path, not exported by the package.
  */
@@ -20,6 +21,7 @@ export class PlaylistChecker {
   reloads = 0;
   #first: LivePlaylist | undefined;
   #last: LivePlaylist | undefined;
+  #lastText = "";
   /** Every segment seen, by sequence number: what it must stay while listed. */
   readonly #seen = new Map<number, PlaylistSegment>();
 
@@ -50,6 +52,8 @@ export class PlaylistChecker {
     }
     const last = this.#last;
     if (last) {
+      // RFC 8216 §6.2.1: the only change a server may make after ENDLIST is none.
+      if (last.ended && this.#lastText !== text) fail("the playlist changed after #EXT-X-ENDLIST");
       if (p.mediaSequence < last.mediaSequence) {
         fail(`#EXT-X-MEDIA-SEQUENCE went back from ${last.mediaSequence} to ${p.mediaSequence}`);
       }
@@ -87,6 +91,7 @@ export class PlaylistChecker {
     }
     this.#first ??= p;
     this.#last = p;
+    this.#lastText = text;
     return p;
   }
 

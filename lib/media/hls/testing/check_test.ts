@@ -47,6 +47,11 @@ Deno.test("PlaylistChecker fails on what RFC 8216 forbids across reloads", () =>
       /TARGETDURATION changed from 3 to 4/,
     ],
     [
+      "the playlist goes on after ENDLIST",
+      [live(0, [2, 2]) + "#EXT-X-ENDLIST\n", live(0, [2, 2, 2], { breaks: [2] })],
+      /changed after #EXT-X-ENDLIST/,
+    ],
+    [
       "media sequence goes back",
       [live(5, [2, 2]), live(4, [2, 2, 2])],
       /MEDIA-SEQUENCE went back from 5 to 4/,
