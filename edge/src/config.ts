@@ -32,7 +32,7 @@ export const edgeConfigSchema = z.object({
   /** Time allowed for a whole playlist fetch from an origin. */
   EDGE_PLAYLIST_TIMEOUT_MS: millis(2000),
   /** Longest a live playlist is served from the edge cache (never above half a target). */
-  EDGE_PLAYLIST_FRESH_MS: millis(250),
+  EDGE_PLAYLIST_FRESH_MS: millis(1000),
   /** Time allowed for a whole segment fetch from an origin. */
   EDGE_SEGMENT_TIMEOUT_MS: millis(10_000),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */

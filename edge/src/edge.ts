@@ -91,8 +91,12 @@ export interface EdgeOptions {
  */
 export const LIVE_GRACE_SEGMENTS = 3;
 
-/** Default of `EdgeOptions.playlistFreshMs`. */
-export const DEFAULT_PLAYLIST_FRESH_MS = 250;
+/**
+ * Default of `EdgeOptions.playlistFreshMs`. `stream.update` drops a cached playlist the
+ * moment the origin writes a newer one, so this only bounds how stale a playlist gets when an
+ * event is lost; each refresh costs the origin a request per stream watched here.
+ */
+export const DEFAULT_PLAYLIST_FRESH_MS = 1000;
 
 export class Edge {
   readonly cache: ByteLru<CachedObject>;

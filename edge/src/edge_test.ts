@@ -170,7 +170,7 @@ Deno.test("a playlist is cached for at most half a target duration and served by
   await assertFreshFor(s, 2_000);
 });
 
-Deno.test("a live playlist is fresh for playlistFreshMs (default 250 ms) when that is shorter", async () => {
+Deno.test("a live playlist is fresh for playlistFreshMs (default 1 s) when that is shorter", async () => {
   await using s = await setup();
   s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(100, 3, 4) });
   await s.claim("cam", { targetDuration: 4 });
