@@ -55,6 +55,13 @@ export interface ViewerTotals {
   bytes: number;
   /** Failed requests and non-2xx answers, playlists and segments together. */
   errors: number;
+  /** What those errors were, e.g. `segment 404` or `playlist TypeError`, with counts. */
+  errorKinds: Record<string, number>;
+}
+
+function failed(totals: ViewerTotals, kind: string): void {
+  totals.errors++;
+  totals.errorKinds[kind] = (totals.errorKinds[kind] ?? 0) + 1;
 }
 
 const SAMPLE_MS = 5000;
@@ -71,7 +78,7 @@ async function view(playlistUrl: string, totals: ViewerTotals, signal: AbortSign
       const res = await fetch(playlistUrl, { signal });
       totals.playlists++;
       if (!res.ok) {
-        totals.errors++;
+        failed(totals, `playlist ${res.status}`);
         await res.body?.cancel();
       } else {
         const uris = (await res.text()).split("\n").map((l) => l.trim())
@@ -82,7 +89,7 @@ async function view(playlistUrl: string, totals: ViewerTotals, signal: AbortSign
           fetched.add(url);
           const seg = await fetch(url, { signal });
           if (!seg.ok) {
-            totals.errors++;
+            failed(totals, `segment ${seg.status}`);
             await seg.body?.cancel();
             continue;
           }
@@ -90,9 +97,9 @@ async function view(playlistUrl: string, totals: ViewerTotals, signal: AbortSign
           totals.segments++;
         }
       }
-    } catch {
+    } catch (err) {
       if (signal.aborted) return;
-      totals.errors++;
+      failed(totals, `fetch ${(err as Error).name}: ${(err as Error).message}`);
     }
     await delay(Math.max(0, POLL_MS - (performance.now() - started)));
   }
@@ -143,7 +150,13 @@ export async function runAllInOne(o: AllInOneOptions): Promise<AllInOneRun> {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
 
-    const viewing: ViewerTotals = { playlists: 0, segments: 0, bytes: 0, errors: 0 };
+    const viewing: ViewerTotals = {
+      playlists: 0,
+      segments: 0,
+      bytes: 0,
+      errors: 0,
+      errorKinds: {},
+    };
     for (const name of names) {
       for (let i = 0; i < o.viewersPerStream; i++) {
         viewers.push(view(playlist(name), viewing, stopViewers.signal));

@@ -461,6 +461,9 @@ function allInOneRows(run: AllInOneRun): Row[] {
       scenario: s8,
       metric: "viewers: segments fetched, bytes, errors",
       cascade: `${v.segments}, ${fixed(v.bytes / 1e6, 0)} MB, ${v.errors} errors` +
+        (v.errors === 0
+          ? ""
+          : ` (${Object.entries(v.errorKinds ?? {}).map(([k, n]) => `${k} ×${n}`).join(", ")})`) +
         (run.publishersLost > 0 ? `; ${run.publishersLost} publisher(s) LOST` : ""),
       peer: "",
       ratio: "",
