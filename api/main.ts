@@ -1,12 +1,12 @@
 /**
  * `deno task api`: the API as a process of its own. Reads its environment once (a lone API
- * needs `REDIS_URL`; anything invalid exits 2 with one line naming the variable), connects
+ * needs `REDIS_URL` or `REDIS_SENTINELS`; anything invalid exits 2 with one line naming the variable), connects
  * the Redis registry, serves the API with `/healthz` and `/metrics` beside it, and on
  * SIGINT/SIGTERM stops accepting requests, finishes those in flight and closes Redis.
  * A Redis outage is answered 503 per request and outlived, never fatal.
  */
 import { Hono } from "hono";
-import { exitOnConfigError, loadConfig, nodeId } from "@cascade/common/config";
+import { exitOnConfigError, loadConfig, nodeId, redisServer } from "@cascade/common/config";
 import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import { configureLogging, log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   warnAboutMissingTokens(config);
 
-  const registry = new RedisRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, log });
+  const registry = new RedisRegistry({ ...redisServer(config), prefix: config.REDIS_PREFIX, log });
   const metrics = new MetricsRegistry();
   const app = new Hono();
   app.onError(jsonErrorHandler);

@@ -12,7 +12,9 @@ import {
   loggingShape,
   nodeId,
   nodeShape,
+  redisServer,
   redisShape,
+  requireRedis,
 } from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
 import { onShutdown } from "@cascade/common/shutdown";
@@ -21,7 +23,6 @@ import { DiscoveryWatcher } from "./src/watcher.ts";
 
 export const discoveryConfigSchema = z.object({
   ...redisShape,
-  REDIS_URL: fields.requiredRedisUrl("discovery"),
   MEDIA_ROOT: z.string().min(1).default("./media"),
   ORIGIN_HTTP_PORT: fields.port(8081),
   /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`, as the origin beside it announces. */
@@ -29,7 +30,7 @@ export const discoveryConfigSchema = z.object({
   NODE_ID: nodeShape.NODE_ID,
   STREAM_TTL_SECONDS: fields.positive(10),
   ...loggingShape,
-});
+}).superRefine(requireRedis("discovery"));
 
 export type DiscoveryConfig = z.infer<typeof discoveryConfigSchema>;
 
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
   const port = config.ORIGIN_HTTP_PORT;
 
-  const registry = new RedisRegistry({ url: config.REDIS_URL, prefix: config.REDIS_PREFIX, log });
+  const registry = new RedisRegistry({ ...redisServer(config), prefix: config.REDIS_PREFIX, log });
   const watcher = new DiscoveryWatcher({
     registry,
     mediaRoot: config.MEDIA_ROOT,

@@ -1,11 +1,11 @@
 /**
  * `deno task edge`: one edge as a process of its own. Reads its environment once (a lone
- * edge needs `REDIS_URL`; without it the process exits 2 with one line), connects to Redis,
+ * edge needs `REDIS_URL` or `REDIS_SENTINELS`; without them the process exits 2 with one line), connects to Redis,
  * serves viewers on `EDGE_PORT` and announces itself as `node:edge:{id}`. On SIGINT/SIGTERM
  * it reports unhealthy, stops accepting, lets the responses in progress finish, and only
  * then withdraws its node record and closes its connections.
  */
-import { exitOnConfigError, loadConfig, nodeId } from "@cascade/common/config";
+import { exitOnConfigError, loadConfig, nodeId, redisServer } from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { onShutdown } from "@cascade/common/shutdown";
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const shutdown = onShutdown(DRAIN_MS + 5000);
 
   const registry = new RedisRegistry({
-    url: config.REDIS_URL,
+    ...redisServer(config),
     prefix: config.REDIS_PREFIX,
     log: logger,
   });

@@ -104,9 +104,10 @@ export async function startAllInOne(
     ORIGIN_PUBLIC_URL: undefined,
     NODE_ID: env.NODE_ID ?? "local-origin",
   });
-  // The registry is embedded: a REDIS_URL meant for other programs does not apply here.
-  const envApiConfig = loadConfig(apiConfigSchema, { ...env, REDIS_URL: undefined });
-  const edgeConfig = loadConfig(edgeConfigSchema, { ...env, REDIS_URL: undefined });
+  // The registry is embedded: Redis settings meant for other programs do not apply here.
+  const noRedis = { REDIS_URL: undefined, REDIS_SENTINELS: undefined };
+  const envApiConfig = loadConfig(apiConfigSchema, { ...env, ...noRedis });
+  const edgeConfig = loadConfig(edgeConfigSchema, { ...env, ...noRedis });
   configureLogging({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
 
   const secrets = await loadSecrets(config.CASCADE_DATA_DIR);

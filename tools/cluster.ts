@@ -1,7 +1,7 @@
 /**
  * `deno task cluster`: Cascade's multi-process topology on loopback, for trying failover,
  * cache affinity and the API the way they behave in production. It starts redis-server
- * (unless `REDIS_URL` is set), the API, two origins and two edges,
+ * (unless `REDIS_URL` or `REDIS_SENTINELS` is set), the API, two origins and two edges,
  * each as a `deno run` of its own `main.ts`; with `--nginx` also an nginx-rtmp origin with
  * its discovery process and the nginx load balancer in front of the edges. It generates the
  * admin and hook tokens (unless `API_ADMIN_TOKEN` / `HOOK_TOKEN` are set), prints a table of
@@ -26,8 +26,9 @@ const USAGE = `Usage: deno task cluster [--dir DIR] [--random-ports] [--nginx]
   --nginx          also run an nginx-rtmp origin with its discovery, and the nginx load
                    balancer in front of the edges (needs nginx and libnginx-mod-rtmp)
 
-Environment: REDIS_URL (else redis-server is started), API_ADMIN_TOKEN, HOOK_TOKEN (else
-generated); everything else is passed on to the roles (LOG_LEVEL, STREAM_TTL_SECONDS, …).`;
+Environment: REDIS_URL or REDIS_SENTINELS (else redis-server is started), API_ADMIN_TOKEN,
+HOOK_TOKEN (else generated); everything else is passed on to the roles (LOG_LEVEL,
+STREAM_TTL_SECONDS, …).`;
 
 /** How long startup may take: the first run also downloads the npm packages. */
 const START_TIMEOUT_MS = 120_000;
@@ -51,7 +52,9 @@ export interface ClusterEdge {
 /** What `{dir}/cluster.json` holds once every role answers. */
 export interface ClusterInfo {
   dir: string;
-  redisUrl: string;
+  /** The registry's URL; unset when the roles use `REDIS_SENTINELS` (which they inherit). */
+  redisUrl?: string;
+  redisSentinels?: string;
   /** Set when this program started redis-server. */
   redisPid: number | null;
   adminToken: string;
@@ -173,9 +176,11 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
   const deno = (name: string, task: RoleTask, wave: number, roleEnv: Record<string, string>) =>
     sup.start({ name, cmd: Deno.execPath(), args: taskArgs(task), wave, env: roleEnv });
 
-  let redisUrl = env.REDIS_URL || undefined;
+  // REDIS_SENTINELS reaches the roles with the rest of the environment and wins over REDIS_URL.
+  const redisSentinels = env.REDIS_SENTINELS || undefined;
+  let redisUrl = redisSentinels === undefined ? env.REDIS_URL || undefined : undefined;
   let redisPid: number | null = null;
-  if (redisUrl === undefined) {
+  if (redisUrl === undefined && redisSentinels === undefined) {
     // Never 6379: a Redis of the machine's own may be expected there later.
     const port = ports.any();
     await Deno.mkdir(`${dir}/redis`, { recursive: true });
@@ -193,11 +198,12 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     redisUrl = `redis://127.0.0.1:${port}`;
     await waitReady(redis, "answer PING", () => redisAnswersPing(port));
   }
+  const redisEnv: Record<string, string> = redisUrl === undefined ? {} : { REDIS_URL: redisUrl };
 
   const apiPort = ports.pick(8080);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const api = deno("api", "api", 1, {
-    REDIS_URL: redisUrl,
+    ...redisEnv,
     API_HOST: "127.0.0.1",
     API_PORT: String(apiPort),
     API_ADMIN_TOKEN: adminToken,
@@ -211,7 +217,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     const http = `http://127.0.0.1:${httpPort}`;
     const rtmp = `rtmp://127.0.0.1:${rtmpPort}/live`;
     const child = deno(id, "origin", 1, {
-      REDIS_URL: redisUrl,
+      ...redisEnv,
       NODE_ID: id,
       RTMP_HOST: "127.0.0.1",
       RTMP_PORT: String(rtmpPort),
@@ -233,7 +239,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     const id = `edge-${n}`;
     const http = `http://127.0.0.1:${port}`;
     const child = deno(id, "edge", 2, {
-      REDIS_URL: redisUrl,
+      ...redisEnv,
       NODE_ID: id,
       EDGE_HOST: "127.0.0.1",
       EDGE_PORT: String(port),
@@ -252,6 +258,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
   const info: ClusterInfo = {
     dir,
     redisUrl,
+    redisSentinels,
     redisPid,
     adminToken,
     hookToken,
@@ -259,7 +266,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     origins: origins.map((o) => o.info),
     edges: edges.map((e) => e.info),
     nginx: opts.nginx
-      ? await startNginx(sup, ports, dir, { redisUrl, apiUrl, hookToken }, edges)
+      ? await startNginx(sup, ports, dir, { redisEnv, apiUrl, hookToken }, edges)
       : null,
   };
   return info;
@@ -269,7 +276,7 @@ async function startNginx(
   sup: Supervisor,
   ports: Ports,
   dir: string,
-  ctx: { redisUrl: string; apiUrl: string; hookToken: string },
+  ctx: { redisEnv: Record<string, string>; apiUrl: string; hookToken: string },
   edges: { info: ClusterEdge }[],
 ): Promise<NonNullable<ClusterInfo["nginx"]>> {
   const rtmpPort = ports.pick(1937);
@@ -293,7 +300,7 @@ async function startNginx(
     args: taskArgs("discovery"),
     wave: 2,
     env: {
-      REDIS_URL: ctx.redisUrl,
+      ...ctx.redisEnv,
       NODE_ID: "nginx-rtmp",
       MEDIA_ROOT: hlsPath,
       ORIGIN_HTTP_PORT: String(httpPort),
@@ -327,8 +334,8 @@ function describeCluster(info: ClusterInfo): string {
   const rows: [string, string, string][] = [];
   rows.push([
     "redis",
-    info.redisUrl,
-    info.redisPid === null ? "(REDIS_URL)" : String(info.redisPid),
+    info.redisUrl ?? `sentinels ${info.redisSentinels}`,
+    info.redisPid === null ? "(environment)" : String(info.redisPid),
   ]);
   rows.push(["api", `${info.api.http}/api/v1  docs ${info.api.docs}`, String(info.api.pid)]);
   for (const o of info.origins) {

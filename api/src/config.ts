@@ -13,6 +13,7 @@ import {
   MIN_TOKEN_LENGTH,
   nodeShape,
   redisShape,
+  requireRedis,
   secretFields,
 } from "@cascade/common/config";
 import { originPrefix } from "./trusted_origins.ts";
@@ -122,9 +123,7 @@ export const apiConfigSchema = z.object(apiConfigShape).superRefine(checkTokenTt
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;
 
-export const apiProcessConfigSchema = z.object({
-  ...apiConfigShape,
-  REDIS_URL: fields.requiredRedisUrl("the API"),
-}).superRefine(checkTokenTtls);
+export const apiProcessConfigSchema = z.object(apiConfigShape).superRefine(checkTokenTtls)
+  .superRefine(requireRedis("the API"));
 
 export type ApiProcessConfig = z.infer<typeof apiProcessConfigSchema>;

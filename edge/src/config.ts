@@ -1,8 +1,9 @@
 /**
  * The edge's configuration: the environment variables of docs/architecture.md the edge reads, as
  * one zod schema parsed once at start. `edgeConfigSchema` suits the all-in-one node (the
- * registry is embedded there, so `REDIS_URL` is optional); `edgeProcessConfigSchema` is what
- * `deno task edge` parses, where a missing `REDIS_URL` is the one-line exit 2.
+ * registry is embedded there, so Redis is optional); `edgeProcessConfigSchema` is what
+ * `deno task edge` parses, where neither `REDIS_URL` nor `REDIS_SENTINELS` is the one-line
+ * exit 2.
  */
 import { z } from "zod";
 import {
@@ -11,6 +12,7 @@ import {
   loggingShape,
   nodeShape,
   redisShape,
+  requireRedis,
   secretFields,
 } from "@cascade/common/config";
 
@@ -41,9 +43,7 @@ export const edgeConfigSchema = z.object({
   CORS_ORIGIN: z.string().default("*"),
 });
 
-export const edgeProcessConfigSchema = edgeConfigSchema.extend({
-  REDIS_URL: fields.requiredRedisUrl("the edge"),
-});
+export const edgeProcessConfigSchema = edgeConfigSchema.superRefine(requireRedis("the edge"));
 
 export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
 

@@ -23,9 +23,19 @@ export function loadConfig<S extends z.ZodType>(
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const name = issue.path.join(".") || "environment";
-  const value = cleaned[String(issue.path[0])];
-  const shown = value === undefined ? "" : ` (got ${JSON.stringify(value.slice(0, 80))})`;
-  throw new ConfigError(`Invalid ${name}: ${issue.message}${shown}`);
+  const variable = String(issue.path[0]);
+  const value = cleaned[variable];
+  throw new ConfigError(`Invalid ${name}: ${issue.message}${shownValue(variable, value)}`);
+}
+
+/** Variables whose values are secrets: an error never echoes them. */
+const SECRET_NAME_RE = /(?:PASSWORD|TOKEN|_KEYS?|SECRET[A-Z_]*)$/;
+
+/** The value as an error may echo it: not a secret's, and a URL without its credentials. */
+function shownValue(variable: string, value: string | undefined): string {
+  if (value === undefined || SECRET_NAME_RE.test(variable)) return "";
+  const safe = value.replace(/^([a-z]+:\/\/)[^@/\s]*@/i, "$1…@").slice(0, 80);
+  return ` (got ${JSON.stringify(safe)})`;
 }
 
 /** Runs `fn`; on `ConfigError` prints its one line and exits with code 2. */
@@ -61,17 +71,6 @@ export const fields = {
   /** An http(s) base URL without query or fragment; trailing slashes are dropped. */
   httpUrl: () =>
     z.string().regex(HTTP_URL_RE, "must be an http(s) URL").transform((u) => u.replace(/\/+$/, "")),
-  /**
-   * `REDIS_URL` of a role that cannot run without Redis; `who` ("the edge") says which in
-   * the one-line error when it is missing.
-   */
-  requiredRedisUrl: (who: string) =>
-    z.string({
-      error: (issue) =>
-        issue.input === undefined
-          ? `required: ${who} runs as a lone role and needs Redis (e.g. redis://127.0.0.1:6379; \`deno task start\` needs none)`
-          : "must be a string",
-    }).pipe(redisUrl),
   /** A secret of at least `min` characters; shorter ones would be guessable. */
   secret: (min: number) =>
     z.string().min(min, `must be at least ${min} characters`).max(
@@ -103,14 +102,106 @@ export const loggingShape = {
   LOG_FORMAT: z.enum(["json", "pretty"]).default("pretty"),
 };
 
+/** A Redis password: Redis itself accepts any non-empty string. */
+const redisPassword = z.string().max(1024, "must be at most 1024 characters");
+
+/** One Sentinel's address; the name the Sentinels know the master by. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+const HOST_PORT_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/;
+
+/** `host:port,host:port…` (IPv6 hosts in brackets) as a list of addresses. */
+const hostPortList = z.string().transform((value, ctx): HostPort[] => {
+  const out: HostPort[] = [];
+  for (const item of value.split(",").map((s) => s.trim())) {
+    const m = HOST_PORT_RE.exec(item);
+    const port = Number(m?.[3]);
+    if (m === null || port < 1 || port > 65535) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a comma-separated list of host:port, port 1-65535: bad entry ${
+          JSON.stringify(item)
+        }`,
+      });
+      return z.NEVER;
+    }
+    out.push({ host: m[1] ?? m[2]!, port });
+  }
+  return out;
+});
+
 /**
- * Where the registry lives; optional because the all-in-one node embeds one. The Redis
- * Sentinel settings (`REDIS_SENTINELS`, `REDIS_SENTINEL_MASTER`) belong here too.
+ * Where the registry lives; optional because the all-in-one node embeds one. Either one
+ * server (`REDIS_URL`) or a Sentinel group: `REDIS_SENTINELS` lists Sentinels, which name the
+ * current master of `REDIS_SENTINEL_MASTER`; it wins over `REDIS_URL` when both are set.
+ * `REDIS_PASSWORD` is the master's (and replicas') password in Sentinel mode, where there is
+ * no URL to carry it; `REDIS_SENTINEL_PASSWORD` the Sentinels' own, if they require one.
  */
 export const redisShape = {
   REDIS_URL: redisUrl.optional(),
+  REDIS_SENTINELS: hostPortList.optional(),
+  REDIS_SENTINEL_MASTER: z.string().regex(
+    /^[A-Za-z0-9_.-]{1,128}$/,
+    "must be 1-128 of [A-Za-z0-9_.-]",
+  ).default("mymaster"),
+  REDIS_PASSWORD: redisPassword.optional(),
+  REDIS_SENTINEL_PASSWORD: redisPassword.optional(),
   REDIS_PREFIX: z.string().default("cascade:"),
 };
+
+type RedisSettings = z.infer<z.ZodObject<typeof redisShape>>;
+
+/** A Sentinel group as `RedisRegistry` takes it. */
+export interface RedisSentinelGroup {
+  sentinels: HostPort[];
+  /** The master's name in the Sentinels' configuration. */
+  name: string;
+  password?: string;
+  sentinelPassword?: string;
+}
+
+/**
+ * The registry's server from the `redisShape` variables: `{ sentinel }` when `REDIS_SENTINELS`
+ * is set, else `{ url }`, else nothing (the all-in-one node then embeds a registry). Spread it
+ * into `RedisRegistry`'s options.
+ */
+export function redisServer(
+  config: RedisSettings,
+): { url?: string; sentinel?: RedisSentinelGroup } {
+  if (config.REDIS_SENTINELS !== undefined) {
+    return {
+      sentinel: {
+        sentinels: config.REDIS_SENTINELS,
+        name: config.REDIS_SENTINEL_MASTER,
+        password: config.REDIS_PASSWORD,
+        sentinelPassword: config.REDIS_SENTINEL_PASSWORD,
+      },
+    };
+  }
+  return config.REDIS_URL === undefined ? {} : { url: config.REDIS_URL };
+}
+
+/**
+ * A refinement for the schema of a role that cannot run without Redis: one of `REDIS_URL` and
+ * `REDIS_SENTINELS` must be set; `who` ("the edge") says which role in the one-line error.
+ */
+export function requireRedis(who: string) {
+  return (
+    config: { REDIS_URL?: string; REDIS_SENTINELS?: HostPort[] },
+    ctx: z.RefinementCtx,
+  ): void => {
+    if (config.REDIS_URL !== undefined || config.REDIS_SENTINELS !== undefined) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["REDIS_URL"],
+      message:
+        `required: ${who} runs as a lone role and needs Redis (e.g. redis://127.0.0.1:6379, or REDIS_SENTINELS; \`deno task start\` needs none)`,
+    });
+  };
+}
 
 /** This node's identity in the registry: `NODE_ID` (default `nodeId()`) and `REGION`. */
 export const nodeShape = {

@@ -7,7 +7,9 @@ import {
   loggingShape,
   nodeId,
   nodeShape,
+  redisServer,
   redisShape,
+  requireRedis,
 } from "./config.ts";
 
 const shared = z.object({ ...redisShape, ...nodeShape, ...loggingShape });
@@ -15,6 +17,7 @@ const shared = z.object({ ...redisShape, ...nodeShape, ...loggingShape });
 Deno.test("the shared shapes have the defaults of docs/architecture.md", () => {
   assert.deepEqual(loadConfig(shared, {}), {
     REDIS_PREFIX: "cascade:",
+    REDIS_SENTINEL_MASTER: "mymaster",
     REGION: "local",
     LOG_LEVEL: "info",
     LOG_FORMAT: "pretty",
@@ -38,14 +41,96 @@ for (
   });
 }
 
-Deno.test("fields.requiredRedisUrl() says who needs Redis when it is missing", () => {
-  const schema = z.object({ REDIS_URL: fields.requiredRedisUrl("the edge") });
+Deno.test("requireRedis() says who needs Redis when neither REDIS_URL nor REDIS_SENTINELS is set", () => {
+  const schema = z.object(redisShape).superRefine(requireRedis("the edge"));
   assert.throws(
     () => loadConfig(schema, {}),
     /^ConfigError: Invalid REDIS_URL: required: the edge runs as a lone role and needs Redis/,
   );
   assert.throws(() => loadConfig(schema, { REDIS_URL: "redis//x" }), /must be a redis:\/\//);
   assert.equal(loadConfig(schema, { REDIS_URL: "rediss://r:6380" }).REDIS_URL, "rediss://r:6380");
+  assert.deepEqual(loadConfig(schema, { REDIS_SENTINELS: "s1:26379" }).REDIS_SENTINELS, [
+    { host: "s1", port: 26379 },
+  ]);
+});
+
+Deno.test("REDIS_SENTINELS takes host:port lists, IPv6 in brackets", () => {
+  const schema = z.object(redisShape);
+  assert.deepEqual(
+    loadConfig(schema, { REDIS_SENTINELS: "10.0.0.1:26379, sentinel-2:26380,[::1]:26381" })
+      .REDIS_SENTINELS,
+    [
+      { host: "10.0.0.1", port: 26379 },
+      { host: "sentinel-2", port: 26380 },
+      { host: "::1", port: 26381 },
+    ],
+  );
+});
+
+for (
+  const bad of ["s1", "s1:", ":26379", "s1:0", "s1:70000", "s1:26379,", "s 1:26379", "::1:26379"]
+) {
+  Deno.test(`REDIS_SENTINELS refuses ${JSON.stringify(bad)} naming the entry`, () => {
+    assert.throws(
+      () => loadConfig(z.object(redisShape), { REDIS_SENTINELS: bad }),
+      (err) =>
+        err instanceof ConfigError &&
+        /^Invalid REDIS_SENTINELS: must be a comma-separated list of host:port, port 1-65535: bad entry "/
+          .test(err.message) &&
+        !err.message.includes("\n"),
+    );
+  });
+}
+
+Deno.test("redisServer() prefers the Sentinel group to REDIS_URL, and is empty without either", () => {
+  const schema = z.object(redisShape);
+  assert.deepEqual(redisServer(loadConfig(schema, {})), {});
+  assert.deepEqual(redisServer(loadConfig(schema, { REDIS_URL: "redis://r:6379" })), {
+    url: "redis://r:6379",
+  });
+  assert.deepEqual(
+    redisServer(loadConfig(schema, {
+      REDIS_URL: "redis://r:6379",
+      REDIS_SENTINELS: "s1:26379,s2:26379",
+      REDIS_SENTINEL_MASTER: "cascade",
+      REDIS_PASSWORD: "master-secret",
+      REDIS_SENTINEL_PASSWORD: "sentinel-secret",
+    })),
+    {
+      sentinel: {
+        sentinels: [{ host: "s1", port: 26379 }, { host: "s2", port: 26379 }],
+        name: "cascade",
+        password: "master-secret",
+        sentinelPassword: "sentinel-secret",
+      },
+    },
+  );
+  assert.throws(
+    () => loadConfig(schema, { REDIS_SENTINEL_MASTER: "my master" }),
+    /^ConfigError: Invalid REDIS_SENTINEL_MASTER: must be 1-128 of/,
+  );
+});
+
+Deno.test("loadConfig() never echoes a secret, nor a URL's credentials", () => {
+  const schema = z.object({
+    REDIS_PASSWORD: z.string().max(3),
+    HOOK_TOKEN: z.string().min(40),
+    REDIS_URL: z.string().regex(/^redis:\/\/\S+$/),
+  });
+  const valid = { REDIS_PASSWORD: "abc", HOOK_TOKEN: "x".repeat(40), REDIS_URL: "redis://r" };
+  for (
+    const [env, secret] of [
+      [{ ...valid, REDIS_PASSWORD: "hunter2-long" }, "hunter2"],
+      [{ ...valid, HOOK_TOKEN: "short-token" }, "short-token"],
+      [{ ...valid, REDIS_URL: "redis://user:pa55word@host:6379/0 x" }, "pa55word"],
+    ] as const
+  ) {
+    assert.throws(
+      () => loadConfig(schema, env),
+      (err) => err instanceof ConfigError && !err.message.includes(secret),
+    );
+  }
+  assert.throws(() => loadConfig(schema, { ...valid, REDIS_URL: "x" }), /\(got "x"\)$/);
 });
 
 Deno.test("fields.httpUrl() takes http(s) base URLs, drops trailing slashes, refuses others", () => {

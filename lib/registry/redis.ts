@@ -7,6 +7,13 @@
  * deadline. ioredis keeps reconnecting (at most `maxReconnectDelayMs` apart) and the
  * `onReconnect` callbacks run each time the connection is back.
  *
+ * Through Redis Sentinel (`sentinel`), every reconnect goes to the master the Sentinels name,
+ * so a failover looks like a short outage: the old master's death (or Sentinel closing the
+ * clients of a demoted one, or its READONLY answer) drops the connection, the reconnect
+ * reaches the promoted replica, and the `onReconnect` callbacks re-announce what the
+ * replica may not have received before the failover. Scripts run by EVALSHA fall back to EVAL
+ * there, because a promoted replica's script cache is empty.
+ *
  * Events travel over a second, subscriber connection (`redis_events.ts`): every stream's
  * lifecycle on `{prefix}events`, everything about one stream (its playlist updates too) on
  * `{prefix}events:{name}`. A stream that dies by TTL is reported as `stream.down` (reason
@@ -14,10 +21,18 @@
  * (`notify-keyspace-events Ex`); without them only explicit releases produce `stream.down`,
  * and edges rely on their memo TTL.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import { CallbackSet } from "./callbacks.ts";
-import { classify, disconnect, whenReady, withDeadline } from "./redis_connection.ts";
+import {
+  classify,
+  connect,
+  disconnect,
+  reconnectOnReadOnly,
+  type RedisServerAddress,
+  whenReady,
+  withDeadline,
+} from "./redis_connection.ts";
 import { RedisEvents } from "./redis_events.ts";
 import { RedisKeys } from "./redis_keys.ts";
 import { parseJson, toConfig } from "./redis_records.ts";
@@ -60,9 +75,8 @@ import {
 
 export const DEFAULT_PREFIX = "cascade:";
 
-export interface RedisRegistryOptions {
-  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`. */
-  url: string;
+/** `url` or `sentinel` (which wins) says where Redis is. */
+export interface RedisRegistryOptions extends RedisServerAddress {
   /** Prepended to every key and to the events channel (default `cascade:`). */
   prefix?: string;
   log?: Logger;
@@ -95,14 +109,15 @@ export class RedisRegistry implements Registry {
       connectTimeout: Math.max(this.#timeoutMs, 1000),
       commandTimeout: this.#timeoutMs,
       connectionName: "cascade-registry",
+      reconnectOnError: reconnectOnReadOnly,
     };
-    this.#client = new Redis(opts.url, {
+    this.#client = connect(opts, {
       ...clientOptions,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
     });
     this.#events = new RedisEvents({
-      url: opts.url,
+      server: opts,
       clientOptions,
       keys: this.#keys,
       db: this.#client.options.db ?? 0,

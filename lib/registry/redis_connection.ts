@@ -1,11 +1,52 @@
 /**
- * Connection handling for `RedisRegistry` around ioredis: wait for a connection that is
- * still being made but fail at once on one that is lost, bound every call by a deadline, tell
- * an unreachable server from a refused request, and close a connection only once ioredis has
- * let go of its socket.
+ * Connection handling for `RedisRegistry` around ioredis: connect to one server or to the
+ * current master of a Sentinel group, wait for a connection that is still being made but fail
+ * at once on one that is lost, bound every call by a deadline, tell an unreachable server from
+ * a refused request, and close a connection only once ioredis has let go of its socket.
  */
-import type { Redis } from "ioredis";
+import { Redis, type RedisOptions } from "ioredis";
+import type { RedisSentinelGroup } from "@cascade/common/config";
 import { RegistryUnavailableError } from "./errors.ts";
+
+/** Where the registry's data lives: one server by URL, or the master of a Sentinel group. */
+export interface RedisServerAddress {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…`. */
+  url?: string;
+  /** Used instead of `url` when given; the master is always database 0. */
+  sentinel?: RedisSentinelGroup;
+}
+
+/**
+ * A connection to `server` with `options`. Through Sentinels, ioredis asks them for the
+ * master's address on every (re)connect and checks that the server it reaches is a master, so
+ * a reconnect after a failover lands on the promoted replica.
+ */
+export function connect(server: RedisServerAddress, options: RedisOptions): Redis {
+  if (server.sentinel !== undefined) {
+    const { sentinels, name, password, sentinelPassword } = server.sentinel;
+    return new Redis({
+      ...options,
+      sentinels,
+      name,
+      role: "master",
+      password,
+      sentinelPassword,
+      // A Sentinel that accepts the connection but never answers must not stall a reconnect.
+      sentinelCommandTimeout: options.connectTimeout,
+    });
+  }
+  if (server.url !== undefined) return new Redis(server.url, options);
+  throw new TypeError("Cannot connect to Redis: give a url or a sentinel group");
+}
+
+/**
+ * For ioredis's `reconnectOnError`: a master demoted by a failover answers writes with
+ * READONLY while it stays reachable; reconnecting (1) asks again where the master is. The
+ * failed command is not resent: the caller sees `RegistryUnavailableError` and tries later.
+ */
+export function reconnectOnReadOnly(err: Error): 1 | false {
+  return err.message.startsWith("READONLY") ? 1 : false;
+}
 
 /** Waits for the connection to be ready if it is being made; fails at once if it is lost. */
 export function whenReady(client: Redis, signal: AbortSignal): Promise<void> {

@@ -11,21 +11,29 @@
  * deployment of Cascade sets.
  *
  * ioredis queues a SUBSCRIBE made while disconnected and re-subscribes every channel after a
- * reconnect (`autoResubscribe`), so delivery resumes by itself; a SUBSCRIBE that gets no
+ * reconnect (`autoResubscribe`) — after a Sentinel failover, on the promoted master — so
+ * delivery resumes by itself (what was published meanwhile is lost, which is why a reconnect
+ * also clears what listeners cached, see `onReconnect`); a SUBSCRIBE that gets no
  * answer within the time budget fails with `RegistryUnavailableError`, and the channel is
  * let go again unless another handler still needs it.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import type { Logger } from "@cascade/common/log";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { CallbackSet } from "./callbacks.ts";
-import { classify, disconnect, withDeadline } from "./redis_connection.ts";
+import {
+  classify,
+  connect,
+  disconnect,
+  type RedisServerAddress,
+  withDeadline,
+} from "./redis_connection.ts";
 import type { RedisKeys } from "./redis_keys.ts";
 import { parseEvent } from "./redis_records.ts";
 import type { RegistryEvent, RegistryEventHandler, Unsubscribe } from "./types.ts";
 
 export interface RedisEventsOptions {
-  url: string;
+  server: RedisServerAddress;
   /** The command connection's options (retry strategy, timeouts, name). */
   clientOptions: RedisOptions;
   keys: RedisKeys;
@@ -141,7 +149,7 @@ export class RedisEvents {
 
   #connect(): Redis {
     // Queues SUBSCRIBE until connected and re-subscribes by itself after every reconnect.
-    const connection = new Redis(this.#o.url, {
+    const connection = connect(this.#o.server, {
       ...this.#o.clientOptions,
       commandTimeout: undefined,
       maxRetriesPerRequest: null,

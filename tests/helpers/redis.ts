@@ -16,6 +16,8 @@ export interface RedisServerOptions {
   keyspaceEvents?: string;
   /** How long to wait for PING to answer (default 10 s). */
   timeoutMs?: number;
+  /** More command-line options, e.g. `["--replicaof", "127.0.0.1", "6379"]`. */
+  args?: string[];
 }
 
 /** Sends one inline PING over a fresh connection; true when `+PONG` comes back. */
@@ -38,6 +40,7 @@ export class RedisServer implements AsyncDisposable {
     const server = new RedisServer(freePort(), dir, {
       keyspaceEvents: opts.keyspaceEvents ?? "Ex",
       timeoutMs: opts.timeoutMs ?? 10_000,
+      args: opts.args ?? [],
     });
     try {
       await server.restart();
@@ -79,6 +82,7 @@ export class RedisServer implements AsyncDisposable {
         this.dir,
         "--notify-keyspace-events",
         this.#opts.keyspaceEvents,
+        ...this.#opts.args,
       ],
     });
     this.#proc = proc;

@@ -591,25 +591,40 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
   }],
 ];
 
-/** Registers the contract as one test with a step per case, each on a fresh backend. */
-export function registryContract(name: string, factory: () => Promise<ContractBackend>): void {
+/**
+ * Registers the contract as one test with a step per case, each on a fresh backend. `after`
+ * runs once every case has (e.g. to stop a server the backends shared).
+ */
+export function registryContract(
+  name: string,
+  factory: () => Promise<ContractBackend>,
+  after?: () => Promise<void>,
+): void {
   Deno.test(`${name} satisfies the Registry contract`, async (t) => {
-    for (const [caseName, fn] of cases) {
-      await t.step(caseName, async () => {
-        const backend = await factory();
-        const opened: Registry[] = [];
-        const open = async () => {
-          const registry = await backend.open();
-          opened.push(registry);
-          return registry;
-        };
-        try {
-          await fn({ open, backend });
-        } finally {
-          for (const registry of opened) await registry.close();
-          await backend.dispose();
-        }
-      });
+    try {
+      await runCases(t, factory);
+    } finally {
+      await after?.();
     }
   });
+}
+
+async function runCases(t: Deno.TestContext, factory: () => Promise<ContractBackend>) {
+  for (const [caseName, fn] of cases) {
+    await t.step(caseName, async () => {
+      const backend = await factory();
+      const opened: Registry[] = [];
+      const open = async () => {
+        const registry = await backend.open();
+        opened.push(registry);
+        return registry;
+      };
+      try {
+        await fn({ open, backend });
+      } finally {
+        for (const registry of opened) await registry.close();
+        await backend.dispose();
+      }
+    });
+  }
 }
