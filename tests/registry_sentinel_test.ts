@@ -13,8 +13,14 @@ import { registryContract } from "../lib/registry/testing/contract.ts";
 import { streamRecord } from "../lib/registry/testing/records.ts";
 import { RedisRegistry } from "@cascade/registry/redis";
 import type { RegistryEvent } from "@cascade/registry";
+import { parsePlaylist } from "@cascade/media/hls/playlist";
+import { Edge } from "../edge/src/edge.ts";
+import { createEdgeApp } from "../edge/src/app.ts";
+import { assertDecodes, livePlaylist } from "./helpers/edge.ts";
+import { publish } from "./helpers/media.ts";
+import { startTestOrigin } from "./helpers/origin.ts";
 import { SentinelGroup } from "./helpers/redis_sentinel.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { delay, waitFor } from "./helpers/wait.ts";
 
 /** One group for the whole contract: each case gets a prefix of its own, so an empty store. */
 let contractGroup: Promise<SentinelGroup> | undefined;
@@ -39,3 +45,112 @@ registryContract(
     await group?.[Symbol.asyncDispose]();
   },
 );
+
+interface Poll {
+  at: number;
+  status: number;
+  /** The newest segment's sequence number, for 2xx answers. */
+  last?: number;
+}
+
+/** Polls `url` every `intervalMs` until stopped, keeping every answer. */
+function pollPlaylist(url: string, intervalMs: number) {
+  const polls: Poll[] = [];
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      const started = Date.now();
+      const res = await fetch(url);
+      const text = await res.text();
+      const poll: Poll = { at: started, status: res.status };
+      if (res.ok) poll.last = parsePlaylist(text).segments.at(-1)?.sequence;
+      polls.push(poll);
+      await delay(Math.max(0, intervalMs - (Date.now() - started)));
+    }
+  })();
+  return {
+    polls,
+    async stop(): Promise<void> {
+      running = false;
+      await done;
+    },
+  };
+}
+
+Deno.test("a master killed mid-stream: the replica is promoted, the stream plays on through the edge with every poll 2xx, and a publish after the failover is announced and plays", async () => {
+  await using group = await SentinelGroup.start();
+  const open = () => new RedisRegistry({ sentinel: group.group, prefix: "fo:", log: quietLog });
+  const originRegistry = open();
+  const edgeRegistry = open();
+  const observer = open();
+  const edge = new Edge({ registry: edgeRegistry, cacheBytes: 64 * 1024 * 1024, log: quietLog });
+  try {
+    await using origin = await startTestOrigin({ NODE_ID: "origin-a" }, {
+      registry: originRegistry,
+    });
+    await edge.start();
+    await using server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      createEdgeApp(edge).fetch,
+    );
+    const edgeUrl = `http://127.0.0.1:${server.addr.port}`;
+    const alphaUrl = `${edgeUrl}/live/alpha/index.m3u8`;
+
+    await using _ffA = publish(origin.rtmpUrl("test_key_1234"), { seconds: 90, gop: 15 });
+    await livePlaylist(alphaUrl, 2);
+    const updates: RegistryEvent[] = [];
+    await observer.subscribeStream("alpha", (e) => updates.push(e));
+    let reconnects = 0;
+    originRegistry.onReconnect(() => reconnects++);
+
+    const poller = pollPlaylist(alphaUrl, 200);
+    try {
+      await waitFor("a few polls before the failover", () => poller.polls.length >= 3);
+      const before = poller.polls.at(-1)!.last!;
+      const oldMaster = await group.masterPort();
+      await group.server(oldMaster).kill();
+      const killedAt = Date.now();
+      const newMaster = await group.waitForFailover(oldMaster);
+      assert.notEqual(newMaster, oldMaster);
+
+      // The origin's registry reconnected to the new master, which fired its re-announce.
+      await waitFor("the origin's registry to reconnect", () => reconnects > 0, {
+        timeoutMs: 15_000,
+      });
+      const record = await waitFor(
+        "stream:alpha on the new master",
+        () => observer.getStream("alpha"),
+      );
+      assert.equal(record.originId, "origin-a");
+      // The claim is still compare-and-set on the new master (its scripts ran by EVAL there).
+      const rival = await observer.claimStream(streamRecord("alpha", "origin-b"), 10_000);
+      assert.deepEqual(rival.ok ? "claimed" : rival.owner, "origin-a");
+      // The subscription followed the master: playlist updates arrive again.
+      const heard = updates.length;
+      await waitFor("a stream.update after the failover", () => updates.length > heard, {
+        timeoutMs: 15_000,
+      });
+      await waitFor("the edge to list newer segments", () => {
+        const last = poller.polls.at(-1)?.last;
+        return last !== undefined && last >= before + 3;
+      }, { timeoutMs: 20_000, intervalMs: 100 });
+      const during = poller.polls.filter((p) => p.at >= killedAt);
+      assert.ok(during.length >= 5, `polled ${during.length} times since the kill`);
+    } finally {
+      await poller.stop();
+    }
+    const failed = poller.polls.filter((p) => p.status < 200 || p.status >= 300);
+    assert.deepEqual(failed, [], "every playlist poll answers 2xx");
+
+    await using _ffB = publish(origin.rtmpUrl("test_key_5678"), { seconds: 60, gop: 15 });
+    const beta = await waitFor("stream:beta announced", () => observer.getStream("beta"), {
+      timeoutMs: 20_000,
+    });
+    assert.equal(beta.originId, "origin-a");
+    await livePlaylist(`${edgeUrl}/live/beta/index.m3u8`, 2);
+    await assertDecodes(`${edgeUrl}/live/beta/index.m3u8`, 2);
+  } finally {
+    await edge.close();
+    await Promise.all([originRegistry.close(), edgeRegistry.close(), observer.close()]);
+  }
+});
