@@ -46,6 +46,45 @@ registryContract(
   },
 );
 
+Deno.test("a master replaced by a forced failover while still up: the registry moves to the promoted replica at once, re-announces and hears events again", async () => {
+  await using group = await SentinelGroup.start();
+  const open = () => new RedisRegistry({ sentinel: group.group, prefix: "demote:", log: quietLog });
+  const [a, b] = [open(), open()];
+  try {
+    let reconnects = 0;
+    a.onReconnect(() => reconnects++);
+    const kicks: RegistryEvent[] = [];
+    await b.subscribeStream("cam1", (e) => e.type === "stream.kick" && kicks.push(e));
+    assert.equal((await a.claimStream(streamRecord("cam1", "o1"), 30_000)).ok, true);
+
+    const oldMaster = await group.masterPort();
+    await group.forceFailover();
+    const newMaster = await group.waitForFailover(oldMaster);
+    await waitFor("the registry to reconnect", () => reconnects > 0, { timeoutMs: 15_000 });
+    assert.notEqual(newMaster, oldMaster);
+
+    await waitFor(
+      "a refresh of the claim on the new master",
+      async () => (await a.refreshStream(streamRecord("cam1", "o1"), 30_000).catch(() => null))?.ok,
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+    // Written to the new master although the old one is still up, not yet demoted (the
+    // Sentinels demote it only seconds later).
+    assert.equal(await group.role(oldMaster), "master");
+    assert.equal((await a.claimStream(streamRecord("cam2", "o1"), 30_000)).ok, true);
+    assert.ok(await group.get(newMaster, "demote:stream:cam2"), "the claim is on the new master");
+    const rival = await b.claimStream(streamRecord("cam1", "o2"), 30_000);
+    assert.deepEqual(rival.ok ? "claimed" : rival.owner, "o1", "one owner after the failover");
+    // Kicks published while the subscriber is still reconnecting are lost: keep kicking.
+    await waitFor("the subscription to hear a kick", async () => {
+      await a.kickStream("cam1").catch(() => {});
+      return kicks.length > 0;
+    }, { timeoutMs: 15_000, intervalMs: 100 });
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
 interface Poll {
   at: number;
   status: number;

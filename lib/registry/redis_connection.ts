@@ -19,7 +19,10 @@ export interface RedisServerAddress {
 /**
  * A connection to `server` with `options`. Through Sentinels, ioredis asks them for the
  * master's address on every (re)connect and checks that the server it reaches is a master, so
- * a reconnect after a failover lands on the promoted replica.
+ * a reconnect after a failover lands on the promoted replica. A master that is still up when
+ * it is replaced (a forced failover, a healed partition) keeps taking writes until the
+ * Sentinels demote it, 8 s or more later; the failover detector listens for the Sentinels'
+ * `+switch-master` and reconnects at once, so writes move to the new master with it.
  */
 export function connect(server: RedisServerAddress, options: RedisOptions): Redis {
   if (server.sentinel !== undefined) {
@@ -31,6 +34,7 @@ export function connect(server: RedisServerAddress, options: RedisOptions): Redi
       role: "master",
       password,
       sentinelPassword,
+      failoverDetector: true,
       // A Sentinel that accepts the connection but never answers must not stall a reconnect.
       sentinelCommandTimeout: options.connectTimeout,
     });

@@ -219,3 +219,29 @@ Deno.test("RedisRegistry started while Redis is down reconnects when it appears"
     await registry.close();
   }
 });
+
+Deno.test("RedisRegistry on a master demoted to a replica: READONLY fails the call as unavailable and reconnects", async () => {
+  await using server = await startRedis();
+  await using other = await startRedis();
+  await using conn = await raw(server.url);
+  const registry = new RedisRegistry({ url: server.url, log: quietLog });
+  try {
+    let reconnects = 0;
+    registry.onReconnect(() => reconnects++);
+    assert.equal((await registry.claimStream(streamRecord("cam1", "o1"), 10_000)).ok, true);
+    // What a failover does to a master that is still reachable, short of closing its clients.
+    await conn.redis.replicaof("127.0.0.1", other.port);
+    await assert.rejects(
+      registry.claimStream(streamRecord("cam1", "o1"), 10_000),
+      (err) => err instanceof RegistryUnavailableError && /READONLY/.test(err.message),
+    );
+    await waitFor("the reconnect a READONLY answer asks for", () => reconnects > 0);
+    await conn.redis.replicaof("NO", "ONE");
+    await waitFor(
+      "a claim on the master again",
+      async () => (await registry.claimStream(streamRecord("cam2", "o1"), 10_000)).ok,
+    );
+  } finally {
+    await registry.close();
+  }
+});

@@ -50,10 +50,14 @@ export class SentinelGroup implements AsyncDisposable {
     const sentinels: Sentinel[] = [];
     const group = new SentinelGroup(servers, sentinels, dir);
     try {
-      const master = await RedisServer.start();
+      // A replica syncs at once instead of after the default 5 s wait for more replicas.
+      const sync = ["--repl-diskless-sync-delay", "0"];
+      const master = await RedisServer.start({ args: sync });
       servers.push(master);
       servers.push(
-        await RedisServer.start({ args: ["--replicaof", "127.0.0.1", String(master.port)] }),
+        await RedisServer.start({
+          args: [...sync, "--replicaof", "127.0.0.1", String(master.port)],
+        }),
       );
       await group.#waitForSync(master.port, timeoutMs);
       for (let i = 0; i < 3; i++) {
@@ -101,9 +105,23 @@ export class SentinelGroup implements AsyncDisposable {
       const ports = await this.#askAll();
       const port = ports[0]!;
       if (port === oldPort || ports.some((p) => p !== port)) return undefined;
-      const role = await withClient(port, (c) => c.role());
-      return role[0] === "master" ? port : undefined;
+      return (await this.role(port)) === "master" ? port : undefined;
     }, { timeoutMs, intervalMs: 100 });
+  }
+
+  /** Asks a Sentinel to fail over now (`SENTINEL FAILOVER`): the master stays up, demoted. */
+  async forceFailover(): Promise<void> {
+    await withClient(this.sentinels[0]!.port, (c) => c.call("SENTINEL", "failover", MASTER_NAME));
+  }
+
+  /** `master` or `slave`: what the server on `port` says it is (`ROLE`). */
+  async role(port: number): Promise<string> {
+    return String((await withClient(port, (c) => c.role()))[0]);
+  }
+
+  /** The value of `key` on the server on `port`. */
+  async get(port: number, key: string): Promise<string | null> {
+    return await withClient(port, (c) => c.get(key));
   }
 
   /** Kills master and replica together: nothing is left to fail over to. */
