@@ -2,8 +2,9 @@
  * `docker-compose.yml` checked without a Docker engine: Debian's `docker-compose` validates
  * and normalises it (`config`), and the normalised services must be the whole topology, each
  * with a restart policy and a health check, Redis persisting to its append-only file, and the
- * nginx-rtmp origin sharing its HLS volume with its discovery process. The Dockerfiles must
- * copy only files that exist.
+ * nginx-rtmp origin sharing its HLS volume with its discovery process. The profile `sentinel`
+ * adds a replica and three Sentinels, which the roles use once `REDIS_SENTINELS` is set. The
+ * Dockerfiles must copy only files that exist.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -25,7 +26,13 @@ const SERVICES = [
   "origin-1",
   "origin-2",
   "redis",
+  "redis-replica",
+  "sentinel-1",
+  "sentinel-2",
+  "sentinel-3",
 ];
+/** Only with `--profile sentinel`. */
+const SENTINEL_PROFILE = ["redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"];
 
 async function compose(args: string[], env: Record<string, string> = TOKENS) {
   try {
@@ -100,6 +107,40 @@ Deno.test("docker-compose.yml is valid and runs every service with restarts and 
     assert.doesNotMatch(blocks.get(origin)!, /EMBED_DISCOVERY/);
   }
   assert.match(blocks.get("lb")!, /EDGES: edge-1:8000,edge-2:8000/);
+
+  for (const name of SENTINEL_PROFILE) {
+    assert.match(blocks.get(name)!, /^ {4}profiles:\n {4}- sentinel$/m, `${name} is not optional`);
+  }
+  for (const name of SERVICES.filter((s) => !SENTINEL_PROFILE.includes(s))) {
+    assert.doesNotMatch(blocks.get(name)!, /^ {4}profiles:/m, `${name} must always run`);
+  }
+  assert.match(blocks.get("redis-replica")!, /- --replicaof\n\s+- redis\n\s+- '6379'\n/);
+  assert.match(blocks.get("redis-replica")!, /- --notify-keyspace-events\n\s+- Ex\n/);
+  for (const name of ["sentinel-1", "sentinel-2", "sentinel-3"]) {
+    const block = blocks.get(name)!.replace(/\\\n\s*\\?/g, "");
+    assert.match(block, /sentinel monitor mymaster redis 6379 2/, `${name} watches redis`);
+    assert.match(block, /--sentinel/);
+    assert.match(block, new RegExp(`- ${name}-data:/data`), `${name} keeps its own state`);
+  }
+  // Every role can be pointed at the Sentinels; unset, they use REDIS_URL.
+  for (const role of ["api", "origin-1", "origin-2", "nginx-discovery", "edge-1", "edge-2"]) {
+    assert.match(blocks.get(role)!, /REDIS_SENTINELS: ''/, `${role} takes REDIS_SENTINELS`);
+    assert.match(blocks.get(role)!, /REDIS_URL: redis:\/\/redis:6379/);
+  }
+});
+
+Deno.test("docker-compose.yml hands REDIS_SENTINELS to every role", async () => {
+  const sentinels = "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379";
+  const config = await compose(["--profile", "sentinel", "config"], {
+    ...TOKENS,
+    REDIS_SENTINELS: sentinels,
+  });
+  assert.equal(config.code, 0, config.stderr);
+  const blocks = serviceBlocks(config.stdout);
+  for (const role of ["api", "origin-1", "origin-2", "nginx-discovery", "edge-1", "edge-2"]) {
+    assert.match(blocks.get(role)!, new RegExp(`REDIS_SENTINELS: ${sentinels}`), role);
+    assert.match(blocks.get(role)!, /REDIS_SENTINEL_MASTER: mymaster/, role);
+  }
 });
 
 Deno.test("docker-compose.yml refuses to start without the tokens and says which is missing", async () => {
