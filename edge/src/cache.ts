@@ -23,7 +23,7 @@ export interface CachedObject {
   etag: string;
   /** The playlist text `body` encodes (playlists only). */
   text?: string;
-  /** `#EXT-X-TARGETDURATION` for playlists, seconds. */
+  /** `#EXT-X-TARGETDURATION` for playlists, an LL-HLS part's `PART-TARGET`, seconds. */
   targetDuration?: number;
   /** A VOD playlist (`vod.m3u8`, `vod-{n}.m3u8`) with `#EXT-X-ENDLIST`: it no longer grows. */
   finished?: boolean;
@@ -31,6 +31,12 @@ export interface CachedObject {
   ended?: boolean;
   /** A live playlist: the sequence number its first segment's file name carries. */
   oldestSegment?: number;
+  /**
+   * An LL-HLS blocking playlist answer: seconds it stays valid from `fetchedAt` (the
+   * origin's `max-age`). A given directive URL never names a different answer, so neither
+   * freshness rules nor `stream.update` shorten it.
+   */
+  maxAge?: number;
 }
 
 /** The part of a cache key that names one broadcast of one stream on one origin. */
