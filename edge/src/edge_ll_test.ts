@@ -30,8 +30,8 @@ interface Setup extends AsyncDisposable {
   get(path: string, signal?: AbortSignal): Promise<Response>;
   /** `cascade_edge_origin_requests_total{kind}`. */
   originRequests(kind: string): Promise<number>;
-  /** Resolves once `n` requests are inside the edge (waiting on the origin). */
-  waiting(n: number): Promise<void>;
+  /** Resolves once `n` requests wait in the edge and the origin has `path`'s request. */
+  waiting(n: number, path: string): Promise<void>;
 }
 
 async function setup(
@@ -73,8 +73,9 @@ async function setup(
         .exec(text);
       return m === null ? 0 : Number(m[1]);
     },
-    async waiting(n) {
+    async waiting(n, path) {
       await waitFor(`${n} requests waiting in the edge`, () => edge.active === n);
+      await waitFor(`the origin to hold ${path}`, () => origin.count(path) > 0);
     },
     async [Symbol.asyncDispose]() {
       await origin.close();
@@ -116,7 +117,7 @@ Deno.test("50 identical blocking reloads cost one origin request, held until the
   const { msn, part } = s.origin.next;
   const path = `/live/cam/ll.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`;
   const pending = Array.from({ length: VIEWERS }, () => s.get(path).then(answer));
-  await s.waiting(VIEWERS);
+  await s.waiting(VIEWERS, path);
   assert.equal(s.origin.count(path), 1);
 
   s.origin.addPart();
@@ -184,7 +185,7 @@ Deno.test("blocking reloads with different playback tokens share one origin requ
         : `/live/cam/ll.m3u8?${directives}&token=${token}`,
     ).then(answer)
   );
-  await s.waiting(VIEWERS);
+  await s.waiting(VIEWERS, `/live/cam/ll.m3u8?${directives}`);
   s.origin.addPart();
   const answers = await Promise.all(pending);
   assert.deepEqual(tally(answers, (a) => a.status), { 200: VIEWERS });
@@ -209,7 +210,7 @@ Deno.test("a hinted part asked for by 50 viewers before it exists costs one orig
     const res = await s.get(`/live/cam/${file}`);
     return { res, bytes: new Uint8Array(await res.arrayBuffer()) };
   });
-  await s.waiting(VIEWERS);
+  await s.waiting(VIEWERS, `/live/cam/${file}`);
   assert.equal(s.origin.count(`/live/cam/${file}`), 1);
 
   s.origin.addPart();
@@ -256,6 +257,24 @@ Deno.test("a part, segment or init section the edge has is a HIT without asking 
   assert.equal(await s.originRequests("segment"), 1);
 });
 
+Deno.test("LL parts and segments leave the cache once ll.m3u8 no longer lists them (plus a grace)", async () => {
+  await using s = await setup();
+  for (let i = 0; i < 6 * s.origin.partsPerSegment; i++) s.origin.addPart();
+  const files = [s.origin.partName(10, 0), `${s.origin.prefix}_s10.m4s`, s.origin.partName(15, 0)];
+  for (const file of files) await (await s.get(`/live/cam/${file}`)).arrayBuffer();
+  await (await s.get(`/live/cam/${s.origin.prefix}_init.mp4`)).arrayBuffer();
+  const held = () =>
+    [...s.edge.cache.keys()].map((k) => k.slice(k.lastIndexOf("/") + 1)).filter((f) =>
+      f.startsWith(s.origin.prefix)
+    ).sort();
+  assert.equal(held().length, 4);
+
+  // The playlist's window moves to start at 14: below 14 - 3 the files go.
+  for (let i = 0; i < 4 * s.origin.partsPerSegment; i++) s.origin.addPart();
+  assert.match(await (await s.get("/live/cam/ll.m3u8")).text(), /#EXT-X-MEDIA-SEQUENCE:14\n/);
+  assert.deepEqual(held(), [`${s.origin.prefix}_init.mp4`, s.origin.partName(15, 0)]);
+});
+
 Deno.test("an origin 503 after the hold reaches every waiting viewer, no-store, and is not cached", async () => {
   await using s = await setup({}, { holdMs: 300 });
   const { msn } = s.origin.next;
@@ -298,7 +317,7 @@ Deno.test("viewers who leave while a blocking reload is held cancel nothing for 
   const path = `/live/cam/ll.m3u8?_HLS_msn=${msn}&_HLS_part=${part}`;
   const controllers = Array.from({ length: 10 }, () => new AbortController());
   const pending = controllers.map((c) => s.get(path, c.signal).then(answer));
-  await s.waiting(10);
+  await s.waiting(10, path);
   // The first viewer started the origin request; it and four others leave.
   for (const c of controllers.slice(0, 5)) c.abort();
   const left = await Promise.allSettled(pending.slice(0, 5));
@@ -371,7 +390,7 @@ Deno.test("an unpublish during the hold is a 404 for the waiting viewers", async
   await using s = await setup();
   const path = `/live/cam/ll.m3u8?_HLS_msn=${s.origin.next.msn + 1}`;
   const pending = Array.from({ length: 5 }, () => s.get(path).then(answer));
-  await s.waiting(5);
+  await s.waiting(5, path);
   s.origin.unpublish();
   const answers = await Promise.all(pending);
   assert.deepEqual(tally(answers, (a) => a.status), { 404: 5 });

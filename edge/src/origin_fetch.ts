@@ -200,7 +200,11 @@ export class OriginFetcher {
       fetchedAt,
       etag: etagOf(served, out.byteLength),
       targetDuration: playlist.targetDuration,
-      ...(finished ? { finished } : target.ll !== undefined ? {} : oldestSegment(playlist)),
+      ...(finished
+        ? { finished }
+        : target.ll !== undefined
+        ? { oldestSegment: playlist.mediaSequence }
+        : oldestSegment(playlist)),
       ...(playlist.ended && !finished ? { ended: true } : {}),
     };
   }
