@@ -28,8 +28,9 @@ export interface LlTarget {
   kind: LlKind;
   /**
    * The directives of an `ll.m3u8` request as a canonical query: sorted, numbers without
-   * leading zeros, nothing else (no token); `""` when there are none. Part of the cache
-   * key and forwarded to the origin as is.
+   * leading zeros, `_HLS_part=0` when only `_HLS_msn` is given (what it means, so Safari,
+   * which leaves the part out, shares hls.js's key), nothing else (no token); `""` when
+   * there are none. Part of the cache key and forwarded to the origin as is.
    */
   directives: string;
   /** `_HLS_msn` is given: the origin holds the request until the playlist has that part. */
@@ -118,18 +119,19 @@ const DIRECTIVE_NUMBER_RE = /^\d{1,15}$/;
 
 /**
  * The blocking-reload directives of an `ll.m3u8` query (RFC 8216bis §6.2.5.2) as a
- * canonical query string. A malformed value, or `_HLS_part` without `_HLS_msn`, is the
- * 400 the origin would answer, given here without asking it.
+ * canonical query string (`LlTarget.directives`). A malformed value, or `_HLS_part` without
+ * `_HLS_msn`, is the 400 the origin would answer, given here without asking it.
  */
 export function parseDirectives(query: string): string {
   const msn = queryParam(query, "_HLS_msn");
   const part = queryParam(query, "_HLS_part");
   const skip = queryParam(query, "_HLS_skip");
   const out: string[] = [];
-  if (msn !== null) out.push(`_HLS_msn=${directiveNumber("_HLS_msn", msn)}`);
-  if (part !== null) {
-    if (msn === null) throw badDirective("_HLS_part needs _HLS_msn");
-    out.push(`_HLS_part=${directiveNumber("_HLS_part", part)}`);
+  if (msn !== null) {
+    out.push(`_HLS_msn=${directiveNumber("_HLS_msn", msn)}`);
+    out.push(`_HLS_part=${part === null ? 0 : directiveNumber("_HLS_part", part)}`);
+  } else if (part !== null) {
+    throw badDirective("_HLS_part needs _HLS_msn");
   }
   if (skip !== null) {
     if (skip !== "YES" && skip !== "v2") throw badDirective("_HLS_skip must be YES or v2");
