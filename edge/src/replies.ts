@@ -32,7 +32,7 @@ import { type Got, targetSeconds, VOD_PLAYLIST_SECONDS } from "./source.ts";
 const EXPOSED = "Content-Length, Content-Range, Age, ETag, X-Cache";
 
 /** `Content-Type` of LL-HLS init sections, parts and segments (fMP4/CMAF). */
-export const FMP4_CONTENT_TYPE = "video/mp4";
+const FMP4_CONTENT_TYPE = "video/mp4";
 
 /**
  * Longest `max-age` of `ll.m3u8` without directives: players ask it once to start, then
