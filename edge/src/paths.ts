@@ -122,7 +122,7 @@ const DIRECTIVE_NUMBER_RE = /^\d{1,15}$/;
  * canonical query string (`LlTarget.directives`). A malformed value, or `_HLS_part` without
  * `_HLS_msn`, is the 400 the origin would answer, given here without asking it.
  */
-export function parseDirectives(query: string): string {
+function parseDirectives(query: string): string {
   const msn = queryParam(query, "_HLS_msn");
   const part = queryParam(query, "_HLS_part");
   const skip = queryParam(query, "_HLS_skip");
