@@ -22,6 +22,16 @@ export const PLAYLIST_FILE_RE = /^[a-z0-9_-]{1,64}\.m3u8$/;
 /** A segment file name: its media sequence number and `.ts`. */
 export const SEGMENT_FILE_RE = /^\d{1,20}\.ts$/;
 
+/** The LL-HLS (fMP4/CMAF) media playlist of a stream, beside the TS `index.m3u8`. */
+export const LL_PLAYLIST = "ll.m3u8";
+
+/**
+ * An LL-HLS media file: `{prefix}_init.mp4` (the `EXT-X-MAP`), part `{prefix}_p{msn}.{i}.m4s`
+ * or whole segment `{prefix}_s{msn}.m4s`. `{prefix}` is a per-publish token (lowercase
+ * base36), so a republish never reuses a URI and every such file is immutable.
+ */
+export const LL_FILE_RE = /^[0-9a-z]+_(init\.mp4|p\d+\.\d+\.m4s|s\d+\.m4s)$/;
+
 /** Suffix of a file being written; it is renamed to its final name once complete. */
 export const TEMP_SUFFIX = ".tmp";
 
