@@ -354,6 +354,7 @@ Deno.test({
     label: "Latency (LL-HLS)",
   });
   assert.ok(llRequests >= 2, `the page checked and hls.js loaded ll.m3u8 (${llRequests})`);
+  assert.equal(await page.getAttribute("#watch", "data-fatal-errors"), "0");
   await waitFor("a latency readout", async () => {
     return await page.getAttribute("#latency", "data-seconds") !== null;
   });

@@ -218,11 +218,11 @@ function fallBackFromLowLatency() {
 function hlsConfig(ll) {
   return {
     lowLatencyMode: true,
-    // TS: start two segments (~4-6 s) behind the newest. LL: the playlist's PART-HOLD-BACK
-    // decides, which hls.js ignores once liveSyncDurationCount is given.
-    ...(ll ? {} : { liveSyncDurationCount: 2 }),
+    // TS: start two segments (~4-6 s) behind the newest and jump back when five behind. LL:
+    // the playlist's PART-HOLD-BACK is the target, which hls.js ignores once
+    // liveSyncDurationCount is given (and it allows no liveMaxLatencyDurationCount without).
+    ...(ll ? {} : { liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 5 }),
     // Catch up gently when further back.
-    liveMaxLatencyDurationCount: 5,
     maxLiveSyncPlaybackRate: 1.2,
     maxBufferLength: 12,
     backBufferLength: 10,
