@@ -10,9 +10,6 @@
 /** The live playlist of a stream directory. */
 export const LIVE_PLAYLIST = "index.m3u8";
 
-/** The Low-Latency HLS playlist of a stream (fMP4 parts), beside the TS one. */
-export const LL_PLAYLIST = "ll.m3u8";
-
 /** Name of the latest broadcast's VOD playlist in a stream directory. */
 export const VOD_PLAYLIST = "vod.m3u8";
 
