@@ -82,6 +82,8 @@ export class LlSegmenter {
   #lastDts: number | undefined;
   #nextSequence: number;
   #expired: LlSegmentState[] = [];
+  /** As the segmenter's playlist says, kept here so `position()` builds no playlist. */
+  #ended = false;
 
   constructor(options: LlSegmenterOptions) {
     const part = options.partSeconds;
@@ -128,6 +130,7 @@ export class LlSegmenter {
         result.closedSegment = this.#closeSegment(step.closed);
       }
       const s = step.started!;
+      this.#ended = false;
       this.#nextSequence = s.sequence + 1;
       this.#open = {
         sequence: s.sequence,
@@ -225,6 +228,7 @@ export class LlSegmenter {
 
   /** The stream is over: like `finish()`, and the playlist ends. */
   end(): LlCloseResult {
+    this.#ended = true;
     return this.#closing(this.#segmenter.end());
   }
 
@@ -241,7 +245,7 @@ export class LlSegmenter {
     return {
       sequence: open ? open.sequence : this.#nextSequence,
       part: open ? open.parts.length : 0,
-      ended: this.#segmenter.playlist().ended,
+      ended: this.#ended,
       partsOf: (sequence) => {
         const s = this.#segments.get(sequence);
         return s?.duration === undefined ? undefined : s.parts.length;
