@@ -11,7 +11,7 @@
  * before it; only the owner's claims are released (compare-and-delete).
  */
 import type { Logger } from "@cascade/common/log";
-import { LIVE_PLAYLIST, VOD_PLAYLIST } from "@cascade/media/hls/layout";
+import { LIVE_PLAYLIST, LL_PLAYLIST, VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { RegistryUnavailableError } from "./errors.ts";
 import type { ClaimResult, Registry, StreamMedia, StreamRecord, VodRecord } from "./types.ts";
 
@@ -40,6 +40,8 @@ export interface LiveState {
   codecs?: string;
   /** Encoder figures measured on ingest, likewise. */
   media?: StreamMedia;
+  /** The origin serves `ll.m3u8` beside the TS playlist. */
+  lowLatency?: boolean;
 }
 
 /** What a finished broadcast's `vod.m3u8` says. */
@@ -139,6 +141,7 @@ export class StreamAnnouncer {
     };
     if (state.codecs !== undefined) a.record.codecs = state.codecs;
     if (state.media !== undefined) a.record.media = state.media;
+    if (state.lowLatency) a.record.llManifest = `${originUrl}/live/${name}/${LL_PLAYLIST}`;
     this.#enqueue(a, () => this.#claim(a));
   }
 

@@ -18,6 +18,11 @@ export interface StreamRecord {
   originUrl: string;
   /** Absolute playlist URL: `{originUrl}/live/{name}/index.m3u8`. */
   manifest: string;
+  /**
+   * Absolute Low-Latency HLS playlist URL, `{originUrl}/live/{name}/ll.m3u8`, when the origin
+   * serves LL-HLS (`HLS_LL`); absent from nginx-rtmp's discovery and older writers.
+   */
+  llManifest?: string;
   /** When this origin started announcing the stream. */
   startedAt: number;
   /** When the playlist last changed. */

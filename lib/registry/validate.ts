@@ -68,6 +68,7 @@ export function checkStream(record: StreamRecord): void {
   checkId("origin id", record.originId);
   checkHttpUrl("origin URL", record.originUrl);
   checkHttpUrl("manifest URL", record.manifest);
+  if (record.llManifest !== undefined) checkHttpUrl("LL manifest URL", record.llManifest);
   if (record.codecs !== undefined && typeof record.codecs !== "string") {
     throw new TypeError(`Invalid codecs: ${JSON.stringify(record.codecs)}`);
   }

@@ -40,6 +40,10 @@ async function assertRefusesBadUrls(registry: Registry): Promise<void> {
         () => registry.claimStream(streamRecord("cam", "o1", { manifest: url }), 5000),
       ],
       [
+        "claimStream llManifest",
+        () => registry.claimStream(streamRecord("cam", "o1", { llManifest: url }), 5000),
+      ],
+      [
         "refreshStream",
         () => registry.refreshStream(streamRecord("cam", "o1", { originUrl: url, manifest }), 5000),
       ],

@@ -167,6 +167,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       log,
       hub,
       segmentSeconds: config.HLS_SEGMENT_SECONDS,
+      lowLatency: config.HLS_LL,
     })
     : undefined;
   const packager = new HlsPackager(hub, {
