@@ -61,8 +61,8 @@ class LlChannel implements LlSource {
   #tracksChanged = false;
   /** Init segments, parts and segments in memory, by file name. */
   readonly #files = new Map<string, Uint8Array<ArrayBuffer>>();
-  /** Part bytes of the segment being written. */
-  #openParts: Uint8Array<ArrayBuffer>[] = [];
+  /** The parts of the segment being written. */
+  #openParts: { uri: string; bytes: Uint8Array<ArrayBuffer> }[] = [];
   #lastPrefixMs = 0;
   #full: Uint8Array<ArrayBuffer> = new Uint8Array();
   #hint: string | undefined;
@@ -256,7 +256,7 @@ class LlChannel implements LlSource {
   #storePart(closed: ClosedPart, endDts: number | undefined): void {
     const bytes = this.#fragmenter!.flush(endDts) as Uint8Array<ArrayBuffer> | undefined;
     if (!bytes) return;
-    this.#openParts.push(bytes);
+    this.#openParts.push({ uri: closed.part.uri, bytes });
     this.#files.set(closed.part.uri, bytes);
   }
 
@@ -265,15 +265,14 @@ class LlChannel implements LlSource {
     const parts = this.#openParts;
     this.#openParts = [];
     let size = 0;
-    for (const p of parts) size += p.length;
+    for (const p of parts) size += p.bytes.length;
     const bytes = new Uint8Array(size);
     let at = 0;
-    parts.forEach((p, i) => {
-      bytes.set(p, at);
-      const uri = segment.parts[i]?.uri;
-      if (uri !== undefined) this.#files.set(uri, bytes.subarray(at, at + p.length));
-      at += p.length;
-    });
+    for (const p of parts) {
+      bytes.set(p.bytes, at);
+      this.#files.set(p.uri, bytes.subarray(at, at + p.bytes.length));
+      at += p.bytes.length;
+    }
     const name = llSegmentName(segment.prefix, segment.sequence);
     this.#files.set(name, bytes);
     this.#write(name, bytes);
