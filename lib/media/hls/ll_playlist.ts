@@ -122,8 +122,12 @@ function segmentSeconds(s: LlSegment): number {
   return sum;
 }
 
-/** Leading complete segments that end more than `CAN-SKIP-UNTIL` before the end. */
+/**
+ * Leading complete segments that end more than `CAN-SKIP-UNTIL` before the end; none while a
+ * discontinuity is listed, since players merged such delta updates wrongly (hls.js#6949).
+ */
 function skippable(p: LlPlaylist): number {
+  if (p.segments.some((s) => s.discontinuity)) return 0;
   let after = 0;
   for (const s of p.segments) after += segmentSeconds(s);
   const limit = canSkipUntil(p.targetDuration);

@@ -112,7 +112,10 @@ Deno.test("renderLlPlaylist(delta) skips the segments older than CAN-SKIP-UNTIL 
   );
   assert.ok(kept >= 18, `${kept} s listed`);
   assert.match(text, /#EXT-X-SKIP:SKIPPED-SEGMENTS=6\n#EXT-X-MAP:URI="k1_init.mp4"\n/);
-  // A window shorter than CAN-SKIP-UNTIL has nothing to skip: the full playlist.
+  // A listed discontinuity, or a window shorter than CAN-SKIP-UNTIL: the full playlist.
+  const broken = playlist(100, 15, 3);
+  broken.segments[12] = { ...broken.segments[12]!, discontinuity: true };
+  assert.equal(renderLlPlaylist(broken, true), renderLlPlaylist(broken));
   assert.equal(renderLlPlaylist(playlist(100, 6, 3), true), renderLlPlaylist(playlist(100, 6, 3)));
 });
 
