@@ -47,12 +47,6 @@ export function vodPlaylistName(firstSequence: number): string {
   return `vod-${firstSequence}.m3u8`;
 }
 
-/** The Low-Latency HLS playlist of a stream (served from the origin's memory). */
-export const LL_PLAYLIST = "ll.m3u8";
-
-/** An LL-HLS init segment, part or whole segment: `{prefix}_init.mp4`, `_p{msn}.{i}.m4s`, `_s{msn}.m4s`. */
-export const LL_FILE_RE = /^[0-9a-z]+_(init\.mp4|p\d+\.\d+\.m4s|s\d+\.m4s)$/;
-
 /** The init segment (`EXT-X-MAP`) of publish `prefix`. */
 export function llInitName(prefix: string): string {
   return `${prefix}_init.mp4`;
