@@ -47,7 +47,7 @@ type Scenario = typeof SCENARIOS[number];
 const USAGE =
   `Usage: deno task bench [--quick] [--streams N] [--streams-high N] [--seconds S] [--rounds R]
                         [--probes P] [--viewers V] [--edge-seconds S] [--aio-seconds S]
-                        [--latency-seconds S]
+                        [--latency-seconds S] [--ll-viewers N]
                         [--only ${SCENARIOS.join(",")}]
                         [--origin-flags "DENO RUN FLAGS"]`;
 
@@ -89,6 +89,7 @@ function parseOptions(args: string[]) {
         "edge-seconds": { type: "string" },
         "aio-seconds": { type: "string" },
         "latency-seconds": { type: "string" },
+        "ll-viewers": { type: "string" },
         only: { type: "string" },
         "origin-flags": { type: "string" },
         help: { type: "boolean", default: false },
@@ -122,6 +123,7 @@ function parseOptions(args: string[]) {
     edgeSeconds: positiveInt("edge-seconds", parsed["edge-seconds"], quick ? 2 : 10),
     aioSeconds: positiveInt("aio-seconds", parsed["aio-seconds"], quick ? 40 : 240),
     latencySeconds: positiveInt("latency-seconds", parsed["latency-seconds"], quick ? 10 : 30),
+    llViewers: positiveInt("ll-viewers", parsed["ll-viewers"], quick ? 100 : 500),
     idleSeconds: quick ? 3 : 6,
     scenarios: new Set(only as Scenario[]),
     originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
@@ -379,6 +381,8 @@ async function main(): Promise<void> {
         results.playerLatency = await measurePlayerLatency({
           clip: clip.path,
           seconds: o.latencySeconds,
+          llViewers: o.llViewers,
+          llViewerSeconds: o.quick ? 10 : 20,
         });
         for (const run of results.playerLatency) {
           progress(`player latency ${run.setup}: ${JSON.stringify(run)}`);

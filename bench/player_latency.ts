@@ -13,6 +13,8 @@
  * age; the same method for every server) and, where the playlist carries
  * `#EXT-X-PROGRAM-DATE-TIME` (Cascade stamps it with the ingest wall clock; nginx-rtmp writes
  * none), wall clock minus the playhead's program date time. Both are reported as p50 / p95.
+ * After the Cascade LL sampling, `edge/bench/ll_viewers.ts` plays the same stream with many
+ * simulated LL viewers through the edge and counts the origin requests per part.
  */
 import { join } from "node:path";
 import { openBrowser } from "../tests/helpers/browser.ts";
@@ -22,6 +24,7 @@ import { freePort } from "../tests/helpers/ports.ts";
 import { delay, waitFor } from "../tests/helpers/wait.ts";
 import { hlsJsUrl } from "../web/assets.ts";
 import { percentile } from "./latency.ts";
+import { type LlViewersResult, runLlViewers } from "../edge/bench/ll_viewers.ts";
 import { startTarget } from "./servers.ts";
 
 export type LatencySetup = "cascade-ll" | "cascade-ts" | "nginx-rtmp";
@@ -34,6 +37,8 @@ export interface PlayerLatency {
   /** Wall clock minus the playhead's program date time, seconds (null without PDT). */
   pdtLatency: { p50: number; p95: number; n: number } | null;
   fatalErrors: number;
+  /** Cascade LL only: `viewers` simulated LL viewers on the same stream through the edge. */
+  llViewers?: LlViewersResult;
   /** Why the setup gave no figures, if it did not. */
   error?: string;
 }
@@ -42,6 +47,9 @@ export interface PlayerLatencyOptions {
   clip: string;
   /** Seconds sampled once playback advanced. */
   seconds: number;
+  /** LL viewers simulated after the Cascade LL sampling (0: none), and for how long. */
+  llViewers: number;
+  llViewerSeconds: number;
 }
 
 const STREAM = "latency";
@@ -167,7 +175,16 @@ export async function measurePlayerLatency(o: PlayerLatencyOptions): Promise<Pla
       try {
         const ll = setup === "cascade-ll" ? "1" : "0";
         const url = `http://127.0.0.1:${pagePort}/?ll=${ll}&src=${encodeURIComponent(playlist)}`;
-        out.push({ setup, ...(await sampleLatency(url, o.seconds)) });
+        const latency = await sampleLatency(url, o.seconds);
+        const llViewers = setup === "cascade-ll" && o.llViewers > 0
+          ? await runLlViewers({
+            edgeUrl: target.edgeUrl!,
+            name: STREAM,
+            viewers: o.llViewers,
+            durationMs: o.llViewerSeconds * 1000,
+          })
+          : undefined;
+        out.push({ setup, ...latency, ...(llViewers ? { llViewers } : {}) });
       } finally {
         await pageServer.shutdown();
       }

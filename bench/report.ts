@@ -499,24 +499,38 @@ function latencyRows(runs: PlayerLatency[]): Row[] {
   const pair = (x: { p50: number; p95: number } | null) =>
     x === null ? "n/a" : `${fixed(x.p50, 2)} / ${fixed(x.p95, 2)} s`;
   const nginx = runs.find((x) => x.setup === "nginx-rtmp");
-  return runs.map((run) => {
-    const ll = run.setup === "cascade-ll";
-    const pdt = run.pdtLatency;
-    return {
-      scenario: s9,
-      metric: SETUP_LABELS[run.setup],
-      cascade: run.error !== undefined
-        ? `failed: ${run.error}`
-        : `hls.latency ${pair(run.hlsLatency)}; wall clock − PDT ${pair(pdt)}` +
-          (run.fatalErrors > 0 ? `; ${run.fatalErrors} fatal errors` : ""),
-      peer: run.setup === "nginx-rtmp" || !nginx?.hlsLatency
-        ? ""
-        : `nginx-rtmp hls.latency ${pair(nginx.hlsLatency)}`,
-      ratio: "",
-      target: ll ? "p50 ≤ 1.5 s (wall clock − PDT)" : "",
-      met: ll ? yesNo(pdt !== null && pdt.p50 <= 1.5 && run.fatalErrors === 0) : "",
-    };
-  });
+  const viewers = runs.find((x) => x.llViewers !== undefined)?.llViewers;
+  const viewerRows: Row[] = viewers === undefined ? [] : [{
+    scenario: `9 ${viewers.viewers} LL viewers, one stream`,
+    metric: "origin requests per part (parts; blocking reloads per part)",
+    cascade: `${fixed(viewers.originPartRequestsPerPart, 2)} (${viewers.parts} parts; ` +
+      `${fixed(viewers.originBlockingRequestsPerPart, 2)} blocking reloads per part)`,
+    peer: "",
+    ratio: "",
+    target: "1 per part",
+    met: yesNo(viewers.parts > 0 && viewers.originPartRequestsPerPart <= 1.1),
+  }];
+  return [
+    ...runs.map((run) => {
+      const ll = run.setup === "cascade-ll";
+      const pdt = run.pdtLatency;
+      return {
+        scenario: s9,
+        metric: SETUP_LABELS[run.setup],
+        cascade: run.error !== undefined
+          ? `failed: ${run.error}`
+          : `hls.latency ${pair(run.hlsLatency)}; wall clock − PDT ${pair(pdt)}` +
+            (run.fatalErrors > 0 ? `; ${run.fatalErrors} fatal errors` : ""),
+        peer: run.setup === "nginx-rtmp" || !nginx?.hlsLatency
+          ? ""
+          : `nginx-rtmp hls.latency ${pair(nginx.hlsLatency)}`,
+        ratio: "",
+        target: ll ? "p50 ≤ 1.5 s (wall clock − PDT)" : "",
+        met: ll ? yesNo(pdt !== null && pdt.p50 <= 1.5 && run.fatalErrors === 0) : "",
+      };
+    }),
+    ...viewerRows,
+  ];
 }
 
 const HEADERS: Row = {
