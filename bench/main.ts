@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { probeJson } from "../tests/helpers/decode.ts";
 import { makeClip } from "../tests/helpers/media.ts";
 import { runAllInOne } from "./all_in_one.ts";
+import { measurePlayerLatency } from "./player_latency.ts";
 import { runEdgeThroughput } from "./edge_throughput.ts";
 import { measureIdleRss } from "./idle.ts";
 import { type IngestOptions, type IngestRound, runIngestRound } from "./ingest.ts";
@@ -32,12 +33,21 @@ import { RTMP_MODULE } from "../nginx/render.ts";
 import { exists, onPath } from "../tools/sys.ts";
 import { REDIS_SERVER } from "../tests/helpers/redis.ts";
 
-const SCENARIOS = ["ingest", "scale", "idle", "edge", "stampede", "allinone"] as const;
+const SCENARIOS = [
+  "ingest",
+  "scale",
+  "idle",
+  "edge",
+  "stampede",
+  "allinone",
+  "latency",
+] as const;
 type Scenario = typeof SCENARIOS[number];
 
 const USAGE =
   `Usage: deno task bench [--quick] [--streams N] [--streams-high N] [--seconds S] [--rounds R]
                         [--probes P] [--viewers V] [--edge-seconds S] [--aio-seconds S]
+                        [--latency-seconds S] [--ll-viewers N]
                         [--only ${SCENARIOS.join(",")}]
                         [--origin-flags "DENO RUN FLAGS"]`;
 
@@ -78,6 +88,8 @@ function parseOptions(args: string[]) {
         viewers: { type: "string" },
         "edge-seconds": { type: "string" },
         "aio-seconds": { type: "string" },
+        "latency-seconds": { type: "string" },
+        "ll-viewers": { type: "string" },
         only: { type: "string" },
         "origin-flags": { type: "string" },
         help: { type: "boolean", default: false },
@@ -110,6 +122,8 @@ function parseOptions(args: string[]) {
     viewers: positiveInt("viewers", parsed.viewers, 500),
     edgeSeconds: positiveInt("edge-seconds", parsed["edge-seconds"], quick ? 2 : 10),
     aioSeconds: positiveInt("aio-seconds", parsed["aio-seconds"], quick ? 40 : 240),
+    latencySeconds: positiveInt("latency-seconds", parsed["latency-seconds"], quick ? 10 : 30),
+    llViewers: positiveInt("ll-viewers", parsed["ll-viewers"], quick ? 100 : 500),
     idleSeconds: quick ? 3 : 6,
     scenarios: new Set(only as Scenario[]),
     originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
@@ -210,6 +224,7 @@ async function main(): Promise<void> {
     edgeThroughput: undefined,
     stampede: undefined,
     allInOne: undefined,
+    playerLatency: undefined,
     table: [],
     errors: [],
   };
@@ -347,6 +362,33 @@ async function main(): Promise<void> {
         );
       } catch (err) {
         errors.push(`allinone failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
+  if (o.scenarios.has("latency")) {
+    if (machine.ffmpeg === null) {
+      errors.push("latency skipped: needs ffmpeg");
+    } else {
+      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+      try {
+        const clip = await prepareClip(dir);
+        results.clip = clip.info;
+        progress(`player latency: hls.js in Chromium, ${o.latencySeconds} s per setup`);
+        results.playerLatency = await measurePlayerLatency({
+          clip: clip.path,
+          seconds: o.latencySeconds,
+          llViewers: o.llViewers,
+          llViewerSeconds: o.quick ? 10 : 20,
+        });
+        for (const run of results.playerLatency) {
+          progress(`player latency ${run.setup}: ${JSON.stringify(run)}`);
+        }
+      } catch (err) {
+        errors.push(`latency failed: ${(err as Error).message}`);
         progress(errors.at(-1)!);
       } finally {
         await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -5,6 +5,7 @@
  * worse round is taken to be other work getting in the way); every round is in the JSON.
  */
 import type { AllInOneRun } from "./all_in_one.ts";
+import type { LatencySetup, PlayerLatency } from "./player_latency.ts";
 import type { IdleRss } from "./idle.ts";
 import type { IngestRound, IngestServer } from "./ingest.ts";
 import { percentile, summarize, type Summary } from "./latency.ts";
@@ -40,6 +41,7 @@ export interface Results {
   edgeThroughput: ThroughputRun[] | { skipped: string } | undefined;
   stampede: StampedeRound[] | undefined;
   allInOne: AllInOneRun | undefined;
+  playerLatency: PlayerLatency[] | undefined;
   table: Row[];
   /** Scenarios that were skipped or failed, and why. */
   errors: string[];
@@ -482,6 +484,52 @@ export function tableRows(r: Results): Row[] {
     ...(r.scale ? scaleRows(r, r.scale) : []),
     ...(r.idle ? idleRows(r.idle) : []),
     ...(r.allInOne ? allInOneRows(r.allInOne) : []),
+    ...(r.playerLatency ? latencyRows(r.playerLatency) : []),
+  ];
+}
+
+const SETUP_LABELS: Record<LatencySetup, string> = {
+  "cascade-ll": "Cascade LL-HLS (ll.m3u8, lowLatencyMode) through the edge",
+  "cascade-ts": "Cascade HLS (index.m3u8) through the edge",
+  "nginx-rtmp": "nginx-rtmp HLS",
+};
+
+function latencyRows(runs: PlayerLatency[]): Row[] {
+  const s9 = "9 hls.js behind live, p50 / p95";
+  const pair = (x: { p50: number; p95: number } | null) =>
+    x === null ? "n/a" : `${fixed(x.p50, 2)} / ${fixed(x.p95, 2)} s`;
+  const nginx = runs.find((x) => x.setup === "nginx-rtmp");
+  const viewers = runs.find((x) => x.llViewers !== undefined)?.llViewers;
+  const viewerRows: Row[] = viewers === undefined ? [] : [{
+    scenario: `9 ${viewers.viewers} LL viewers, one stream`,
+    metric: "origin requests per part (parts; blocking reloads per part)",
+    cascade: `${fixed(viewers.originPartRequestsPerPart, 2)} (${viewers.parts} parts; ` +
+      `${fixed(viewers.originBlockingRequestsPerPart, 2)} blocking reloads per part)`,
+    peer: "",
+    ratio: "",
+    target: "1 per part",
+    met: yesNo(viewers.parts > 0 && viewers.originPartRequestsPerPart <= 1.1),
+  }];
+  return [
+    ...runs.map((run) => {
+      const ll = run.setup === "cascade-ll";
+      const pdt = run.pdtLatency;
+      return {
+        scenario: s9,
+        metric: SETUP_LABELS[run.setup],
+        cascade: run.error !== undefined
+          ? `failed: ${run.error}`
+          : `hls.latency ${pair(run.hlsLatency)}; wall clock − PDT ${pair(pdt)}` +
+            (run.fatalErrors > 0 ? `; ${run.fatalErrors} fatal errors` : ""),
+        peer: run.setup === "nginx-rtmp" || !nginx?.hlsLatency
+          ? ""
+          : `nginx-rtmp hls.latency ${pair(nginx.hlsLatency)}`,
+        ratio: "",
+        target: ll ? "p50 ≤ 1.5 s (wall clock − PDT)" : "",
+        met: ll ? yesNo(pdt !== null && pdt.p50 <= 1.5 && run.fatalErrors === 0) : "",
+      };
+    }),
+    ...viewerRows,
   ];
 }
 
@@ -579,6 +627,17 @@ function legend(r: Results): string[] {
         `${a.seconds} s from the moment every playlist answers; level = mean of the samples ` +
         `after the first ${fixed(a.settleSeconds, 0)} s, slope = least-squares line through ` +
         "them.",
+    );
+  }
+  if (r.playerLatency) {
+    lines.push(
+      "9: one ffmpeg -re -c copy publisher of the clip per setup, started fresh: `deno task " +
+        "origin` + `deno task edge` (Redis) for Cascade, nginx-rtmp's files served by a static " +
+        "file server for nginx-rtmp; hls.js (the build Cascade ships) in headless Chromium, " +
+        "defaults except lowLatencyMode for ll.m3u8; sampled every second once playback " +
+        "advanced 2 s. hls.latency is hls.js's own estimate of its distance behind the live " +
+        "edge (same method for all); wall clock − PDT is measured against Cascade's " +
+        "PROGRAM-DATE-TIME, the ingest wall clock (nginx-rtmp writes none).",
     );
   }
   return lines;

@@ -53,6 +53,7 @@ async function main(): Promise<void> {
     playlistTimeoutMs: config.EDGE_PLAYLIST_TIMEOUT_MS,
     playlistFreshMs: config.EDGE_PLAYLIST_FRESH_MS,
     segmentTimeoutMs: config.EDGE_SEGMENT_TIMEOUT_MS,
+    holdMarginMs: config.EDGE_HOLD_MARGIN_MS,
   });
   shutdown(() => edge.close());
   await edge.start();

@@ -149,6 +149,7 @@ export async function startAllInOne(
     playlistTimeoutMs: edgeConfig.EDGE_PLAYLIST_TIMEOUT_MS,
     playlistFreshMs: edgeConfig.EDGE_PLAYLIST_FRESH_MS,
     segmentTimeoutMs: edgeConfig.EDGE_SEGMENT_TIMEOUT_MS,
+    holdMarginMs: edgeConfig.EDGE_HOLD_MARGIN_MS,
   });
   await edge.start();
 

@@ -40,6 +40,7 @@ Deno.test("an origin claims at its first segment, updates on each playlist and r
     });
     assert.equal(first.originId, "origin-a");
     assert.equal(first.manifest, `${origin.httpUrl}/live/alpha/index.m3u8`);
+    assert.equal(first.ll, true, "the origin serves ll.m3u8");
     const firstPlaylist = parsePlaylist(
       await Deno.readTextFile(join(origin.mediaRoot, "alpha", "index.m3u8")),
     );

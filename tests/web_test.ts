@@ -4,7 +4,8 @@
  * as the all-in-one node mounts it (watch page, dashboard, API, edge), fed by an
  * in-process origin announcing in a MemoryRegistry, and ffmpeg as the
  * encoder. The watch page plays, shows a latency, goes offline when the publisher stops
- * and resumes by itself; the dashboard follows streams up and down within 3 s; a stream
+ * and resumes by itself; it plays `ll.m3u8` when the edge serves one and `index.m3u8` when
+ * not or when LL fails; the dashboard follows streams up and down within 3 s; a stream
  * created in the dashboard publishes with the key it showed; no key or token is ever in
  * what the server sends. With signed playback, the watch page without a token says it
  * needs a signed link, and the unlocked dashboard's watch link carries one and plays.
@@ -12,6 +13,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { openBrowser, videoTime, waitForPlayback, watchState } from "./helpers/browser.ts";
+import type { Page } from "./helpers/playwright.ts";
 import { loadConfig } from "@cascade/common/config";
 import { log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
@@ -103,6 +105,23 @@ async function startWebStack(signingKey?: string): Promise<WebStack> {
   };
 }
 
+/**
+ * Asserts the watch page chose the playlist the edge offers: `ll.m3u8` when the edge serves
+ * one (unless LL failed on the page, which then says so), `index.m3u8` otherwise.
+ */
+async function assertProtocol(page: Page, stack: WebStack, name: string): Promise<void> {
+  const res = await fetch(`${stack.url}/live/${name}/ll.m3u8`);
+  await res.body?.cancel();
+  const protocol = await page.getAttribute("#watch", "data-protocol");
+  const failed = await page.getAttribute("#watch", "data-low-latency-failed");
+  assert.equal(
+    protocol === "llhls" || failed === "true",
+    res.status === 200,
+    `protocol ${protocol} (LL failed: ${failed}) with ll.m3u8 answered ${res.status}`,
+  );
+  if (failed !== "true" && res.status !== 200) assert.equal(protocol, "hls");
+}
+
 /** Stops a publisher if it still runs. */
 function stopping(ff: () => TestProcess | undefined): AsyncDisposable {
   return { [Symbol.asyncDispose]: async () => void await ff()?.stop() };
@@ -128,6 +147,7 @@ Deno.test({
     "0",
     "no fatal hls.js error",
   );
+  await assertProtocol(page, stack, "alpha");
   const latency = await waitFor("a latency readout", async () => {
     const seconds = await page.getAttribute("#latency", "data-seconds");
     return seconds === null ? undefined : Number(seconds);
@@ -297,6 +317,76 @@ Deno.test({
 });
 
 Deno.test({
+  name: "watch page plays ll.m3u8 when the edge serves it, index.m3u8 when it is missing or fails",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using stack = await startWebStack();
+  const ff = publish(stack.origin.rtmpUrl(ALPHA_KEY));
+  await using _ff = stopping(() => ff);
+  await using browser = await openBrowser();
+  const { page } = browser;
+  await stack.live("alpha");
+  const watch = async (what: string) => {
+    await page.goto(`${stack.url}/watch/alpha`);
+    await waitForPlayback(page, 2, { what, timeoutMs: 30_000 });
+    assert.equal(await page.getAttribute("#watch", "data-engine"), "hls.js");
+    return {
+      protocol: await page.getAttribute("#watch", "data-protocol"),
+      failed: await page.getAttribute("#watch", "data-low-latency-failed"),
+      label: await page.textContent("#latency-label"),
+    };
+  };
+  const LL_ROUTE = "**/live/alpha/ll.m3u8*";
+  let llRequests = 0;
+
+  // Offered: whatever the edge answers for ll.m3u8 is played with lowLatencyMode. As a
+  // stand-in for the origin's LL playlist, this one is the TS playlist under the LL name
+  // (the first test plays the origin's own ll.m3u8 wherever it serves one).
+  await page.route(LL_ROUTE, async (route) => {
+    llRequests++;
+    const url = route.request().url().replace("/ll.m3u8", "/index.m3u8");
+    await route.fulfill({ response: await route.fetch({ url }) });
+  });
+  assert.deepEqual(await watch("LL playback"), {
+    protocol: "llhls",
+    failed: null,
+    label: "Latency (LL-HLS)",
+  });
+  assert.ok(llRequests >= 2, `the page checked and hls.js loaded ll.m3u8 (${llRequests})`);
+  assert.equal(await page.getAttribute("#watch", "data-fatal-errors"), "0");
+  await waitFor("a latency readout", async () => {
+    return await page.getAttribute("#latency", "data-seconds") !== null;
+  });
+  await page.unroute(LL_ROUTE);
+
+  // Not offered (an nginx-rtmp origin, HLS_LL=false): the edge answers 404.
+  llRequests = 0;
+  await page.route(LL_ROUTE, async (route) => {
+    llRequests++;
+    await route.fulfill({ status: 404, contentType: "application/json", body: "{}" });
+  });
+  assert.deepEqual(await watch("TS playback"), { protocol: "hls", failed: null, label: "Latency" });
+  assert.ok(llRequests >= 1, "the page asked for ll.m3u8 first");
+  await page.unroute(LL_ROUTE);
+
+  // Offered but unplayable: hls.js fails on it, and the page plays index.m3u8 at once.
+  await page.route(LL_ROUTE, (route) =>
+    route.fulfill({
+      contentType: "application/vnd.apple.mpegurl",
+      body: "#EXTM3U\n# nothing to play\n",
+    }));
+  assert.deepEqual(await watch("TS playback after LL failed"), {
+    protocol: "hls",
+    failed: "true",
+    label: "Latency",
+  });
+  assert.equal(await page.getAttribute("#watch", "data-fatal-errors"), "1");
+  assert.equal(await page.isVisible("#error"), false);
+  assert.deepEqual(browser.pageErrors, []);
+});
+
+Deno.test({
   name: "watch page falls back to the browser's own HLS player without hls.js",
   sanitizeOps: false,
   sanitizeResources: false,
@@ -319,6 +409,7 @@ Deno.test({
   await page.goto(`${stack.url}/watch/alpha`);
   await waitForPlayback(page, 2, { what: "native playback", timeoutMs: 20_000 });
   assert.equal(await page.getAttribute("#watch", "data-engine"), "native");
+  await assertProtocol(page, stack, "alpha");
   assert.deepEqual(browser.pageErrors, []);
 });
 

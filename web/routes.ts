@@ -3,12 +3,13 @@
  *
  * - `watchRoutes()` — `/watch/{name}`, the player page edges (and the all-in-one node)
  *   serve, with `/vendor/hls.min.js` and its own assets. The page uses only root-relative
- *   URLs (`/live/{name}/index.m3u8`), so it plays from whichever edge served it.
+ *   URLs (`/live/{name}/ll.m3u8` when the edge serves it, else `/live/{name}/index.m3u8`),
+ *   so it plays from whichever edge served it.
  * - `dashboardRoutes(deps)` — `/`, the operators' dashboard the API (and the all-in-one
  *   node) serves, with its data: `GET /api/v1/dashboard` (one snapshot) and
  *   `GET /api/v1/dashboard/events` (server-sent events, a snapshot per change).
  *
- * Pages are plain HTML and small JavaScript modules (the dashboard's split in two, its
+ * Pages are plain HTML and small JavaScript modules (each page's split in two, the
  * import versioned by `staticModule`), with no build step; every file is read once at
  * startup and served from memory. They hold no secret: the dashboard asks
  * for the admin token at run time, keeps it in `sessionStorage` and sends it to the API's
@@ -126,11 +127,13 @@ export interface WatchRoutesOptions {
 export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
   const log = opts.log ?? rootLog;
   const assets = sharedAssets(log);
-  const script = staticAsset("watch.js", JS);
+  const source = staticAsset("watch_source.js", JS);
+  const script = staticModule("watch.js", { "watch_source.js": source });
   const template = new TextDecoder().decode(staticAsset("watch.html", HTML).body);
   const versions = {
     style: `/assets/style.css?v=${assets.style.version}`,
     script: `/assets/watch.js?v=${script.version}`,
+    source: `/assets/watch_source.js?v=${source.version}`,
     hls: `/vendor/hls.min.js?v=${HLS_JS_VERSION}`,
   };
   // A template that does not fill is a bug to see at startup, not at the first viewer.
@@ -152,6 +155,7 @@ export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
   });
   serveHlsJs(app, assets);
   serveAsset(app, "/assets/watch.js", script);
+  serveAsset(app, "/assets/watch_source.js", source);
   serveAsset(app, "/assets/style.css", assets.style);
   return app;
 }

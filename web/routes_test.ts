@@ -62,6 +62,35 @@ Deno.test("watchRoutes() serves the watch page with relative URLs, no secrets an
   assert.doesNotMatch(html, /\{\{|https?:\/\//);
 });
 
+Deno.test(
+  "watchRoutes() serves the player as two versioned modules that pick ll.m3u8 or index.m3u8",
+  async () => {
+    const app = watchRoutes();
+    const html = await (await app.request("/watch/cam_1")).text();
+    const main = /src="(\/assets\/watch\.js\?v=[\w-]+)"/.exec(html)?.[1];
+    const preload = /href="(\/assets\/watch_source\.js\?v=[\w-]+)"/.exec(html)?.[1];
+    assert.ok(main && preload, html);
+    const js = await (await app.request(main)).text();
+    const imported = /from "\.\/(watch_source\.js\?v=[\w-]+)"/.exec(js)?.[1];
+    assert.equal(`/assets/${imported}`, preload, "the page preloads the version imported");
+    const res = await app.request(preload);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/javascript/);
+    assert.match(res.headers.get("cache-control") ?? "", /immutable/);
+    const source = await res.text();
+    assert.match(source, /export async function offersLowLatency/);
+    // Root-relative playlists only, so the page plays from whichever edge served it.
+    assert.match(source, /`\$\{base\}ll\.m3u8`/);
+    assert.match(source, /`\$\{base\}index\.m3u8`/);
+    assert.match(source, /const base = `\/live\/\$\{encodeURIComponent\(name\)\}\/`/);
+    assert.match(js, /lowLatencyMode: true/);
+    for (const text of [js, source]) {
+      assert.doesNotMatch(text, /https?:\/\//, "no absolute URL");
+      assert.ok(text.split("\n").length < 500, "each watch module stays under 500 lines");
+    }
+  },
+);
+
 Deno.test("watchRoutes() answers 404 for a name that is not a stream name", async () => {
   const app = watchRoutes();
   for (const path of ["/watch/Bad", "/watch/a%3Cb", "/watch/-x"]) {

@@ -2,9 +2,13 @@
  * Playback URLs for one live stream and one viewer: the HLS URL on the edge chosen by
  * `rankEdges` (region, load threshold, rendezvous hashing), a few alternatives for player
  * failover, and, with a signing key, a `?token=` bound to the stream and an expiry that
- * edges verify. The origin's own manifest is handed out only when no edge is alive.
+ * edges verify. The origin's own manifest is handed out only when no edge is alive. Each
+ * `hls` URL has an `llhls` twin naming the Low-Latency playlist (`ll.m3u8`) in the same
+ * place with the same token — the token binds the stream name, not a file — or null when
+ * the stream's origin serves no LL playlist (`StreamRecord.ll`).
  */
 import { signPlaybackToken } from "@cascade/common/playback_token";
+import { LIVE_PLAYLIST, LL_PLAYLIST } from "@cascade/media/hls/layout";
 import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
 import { rankEdges } from "@cascade/registry/edge_selection";
 
@@ -23,14 +27,16 @@ export interface PlaybackPlannerOptions {
 
 export interface PlaybackPlan {
   hls: string;
-  edges: { id: string; region: string; hls: string }[];
+  /** The LL-HLS playlist beside `hls`; null when the stream offers none. */
+  llhls: string | null;
+  edges: { id: string; region: string; hls: string; llhls: string | null }[];
   /** Token expiry in epoch milliseconds; null when unsigned. */
   expiresAt: number | null;
 }
 
-/** `{base}/live/{name}/index.m3u8`, the path every edge and origin serves. */
-export function manifestUrl(baseUrl: string, name: string): string {
-  return `${baseUrl.replace(/\/+$/, "")}/live/${name}/index.m3u8`;
+/** `{base}/live/{name}/{playlist}` (default `index.m3u8`), the path every edge and origin serves. */
+export function manifestUrl(baseUrl: string, name: string, playlist = LIVE_PLAYLIST): string {
+  return `${baseUrl.replace(/\/+$/, "")}/live/${name}/${playlist}`;
 }
 
 export class PlaybackPlanner {
@@ -62,13 +68,23 @@ export class PlaybackPlanner {
       region,
       loadThreshold: this.#opts.loadThreshold,
     }).slice(0, MAX_EDGE_CHOICES);
+    const ll = stream.ll === true;
     const choices = ranked.map((edge) => ({
       id: edge.id,
       region: edge.region,
       hls: manifestUrl(edge.url, stream.name) + query,
+      llhls: ll ? manifestUrl(edge.url, stream.name, LL_PLAYLIST) + query : null,
     }));
-    const hls = choices[0]?.hls ?? withQuery(stream.manifest, query);
-    return { hls, edges: choices, expiresAt };
+    const first = choices[0];
+    if (first !== undefined) {
+      return { hls: first.hls, llhls: first.llhls, edges: choices, expiresAt };
+    }
+    return {
+      hls: withQuery(stream.manifest, query),
+      llhls: ll ? manifestUrl(stream.originUrl, stream.name, LL_PLAYLIST) + query : null,
+      edges: choices,
+      expiresAt,
+    };
   }
 }
 

@@ -144,6 +144,12 @@ export const LiveStream = z.object({
     description: "HLS URL on the edge chosen for this client; null when playback is signed " +
       "and the caller presented no token (ask the playback endpoint with one)",
   }),
+  llhls: z.string().nullable().openapi({
+    description: "Low-Latency HLS URL beside `hls` (`ll.m3u8` instead of `index.m3u8`, same " +
+      "edge and token); null where `hls` is null or when the stream's origin serves no " +
+      "LL-HLS (an nginx-rtmp origin, or `HLS_LL=false`)",
+    example: "http://edge1.example.com:8000/live/cam1/ll.m3u8",
+  }),
   ...encoderFields,
 }).openapi("LiveStream");
 
@@ -172,10 +178,19 @@ export const PlaybackHeaders = z.object({
   }),
 });
 
+/** The LL-HLS URL beside an `hls` one: the same place and token, `ll.m3u8`. */
+const LlHlsUrl = z.string().nullable().openapi({
+  description: "Low-Latency HLS playlist (`ll.m3u8`: fMP4 parts, blocking reload) beside " +
+    "`hls`, with the same token; for hls.js with `lowLatencyMode` and Safari. Null when the " +
+    "stream's origin serves no LL-HLS (an nginx-rtmp origin, or `HLS_LL=false`): play `hls`",
+  example: "http://edge1.example.com:8000/live/cam1/ll.m3u8",
+});
+
 export const EdgeChoice = z.object({
   id: z.string(),
   region: z.string(),
   hls: z.string(),
+  llhls: LlHlsUrl,
 }).openapi("EdgeChoice");
 
 export const Playback = z.object({
@@ -184,7 +199,9 @@ export const Playback = z.object({
   region: z.string().nullable().openapi({ description: "The viewer region used" }),
   hls: z.string().openapi({
     description: "HLS URL on the chosen edge (on the origin only when no edge is alive)",
+    example: "http://edge1.example.com:8000/live/cam1/index.m3u8",
   }),
+  llhls: LlHlsUrl,
   edges: z.array(EdgeChoice).openapi({
     description: "Alternatives in order of preference, the chosen edge first",
   }),

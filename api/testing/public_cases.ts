@@ -46,6 +46,7 @@ export const publicCases: ApiCase[] = [
         startedAt: new Date(h.clock - 60_000).toISOString(),
         playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
         hls: `http://e1.test:8000/live/${name}/index.m3u8`,
+        llhls: null,
         ...NO_ENCODER_FIGURES,
       })),
     });
@@ -115,6 +116,7 @@ export const publicCases: ApiCase[] = [
         live: true,
         region: null,
         hls: record.manifest,
+        llhls: null,
         edges: [],
         expiresAt: null,
       });
@@ -199,6 +201,91 @@ export const publicCases: ApiCase[] = [
     },
   ],
 
+  [
+    "llhls: the LL playlist beside hls on each edge and on the origin, only for LL streams",
+    async (h) => {
+      await h.create("cam1");
+      await expectError(
+        await h.call("/api/v1/streams/cam1/playback", { token: null }),
+        404,
+        "not_live",
+      );
+      await h.live("cam1", "o1", { ll: true });
+      const alone = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(alone.hls, "http://o1.test:8081/live/cam1/index.m3u8");
+      assert.equal(alone.llhls, "http://o1.test:8081/live/cam1/ll.m3u8", "the origin's own");
+      await h.live("ts1", "o2", { ll: false });
+      await h.live("ts2", "o2");
+      await h.node("edge", "e1", { region: "eu" });
+      await h.node("edge", "e2", { region: "eu" });
+      const body = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(body.edges.length, 2);
+      for (const choice of [body, ...body.edges]) {
+        assert.match(choice.hls, /^http:\/\/e\d\.test:8000\/live\/cam1\/index\.m3u8$/);
+        assert.equal(choice.llhls, choice.hls.replace(/index\.m3u8$/, "ll.m3u8"));
+      }
+      assert.equal(body.llhls, body.edges[0].llhls);
+      for (const name of ["ts1", "ts2"]) {
+        const ts = await (await h.call(`/api/v1/streams/${name}/playback`, { token: null })).json();
+        assert.match(ts.hls, /index\.m3u8$/);
+        assert.equal(ts.llhls, null, `${name} offers no LL`);
+        assert.deepEqual(ts.edges.map((e: { llhls: unknown }) => e.llhls), [null, null]);
+      }
+      const live = await (await h.call("/api/v1/live", { token: null })).json();
+      assert.deepEqual(
+        live.streams.map((s: { name: string; hls: string; llhls: string | null }) => [
+          s.name,
+          s.llhls,
+          s.hls,
+        ]),
+        [
+          ["cam1", body.llhls, body.hls],
+          ["ts1", null, live.streams[1].hls],
+          ["ts2", null, live.streams[2].hls],
+        ],
+      );
+    },
+  ],
+
+  [
+    "llhls: signed like hls, with the same token; null with hls for anonymous /live",
+    async (h) => {
+      h.configure({
+        PLAYBACK_SIGNING_KEY: SIGNING_KEY,
+        PLAYBACK_TOKEN_TTL_SECONDS: "600",
+        PLAYBACK_API_TOKEN: PLAYBACK_TOKEN,
+      });
+      await h.live("cam1", "o1", { ll: true });
+      const alone = await (await h.call("/api/v1/streams/cam1/playback", { token: PLAYBACK_TOKEN }))
+        .json();
+      assert.equal(
+        alone.llhls,
+        `http://o1.test:8081/live/cam1/ll.m3u8?token=${tokenOf(alone.hls)}`,
+      );
+      await h.node("edge", "e1");
+      await h.node("edge", "e2");
+      const body = await (await h.call("/api/v1/streams/cam1/playback", { token: PLAYBACK_TOKEN }))
+        .json();
+      const expires = Math.floor(h.clock / 1000) + 600;
+      for (const choice of [body, ...body.edges]) {
+        const token = tokenOf(choice.llhls);
+        assert.equal(token, tokenOf(choice.hls), "one token for both playlists");
+        assert.equal(choice.llhls, choice.hls.replace("/index.m3u8?", "/ll.m3u8?"));
+        assert.deepEqual(await verifyPlaybackToken(SIGNING_KEY, "cam1", token, h.clock), {
+          valid: true,
+          expiresAt: expires,
+        });
+      }
+      const live = await (await h.call("/api/v1/live", { token: PLAYBACK_TOKEN })).json();
+      assert.match(live.streams[0].llhls, /\/cam1\/ll\.m3u8\?token=\d+\.[A-Za-z0-9_-]{43}$/);
+      const anonymous = await (await h.call("/api/v1/live", { token: null })).json();
+      assert.deepEqual(
+        anonymous.streams.map((s: { hls: unknown; llhls: unknown }) => [s.hls, s.llhls]),
+        [[null, null]],
+      );
+    },
+  ],
+
   ["GET /streams/{name}/playback signs HLS URLs when PLAYBACK_SIGNING_KEY is set", async (h) => {
     h.configure({
       PLAYBACK_SIGNING_KEY: SIGNING_KEY,
@@ -255,6 +342,7 @@ export const publicCases: ApiCase[] = [
           startedAt: new Date(h.clock - 60_000).toISOString(),
           playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
           hls: null,
+          llhls: null,
           ...NO_ENCODER_FIGURES,
         })),
       });

@@ -123,6 +123,11 @@ export const serviceCases: ApiCase[] = [
       ),
     );
     assert.ok(doc.components.schemas.CreateStream.properties.name.pattern);
+    for (const schema of ["Playback", "EdgeChoice", "LiveStream"]) {
+      const { properties, required } = doc.components.schemas[schema];
+      assert.match(properties.llhls.description, /ll\.m3u8/, `${schema}.llhls is described`);
+      assert.ok(required.includes("llhls"), `${schema}.llhls is always present`);
+    }
     const page = await h.call("/api/v1/docs", { token: null });
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-type") ?? "", /text\/html/);

@@ -6,7 +6,7 @@
  * playlist was written), so two broadcasts of one name, or two origins, never share an entry.
  */
 import type { StreamRecord, VodRecord } from "@cascade/registry/types";
-import { SEGMENT_FILE_RE, segmentFileName } from "@cascade/media/hls/layout";
+import { LL_PLAYLIST, SEGMENT_FILE_RE } from "@cascade/media/hls/layout";
 
 /** How a response was produced, as reported in `X-Cache`. */
 export type CacheResult = "HIT" | "MISS" | "COALESCED" | "STALE";
@@ -23,14 +23,23 @@ export interface CachedObject {
   etag: string;
   /** The playlist text `body` encodes (playlists only). */
   text?: string;
-  /** `#EXT-X-TARGETDURATION` for playlists, seconds. */
+  /** `#EXT-X-TARGETDURATION` for playlists, an LL-HLS part's `PART-TARGET`, seconds. */
   targetDuration?: number;
   /** A VOD playlist (`vod.m3u8`, `vod-{n}.m3u8`) with `#EXT-X-ENDLIST`: it no longer grows. */
   finished?: boolean;
   /** A live playlist with `#EXT-X-ENDLIST`: its broadcast's last one. */
   ended?: boolean;
-  /** A live playlist: the sequence number its first segment's file name carries. */
+  /**
+   * A live playlist: the sequence number its first segment's file name carries (`ll.m3u8`:
+   * its media sequence, which its part and segment names carry).
+   */
   oldestSegment?: number;
+  /**
+   * An LL-HLS blocking playlist answer: seconds it stays valid from `fetchedAt` (the
+   * origin's `max-age`). A given directive URL never names a different answer, so neither
+   * freshness rules nor `stream.update` shorten it.
+   */
+  maxAge?: number;
 }
 
 /** The part of a cache key that names one broadcast of one stream on one origin. */
@@ -177,22 +186,29 @@ export class Coalescer<T> {
  * playlist's window (plus `graceSegments` for players still on the previous playlist) can
  * be dropped the moment a newer playlist arrives. Without it, segments no viewer will ask
  * for again sit in the cache until the byte budget pushes them out, and the edge's memory
- * follows the cache cap instead of the live windows.
+ * follows the cache cap instead of the live windows. The TS files and the LL-HLS parts and
+ * segments of a broadcast are numbered apart, so each has its own window, moved by its own
+ * playlist (`index.m3u8`, `ll.m3u8`).
  */
-/** Broadcasts `LiveWindows` remembers at once. */
-const MAX_BROADCASTS = 4096;
+/** Windows `LiveWindows` remembers at once. */
+const MAX_WINDOWS = 4096;
+
+/** The media sequence number in an LL-HLS part or segment name (`LL_FILE_RE`). */
+const LL_MEDIA_RE = /^[0-9a-z]+_(?:p(\d+)\.\d+|s(\d+))\.m4s$/;
 
 export class LiveWindows {
   readonly graceSegments: number;
-  readonly #held = new Map<string, Set<number>>();
+  /** Window (`#windowOf`) → file name → its media sequence number. */
+  readonly #held = new Map<string, Map<string, number>>();
 
   constructor(graceSegments: number) {
     this.graceSegments = graceSegments;
   }
 
   /**
-   * `obj`, file `file` of the live broadcast `broadcast`, was stored in `cache`: a segment is
-   * remembered; a playlist drops from `cache` the segments it left behind. Returns how many.
+   * `obj`, file `file` of the live broadcast `broadcast`, was stored in `cache`: a segment or
+   * part is remembered; a playlist drops from `cache` the files it left behind. Returns how
+   * many.
    */
   noteStored(
     cache: ByteLru<CachedObject>,
@@ -201,40 +217,46 @@ export class LiveWindows {
     obj: CachedObject,
   ): number {
     if (SEGMENT_FILE_RE.test(file)) {
-      this.#stored(broadcast, parseInt(file, 10));
+      this.#stored(broadcast, file, parseInt(file, 10));
+      return 0;
+    }
+    const ll = LL_MEDIA_RE.exec(file);
+    if (ll !== null) {
+      this.#stored(`${broadcast} ll`, file, Number(ll[1] ?? ll[2]));
       return 0;
     }
     if (obj.oldestSegment === undefined) return 0;
-    const gone = this.#expired(broadcast, obj.oldestSegment);
-    for (const sequence of gone) cache.delete(cacheKey(broadcast, segmentFileName(sequence)));
+    const window = file === LL_PLAYLIST ? `${broadcast} ll` : broadcast;
+    const gone = this.#expired(window, obj.oldestSegment);
+    for (const name of gone) cache.delete(cacheKey(broadcast, name));
     return gone.length;
   }
 
-  /** Segment `sequence` of `broadcast` was stored. */
-  #stored(broadcast: string, sequence: number): void {
-    let held = this.#held.get(broadcast);
+  /** `file`, of media sequence `sequence`, was stored in `window`. */
+  #stored(window: string, file: string, sequence: number): void {
+    let held = this.#held.get(window);
     if (held === undefined) {
       // Ended broadcasts leave their last window here; the oldest go first beyond the bound.
-      if (this.#held.size >= MAX_BROADCASTS) this.#held.delete(this.#held.keys().next().value!);
-      this.#held.set(broadcast, held = new Set());
+      if (this.#held.size >= MAX_WINDOWS) this.#held.delete(this.#held.keys().next().value!);
+      this.#held.set(window, held = new Map());
     }
-    held.add(sequence);
+    held.set(file, sequence);
   }
 
   /**
-   * A playlist of `broadcast` whose first segment is `oldest` was stored: returns the held
-   * sequences that left the window, and forgets them.
+   * A playlist of `window` whose first segment is `oldest` was stored: returns the held
+   * files that left the window, and forgets them.
    */
-  #expired(broadcast: string, oldest: number): number[] {
-    const held = this.#held.get(broadcast);
+  #expired(window: string, oldest: number): string[] {
+    const held = this.#held.get(window);
     if (held === undefined) return [];
     const below = oldest - this.graceSegments;
-    const gone: number[] = [];
-    for (const sequence of held) {
-      if (sequence < below) gone.push(sequence);
+    const gone: string[] = [];
+    for (const [file, sequence] of held) {
+      if (sequence < below) gone.push(file);
     }
-    for (const sequence of gone) held.delete(sequence);
-    if (held.size === 0) this.#held.delete(broadcast);
+    for (const file of gone) held.delete(file);
+    if (held.size === 0) this.#held.delete(window);
     return gone;
   }
 }

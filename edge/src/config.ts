@@ -37,6 +37,11 @@ export const edgeConfigSchema = z.object({
   EDGE_PLAYLIST_FRESH_MS: millis(1000),
   /** Time allowed for a whole segment fetch from an origin. */
   EDGE_SEGMENT_TIMEOUT_MS: millis(10_000),
+  /**
+   * Time allowed beyond the origin's hold of 3 target durations for the LL-HLS requests it
+   * holds (blocking playlist reloads, the hinted part).
+   */
+  EDGE_HOLD_MARGIN_MS: millis(2000),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */
   PLAYBACK_SIGNING_KEY: secretFields.PLAYBACK_SIGNING_KEY.optional(),
   /** `Access-Control-Allow-Origin`; empty string → no CORS headers. */

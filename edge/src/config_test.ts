@@ -11,6 +11,7 @@ Deno.test("edgeConfigSchema has the defaults of docs/architecture.md", () => {
   assert.equal(c.REDIS_URL, undefined);
   assert.equal(c.PLAYBACK_SIGNING_KEY, undefined);
   assert.equal(c.HTTP_REQUEST_TIMEOUT_SECONDS, 10);
+  assert.equal(c.EDGE_HOLD_MARGIN_MS, 2000);
   assert.equal(c.HTTP_MAX_CONNECTIONS, undefined);
   assert.equal(edgePublicUrl(c, 8123), "http://127.0.0.1:8123");
   assert.equal(nodeId(c.NODE_ID, 8123), `${Deno.hostname()}:8123`);
@@ -33,6 +34,7 @@ const bad: [Record<string, string>, RegExp][] = [
   [{ REDIS_URL: "redis://r", EDGE_PUBLIC_URL: "edge:8000" }, /^Invalid EDGE_PUBLIC_URL/],
   [{ REDIS_URL: "redis://r", NODE_ID: "a b" }, /^Invalid NODE_ID/],
   [{ REDIS_URL: "redis://r", HTTP_MAX_CONNECTIONS: "0" }, /^Invalid HTTP_MAX_CONNECTIONS/],
+  [{ REDIS_URL: "redis://r", EDGE_HOLD_MARGIN_MS: "-1" }, /^Invalid EDGE_HOLD_MARGIN_MS/],
 ];
 
 for (const [env, message] of bad) {

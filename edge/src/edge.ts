@@ -12,14 +12,16 @@
  * for VOD (`KEEP_HLS`) is found through `vod:{name}`: VOD playlists (`vod.m3u8`,
  * `vod-{n}.m3u8`) come from the origin that record names, and so do the segments of a name
  * that is not live (or that its live origin does not have, when a viewer plays the last
- * broadcast while the next one is live elsewhere). Building the replies is `replies.ts`'s
- * job, counting them `metrics.ts`'s.
+ * broadcast while the next one is live elsewhere). LL-HLS files go the same way, keyed by
+ * their blocking-reload directives too (`paths.ts`): identical blocking reloads share one
+ * request the origin holds, and its "not yet" answers are never remembered. How long a copy
+ * stays good is `freshness.ts`'s call, replies are `replies.ts`'s job, counting `metrics.ts`'s.
  */
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import { HttpError } from "@cascade/common/http_errors";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { MEDIA_METHODS } from "@cascade/common/http_paths";
-import { LIVE_PLAYLIST, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import { VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry, StreamRecord, VodRecord } from "@cascade/registry/types";
 import {
@@ -33,26 +35,27 @@ import {
   LiveWindows,
   vodBroadcastKey,
 } from "./cache.ts";
-import { Endings } from "./endings.ts";
+import { endingKey, Endings, watched } from "./endings.ts";
+import { Freshness } from "./freshness.ts";
 import { LoadMeter } from "./load.ts";
 import { type LookupOptions, type RegistryLookup, StreamLookup, VodLookup } from "./lookup.ts";
 import { StreamSubscriptions } from "./stream_subscriptions.ts";
 import { type EdgeMetrics, registerEdgeMetrics } from "./metrics.ts";
 import { OriginClient, OriginFetchError } from "./origin_client.ts";
-import { OriginFetcher } from "./origin_fetch.ts";
+import { DEFAULT_HOLD_MARGIN_MS, OriginFetcher } from "./origin_fetch.ts";
 import { Misses, missMs } from "./misses.ts";
-import { MAX_TARGET_LENGTH, type MediaTarget, parseMediaTarget, splitTarget } from "./paths.ts";
+import {
+  fileKind,
+  keyedFile,
+  MAX_TARGET_LENGTH,
+  type MediaTarget,
+  parseMediaTarget,
+  splitTarget,
+} from "./paths.ts";
 import { errorReply, playlistReply, preflightReply, segmentReply, withCors } from "./replies.ts";
 import { RecordCheck } from "./record_check.ts";
 import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
-import {
-  type Got,
-  liveSource,
-  type Source,
-  targetSeconds,
-  VOD_PLAYLIST_SECONDS,
-  vodSource,
-} from "./source.ts";
+import { type Got, liveSource, type Source, targetSeconds, vodSource } from "./source.ts";
 import { TokenGate } from "./token_gate.ts";
 
 export interface EdgeOptions {
@@ -74,6 +77,11 @@ export interface EdgeOptions {
    */
   playlistFreshMs?: number;
   segmentTimeoutMs?: number;
+  /**
+   * Time allowed beyond the origin's hold of 3 target durations for the requests it holds
+   * (LL-HLS blocking reloads and hinted parts; `EDGE_HOLD_MARGIN_MS`).
+   */
+  holdMarginMs?: number;
   /** The origin client (default: one built from the timeouts above, closed with the edge). */
   client?: OriginClient;
   /**
@@ -117,9 +125,7 @@ export class Edge {
   readonly #misses = new Misses();
   readonly #endings = new Endings();
   readonly #cors: string;
-  readonly #playlistFreshMs: number;
-  /** When `stream.update` last said a name's playlist changed: older cached copies are stale. */
-  readonly #playlistChangedAt = new Map<string, number>();
+  readonly #freshness: Freshness;
   readonly #now: () => number;
   readonly #m: EdgeMetrics;
   #draining = false;
@@ -144,7 +150,7 @@ export class Edge {
     this.#gate = new TokenGate(opts.signingKey, this.#now);
     this.#check = new RecordCheck(this.#log);
     this.#cors = opts.corsOrigin ?? "*";
-    this.#playlistFreshMs = opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS;
+    this.#freshness = new Freshness(opts.playlistFreshMs ?? DEFAULT_PLAYLIST_FRESH_MS, this.#now);
     this.metrics = opts.metrics ?? new MetricsRegistry();
     this.#m = registerEdgeMetrics(this.metrics, this);
     this.#origin = new OriginFetcher({
@@ -154,15 +160,16 @@ export class Edge {
       now: this.#now,
       playlistTimeoutMs: opts.playlistTimeoutMs ?? 2000,
       segmentTimeoutMs: opts.segmentTimeoutMs ?? 10_000,
+      holdMarginMs: opts.holdMarginMs ?? DEFAULT_HOLD_MARGIN_MS,
     });
     this.lookup.onOutcome = (outcome) => this.#m.lookup(outcome).inc();
     this.vodLookup.onOutcome = this.lookup.onOutcome;
     this.#subscriptions.listen({
       event: (event) => {
-        if (event.type === "stream.update") this.#playlistChangedAt.set(event.name, this.#now());
-        else if (event.type === "stream.down") this.#playlistChangedAt.delete(event.name);
+        if (event.type === "stream.update") this.#freshness.changed(event.name);
+        else if (event.type === "stream.down") this.#freshness.forget(event.name);
       },
-      forget: (name) => this.#playlistChangedAt.delete(name),
+      forget: (name) => this.#freshness.forget(name),
     });
   }
 
@@ -247,7 +254,7 @@ export class Edge {
     const got = await this.#serve(target);
     const now = this.#now();
     return target.kind === "segment"
-      ? segmentReply(req, got, now, (seconds) => this.load.segment(seconds))
+      ? segmentReply(req, target, got, now, (seconds) => this.load.segment(seconds))
       : playlistReply(req, target, got, now, this.#gate.signed);
   }
 
@@ -265,17 +272,17 @@ export class Edge {
     const live = await this.#liveRecord(target.name);
     if (live === null) {
       let got = vodPlaylist ? null : await this.#ended(target);
-      if (got === null && target.kind === "segment") got = await this.#fromVod(target);
+      if (got === null && tsSegment(target)) got = await this.#fromVod(target);
       if (got !== null) return got;
       throw notLive(target.name);
     }
     try {
       const got = await this.#obtain(target, live);
-      if (target.file === LIVE_PLAYLIST) this.#endings.served(target.name, got, this.#now());
+      if (watched(target)) this.#endings.served(endingKey(target), got, this.#now());
       return got;
     } catch (err) {
       const missing = err instanceof HttpError && err.status === 404;
-      if (!missing || target.kind !== "segment") throw err;
+      if (!missing || !tsSegment(target)) throw err;
       // Only a fallback: when it fails too (registry or VOD origin), the answer stays 404.
       const got = await this.#fromVod(target, live).catch((fallback) => {
         if (fallback instanceof HttpError || fallback instanceof OriginFetchError) return null;
@@ -292,29 +299,30 @@ export class Edge {
    */
   async #ended(target: MediaTarget): Promise<Got | null> {
     const now = this.#now();
-    const final = this.#endings.final(target.name, now);
+    const key = endingKey(target);
+    const final = this.#endings.final(key, now);
     if (final !== null && target.kind === "playlist") {
-      this.#m.result(target.kind, "HIT").inc();
+      this.#m.result(fileKind(target), "HIT").inc();
       return { obj: final.obj, result: "HIT", source: final.source };
     }
     const source = final?.source ??
-      (target.file === LIVE_PLAYLIST ? this.#endings.watchedSource(target.name, now) : null);
+      (watched(target) ? this.#endings.watchedSource(key, now) : null);
     if (source === null) return null;
     let got: Got;
     try {
       got = await this.#through(target, source);
     } catch (err) {
       if (!(err instanceof OriginFetchError)) throw err;
-      if (final === null) this.#endings.forget(target.name);
+      if (final === null) this.#endings.forget(key);
       return null;
     }
     if (final !== null) return got.obj === null ? null : got;
     // The copy cached before the release may still be fresh; the next request asks again.
     if (got.obj !== null && (got.obj.ended || got.result === "HIT")) {
-      this.#endings.served(target.name, got, now);
+      this.#endings.served(key, got, now);
       return got;
     }
-    this.#endings.forget(target.name);
+    this.#endings.forget(key);
     return null;
   }
 
@@ -423,7 +431,7 @@ export class Edge {
       const stale = this.#staleCopy(target, source) ??
         this.#staleCopy(target, liveSource(record));
       if (stale !== null) {
-        this.#m.result(target.kind, "STALE").inc();
+        this.#m.result(fileKind(target), "STALE").inc();
         return { obj: stale, result: "STALE", source };
       }
     }
@@ -431,7 +439,7 @@ export class Edge {
   }
 
   #staleCopy(target: MediaTarget, source: Source): CachedObject | null {
-    const obj = this.cache.peek(cacheKey(source.broadcast, target.file));
+    const obj = this.cache.peek(cacheKey(source.broadcast, keyedFile(target)));
     if (obj === undefined) return null;
     const age = this.#now() - obj.fetchedAt;
     return age <= targetSeconds(obj, source) * 1000 ? obj : null;
@@ -439,30 +447,23 @@ export class Edge {
 
   /** Cache, or a shared fetch; counts the outcome. */
   async #through(target: MediaTarget, source: Source): Promise<Got> {
-    const key = cacheKey(source.broadcast, target.file);
+    const key = cacheKey(source.broadcast, keyedFile(target));
+    const kind = fileKind(target);
     const cached = this.cache.get(key);
-    if (cached !== undefined && this.#fresh(target, cached, source)) {
-      this.#m.result(target.kind, "HIT").inc();
+    if (cached !== undefined && this.#freshness.fresh(target, cached, source)) {
+      this.#m.result(kind, "HIT").inc();
       return { obj: cached, result: "HIT", source };
     }
     if (this.#misses.has(key, this.#now())) {
-      this.#m.result(target.kind, "HIT").inc();
+      this.#m.result(kind, "HIT").inc();
       return { obj: null, result: "HIT", source };
     }
+    // The flight is never cancelled: a viewer who leaves leaves the others waiting on it.
     const { promise, leader } = this.#flights.run(key, () => this.#fetch(target, source, key));
     const obj = await promise;
     const result: CacheResult = leader ? "MISS" : "COALESCED";
-    this.#m.result(target.kind, result).inc();
+    this.#m.result(kind, result).inc();
     return { obj, result, source };
-  }
-
-  #fresh(target: MediaTarget, obj: CachedObject, source: Source): boolean {
-    if (target.kind === "segment") return true;
-    if (obj.finished) return this.#now() - obj.fetchedAt < VOD_PLAYLIST_SECONDS * 1000;
-    const changedAt = this.#playlistChangedAt.get(target.name);
-    if (changedAt !== undefined && changedAt >= obj.fetchedAt) return false;
-    const freshMs = Math.min(this.#playlistFreshMs, (targetSeconds(obj, source) * 1000) / 2);
-    return this.#now() - obj.fetchedAt < freshMs;
   }
 
   /** One origin fetch; a servable object is cached before the waiters see it. */
@@ -472,6 +473,8 @@ export class Edge {
       this.#misses.add(key, this.#now() + missMs(source));
       return null;
     }
+    // A blocking answer the origin says not to keep is only shared with its own flight.
+    if (obj.maxAge === 0) return obj;
     if (obj.text !== undefined) this.#misses.listed(source.broadcast, obj.text);
     const before = this.cache.evictions;
     if (this.cache.set(key, obj) && source.live) {
@@ -481,6 +484,11 @@ export class Edge {
     this.#m.evictions.inc(this.cache.evictions - before);
     return obj;
   }
+}
+
+/** A TS segment: one a VOD origin may have too (LL-HLS files are live only). */
+function tsSegment(target: MediaTarget): boolean {
+  return target.kind === "segment" && target.ll === undefined;
 }
 
 function notLive(name: string): HttpError {

@@ -6,8 +6,12 @@
  * came from; once the name is no longer live, that origin is asked once more, and a playlist
  * with `#EXT-X-ENDLIST` it answers (or one fetched before the release) is served, with its
  * segments, for `FINAL_TARGETS` target durations. A name nobody watched stays a 404.
+ * A name's TS playlist (`index.m3u8`) and LL-HLS playlist (`ll.m3u8`, with its own files)
+ * end apart (`endingKey`).
  */
+import { LIVE_PLAYLIST, LL_PLAYLIST } from "@cascade/media/hls/layout";
 import type { CachedObject } from "./cache.ts";
+import type { MediaTarget } from "./paths.ts";
 import { type Got, type Source, targetSeconds } from "./source.ts";
 
 /** Target durations a final playlist stays available, and a watched name stays eligible. */
@@ -64,6 +68,16 @@ export class Endings {
   forget(name: string): void {
     this.#watched.delete(name);
   }
+}
+
+/** A live playlist whose viewers should see its broadcast end. */
+export function watched(target: MediaTarget): boolean {
+  return target.file === LIVE_PLAYLIST || target.ll?.kind === "playlist";
+}
+
+/** The key `target`'s ending is kept under: the name, or the name's LL-HLS playlist. */
+export function endingKey(target: MediaTarget): string {
+  return target.ll === undefined ? target.name : `${target.name}/${LL_PLAYLIST}`;
 }
 
 function bounded<V>(map: Map<string, V>, key: string, value: V): void {

@@ -1,6 +1,7 @@
 /**
  * The edge's Prometheus metrics (`cascade_edge_*`): responses by status, cache outcomes by
- * file kind, bytes sent, origin fetch latency and failures, evictions and registry lookups,
+ * file kind, bytes sent, origin requests by file kind (one per LL-HLS part, however many
+ * viewers), their latency and failures, evictions and registry lookups,
  * plus gauges read at scrape time (cache size, fetches in flight, viewers, egress). Labelled
  * children are created once per label value and kept, so counting a request costs a map
  * lookup and an increment, never a string build.
@@ -10,7 +11,7 @@ import type { CacheResult } from "./cache.ts";
 import type { LoadMeter } from "./load.ts";
 import type { LookupOutcome } from "./lookup.ts";
 import type { OriginErrorReason } from "./origin_client.ts";
-import type { MediaKind } from "./paths.ts";
+import type { FileKind } from "./paths.ts";
 
 const ORIGIN_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -34,6 +35,11 @@ export function registerEdgeMetrics(m: MetricsRegistry, edge: EdgeGauges) {
     "cascade_edge_cache_results_total",
     "Media responses by file kind and cache outcome (HIT, MISS, COALESCED, STALE)",
     ["kind", "result"],
+  );
+  const originRequests = m.counter(
+    "cascade_edge_origin_requests_total",
+    "Requests sent to origins, by file kind (playlist, blocking_playlist, segment, part, init)",
+    ["kind"],
   );
   const bytesOut = m.counter("cascade_edge_bytes_out_total", "Response body bytes sent").labels();
   const originSeconds = m.histogram(
@@ -78,7 +84,7 @@ export function registerEdgeMetrics(m: MetricsRegistry, edge: EdgeGauges) {
   const byStatus = memo((status: number) => requests.labels(String(status)));
   const byLookup = memo((outcome: LookupOutcome) => lookups.labels(outcome));
   const byResult = memo((key: string) => {
-    const [kind, result] = key.split(" ") as [MediaKind, CacheResult];
+    const [kind, result] = key.split(" ") as [FileKind, CacheResult];
     return results.labels(kind, result.toLowerCase());
   });
   return {
@@ -87,8 +93,9 @@ export function registerEdgeMetrics(m: MetricsRegistry, edge: EdgeGauges) {
     windowEvictions,
     status: byStatus,
     lookup: byLookup,
-    result: (kind: MediaKind, result: CacheResult) => byResult(`${kind} ${result}`),
-    originSeconds: (kind: MediaKind) => originSeconds.labels(kind),
+    result: (kind: FileKind, result: CacheResult) => byResult(`${kind} ${result}`),
+    originSeconds: (kind: FileKind) => originSeconds.labels(kind),
+    originRequest: (kind: FileKind) => originRequests.labels(kind),
     originError: (reason: OriginErrorReason) => originErrors.labels(reason),
   };
 }

@@ -55,6 +55,8 @@ export class OriginFetchError extends Error {
 export interface OriginResponse {
   status: 200 | 404;
   body: Uint8Array<ArrayBuffer>;
+  /** The origin's `Cache-Control`, when it sent one (an LL-HLS blocking answer's lifetime). */
+  cacheControl: string | null;
 }
 
 export interface OriginClientOptions {
@@ -62,6 +64,13 @@ export interface OriginClientOptions {
   connectTimeoutMs?: number;
   /** Connections per origin at most (default 32). */
   connectionsPerOrigin?: number;
+  /**
+   * Connections per origin at most for requests the origin holds open (LL-HLS blocking
+   * playlist reloads and hinted parts, default 1024). They sit idle for up to three target
+   * durations each, one per stream and directive, so they get a pool of their own and never
+   * queue segment fetches behind them, nor queue behind each other.
+   */
+  heldConnectionsPerOrigin?: number;
   /** Largest body accepted (default 64 MiB). */
   maxBodyBytes?: number;
   /** Pools unused this long are closed (default 60 000 ms). */
@@ -78,6 +87,7 @@ const EMPTY = new Uint8Array(0);
 export class OriginClient {
   readonly #connectTimeoutMs: number;
   readonly #connections: number;
+  readonly #heldConnections: number;
   readonly #maxBodyBytes: number;
   readonly #idlePoolMs: number;
   readonly #pools = new Map<string, PoolEntry>();
@@ -87,15 +97,22 @@ export class OriginClient {
   constructor(opts: OriginClientOptions = {}) {
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 1000;
     this.#connections = opts.connectionsPerOrigin ?? 32;
+    this.#heldConnections = opts.heldConnectionsPerOrigin ?? 1024;
     this.#maxBodyBytes = opts.maxBodyBytes ?? 64 * 1024 * 1024;
     this.#idlePoolMs = opts.idlePoolMs ?? 60_000;
   }
 
   /**
-   * GETs `path` (e.g. `/live/cam/12.ts`) from the origin at `baseUrl` (which may carry a
-   * path prefix) within `timeoutMs`.
+   * GETs `path` (e.g. `/live/cam/12.ts`, may carry a query) from the origin at `baseUrl`
+   * (which may carry a path prefix) within `timeoutMs`; `held` for a request the origin may
+   * hold open (see `heldConnectionsPerOrigin`).
    */
-  async get(baseUrl: string, path: string, timeoutMs: number): Promise<OriginResponse> {
+  async get(
+    baseUrl: string,
+    path: string,
+    timeoutMs: number,
+    held = false,
+  ): Promise<OriginResponse> {
     if (this.#closed) throw new OriginFetchError("network", "Origin client is closed");
     let url: URL;
     try {
@@ -103,7 +120,7 @@ export class OriginClient {
     } catch {
       throw new OriginFetchError("connect", `Invalid origin URL: ${JSON.stringify(baseUrl)}`);
     }
-    const pool = this.#pool(url.origin);
+    const pool = this.#pool(url.origin, held);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     let started = false;
@@ -118,7 +135,7 @@ export class OriginClient {
       started = true;
       if (res.statusCode === 404) {
         await res.body.dump();
-        return { status: 404, body: EMPTY };
+        return { status: 404, body: EMPTY, cacheControl: null };
       }
       if (res.statusCode !== 200) {
         await res.body.dump();
@@ -135,7 +152,12 @@ export class OriginClient {
         throw new OriginFetchError("too_large", `Origin body too large: ${declared} bytes`);
       }
       const body = await this.#read(res.body, declared);
-      return { status: 200, body };
+      const cacheControl = res.headers["cache-control"];
+      return {
+        status: 200,
+        body,
+        cacheControl: typeof cacheControl === "string" ? cacheControl : null,
+      };
     } catch (err) {
       throw classify(err, started, controller.signal.aborted, timeoutMs);
     } finally {
@@ -152,23 +174,24 @@ export class OriginClient {
     await Promise.all(pools.map((p) => p.destroy().catch(() => {})));
   }
 
-  /** Open pools (one per origin). */
+  /** Open pools (one per origin, and one more per origin for held requests). */
   get pools(): number {
     return this.#pools.size;
   }
 
-  #pool(origin: string): Pool {
-    let entry = this.#pools.get(origin);
+  #pool(origin: string, held: boolean): Pool {
+    const key = held ? `held ${origin}` : origin;
+    let entry = this.#pools.get(key);
     if (entry === undefined) {
       entry = {
         pool: new Pool(origin, {
-          connections: this.#connections,
+          connections: held ? this.#heldConnections : this.#connections,
           connectTimeout: this.#connectTimeoutMs,
           keepAliveTimeout: 30_000,
         }),
         lastUsed: 0,
       };
-      this.#pools.set(origin, entry);
+      this.#pools.set(key, entry);
       this.#startSweeper();
     }
     entry.lastUsed = performance.now();

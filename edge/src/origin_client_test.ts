@@ -72,3 +72,27 @@ Deno.test("OriginClient.get() fails with reason connect when nothing listens", a
     await client.close();
   }
 });
+
+Deno.test("OriginClient.get() sends the query, returns Cache-Control, holds in a pool of its own", async () => {
+  await using origin = FakeOrigin.start();
+  const client = new OriginClient({ connectionsPerOrigin: 1 });
+  try {
+    const held = Promise.withResolvers<void>();
+    origin.files.set("/live/a/ll.m3u8?_HLS_msn=5&_HLS_part=0", {
+      body: "#EXTM3U\n",
+      headers: { "Cache-Control": "public, max-age=60" },
+      delay: held.promise,
+    });
+    origin.files.set("/live/a/1.ts", { body: fakeSegment(2) });
+    const blocking = client.get(origin.url, "/live/a/ll.m3u8?_HLS_msn=5&_HLS_part=0", 5000, true);
+    // The only ordinary connection is free: a held request does not queue a segment.
+    assert.equal((await client.get(origin.url, "/live/a/1.ts", 1000)).status, 200);
+    assert.equal(client.pools, 2);
+    held.resolve();
+    const res = await blocking;
+    assert.equal(res.cacheControl, "public, max-age=60");
+    assert.equal((await client.get(origin.url, "/live/a/1.ts", 1000)).cacheControl, null);
+  } finally {
+    await client.close();
+  }
+});

@@ -1,9 +1,11 @@
 /**
  * How the edge answers: complete `EdgeReply`s with their headers and bodies. A segment
- * reply honours `If-None-Match`, `Range` and `If-Range` (206 and 416 included) and is
- * immutable for caches; a playlist reply is cacheable for half a target duration (a VOD
- * playlist for `VOD_PLAYLIST_SECONDS`, a stale copy not at all) and carries the viewer's
- * playback token on every URI when playback is signed. Errors become the JSON
+ * reply (LL-HLS init sections, parts and segments too) honours `If-None-Match`, `Range` and
+ * `If-Range` (206 and 416 included) and is immutable for caches; a playlist reply is
+ * cacheable for half a target duration (a VOD playlist for `VOD_PLAYLIST_SECONDS`, an LL-HLS
+ * blocking answer for its origin's `max-age`, `ll.m3u8` without directives for at most 1 s,
+ * a stale copy not at all) and carries the viewer's playback token on every URI when
+ * playback is signed. Errors become the JSON
  * `{error: {code, message}}` body shared by every service, an origin failure a 502 or 504
  * whose message names no origin (addresses stay in the log).
  * These functions decide nothing about where an object comes from; the edge does.
@@ -28,6 +30,15 @@ import type { EdgeReply, EdgeRequest } from "./request.ts";
 import { type Got, targetSeconds, VOD_PLAYLIST_SECONDS } from "./source.ts";
 
 const EXPOSED = "Content-Length, Content-Range, Age, ETag, X-Cache";
+
+/** `Content-Type` of LL-HLS init sections, parts and segments (fMP4/CMAF). */
+const FMP4_CONTENT_TYPE = "video/mp4";
+
+/**
+ * Longest `max-age` of `ll.m3u8` without directives: players ask it once to start, then
+ * reload with directives; an older copy in a browser cache would start them further behind.
+ */
+const LL_PLAYLIST_MAX_AGE = 1;
 const DEFAULT_ALLOWED_HEADERS = "Range, If-None-Match, If-Range";
 
 const encoder = new TextEncoder();
@@ -62,6 +73,7 @@ export function preflightReply(req: EdgeRequest, cors: string): EdgeReply {
  */
 export function segmentReply(
   req: EdgeRequest,
+  target: MediaTarget,
   got: Got,
   now: number,
   onView: (seconds: number) => void,
@@ -69,7 +81,7 @@ export function segmentReply(
   const obj = got.obj!;
   const size = obj.body.byteLength;
   const headers: Record<string, string> = {
-    "Content-Type": SEGMENT_CONTENT_TYPE,
+    "Content-Type": target.ll === undefined ? SEGMENT_CONTENT_TYPE : FMP4_CONTENT_TYPE,
     "Cache-Control": SEGMENT_CACHE_CONTROL,
     "Accept-Ranges": "bytes",
     "ETag": obj.etag,
@@ -119,9 +131,9 @@ export function playlistReply(
     body = encoder.encode(addTokenToUris(obj.text ?? "", target.token));
     etag = tokenEtag(obj.etag, target.token);
   }
-  const maxAge = obj.finished
-    ? VOD_PLAYLIST_SECONDS
-    : Math.floor(targetSeconds(obj, got.source) / 2);
+  const halfTarget = Math.floor(targetSeconds(obj, got.source) / 2);
+  const maxAge = obj.finished ? VOD_PLAYLIST_SECONDS : obj.maxAge ??
+    (target.ll === undefined ? halfTarget : Math.min(LL_PLAYLIST_MAX_AGE, halfTarget));
   const headers: Record<string, string> = {
     "Content-Type": PLAYLIST_CONTENT_TYPE,
     "Cache-Control": got.result === "STALE" || maxAge === 0

@@ -40,6 +40,8 @@ export interface LiveState {
   codecs?: string;
   /** Encoder figures measured on ingest, likewise. */
   media?: StreamMedia;
+  /** The origin serves `ll.m3u8` for this stream (`StreamRecord.ll`). */
+  ll?: boolean;
 }
 
 /** What a finished broadcast's `vod.m3u8` says. */
@@ -139,6 +141,7 @@ export class StreamAnnouncer {
     };
     if (state.codecs !== undefined) a.record.codecs = state.codecs;
     if (state.media !== undefined) a.record.media = state.media;
+    if (state.ll !== undefined) a.record.ll = state.ll;
     this.#enqueue(a, () => this.#claim(a));
   }
 

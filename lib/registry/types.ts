@@ -32,6 +32,12 @@ export interface StreamRecord {
   codecs?: string;
   /** What the encoder sends, as the origin measures it on ingest; absent from older writers. */
   media?: StreamMedia;
+  /**
+   * True when the origin also serves the Low-Latency HLS playlist `{originUrl}/live/{name}/ll.m3u8`
+   * (a Cascade origin with `HLS_LL` on); absent (no LL) for nginx-rtmp's discovery and older
+   * writers. The API offers `llhls` playback URLs only for such streams.
+   */
+  ll?: boolean;
 }
 
 /**

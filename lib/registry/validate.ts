@@ -72,6 +72,9 @@ export function checkStream(record: StreamRecord): void {
     throw new TypeError(`Invalid codecs: ${JSON.stringify(record.codecs)}`);
   }
   if (record.media !== undefined) checkMedia(record.media);
+  if (record.ll !== undefined && typeof record.ll !== "boolean") {
+    throw new TypeError(`Invalid ll: ${JSON.stringify(record.ll)}`);
+  }
 }
 
 const MEDIA_FIGURES = ["keyframeInterval", "frameRate", "width", "height", "bitrate"] as const;

@@ -130,6 +130,17 @@ Deno.test("checkStream() takes a record with or without media figures, refusing 
   assert.throws(() => checkStream(streamRecord("cam", "o1", { codecs })), TypeError);
 });
 
+Deno.test("checkStream() takes ll as a boolean or absent and refuses anything else", () => {
+  checkStream(streamRecord("cam", "o1", { ll: true }));
+  checkStream(streamRecord("cam", "o1", { ll: false }));
+  for (const ll of ["true", 1, null]) {
+    assert.throws(
+      () => checkStream(streamRecord("cam", "o1", { ll: ll as unknown as boolean })),
+      { name: "TypeError", message: `Invalid ll: ${JSON.stringify(ll)}` },
+    );
+  }
+});
+
 Deno.test("Both registries refuse a stream record with bad media figures, storing nothing", async () => {
   await using server = await startRedis();
   const registries: Registry[] = [

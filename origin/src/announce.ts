@@ -38,6 +38,8 @@ export function announceFromPackager(opts: {
   hub: StreamHub;
   /** `HLS_SEGMENT_SECONDS`, announced beside the figures. */
   segmentSeconds: number;
+  /** `HLS_LL`: claims carry the `ll.m3u8` URL too. */
+  lowLatency?: boolean;
 }): OriginAnnouncing {
   const announcer = new StreamAnnouncer({
     registry: opts.registry,
@@ -55,6 +57,7 @@ export function announceFromPackager(opts: {
           targetDuration: playlist.targetDuration,
           mediaSequence: playlist.mediaSequence,
           updatedAt: at,
+          ll: opts.lowLatency,
           ...(info === undefined ? {} : encoderFigures(info, opts.segmentSeconds)),
         });
       },

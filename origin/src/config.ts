@@ -71,6 +71,12 @@ export const originConfigSchema = z.object({
   KEEP_HLS: fields.bool(false),
   /** Seconds the live playlist lists for rewind; 0 → `HLS_LIST_SIZE` alone decides. */
   HLS_DVR_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(0),
+  /** Low-Latency HLS (`ll.m3u8`, fMP4 parts) beside the TS playlist. */
+  HLS_LL: fields.bool(true),
+  /** LL-HLS `PART-TARGET`, seconds; parts are cut on whole frames at most this long. */
+  HLS_PART_SECONDS: z.coerce.number().min(0.2).max(1).default(0.333),
+  /** Blocking LL requests (playlist reloads, hinted parts) one stream may hold at a time. */
+  HLS_LL_MAX_WAITERS: z.coerce.number().int().min(1).max(1_000_000).default(2000),
 }).superRefine((c, ctx) => {
   const targetFloor = Math.ceil(c.HLS_SEGMENT_SECONDS) + 1;
   if (c.HLS_MAX_TARGET_SECONDS !== undefined && c.HLS_MAX_TARGET_SECONDS < targetFloor) {

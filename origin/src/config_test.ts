@@ -13,6 +13,9 @@ Deno.test("originConfigSchema has the defaults of docs/architecture.md", () => {
   assert.equal(c.API_URL, "http://127.0.0.1:8080");
   assert.equal(c.PUBLISH_AUTH, "api");
   assert.equal(c.HLS_MAX_TARGET_SECONDS, undefined);
+  assert.equal(c.HLS_LL, true);
+  assert.equal(c.HLS_PART_SECONDS, 0.333);
+  assert.equal(c.HLS_LL_MAX_WAITERS, 2000);
   assert.equal(
     loadConfig(originConfigSchema, { HLS_MAX_TARGET_SECONDS: "3" }).HLS_MAX_TARGET_SECONDS,
     3,
@@ -42,6 +45,9 @@ const bad: [Record<string, string>, RegExp][] = [
     /^Invalid HLS_MAX_TARGET_SECONDS: must be at least 7 /,
   ],
   [{ HLS_MAX_TARGET_SECONDS: "9.5" }, /^Invalid HLS_MAX_TARGET_SECONDS/],
+  [{ HLS_PART_SECONDS: "0.1" }, /^Invalid HLS_PART_SECONDS/],
+  [{ HLS_PART_SECONDS: "1.5" }, /^Invalid HLS_PART_SECONDS/],
+  [{ HLS_LL_MAX_WAITERS: "0" }, /^Invalid HLS_LL_MAX_WAITERS/],
 ];
 
 for (const [env, like] of bad) {

@@ -10,7 +10,7 @@
  * a byte range streams only its slice, so no segment is ever read whole into memory.
  */
 import { resolve, sep } from "node:path";
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import {
   badPathError,
@@ -51,6 +51,8 @@ export interface OriginHttpDeps {
    * ops, ~450 µs of CPU here, against ~80 µs for an answer from memory).
    */
   livePlaylist?: (name: string) => MemoryPlaylist | undefined;
+  /** Low-Latency HLS routes (`ll.m3u8` and its fMP4 files), tried first (`ll_http.ts`). */
+  llHls?: MiddlewareHandler;
 }
 
 /** A playlist held in memory, exactly the bytes of the file next to it. */
@@ -159,6 +161,8 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
       status: () => healthy() ? "ok" : "unhealthy",
     }),
   );
+
+  if (deps.llHls) app.use("/live/*", deps.llHls);
 
   app.get("/live/*", (c) => {
     const media = locate(c.req.url);

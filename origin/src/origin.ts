@@ -14,6 +14,8 @@ import type { OriginConfig } from "./config.ts";
 import { StreamHub } from "@cascade/stream/hub";
 import { RtmpServer } from "./rtmp_server.ts";
 import { HlsPackager } from "./hls_packager.ts";
+import { LlPackager } from "./ll_packager.ts";
+import { llHlsRoutes } from "./ll_http.ts";
 import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
@@ -73,6 +75,8 @@ export interface Origin {
   readonly rtmp: RtmpServer;
   readonly rtmpPort: number;
   readonly packager: HlsPackager;
+  /** The Low-Latency HLS packager; absent with `HLS_LL=false`. */
+  readonly llPackager: LlPackager | undefined;
   readonly metrics: MetricsRegistry;
   /** The HTTP app (`/live/…`, the extensions' routes, `/healthz`, `/metrics`). */
   readonly app: ReturnType<typeof createOriginApp>;
@@ -163,6 +167,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       log,
       hub,
       segmentSeconds: config.HLS_SEGMENT_SECONDS,
+      lowLatency: config.HLS_LL,
     })
     : undefined;
   const packager = new HlsPackager(hub, {
@@ -176,6 +181,24 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     log,
     metrics,
   });
+  const llPackager = config.HLS_LL
+    ? new LlPackager(hub, {
+      mediaRoot: config.MEDIA_ROOT,
+      segmentSeconds: config.HLS_SEGMENT_SECONDS,
+      listSize: dvrListSize(
+        config.HLS_LIST_SIZE,
+        config.HLS_SEGMENT_SECONDS,
+        config.HLS_DVR_SECONDS,
+      ),
+      maxTargetSeconds: config.HLS_MAX_TARGET_SECONDS,
+      partSeconds: config.HLS_PART_SECONDS,
+      maxWaiters: config.HLS_LL_MAX_WAITERS,
+      keepSegments: config.KEEP_HLS,
+      republishGraceSeconds: config.REPUBLISH_GRACE_SECONDS,
+      log,
+      metrics,
+    })
+    : undefined;
   const app = createOriginApp({
     id,
     mediaRoot: config.MEDIA_ROOT,
@@ -184,6 +207,14 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
     livePlaylist: (name) => packager.livePlaylist(name),
+    ...(llPackager
+      ? {
+        llHls: llHlsRoutes({
+          mediaRoot: config.MEDIA_ROOT,
+          source: (name) => llPackager.source(name),
+        }),
+      }
+      : {}),
   });
   const context: OriginContext = {
     id,
@@ -220,13 +251,14 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     rtmp,
     rtmpPort: rtmp.port,
     packager,
+    llPackager,
     metrics,
     app,
     httpPort: server?.port,
     async close() {
       await rtmp.close();
       // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
-      await packager.close();
+      await Promise.all([packager.close(), llPackager?.close()]);
       await Promise.all(extensions.map((e) => e.close()));
       await announcing?.stop();
       await registered?.close();

@@ -5,20 +5,25 @@
  * player, so an offline stream is a calm "offline" rather than an error; while offline it
  * polls the playlist and starts a fresh player when a broadcast begins, without a reload.
  * hls.js plays wherever Media Source Extensions exist; native HLS (Safari) is the
- * fallback. The latency shown is wall clock minus the `#EXT-X-PROGRAM-DATE-TIME` of the
- * frame on screen (the ingest time the origin stamps), so it includes the encoder's delay
- * and any clock difference between viewer and origin. Only root-relative URLs are used,
- * so the page plays from whichever edge served it. Where playback is signed, the page
- * cannot get a token itself: the operator's site links to it with a signed `?token=`,
- * which is passed on to every media request; without one (or with an expired one) the
- * page says that a signed link is needed, as the edge's refusal tells it.
+ * fallback. Either plays the Low-Latency playlist when the edge serves one (hls.js with
+ * `lowLatencyMode`), and the TS playlist otherwise or once LL has failed on this page
+ * (`watch_source.js`). The latency shown is wall clock minus the
+ * `#EXT-X-PROGRAM-DATE-TIME` of the frame on screen (the ingest time the origin stamps), so
+ * it includes the encoder's delay and any clock difference between viewer and origin. Only
+ * root-relative URLs are used, so the page plays from whichever edge served it. Where
+ * playback is signed, the page cannot get a token itself: the operator's site links to it
+ * with a signed `?token=`, which is passed on to every media request; without one (or with
+ * an expired one) the page says that a signed link is needed, as the edge's refusal tells it.
  */
+import { offersLowLatency, playlistUrls, probe, withToken } from "./watch_source.js";
 
 /** Playlist polling period while offline. */
 const POLL_MS = 2000;
 /** No progress for this long while playing means the stream stalled. */
 const STALL_MS = 12_000;
 const TICK_MS = 500;
+/** An LL player that has not started playing by then is given up for the TS playlist. */
+const LL_START_MS = 15_000;
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 
 /** @param {string} id */
@@ -31,6 +36,7 @@ function byId(id) {
 const root = byId("watch");
 const video = /** @type {HTMLVideoElement} */ (byId("video"));
 const stateEl = byId("state");
+const latencyLabel = byId("latency-label");
 const latencyEl = /** @type {HTMLOutputElement} */ (byId("latency"));
 const errorEl = byId("error");
 const overlay = byId("overlay");
@@ -39,7 +45,7 @@ const unmuteButton = /** @type {HTMLButtonElement} */ (byId("unmute"));
 
 const streamName = root.dataset.stream ?? "";
 const token = new URLSearchParams(location.search).get("token");
-const playlistUrl = withToken(`/live/${encodeURIComponent(streamName)}/index.m3u8`);
+const playlists = playlistUrls(streamName, token);
 
 /**
  * `starting`: a player is loading; `playing`: the broadcast is on; `ended`: the playlist
@@ -50,6 +56,10 @@ let phase = "offline";
 /** @type {any} hls.js instance of the current session */
 let hls = null;
 let native = false;
+/** The current player plays the Low-Latency playlist. */
+let lowLatency = false;
+/** LL-HLS failed to play on this page: the TS playlist from now on. */
+let lowLatencyFailed = false;
 /** Bumped whenever a player is made or dropped, so late callbacks of old players are ignored. */
 let session = 0;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -63,14 +73,8 @@ let staleTail = null;
 let mediaRecoveries = 0;
 let fatalErrors = 0;
 let progress = { time: -1, at: 0 };
-
-/** @param {string} url */
-function withToken(url) {
-  if (token === null) return url;
-  const u = new URL(url, location.href);
-  if (!u.searchParams.has("token")) u.searchParams.set("token", token);
-  return u.href;
-}
+/** When the current player was asked for, `Date.now()`. */
+let startedAt = 0;
 
 /**
  * @param {"connecting" | "live" | "buffering" | "paused" | "offline" | "error"} state
@@ -91,44 +95,6 @@ function showError(text) {
 function showOverlay(text) {
   if (overlayText.textContent !== text) overlayText.textContent = text;
   overlay.hidden = text === "";
-}
-
-/** @param {string} text */
-function lastSegment(text) {
-  const lines = text.split(/\r?\n/);
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = (lines[i] ?? "").trim();
-    if (line !== "" && !line.startsWith("#")) return line;
-  }
-  return null;
-}
-
-/**
- * Fetches the playlist once and says what it shows; `detail` is the edge's error code when
- * it refuses.
- * @returns {Promise<{status: "live" | "ended" | "missing" | "forbidden" | "error", tail: string | null, detail?: string}>}
- */
-async function probe() {
-  try {
-    const res = await fetch(playlistUrl, { cache: "no-store" });
-    if (res.status === 404 || res.status === 410) return { status: "missing", tail: null };
-    if (res.status === 401 || res.status === 403) {
-      const body = await res.json().catch(() => null);
-      return { status: "forbidden", tail: null, detail: String(body?.error?.code ?? "") };
-    }
-    if (!res.ok) {
-      return { status: "error", tail: null, detail: `the server answered ${res.status}` };
-    }
-    const text = await res.text();
-    if (!text.startsWith("#EXTM3U")) {
-      return { status: "error", tail: null, detail: "the server did not send a playlist" };
-    }
-    const tail = lastSegment(text);
-    if (/^#EXT-X-ENDLIST/m.test(text)) return { status: "ended", tail };
-    return { status: tail === null ? "missing" : "live", tail };
-  } catch {
-    return { status: "error", tail: null, detail: "no network connection to it" };
-  }
 }
 
 /**
@@ -155,10 +121,10 @@ function schedulePoll(ms = POLL_MS) {
 }
 
 async function poll() {
-  const result = await probe();
+  const result = await probe(playlists.hls);
   if (phase === "starting" || phase === "playing") return;
   if (result.status === "live" && result.tail !== staleTail) {
-    start();
+    void start();
     return;
   }
   switch (result.status) {
@@ -199,10 +165,11 @@ function teardown() {
     video.load();
   }
   phase = "offline";
+  lowLatency = false;
   delete root.dataset.engine;
 }
 
-function start() {
+async function start() {
   teardown();
   clearTimeout(pollTimer);
   showError("");
@@ -210,35 +177,52 @@ function start() {
   staleTail = null;
   phase = "starting";
   progress = { time: -1, at: Date.now() };
+  startedAt = progress.at;
   setState("connecting", "Connecting…");
+  const id = session;
   const Hls = /** @type {any} */ (window).Hls;
-  if (Hls && Hls.isSupported()) {
-    startHlsJs(Hls, session);
-  } else if (video.canPlayType(HLS_TYPE) !== "") {
-    startNative();
-  } else {
+  const hlsJs = Boolean(Hls && Hls.isSupported());
+  if (!hlsJs && video.canPlayType(HLS_TYPE) === "") {
     phase = "offline";
     setState("error", "Cannot play");
     showError(
       "This browser cannot play live video: it has neither Media Source Extensions nor " +
         "native HLS. Try a current Chrome, Edge, Firefox or Safari.",
     );
+    return;
   }
+  const ll = !lowLatencyFailed && await offersLowLatency(playlists.llhls);
+  if (id !== session) return;
+  lowLatency = ll;
+  root.dataset.protocol = ll ? "llhls" : "hls";
+  latencyLabel.textContent = ll ? "Latency (LL-HLS)" : "Latency";
+  const url = ll ? playlists.llhls : playlists.hls;
+  if (hlsJs) startHlsJs(Hls, id, url);
+  else startNative(url);
 }
 
 /**
- * @param {any} Hls the hls.js class
- * @param {number} id this player's session
+ * The LL player failed (it would not load, decode or start): play the TS playlist from now
+ * on, at once.
  */
-function startHlsJs(Hls, id) {
-  mediaRecoveries = 0;
-  root.dataset.engine = "hls.js";
-  const player = new Hls({
-    // Uses partial segments when the origin offers them; harmless otherwise.
+function fallBackFromLowLatency() {
+  lowLatencyFailed = true;
+  root.dataset.lowLatencyFailed = "true";
+  void start();
+}
+
+/**
+ * hls.js settings for the LL or the TS playlist.
+ * @param {boolean} ll
+ */
+function hlsConfig(ll) {
+  return {
     lowLatencyMode: true,
-    // Start two segments (~4-6 s) behind the newest, and catch up gently when further back.
-    liveSyncDurationCount: 2,
-    liveMaxLatencyDurationCount: 5,
+    // TS: start two segments (~4-6 s) behind the newest and jump back when five behind. LL:
+    // the playlist's PART-HOLD-BACK is the target, which hls.js ignores once
+    // liveSyncDurationCount is given (and it allows no liveMaxLatencyDurationCount without).
+    ...(ll ? {} : { liveSyncDurationCount: 2, liveMaxLatencyDurationCount: 5 }),
+    // Catch up gently when further back.
     maxLiveSyncPlaybackRate: 1.2,
     maxBufferLength: 12,
     backBufferLength: 10,
@@ -247,9 +231,20 @@ function startHlsJs(Hls, id) {
     fragLoadingMaxRetry: 4,
     ...(token === null ? {} : {
       /** @param {XMLHttpRequest} xhr @param {string} url */
-      xhrSetup: (xhr, url) => xhr.open("GET", withToken(url), true),
+      xhrSetup: (xhr, url) => xhr.open("GET", withToken(url, token), true),
     }),
-  });
+  };
+}
+
+/**
+ * @param {any} Hls the hls.js class
+ * @param {number} id this player's session
+ * @param {string} url the playlist
+ */
+function startHlsJs(Hls, id, url) {
+  mediaRecoveries = 0;
+  root.dataset.engine = "hls.js";
+  const player = new Hls(hlsConfig(lowLatency));
   hls = player;
   player.on(Hls.Events.MANIFEST_PARSED, () => {
     if (id === session) void play();
@@ -257,19 +252,21 @@ function startHlsJs(Hls, id) {
   player.on(Hls.Events.LEVEL_LOADED, (/** @type {unknown} */ _event, /** @type {any} */ data) => {
     if (id !== session || data.details.live) return;
     const fragments = data.details.fragments;
-    broadcastEnded(fragments[fragments.length - 1]?.relurl ?? null);
+    // The page polls the TS playlist, whose segments the LL playlist names otherwise.
+    broadcastEnded(lowLatency ? null : fragments[fragments.length - 1]?.relurl ?? null);
   });
   player.on(Hls.Events.ERROR, (/** @type {unknown} */ _event, /** @type {any} */ data) => {
     if (id === session) onHlsError(Hls, player, data);
   });
-  player.loadSource(playlistUrl);
+  player.loadSource(url);
   player.attachMedia(video);
 }
 
-function startNative() {
+/** @param {string} url the playlist */
+function startNative(url) {
   native = true;
   root.dataset.engine = "native";
-  video.src = playlistUrl;
+  video.src = url;
   void play();
 }
 
@@ -318,6 +315,10 @@ function onHlsError(Hls, player, data) {
   if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 2) {
     mediaRecoveries++;
     player.recoverMediaError();
+    return;
+  }
+  if (lowLatency && phase !== "ended" && status !== 401 && status !== 403) {
+    fallBackFromLowLatency();
     return;
   }
   const wasEnded = phase === "ended";
@@ -389,10 +390,10 @@ function showLatency() {
 /** A player that stopped advancing: recreate it, or go offline when the playlist froze. */
 async function checkStall() {
   const id = session;
-  const result = await probe();
+  const result = await probe(playlists.hls);
   if (id !== session || phase !== "playing") return;
   if (result.status === "live" && result.tail !== staleTail) {
-    start();
+    void start();
     // Should this player stall on the same segment too, the playlist has frozen.
     staleTail = result.tail;
     return;
@@ -404,6 +405,10 @@ async function checkStall() {
 function tick() {
   showLatency();
   const now = Date.now();
+  if (phase === "starting" && lowLatency && now - startedAt > LL_START_MS) {
+    fallBackFromLowLatency();
+    return;
+  }
   if (phase !== "playing" || video.paused || video.currentTime !== progress.time) {
     progress = { time: video.currentTime, at: now };
     return;
@@ -434,6 +439,10 @@ video.addEventListener("error", () => {
   if (!native || phase === "offline") return;
   fatalErrors++;
   root.dataset.fatalErrors = String(fatalErrors);
+  if (lowLatency && phase !== "ended") {
+    fallBackFromLowLatency();
+    return;
+  }
   teardown();
   setState("error", "Reconnecting…");
   showError("This browser could not play the stream. Trying again…");

@@ -1,9 +1,10 @@
 /**
  * The public live directory, `GET /api/v1/live`: every stream live now with its origin,
- * start time, playback endpoint and an HLS URL chosen for this viewer (see `playback.ts`
- * for the viewer's region). With signed playback, only a caller allowed to be given signed
- * URLs (`../playback_access.ts`) gets HLS URLs; anyone else gets `hls: null`, so the
- * directory never hands out a token. Each stream also carries what its origin measured of
+ * start time, playback endpoint and HLS URLs chosen for this viewer (see `playback.ts`
+ * for the viewer's region): `hls`, and `llhls` when the stream offers Low-Latency HLS. With
+ * signed playback, only a caller allowed to be given signed URLs (`../playback_access.ts`)
+ * gets them; anyone else gets `hls: null` and `llhls: null`, so the directory never hands
+ * out a token. Each stream also carries what its origin measured of
  * the encoder, with warnings for settings to fix (`../encoder_view.ts`). Never cached: the
  * URLs carry fresh tokens.
  */
@@ -23,10 +24,11 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
       path: "/",
       tags: ["public"],
       summary: "Live streams",
-      description: "Each with its origin, start time, playback endpoint, an HLS URL, the " +
-        "encoder's figures as measured by the origin and warnings about its settings. " +
-        "When playback is signed (PLAYBACK_SIGNING_KEY), `hls` is null for callers without a " +
-        "bearer PLAYBACK_API_TOKEN or API_ADMIN_TOKEN: the list then carries no token.",
+      description: "Each with its origin, start time, playback endpoint, an HLS URL (and a " +
+        "Low-Latency HLS one, `llhls`, when its origin serves it), the encoder's figures as " +
+        "measured by the origin and warnings about its settings. When playback is signed " +
+        "(PLAYBACK_SIGNING_KEY), `hls` and `llhls` are null for callers without a bearer " +
+        "PLAYBACK_API_TOKEN or API_ADMIN_TOKEN: the list then carries no token.",
       security: PLAYBACK_SECURITY,
       request: {
         query: playbackQuery(ctx.config.PLAYBACK_TOKEN_MAX_TTL_SECONDS),
@@ -49,16 +51,20 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
         ctx.registry.listNodes("edge"),
       ]);
       live.sort((a, b) => a.name < b.name ? -1 : 1);
-      const streams = await Promise.all(live.map(async (stream) => ({
-        name: stream.name,
-        originId: stream.originId,
-        startedAt: new Date(stream.startedAt).toISOString(),
-        playbackUrl: playbackEndpoint(ctx, c, stream.name),
-        hls: access === "anonymous"
+      const streams = await Promise.all(live.map(async (stream) => {
+        const plan = access === "anonymous"
           ? null
-          : (await ctx.planner.plan(stream, edges, region, query.ttl)).hls,
-        ...encoderView(stream),
-      })));
+          : await ctx.planner.plan(stream, edges, region, query.ttl);
+        return {
+          name: stream.name,
+          originId: stream.originId,
+          startedAt: new Date(stream.startedAt).toISOString(),
+          playbackUrl: playbackEndpoint(ctx, c, stream.name),
+          hls: plan?.hls ?? null,
+          llhls: plan?.llhls ?? null,
+          ...encoderView(stream),
+        };
+      }));
       return c.json({ streams }, 200, NO_STORE);
     },
   );

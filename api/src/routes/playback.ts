@@ -47,7 +47,10 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
       description: "The edge is chosen by region, load and rendezvous hashing of the name. " +
         "Open to anyone unless playback is signed (PLAYBACK_SIGNING_KEY): then only a caller " +
         "with a bearer PLAYBACK_API_TOKEN or API_ADMIN_TOKEN (the operator's backend) gets an " +
-        "answer, with HLS URLs whose `?token=` plays this stream only, until `expiresAt`.",
+        "answer, with HLS URLs whose `?token=` plays this stream only, until `expiresAt`. " +
+        "`llhls` is the Low-Latency HLS playlist (`ll.m3u8`, fMP4 parts, blocking reload) on " +
+        "the same edge with the same token, for players that support it (hls.js with " +
+        "`lowLatencyMode`, Safari); null when the stream's origin serves none.",
       security: PLAYBACK_SECURITY,
       request: {
         params: NameParams,
@@ -81,6 +84,7 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
           live: true,
           region: region ?? null,
           hls: plan.hls,
+          llhls: plan.llhls,
           edges: plan.edges,
           expiresAt: plan.expiresAt === null ? null : new Date(plan.expiresAt).toISOString(),
         },

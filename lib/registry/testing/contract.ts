@@ -82,7 +82,11 @@ async function rejectsUnavailable(what: string, call: () => Promise<unknown>): P
 const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
   ["claimStream() creates a claim that getStream() and listStreams() return", async ({ open }) => {
     const a = await open();
-    const record = streamRecord("cam1", "o1", { bandwidth: 2_500_000, codecs: "avc1.64001f" });
+    const record = streamRecord("cam1", "o1", {
+      bandwidth: 2_500_000,
+      codecs: "avc1.64001f",
+      ll: true,
+    });
     assert.deepEqual(await a.claimStream(record, 10_000), { ok: true, created: true });
     assert.deepEqual(await a.getStream("cam1"), record);
     assert.deepEqual(await a.listStreams(), [record]);
