@@ -2,7 +2,8 @@
  * Scenario 9: how far behind live hls.js plays, in headless Chromium, for the same `-c copy`
  * publisher of the clip into three setups started fresh one after another:
  *
- * - Cascade LL-HLS: `ll.m3u8` through `deno task edge` (Redis), hls.js `lowLatencyMode: true`;
+ * - Cascade LL-HLS: `ll.m3u8` (origin with `HLS_LL=true`) through `deno task edge` (Redis),
+ *   hls.js `lowLatencyMode: true`;
  * - Cascade HLS: `index.m3u8` through the same edge, hls.js defaults;
  * - nginx-rtmp HLS: its `index.m3u8` served from its `hls_path` by a small static file server
  *   in this process (nginx-rtmp serves no HTTP itself), hls.js defaults.
@@ -147,6 +148,8 @@ export async function measurePlayerLatency(o: PlayerLatencyOptions): Promise<Pla
       workDir: dir,
       names: [STREAM],
       originFlags: [],
+      // LL-HLS is off by default (its cost is in rows 1 and 6 when on); this scenario needs it.
+      originEnv: setup === "cascade-ll" ? { HLS_LL: "true" } : undefined,
     });
     const files = nginx ? staticServer(join(dir, "media")) : undefined;
     try {

@@ -489,7 +489,7 @@ export function tableRows(r: Results): Row[] {
 }
 
 const SETUP_LABELS: Record<LatencySetup, string> = {
-  "cascade-ll": "Cascade LL-HLS (ll.m3u8, lowLatencyMode) through the edge",
+  "cascade-ll": "Cascade LL-HLS (HLS_LL=true, ll.m3u8, lowLatencyMode) through the edge",
   "cascade-ts": "Cascade HLS (index.m3u8) through the edge",
   "nginx-rtmp": "nginx-rtmp HLS",
 };

@@ -67,6 +67,8 @@ export interface OriginOptions {
   keys: ReadonlyMap<string, string>;
   /** Extra `deno run` flags, e.g. `--v8-flags=--prof`. */
   denoFlags?: string[];
+  /** Settings a scenario turns on beyond the defaults (e.g. `HLS_LL=true`), labelled where reported. */
+  env?: Record<string, string>;
 }
 
 export interface OriginProcess extends RoleProcess {
@@ -92,6 +94,7 @@ export async function startOriginRole(o: OriginOptions): Promise<OriginProcess> 
       RECORD_DIR: o.recordDir,
       PUBLISH_AUTH: "static",
       PUBLISH_KEYS: [...o.keys].map(([name, key]) => `${key}=${name}`).join(","),
+      ...o.env,
     },
     { readyUrl: `${url}/healthz` },
     o.denoFlags,

@@ -57,6 +57,8 @@ export interface TargetOptions {
   names: readonly string[];
   /** Extra `deno run` flags for a Cascade origin. */
   originFlags: string[];
+  /** Settings for a Cascade origin beyond the defaults, e.g. `HLS_LL=true` for LL-HLS. */
+  originEnv?: Record<string, string>;
 }
 
 /** Starts a target's processes on `stack`; on failure stops those already started. */
@@ -79,6 +81,7 @@ function startCascade(o: TargetOptions): Promise<Target> {
       recordDir: o.workDir,
       keys,
       denoFlags: o.originFlags,
+      env: o.originEnv,
     });
     stack.defer(origin.stop);
     const edge = await startEdgeRole(redis.url);

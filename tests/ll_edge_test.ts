@@ -60,6 +60,7 @@ Deno.test({
         MEDIA_ROOT: join(dir, "media"),
         PUBLISH_AUTH: "static",
         PUBLISH_KEYS: `${KEY}=${NAME}`,
+        HLS_LL: "true",
         RECORD: "none",
       },
       readyPort: httpPort,

@@ -57,7 +57,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  await using origin = await startTestOrigin();
+  await using origin = await startTestOrigin({ HLS_LL: "true" });
   const base = `${origin.httpUrl}/live/alpha/ll.m3u8`;
   const ffmpeg = publish(origin.rtmpUrl("test_key_1234"), { fps: 30 });
   try {

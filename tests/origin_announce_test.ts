@@ -32,7 +32,9 @@ Deno.test("an origin claims at its first segment, updates on each playlist and r
   // As an edge serving the stream hears it: updates travel on the stream's own channel only.
   const off = await listener.subscribeStream("alpha", (e) => void events.push(e));
   try {
-    await using origin = await startTestOrigin({ NODE_ID: "origin-a" }, { registry });
+    await using origin = await startTestOrigin({ NODE_ID: "origin-a", HLS_LL: "true" }, {
+      registry,
+    });
     const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 9 });
     const first = await waitFor("stream:alpha", () => registry.getStream("alpha"), {
       timeoutMs: 20_000,

@@ -57,7 +57,7 @@ async function startWebStack(signingKey?: string): Promise<WebStack> {
     disabled: false,
     record: false,
   });
-  const origin = await startTestOrigin({}, {
+  const origin = await startTestOrigin({ HLS_LL: "true" }, {
     registry,
     auth: createApiAuthorizerFor(registry, { log }),
   });

@@ -71,8 +71,12 @@ export const originConfigSchema = z.object({
   KEEP_HLS: fields.bool(false),
   /** Seconds the live playlist lists for rewind; 0 → `HLS_LIST_SIZE` alone decides. */
   HLS_DVR_SECONDS: z.coerce.number().min(0).max(24 * 3600).default(0),
-  /** Low-Latency HLS (`ll.m3u8`, fMP4 parts) beside the TS playlist. */
-  HLS_LL: fields.bool(true),
+  /**
+   * Low-Latency HLS (`ll.m3u8`, fMP4 parts) beside the TS playlist. Off by default: it
+   * roughly doubles the origin's CPU per stream and keeps ~6 MiB of parts and segments per
+   * 2.6 Mbit/s stream in memory (bench, docs/architecture.md "Low-Latency HLS (origin)").
+   */
+  HLS_LL: fields.bool(false),
   /** LL-HLS `PART-TARGET`, seconds; parts are cut on whole frames at most this long. */
   HLS_PART_SECONDS: z.coerce.number().min(0.2).max(1).default(0.333),
   /** Blocking LL requests (playlist reloads, hinted parts) one stream may hold at a time. */

@@ -13,7 +13,7 @@ Deno.test("originConfigSchema has the defaults of docs/architecture.md", () => {
   assert.equal(c.API_URL, "http://127.0.0.1:8080");
   assert.equal(c.PUBLISH_AUTH, "api");
   assert.equal(c.HLS_MAX_TARGET_SECONDS, undefined);
-  assert.equal(c.HLS_LL, true);
+  assert.equal(c.HLS_LL, false);
   assert.equal(c.HLS_PART_SECONDS, 0.333);
   assert.equal(c.HLS_LL_MAX_WAITERS, 2000);
   assert.equal(
