@@ -216,9 +216,13 @@ Deno.test("deno task start with PLAYBACK_SIGNING_KEY refuses a playlist without 
   const anonymous = await fetch(`${node.url}/api/v1/streams/dev/playback`);
   assert.equal(anonymous.status, 401);
   assert.match((await anonymous.json()).error.message, /^Playback signing is on: /);
-  const listed = await fetch(`${node.url}/api/v1/live`);
-  const text = await listed.text();
-  assert.equal(listed.status, 200);
+  // Both publishers live (the second may still be starting on a loaded machine).
+  const text = await waitFor("both streams in the directory", async () => {
+    const listed = await fetch(`${node.url}/api/v1/live`);
+    const body = await listed.text();
+    assert.equal(listed.status, 200);
+    return JSON.parse(body).streams.length === 2 ? body : undefined;
+  }, { timeoutMs: 20_000 });
   assert.ok(!text.includes("token"), `anonymous /api/v1/live holds a token: ${text}`);
   assert.deepEqual(
     JSON.parse(text).streams.map((s: { name: string; hls: string | null }) => [s.name, s.hls]),
