@@ -4,13 +4,17 @@
  * finished VOD playlist lasts `VOD_PLAYLIST_SECONDS`. An LL-HLS blocking answer lasts the
  * `max-age` its origin gave it, since a given directive URL always names the same answer
  * (RFC 8216bis §6.2.5.2), so `stream.update` never discards it. Any other live playlist
- * (`index.m3u8`, and `ll.m3u8` without directives) is fresh for `playlistFreshMs` and never
- * longer than half a target duration, and is stale at once when `stream.update` says the
- * origin wrote a newer one.
+ * (`index.m3u8`) is fresh for `playlistFreshMs` and never longer than half a target duration,
+ * and is stale at once when `stream.update` says the origin wrote a newer one. `ll.m3u8`
+ * without directives, where players start, is fresh for `LL_START_FRESH_MS` only: less than a
+ * part, so a player never starts further behind live than the origin would start it.
  */
 import type { CachedObject } from "./cache.ts";
 import type { MediaTarget } from "./paths.ts";
 import { type Source, targetSeconds, VOD_PLAYLIST_SECONDS } from "./source.ts";
+
+/** Freshness of `ll.m3u8` without directives: below the shortest part target (0.2 s). */
+export const LL_START_FRESH_MS = 100;
 
 export class Freshness {
   readonly #playlistFreshMs: number;
@@ -39,6 +43,10 @@ export class Freshness {
     if (target.kind === "segment") return true;
     const age = this.#now() - obj.fetchedAt;
     if (obj.finished) return age < VOD_PLAYLIST_SECONDS * 1000;
+    // A player's first `ll.m3u8` (no directives) sets where it starts: a copy older than a
+    // part would start it that much further behind live for good (hls.js does not catch up).
+    const ll = target.ll;
+    if (ll?.kind === "playlist" && !ll.blocking) return age < LL_START_FRESH_MS;
     if (obj.maxAge !== undefined) return age < obj.maxAge * 1000;
     const changedAt = this.#changedAt.get(target.name);
     if (changedAt !== undefined && changedAt >= obj.fetchedAt) return false;
