@@ -101,7 +101,9 @@ Deno.test({
       };
       const lastSequence = (p: Awaited<ReturnType<typeof playlist>>) =>
         p ? p.mediaSequence + p.segments.length - 1 : -1;
-      const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 34 });
+      // Long enough that the retry after the disk is freed (every 10 s) comes while the
+      // broadcast still runs, even on a loaded machine where the disk fills later.
+      const ff = publish(origin.rtmpUrl("test_key_1234"), { seconds: 50 });
       await waitFor("recording to pause on the full disk", () => log.events("record.paused")[0], {
         timeoutMs: 25_000,
       });
