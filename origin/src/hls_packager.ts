@@ -26,6 +26,7 @@ import {
 } from "@cascade/media/hls/segmenter";
 import { type LivePlaylist, parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
+import { ChannelsByName } from "./channels.ts";
 import type { LiveStream, StreamHub, Subscription } from "@cascade/stream/hub";
 import { VodLog, vodTargetDuration } from "./vod.ts";
 import { EncoderNotices } from "./encoder_notices.ts";
@@ -435,9 +436,7 @@ class HlsChannel {
 /** Attaches an `HlsChannel` to every broadcast the hub starts. */
 export class HlsPackager {
   readonly #o: HlsPackagerOptions;
-  readonly #channels = new Map<string, HlsChannel>();
-  readonly #runs = new Set<Promise<void>>();
-  readonly #off: () => void;
+  readonly #channels: ChannelsByName<HlsChannel>;
 
   constructor(hub: StreamHub, options: HlsPackagerOptions) {
     this.#o = options;
@@ -451,18 +450,10 @@ export class HlsPackager {
         targetFloor,
       ),
     });
-    this.#off = hub.on((e) => {
-      if (e.type !== "publish.start") return;
-      const name = e.stream.info.name;
-      let channel = this.#channels.get(name);
-      if (!channel) {
-        channel = new HlsChannel(name, options, () => this.#channels.delete(name));
-        this.#channels.set(name, channel);
-      }
-      const run = channel.run(e.stream);
-      this.#runs.add(run);
-      run.finally(() => this.#runs.delete(run));
-    });
+    this.#channels = new ChannelsByName(
+      hub,
+      (name, onGone) => new HlsChannel(name, options, onGone),
+    );
     options.metrics.gauge("cascade_media_disk_bytes", "Bytes of HLS files under MEDIA_ROOT")
       .collect(() => this.diskBytes);
   }
@@ -487,12 +478,7 @@ export class HlsPackager {
    * Waits for every running channel to write its last segment and ends the playlists of
    * vanished publishers, then stops timers.
    */
-  async close(): Promise<void> {
-    this.#off();
-    await Promise.allSettled([...this.#runs]);
-    for (const c of this.#channels.values()) {
-      await c.finishPending();
-      c.dispose();
-    }
+  close(): Promise<void> {
+    return this.#channels.close();
   }
 }

@@ -26,6 +26,7 @@ import { type ClosedPart, LlSegmenter, type LlSegmentState } from "@cascade/medi
 import { renderLlPlaylist } from "@cascade/media/hls/ll_playlist";
 import type { LlPosition } from "@cascade/media/hls/ll_blocking";
 import { llInitName, llSegmentName, TEMP_SUFFIX } from "@cascade/media/hls/layout";
+import { ChannelsByName } from "./channels.ts";
 import type { LiveStream, StreamHub, Subscription } from "@cascade/stream/hub";
 import { timeBasedSequence } from "./hls_packager.ts";
 import type { LlSource, WaitOutcome } from "./ll_http.ts";
@@ -390,27 +391,17 @@ class LlChannel implements LlSource {
 
 /** Attaches an `LlChannel` to every broadcast the hub starts. */
 export class LlPackager {
-  readonly #channels = new Map<string, LlChannel>();
-  readonly #runs = new Set<Promise<void>>();
-  readonly #off: () => void;
+  readonly #channels: ChannelsByName<LlChannel>;
 
   constructor(hub: StreamHub, options: LlPackagerOptions) {
     options.log.info("ll.config", {
       partSeconds: options.partSeconds,
       maxWaiters: options.maxWaiters,
     });
-    this.#off = hub.on((e) => {
-      if (e.type !== "publish.start") return;
-      const name = e.stream.info.name;
-      let channel = this.#channels.get(name);
-      if (!channel) {
-        channel = new LlChannel(name, options, () => this.#channels.delete(name));
-        this.#channels.set(name, channel);
-      }
-      const run = channel.run(e.stream);
-      this.#runs.add(run);
-      run.finally(() => this.#runs.delete(run));
-    });
+    this.#channels = new ChannelsByName(
+      hub,
+      (name, onGone) => new LlChannel(name, options, onGone),
+    );
     options.metrics.gauge(
       "cascade_hls_ll_waiting_requests",
       "LL-HLS requests held waiting for a part (blocking reloads, hinted parts)",
@@ -430,12 +421,7 @@ export class LlPackager {
     return channel?.ready ? channel : undefined;
   }
 
-  async close(): Promise<void> {
-    this.#off();
-    await Promise.allSettled([...this.#runs]);
-    for (const c of this.#channels.values()) {
-      await c.finishPending();
-      c.dispose();
-    }
+  close(): Promise<void> {
+    return this.#channels.close();
   }
 }
