@@ -19,11 +19,11 @@
  */
 import { join } from "node:path";
 import { openBrowser } from "../tests/helpers/browser.ts";
+import { type PlayerSample, servePlayerPage } from "../tests/helpers/hls_page.ts";
 import { publish } from "../tests/helpers/media.ts";
 import type { TestProcess } from "../tests/helpers/process.ts";
 import { freePort } from "../tests/helpers/ports.ts";
 import { delay, waitFor } from "../tests/helpers/wait.ts";
-import { hlsJsUrl } from "../web/assets.ts";
 import { percentile } from "./latency.ts";
 import { type LlViewersResult, runLlViewers } from "../edge/bench/ll_viewers.ts";
 import { startTarget } from "./servers.ts";
@@ -54,27 +54,6 @@ export interface PlayerLatencyOptions {
 }
 
 const STREAM = "latency";
-
-const PAGE = (hlsJs: string) =>
-  `<!doctype html>
-<meta charset="utf-8"><video id="v" muted autoplay playsinline></video>
-<script src="${hlsJs}"></script>
-<script>
-const q = new URLSearchParams(location.search);
-const v = document.getElementById("v");
-const hls = new Hls({ lowLatencyMode: q.get("ll") === "1" });
-window.fatal = 0;
-hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) window.fatal++; });
-hls.loadSource(q.get("src"));
-hls.attachMedia(v);
-v.play().catch(() => {});
-window.sample = () => ({
-  t: v.currentTime,
-  latency: Number.isFinite(hls.latency) && hls.latency > 0 ? hls.latency : null,
-  pdt: hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null,
-  fatal: window.fatal,
-});
-</script>`;
 
 function summary(values: number[]): { p50: number; p95: number; n: number } | null {
   if (values.length === 0) return null;
@@ -115,9 +94,10 @@ async function sampleLatency(
   await using browser = await openBrowser();
   const { page } = browser;
   await page.goto(pageUrl);
-  type Sample = { t: number; latency: number | null; pdt: number | null; fatal: number };
   const sample = () =>
-    page.evaluate(() => (globalThis as unknown as { sample(): Sample }).sample());
+    page.evaluate<PlayerSample & { fatal: number }>(
+      "({ ...window.sample(), fatal: window.fatal.length })",
+    );
   await waitFor("playback to advance 2 s", async () => (await sample()).t > 2, {
     timeoutMs: 60_000,
     intervalMs: 250,
@@ -166,18 +146,9 @@ export async function measurePlayerLatency(o: PlayerLatencyOptions): Promise<Pla
         await res?.body?.cancel();
         return res?.ok;
       }, { timeoutMs: 30_000, intervalMs: 200 });
-      const hlsJs = await Deno.readFile(hlsJsUrl());
-      const pagePort = freePort();
-      const pageServer = Deno.serve(
-        { hostname: "127.0.0.1", port: pagePort, onListen() {} },
-        (req) =>
-          new URL(req.url).pathname === "/hls.min.js"
-            ? new Response(hlsJs, { headers: { "content-type": "text/javascript" } })
-            : new Response(PAGE("/hls.min.js"), { headers: { "content-type": "text/html" } }),
-      );
-      try {
-        const ll = setup === "cascade-ll" ? "1" : "0";
-        const url = `http://127.0.0.1:${pagePort}/?ll=${ll}&src=${encodeURIComponent(playlist)}`;
+      await using player = await servePlayerPage();
+      {
+        const url = player.url(playlist, { lowLatency: setup === "cascade-ll" });
         const latency = await sampleLatency(url, o.seconds);
         const llViewers = setup === "cascade-ll" && o.llViewers > 0
           ? await runLlViewers({
@@ -188,8 +159,6 @@ export async function measurePlayerLatency(o: PlayerLatencyOptions): Promise<Pla
           })
           : undefined;
         out.push({ setup, ...latency, ...(llViewers ? { llViewers } : {}) });
-      } finally {
-        await pageServer.shutdown();
       }
     } catch (err) {
       out.push({

@@ -12,37 +12,14 @@
 import assert from "node:assert/strict";
 import { parseLlPlaylist } from "@cascade/media/hls/ll_playlist";
 import { LlPlaylistChecker } from "../lib/media/hls/testing/ll_check.ts";
-import { hlsJsUrl } from "../web/assets.ts";
 import { openBrowser } from "./helpers/browser.ts";
+import { type PlayerSample, servePlayerPage } from "./helpers/hls_page.ts";
 import { decodeErrors } from "./helpers/decode.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const PART_TARGET_MS = 333;
-
-/** A page on its own port that plays `src` with hls.js in low-latency mode. */
-function playerPage(src: string): Deno.HttpServer & { url: string } {
-  const hlsJs = Deno.readFileSync(hlsJsUrl());
-  const html = `<!doctype html><video muted playsinline></video><script src="/hls.js"></script>
-<script>
-  window.fatal = [];
-  const video = document.querySelector("video");
-  const hls = new Hls({ lowLatencyMode: true });
-  window.hls = hls;
-  hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.details); });
-  hls.loadSource(${JSON.stringify(src)});
-  hls.attachMedia(video);
-  video.play().catch(() => {});
-</script>`;
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
-    if (new URL(req.url).pathname === "/hls.js") {
-      return new Response(hlsJs, { headers: { "Content-Type": "text/javascript" } });
-    }
-    return new Response(html, { headers: { "Content-Type": "text/html" } });
-  });
-  return Object.assign(server, { url: `http://127.0.0.1:${server.addr.port}/` });
-}
 
 /** `_HLS_msn` and `_HLS_part` of the part a playlist hints at. */
 function hinted(text: string): { msn: number; part: number } {
@@ -109,26 +86,20 @@ Deno.test({
     const decoded = decodeErrors(base, { seconds: 4 });
 
     await using browser = await openBrowser();
-    await using page = playerPage(base);
-    await browser.page.goto(page.url);
+    await using page = await servePlayerPage();
+    await browser.page.goto(page.url(base, { lowLatency: true }));
     const latency = await waitFor("hls.js to play 4 s", async () => {
-      const state = await browser.page.evaluate<
-        { t: number; behind: number | null; latency: number }
-      >(`({
-        t: document.querySelector("video").currentTime,
-        behind: hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : null,
-        latency: hls.latency,
-      })`);
-      return state.t >= 4 && state.behind !== null ? state : undefined;
+      const state = await browser.page.evaluate<PlayerSample>("window.sample()");
+      return state.t >= 4 && state.pdt !== null ? state : undefined;
     }, { timeoutMs: 30_000, intervalMs: 200 });
     console.log(
       `hls.js lowLatencyMode: ${
-        latency.behind!.toFixed(2)
-      } s behind the program date time, hls.latency ${latency.latency.toFixed(2)} s`,
+        latency.pdt!.toFixed(2)
+      } s behind the program date time, hls.latency ${latency.latency?.toFixed(2)} s`,
     );
     assert.deepEqual(await browser.page.evaluate("window.fatal"), []);
     assert.deepEqual(browser.pageErrors, []);
-    assert.ok(latency.behind! < 3, `hls.js plays less than 3 s behind live: ${latency.behind} s`);
+    assert.ok(latency.pdt! < 3, `hls.js plays less than 3 s behind live: ${latency.pdt} s`);
 
     assert.equal(await decoded, "", "ffmpeg decodes ll.m3u8 cleanly");
     await reloads;
