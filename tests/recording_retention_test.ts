@@ -114,13 +114,20 @@ Deno.test({
         return lastSequence(await playlist()) >= atPause + 3;
       }, { timeoutMs: 15_000 });
 
-      // Free the disk: the next attempt (every 10 s) resumes recording.
+      // Free the disk: the next attempt (every 10 s) resumes recording and a chunk is
+      // finished again. An attempt may already have resumed into the space the dropped
+      // chunk left, and paused again when that filled up: count only what follows the
+      // freeing.
       const first = (await listDir(join(dir, "alpha"))).filter((n) => n.endsWith(".mp4"));
       assert.ok(first.length >= 1, "chunks finished before the disk filled");
+      const freedAt = log.lines.length;
       for (const f of first) await Deno.remove(join(dir, "alpha", f));
-      await waitFor("recording to resume", () => log.events("record.resumed").length === 1, {
-        timeoutMs: 30_000,
-      });
+      await waitFor(
+        "a chunk finished after the disk was freed",
+        () => log.lines.slice(freedAt).some((l) => l.event === "record.chunk"),
+        { timeoutMs: 30_000 },
+      );
+      assert.ok(log.events("record.resumed").length >= 1, "recording resumed");
 
       assert.equal((await ff.status).code, 0, ff.output);
       const ended = await waitFor("the live playlist to end", async () => {
