@@ -19,6 +19,7 @@ import type {
   Registry,
   RegistryEvent,
   RegistryEventHandler,
+  Replacing,
   StreamConfig,
   StreamRecord,
   Unsubscribe,
@@ -33,6 +34,7 @@ import {
   checkKind,
   checkName,
   checkNode,
+  checkReplacing,
   checkStream,
   checkTtl,
   checkVod,
@@ -79,11 +81,16 @@ export class MemoryRegistry implements Registry {
     }
   }
 
-  claimStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult> {
+  claimStream(
+    record: StreamRecord,
+    ttlMs: number,
+    opts: { replacing?: Replacing } = {},
+  ): Promise<ClaimResult> {
     return this.#op(() => {
       checkStream(record);
       checkTtl(ttlMs);
-      return this.#write(record, ttlMs, true);
+      if (opts.replacing !== undefined) checkReplacing(opts.replacing);
+      return this.#write(record, ttlMs, true, opts.replacing);
     });
   }
 
@@ -293,12 +300,20 @@ export class MemoryRegistry implements Registry {
     return Promise.resolve();
   }
 
-  #write(record: StreamRecord, ttlMs: number, mayCreate: boolean): ClaimResult {
+  #write(
+    record: StreamRecord,
+    ttlMs: number,
+    mayCreate: boolean,
+    replacing?: Replacing,
+  ): ClaimResult {
     const { streams } = this.store;
-    const current = streams.get(record.name);
+    let current = streams.get(record.name);
     if (current === undefined && !mayCreate) return { ok: false, owner: null, current: null };
     if (current !== undefined && current.originId !== record.originId) {
-      return { ok: false, owner: current.originId, current: copy(current) };
+      const takeover = replacing !== undefined && current.originId === replacing.originId &&
+        current.updatedAt === replacing.updatedAt;
+      if (!takeover) return { ok: false, owner: current.originId, current: copy(current) };
+      current = undefined;
     }
     streams.set(record.name, copy(record), ttlMs);
     if (current !== undefined) {

@@ -55,6 +55,7 @@ import type {
   Registry,
   RegistryEvent,
   RegistryEventHandler,
+  Replacing,
   StreamConfig,
   StreamRecord,
   Unsubscribe,
@@ -68,6 +69,7 @@ import {
   checkKind,
   checkName,
   checkNode,
+  checkReplacing,
   checkStream,
   checkTtl,
   checkVod,
@@ -131,10 +133,15 @@ export class RedisRegistry implements Registry {
 
   // --- streams
 
-  async claimStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult> {
+  async claimStream(
+    record: StreamRecord,
+    ttlMs: number,
+    opts: { replacing?: Replacing } = {},
+  ): Promise<ClaimResult> {
     checkStream(record);
     checkTtl(ttlMs);
-    return await this.#writeStream(record, ttlMs, "claim");
+    if (opts.replacing !== undefined) checkReplacing(opts.replacing);
+    return await this.#writeStream(record, ttlMs, "claim", opts.replacing);
   }
 
   async refreshStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult> {
@@ -351,6 +358,7 @@ export class RedisRegistry implements Registry {
     record: StreamRecord,
     ttlMs: number,
     mode: "claim" | "refresh",
+    replacing?: Replacing,
   ): Promise<ClaimResult> {
     const event: RegistryEvent = {
       type: "stream.up",
@@ -369,6 +377,8 @@ export class RedisRegistry implements Registry {
         JSON.stringify({ ...event, type: "stream.update", updatedAt: record.updatedAt }),
         String(record.updatedAt),
         this.#keys.streamEvents(record.name),
+        replacing?.originId ?? "",
+        String(replacing?.updatedAt ?? ""),
       ])
     );
     const [ok, detail] = reply as [number, string];

@@ -53,7 +53,8 @@ end
  * KEYS[1] stream key. ARGV: record JSON, originId, ttl ms, events channel, stream.up
  * event JSON, mode ("claim" creates when absent, "refresh" does not), stream.update event
  * JSON, the record's updatedAt (published when it differs from the stored one), the
- * stream's own events channel.
+ * stream's own events channel, and for a takeover the owner and updatedAt of the claim it
+ * replaces (both "" otherwise).
  * Returns {1, "created"|"updated"} or {0, current value or ""}.
  */
 export const CLAIM = new LuaScript(`${OWNER_OF}${PUBLISH_BOTH}
@@ -61,6 +62,12 @@ local current = redis.call('GET', KEYS[1])
 if current then
   local owner = owner_of(current)
   if owner ~= nil and owner ~= ARGV[2] then
+    local ok, rec = pcall(cjson.decode, current)
+    if ARGV[10] ~= '' and owner == ARGV[10] and ok and rec.updatedAt == tonumber(ARGV[11]) then
+      redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+      publish_both(ARGV[4], ARGV[9], ARGV[5])
+      return {1, 'created'}
+    end
     return {0, current}
   end
   -- Owned by us, or an unreadable value that nobody can own: take it.

@@ -26,6 +26,14 @@ export interface StreamRecord {
   targetDuration: number;
   /** `#EXT-X-MEDIA-SEQUENCE` of the latest playlist. */
   mediaSequence: number;
+  /**
+   * Media sequence number of the newest segment the latest playlist lists, and that segment's
+   * discontinuity sequence number: an origin taking the stream over continues after them
+   * (docs/architecture.md, "Failover and standby"). Absent from writers that do not know
+   * them (nginx-rtmp's discovery, older origins) and before the first segment.
+   */
+  lastSequence?: number;
+  discontinuitySequence?: number;
   /** Peak bits per second, when known. */
   bandwidth?: number;
   /** RFC 6381 codecs string, when known, e.g. `avc1.64001f,mp4a.40.2`. */
@@ -91,7 +99,16 @@ export interface NodeRecord {
   /** Load figure the node reports (e.g. streams published or viewers served). */
   load: number;
   startedAt: number;
+  /**
+   * Streams an origin receives from an encoder of its own while another origin holds the
+   * claim: it packages them as a hot standby and takes over when that claim ends or goes
+   * stale. At most `MAX_STANDBY_NAMES` names; absent when none.
+   */
+  standby?: string[];
 }
+
+/** Most standby stream names a node record lists. */
+export const MAX_STANDBY_NAMES = 1000;
 
 /** The `streamcfg:{name}` hash: a stream the API knows, persistent. */
 export interface StreamConfig {
@@ -136,6 +153,16 @@ export type ClaimResult =
   | { ok: true; created: boolean }
   | { ok: false; owner: string | null; current: StreamRecord | null };
 
+/**
+ * `claimStream`'s takeover: overwrite another origin's claim, but only while it is still
+ * exactly the record the caller judged dead (same owner, same `updatedAt`), so a claim that
+ * came back to life meanwhile is never taken.
+ */
+export interface Replacing {
+  originId: string;
+  updatedAt: number;
+}
+
 /** `exists`: `onlyIfAbsent` and the name is taken; `key-in-use`: the key hash maps to another name. */
 export type PutConfigResult = "ok" | "exists" | "key-in-use";
 
@@ -157,9 +184,15 @@ export interface Registry {
    * Claims `stream:{record.name}` for `record.originId` with a TTL: creates it (and
    * publishes `stream.up`) when absent, or overwrites it and extends the TTL when this
    * origin already owns it (publishing `stream.update` when `updatedAt` changed). Another
-   * origin's live claim is never overwritten.
+   * origin's live claim is never overwritten, except by a takeover: with `replacing`, a
+   * claim that is exactly that record (owner and `updatedAt`) is replaced, as if created
+   * (`stream.up`, `created: true`).
    */
-  claimStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult>;
+  claimStream(
+    record: StreamRecord,
+    ttlMs: number,
+    opts?: { replacing?: Replacing },
+  ): Promise<ClaimResult>;
   /** Like `claimStream` but only for an existing claim of the same origin (compare-and-set). */
   refreshStream(record: StreamRecord, ttlMs: number): Promise<ClaimResult>;
   /** Deletes the claim if `originId` owns it (compare-and-delete) and publishes `stream.down`. */

@@ -5,13 +5,15 @@
  * fetches from `originUrl`), so a `file://` or credential-bearing URL is never followed.
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
-import type {
-  NodeKind,
-  NodeRecord,
-  StreamConfig,
-  StreamMedia,
-  StreamRecord,
-  VodRecord,
+import {
+  MAX_STANDBY_NAMES,
+  type NodeKind,
+  type NodeRecord,
+  type Replacing,
+  type StreamConfig,
+  type StreamMedia,
+  type StreamRecord,
+  type VodRecord,
 } from "./types.ts";
 
 const KEY_HASH_RE = /^[0-9a-f]{64}$/;
@@ -75,6 +77,20 @@ export function checkStream(record: StreamRecord): void {
   if (record.ll !== undefined && typeof record.ll !== "boolean") {
     throw new TypeError(`Invalid ll: ${JSON.stringify(record.ll)}`);
   }
+  for (const field of ["lastSequence", "discontinuitySequence"] as const) {
+    const value = record[field];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+      throw new TypeError(`Invalid ${field}: ${JSON.stringify(value)}`);
+    }
+  }
+}
+
+/** A takeover names the claim it replaces by owner and `updatedAt`. */
+export function checkReplacing(replacing: Replacing): void {
+  checkId("replaced origin id", replacing.originId);
+  if (!Number.isFinite(replacing.updatedAt)) {
+    throw new TypeError(`Invalid replaced updatedAt: ${replacing.updatedAt}`);
+  }
 }
 
 const MEDIA_FIGURES = ["keyframeInterval", "frameRate", "width", "height", "bitrate"] as const;
@@ -110,6 +126,12 @@ export function checkNode(node: NodeRecord): void {
   checkKind(node.kind);
   checkId("node id", node.id);
   checkHttpUrl("node URL", node.url);
+  if (node.standby !== undefined) {
+    if (!Array.isArray(node.standby) || node.standby.length > MAX_STANDBY_NAMES) {
+      throw new TypeError(`Invalid standby: at most ${MAX_STANDBY_NAMES} stream names`);
+    }
+    for (const name of node.standby) checkName(name);
+  }
 }
 
 export function checkConfig(cfg: StreamConfig): void {

@@ -14,11 +14,12 @@
  */
 import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
-import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
+import type { MetricsRegistry } from "@cascade/common/metrics";
 import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
 import { TimestampRebaser } from "@cascade/media/timeline";
 import { TsMuxer } from "@cascade/media/mpegts/muxer";
 import {
+  type Continuation,
   DEFAULT_MAX_TARGET_SECONDS,
   HlsSegmenter,
   type OpenSegment,
@@ -27,6 +28,7 @@ import {
 import { type LivePlaylist, parsePlaylist, renderPlaylist } from "@cascade/media/hls/playlist";
 import { LIVE_PLAYLIST, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { ChannelsByName } from "./channels.ts";
+import { SegmentFiles } from "./segment_files.ts";
 import type { LiveStream, StreamHub, Subscription } from "@cascade/stream/hub";
 import { VodLog, vodTargetDuration } from "./vod.ts";
 import { EncoderNotices } from "./encoder_notices.ts";
@@ -87,22 +89,17 @@ class HlsChannel {
   #audio: TrackConfig | undefined;
   /** Track configs seen since the last frame; applied when the next frame arrives. */
   #tracksChanged = false;
-  #file: Deno.FsFile | null = null;
-  #segment: OpenSegment | null = null;
-  #segmentBytes = 0;
-  /** The current segment failed to write: skip its frames until the next one starts. */
-  #segmentBroken = false;
+  readonly #files: SegmentFiles;
   #cleanupTimer: ReturnType<typeof setTimeout> | undefined;
-  #deleteTimers = new Set<ReturnType<typeof setTimeout>>();
   #live = false;
+  /** A takeover to apply before the next frame, so it never races a segment's writes. */
+  #continuation: { c: Continuation; done: (applied: boolean) => void } | undefined;
   /** The latest `run`, settled once its broadcast's end is written. */
   #running: Promise<void> = Promise.resolve();
   /** The publisher vanished: ENDLIST is written when the grace runs out (or at shutdown). */
   #endPending = false;
   /** Every segment of the broadcast, with `keepSegments`. */
   readonly #vod: VodLog | undefined;
-  /** Bytes of this channel's files on disk. */
-  diskBytes = 0;
   /** The live playlist as last written, for the origin to serve from memory. */
   latest: MemoryPlaylist | undefined;
   /** Names this channel's playlist versions apart from any earlier run's. */
@@ -110,7 +107,6 @@ class HlsChannel {
   #writes = 0;
 
   readonly #onGone: () => void;
-  readonly #bytesWritten: Counter;
 
   constructor(name: string, o: HlsPackagerOptions, onGone: () => void) {
     this.name = name;
@@ -119,15 +115,50 @@ class HlsChannel {
     this.#o = o;
     this.#log = o.log.child({ stream: name });
     this.#vod = o.keepSegments ? new VodLog() : undefined;
-    this.#bytesWritten = o.metrics.counter(
-      "cascade_hls_bytes_written_total",
-      "Bytes of HLS segments written",
+    this.#files = new SegmentFiles(
+      this.dir,
+      this.#log,
+      o.metrics.counter("cascade_hls_bytes_written_total", "Bytes of HLS segments written"),
     );
     this.#notices = new EncoderNotices(this.#log, o.metrics);
   }
 
   get live(): boolean {
     return this.#live;
+  }
+
+  /** Bytes of this channel's files on disk. */
+  get diskBytes(): number {
+    return this.#files.diskBytes;
+  }
+
+  /**
+   * A takeover: the playlist continues another origin's (`HlsSegmenter.continueFrom`).
+   * Applied before the next frame; resolves false when the broadcast ended first.
+   */
+  continueFrom(c: Continuation): Promise<boolean> {
+    if (!this.#live || !this.#segmenter) return Promise.resolve(false);
+    this.#continuation?.done(false);
+    return new Promise((done) => this.#continuation = { c, done });
+  }
+
+  async #applyContinuation(): Promise<void> {
+    const { c, done } = this.#continuation!;
+    this.#continuation = undefined;
+    const { renamed, dropped } = this.#segmenter!.continueFrom(c);
+    await this.#files.deleteAllNow(dropped.map((s) => s.uri));
+    for (const r of renamed) await this.#files.rename(r.from, r.to, r.open);
+    if (this.#vod) {
+      this.#vod.reset();
+      for (const s of this.#segmenter!.playlist().segments) {
+        this.#vod.add({ ...s, independent: true });
+      }
+    }
+    this.#log.info("hls.continued", { ...c, renamed: renamed.length, dropped: dropped.length });
+    await this.#writePlaylist().catch((err) =>
+      this.#log.error("hls.playlist_write_failed", { error: err })
+    );
+    done(true);
   }
 
   /**
@@ -165,6 +196,8 @@ class HlsChannel {
       this.#log.error("hls.packager_failed", { error: err });
     } finally {
       this.#live = false;
+      this.#continuation?.done(false);
+      this.#continuation = undefined;
       // A publisher that vanished may reconnect within the grace and continue this playlist:
       // its ENDLIST waits for the grace to run out, as RFC 8216 §6.2.1 never lets it go again.
       if (stream.lost) await this.#pause();
@@ -202,6 +235,7 @@ class HlsChannel {
   async #onFrame(input: MediaFrame): Promise<void> {
     if (input.kind === "video" ? !this.#video : !this.#audio) return;
     if (this.#tracksChanged) await this.#applyTracks();
+    if (this.#continuation) await this.#applyContinuation();
     const segmenter = this.#segmenter!;
     const muxer = this.#muxer!;
     const { frame, jumpMs } = this.#rebaser.rebase(input);
@@ -212,7 +246,7 @@ class HlsChannel {
       this.#notices.segmentStarted(step.started.independent, segmenter);
       await this.#openSegment(step.started);
     }
-    if (!step.write || this.#segmentBroken || !this.#file) return;
+    if (!step.write || !this.#files.writable) return;
     try {
       muxer.writeFrame(frame);
     } catch (err) {
@@ -265,66 +299,23 @@ class HlsChannel {
   }
 
   async #openSegment(segment: OpenSegment): Promise<void> {
-    this.#segment = segment;
-    this.#segmentBroken = false;
-    this.#segmentBytes = 0;
-    try {
-      this.#file = await Deno.open(this.#tmpPath(segment), {
-        write: true,
-        create: true,
-        truncate: true,
-      });
-      this.#muxer!.writeTables();
-    } catch (err) {
-      this.#broken(err);
-    }
+    await this.#files.open(segment.uri);
+    this.#muxer!.writeTables();
+    // Nothing of a segment that cannot be written may end up in the next one.
+    if (!this.#files.writable) this.#muxer!.take();
   }
 
   async #flush(): Promise<void> {
-    const file = this.#file;
-    const bytes = this.#muxer!.take();
-    if (!file || this.#segmentBroken || bytes.length === 0) return;
-    try {
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      this.#segmentBytes += bytes.length;
-      this.diskBytes += bytes.length;
-      this.#bytesWritten.inc(bytes.length);
-    } catch (err) {
-      this.#broken(err);
-    }
-  }
-
-  #broken(err: unknown): void {
-    this.#segmentBroken = true;
-    this.#log.error("hls.segment_write_failed", {
-      sequence: this.#segment?.sequence,
-      error: (err as Error).message,
-    });
-    this.#muxer?.take();
+    await this.#files.write(this.#muxer!.take());
   }
 
   async #closeSegment(info: SegmentInfo): Promise<void> {
     await this.#flush();
-    const file = this.#file;
-    this.#file = null;
-    this.#segment = null;
-    try {
-      file?.close();
-    } catch { /* already closed */ }
-    if (this.#segmentBroken || !file) {
-      await Deno.remove(this.#tmpPath(info)).catch(() => {});
-      return;
-    }
-    try {
-      await Deno.rename(this.#tmpPath(info), join(this.dir, info.uri));
+    if (await this.#files.close(info.uri)) {
       this.#vod?.add(info);
-      await this.#writePlaylist();
-    } catch (err) {
-      this.#log.error("hls.segment_publish_failed", {
-        sequence: info.sequence,
-        error: (err as Error).message,
-      });
+      await this.#writePlaylist().catch((err) =>
+        this.#log.error("hls.playlist_write_failed", { error: err })
+      );
     }
     this.#scheduleExpired();
   }
@@ -356,19 +347,7 @@ class HlsChannel {
       this.#o.listSize * this.#o.segmentSeconds,
       listedSeconds + Math.max(...expired.map((s) => s.duration)),
     ) * 1000;
-    const timer = setTimeout(async () => {
-      this.#deleteTimers.delete(timer);
-      for (const seg of expired) await this.#removeFile(join(this.dir, seg.uri));
-    }, delayMs);
-    this.#deleteTimers.add(timer);
-  }
-
-  async #removeFile(path: string): Promise<void> {
-    try {
-      const { size } = await Deno.stat(path);
-      await Deno.remove(path);
-      this.diskBytes = Math.max(0, this.diskBytes - size);
-    } catch { /* already gone */ }
+    this.#files.deleteLater(expired.map((s) => s.uri), delayMs);
   }
 
   /** The publisher stopped: close the open segment and write `#EXT-X-ENDLIST`. */
@@ -404,10 +383,7 @@ class HlsChannel {
   async #removeAll(): Promise<void> {
     if (this.#live) return;
     this.latest = undefined;
-    for (const t of this.#deleteTimers) clearTimeout(t);
-    this.#deleteTimers.clear();
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-    this.diskBytes = 0;
+    await this.#files.removeAll();
     this.#log.info("hls.removed", { dir: this.name });
     this.#onGone();
   }
@@ -420,12 +396,7 @@ class HlsChannel {
   /** Stops timers (process shutdown); files stay as they are. */
   dispose(): void {
     clearTimeout(this.#cleanupTimer);
-    for (const t of this.#deleteTimers) clearTimeout(t);
-    this.#deleteTimers.clear();
-  }
-
-  #tmpPath(seg: { uri: string }): string {
-    return join(this.dir, `${seg.uri}${TEMP_SUFFIX}`);
+    this.#files.cancelDeletions();
   }
 
   #now(): number {
@@ -467,6 +438,14 @@ export class HlsPackager {
   /** The live playlist of `name` as last written, while its channel exists. */
   livePlaylist(name: string): MemoryPlaylist | undefined {
     return this.#channels.get(name)?.latest;
+  }
+
+  /**
+   * A takeover: `name`'s live playlist continues another origin's; false when `name` is not
+   * being published here.
+   */
+  continueFrom(name: string, c: Continuation): Promise<boolean> {
+    return this.#channels.get(name)?.continueFrom(c) ?? Promise.resolve(false);
   }
 
   /** Directory of a name's HLS output. */

@@ -299,6 +299,43 @@ Deno.test("HlsPackager continues the playlist after one discontinuity on a repub
   assertNoWarnings(t.log);
 });
 
+Deno.test("HlsPackager continues another origin's playlist on a takeover: renumbered files, one discontinuity", async () => {
+  await using t = await setup();
+  const hub = t.start();
+  const stream = openStream(hub);
+  for (let gop = 0; gop < 4; gop++) pushGop(stream, gop);
+  const own = await playlistWhere(t.dir, "lists three", (p) => p.segments.length >= 3);
+  assert.ok(own.mediaSequence > 1000, "time-based numbers before the takeover");
+
+  const took = t.packager().continueFrom(NAME, {
+    lastSequence: 70,
+    discontinuitySequence: 4,
+    targetDuration: 2,
+  });
+  pushGop(stream, 4); // the next frame applies it; this GOP closes the open segment
+  assert.equal(await took, true);
+  const p = await playlistWhere(t.dir, "continues at 71", (p) => p.segments.length >= 2);
+  assert.equal(p.mediaSequence, 71);
+  assert.equal(p.discontinuitySequence, 4);
+  assert.equal(p.targetDuration, 2);
+  assert.deepEqual(p.segments.map((s) => [s.uri, s.discontinuity]), [["71.ts", true], [
+    "72.ts",
+    false,
+  ]]);
+  await assertListedComplete(t.dir, p);
+  const files = (await listDir(t.dir)).filter((f) => f.endsWith(".ts")).sort();
+  assert.deepEqual(files, ["71.ts", "72.ts"], "the rest of the old numbering is gone");
+  assert.equal(
+    await t.packager().continueFrom("nobody", {
+      lastSequence: 1,
+      discontinuitySequence: 0,
+      targetDuration: 2,
+    }),
+    false,
+  );
+  assertNoWarnings(t.log);
+});
+
 /** Video frames of 100 ms, GOP after GOP, each `gops[i]` frames long. */
 function framesWithGops(gops: number[]): MediaFrame[] {
   const out: MediaFrame[] = [];

@@ -118,6 +118,22 @@ export interface PushResult {
   closed?: SegmentInfo;
 }
 
+/** Where another origin's playlist of the stream stopped, for `continueFrom()`. */
+export interface Continuation {
+  /** Media sequence number of its newest segment. */
+  lastSequence: number;
+  /** Discontinuity sequence number of that segment. */
+  discontinuitySequence: number;
+  /** Its `#EXT-X-TARGETDURATION`, which the continued playlist keeps. */
+  targetDuration: number;
+}
+
+/** What `continueFrom()` changed: files to rename (the open segment's too) and to delete. */
+export interface Renumbering {
+  renamed: { from: string; to: string; open: boolean }[];
+  dropped: SegmentInfo[];
+}
+
 /** What `finish()`, `discontinuity()` and `end()` return. */
 export interface CloseResult {
   closed?: SegmentInfo;
@@ -329,6 +345,51 @@ export class HlsSegmenter {
     this.#targetFixed = true;
     this.#ended = true;
     return result;
+  }
+
+  /**
+   * A takeover: this playlist continues another origin's (docs/architecture.md, "Failover
+   * and standby"), so players never see a sequence go back. The newest closed segment stays
+   * listed, renumbered `lastSequence + 1` and marked as a discontinuity, and the open one
+   * follows it; older segments leave the playlist. The target duration becomes the other
+   * playlist's (RFC 8216 §6.2.1: it never changes) and holds from now on; a kept segment
+   * that would round above it is dropped too.
+   */
+  continueFrom(c: Continuation): Renumbering {
+    if (
+      ![c.lastSequence, c.discontinuitySequence].every((n) => Number.isSafeInteger(n) && n >= 0)
+    ) {
+      throw new RangeError(`Invalid continuation: ${JSON.stringify(c)}`);
+    }
+    if (!Number.isSafeInteger(c.targetDuration) || c.targetDuration < 1) {
+      throw new RangeError(`Invalid continuation target duration: ${c.targetDuration}`);
+    }
+    this.#target = c.targetDuration;
+    this.#targetFixed = true;
+    const newest = this.#window.at(-1);
+    const keep = newest !== undefined && Math.round(newest.duration) <= c.targetDuration
+      ? newest
+      : undefined;
+    const dropped = this.#window.filter((s) => s !== keep);
+    const renamed: Renumbering["renamed"] = [];
+    let next = c.lastSequence + 1;
+    const renumber = (s: OpenSegment, open: boolean, discontinuity: boolean) => {
+      const uri = segmentFileName(next);
+      renamed.push({ from: s.uri, to: uri, open });
+      s.sequence = next++;
+      s.uri = uri;
+      s.discontinuity = discontinuity;
+    };
+    if (keep) renumber(keep, false, true);
+    if (this.#open) renumber(this.#open.segment, true, !keep);
+    else if (!keep) this.#pendingDiscontinuity = this.#begun = true;
+    this.#window = keep ? [keep] : [];
+    this.#windowMs = keep ? msOf(keep) : 0;
+    this.#nextSequence = next;
+    this.#mediaSequence = c.lastSequence + 1;
+    this.#discontinuitySequence = c.discontinuitySequence;
+    this.#ended = false;
+    return { renamed, dropped };
   }
 
   /** The playlist to publish now: closed segments only. */

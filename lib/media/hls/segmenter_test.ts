@@ -823,3 +823,58 @@ Deno.test("HlsSegmenter playlist over ffmpeg-made segments plays in ffmpeg", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("HlsSegmenter.continueFrom() renumbers the newest segment and the open one after another origin's", () => {
+  const seg = new HlsSegmenter({ firstSequence: 5000, hasVideo: true, segmentSeconds: 2 });
+  const frames = stream({ fps: 30, gopFrames: 60, seconds: 10, audioRate: 44100 });
+  const pushAll = (list: SegmenterFrame[]) => {
+    for (const f of list) seg.push(f, T0 + f.dts);
+  };
+  pushAll(frames.filter((f) => f.dts < 7000));
+  assert.deepEqual(seg.playlist().segments.map((s) => s.sequence), [5000, 5001, 5002]);
+
+  const { renamed, dropped } = seg.continueFrom({
+    lastSequence: 40,
+    discontinuitySequence: 2,
+    targetDuration: 3,
+  });
+  assert.deepEqual(renamed, [
+    { from: "5002.ts", to: "41.ts", open: false },
+    { from: "5003.ts", to: "42.ts", open: true },
+  ]);
+  assert.deepEqual(dropped.map((s) => s.uri), ["5000.ts", "5001.ts"]);
+  let p = seg.playlist();
+  assert.equal(p.mediaSequence, 41);
+  assert.equal(p.discontinuitySequence, 2);
+  assert.deepEqual(p.segments.map((s) => [s.sequence, s.uri, s.discontinuity]), [
+    [41, "41.ts", true],
+  ]);
+
+  pushAll(frames.filter((f) => f.dts >= 7000));
+  seg.finish();
+  p = seg.playlist();
+  assert.equal(p.targetDuration, 3);
+  assert.deepEqual(p.segments.map((s) => [s.sequence, s.discontinuity]), [
+    [41, true],
+    [42, false],
+    [43, false],
+  ]);
+  assert.throws(
+    () => seg.continueFrom({ lastSequence: -1, discontinuitySequence: 0, targetDuration: 3 }),
+    RangeError,
+  );
+});
+
+Deno.test("HlsSegmenter.continueFrom() with nothing listed yet marks the first segment and keeps the other target", () => {
+  const seg = new HlsSegmenter({ firstSequence: 9000, hasVideo: true, segmentSeconds: 2 });
+  const { renamed, dropped } = seg.continueFrom({
+    lastSequence: 7,
+    discontinuitySequence: 0,
+    targetDuration: 6,
+  });
+  assert.deepEqual([renamed, dropped], [[], []]);
+  for (const f of stream({ fps: 30, gopFrames: 60, seconds: 5 })) seg.push(f, T0 + f.dts);
+  const p = seg.playlist();
+  assert.equal(p.targetDuration, 6, "the continued playlist's target, not a learned one");
+  assert.deepEqual(p.segments.map((s) => [s.sequence, s.discontinuity]), [[8, true], [9, false]]);
+});

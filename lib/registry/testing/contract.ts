@@ -128,6 +128,43 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     assert.equal((await b.getStream("cam1"))?.originId, "o1");
   }],
 
+  [
+    "claimStream() with replacing takes over exactly the claim named, as a new one",
+    async ({ open }) => {
+      const [a, b] = [await open(), await open()];
+      const dead = streamRecord("cam1", "o1", { updatedAt: 5_000, lastSequence: 40 });
+      await a.claimStream(dead, 10_000);
+      const seen = await recorder(b, "cam1");
+      const mine = streamRecord("cam1", "o2", { lastSequence: 41, discontinuitySequence: 3 });
+      // A claim that moved on since it was judged dead (another updatedAt) is left alone.
+      const moved = await b.claimStream(mine, 10_000, {
+        replacing: { originId: "o1", updatedAt: 4_000 },
+      });
+      assert.deepEqual(moved, { ok: false, owner: "o1", current: dead });
+      const wrongOwner = await b.claimStream(mine, 10_000, {
+        replacing: { originId: "o3", updatedAt: 5_000 },
+      });
+      assert.equal(wrongOwner.ok, false);
+      const taken = await b.claimStream(mine, 10_000, {
+        replacing: { originId: "o1", updatedAt: 5_000 },
+      });
+      assert.deepEqual(taken, { ok: true, created: true });
+      assert.deepEqual(await a.getStream("cam1"), mine);
+      await waitFor(
+        "stream.up from the new owner",
+        () => seen.events.some((e) => e.type === "stream.up" && e.originId === "o2"),
+      );
+      seen.stop();
+      // The old owner can neither refresh nor release it any more.
+      assert.equal((await a.refreshStream(dead, 10_000)).ok, false);
+      assert.equal(await a.releaseStream("cam1", "o1"), false);
+      await assert.rejects(
+        b.claimStream(mine, 10_000, { replacing: { originId: "", updatedAt: 1 } }),
+        TypeError,
+      );
+    },
+  ],
+
   ["refreshStream() only extends a claim its origin holds", async ({ open }) => {
     const [a, b] = [await open(), await open()];
     const missing = await a.refreshStream(streamRecord("cam1", "o1"), 10_000);
