@@ -6,8 +6,9 @@
  * origin fetch that concurrent misses share (`cache.ts`, `origin_fetch.ts`); an origin's
  * 404 is remembered briefly (`misses.ts`). An origin failure triggers a fresh lookup and one
  * retry against whoever owns the stream now; a stream gone from the registry is a 404 unless
- * a viewer was watching it, who gets its final playlist (`endings.ts`), and a playlist may
- * be served stale for at most one target duration while its origin cannot be reached.
+ * a viewer was watching it, who gets its final playlist (`endings.ts`), and a playlist is
+ * served stale while its origin cannot be reached, long enough for another origin to take
+ * the stream over (`stale.ts`).
  * Registry records are checked before any origin is asked (`record_check.ts`). A finished broadcast kept
  * for VOD (`KEEP_HLS`) is found through `vod:{name}`: VOD playlists (`vod.m3u8`,
  * `vod-{n}.m3u8`) come from the origin that record names, and so do the segments of a name
@@ -54,8 +55,9 @@ import {
 } from "./paths.ts";
 import { errorReply, playlistReply, preflightReply, segmentReply, withCors } from "./replies.ts";
 import { RecordCheck } from "./record_check.ts";
+import { staleOrThrow } from "./stale.ts";
 import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
-import { type Got, liveSource, type Source, targetSeconds, vodSource } from "./source.ts";
+import { type Got, liveSource, type Source, vodSource } from "./source.ts";
 import { TokenGate } from "./token_gate.ts";
 
 export interface EdgeOptions {
@@ -412,7 +414,7 @@ export class Edge {
     const current = await this.#find(target.name, since);
     const moved = broadcastKey(current) !== broadcastKey(record);
     // Retrying a timed-out origin that still owns the stream would double the wait, and a
-    // stale playlist is only allowed for one target duration: go straight to the fallback.
+    // stale playlist is only allowed for a while: go straight to the fallback.
     if (moved || failure?.reason !== "timeout") {
       try {
         const got = await this.#through(target, liveSource(current));
@@ -426,23 +428,11 @@ export class Edge {
     if (failure === null) {
       throw new HttpError(404, "not_found", `Not found on origin: ${target.file}`);
     }
-    if (target.kind === "playlist") {
-      const source = liveSource(current);
-      const stale = this.#staleCopy(target, source) ??
-        this.#staleCopy(target, liveSource(record));
-      if (stale !== null) {
-        this.#m.result(fileKind(target), "STALE").inc();
-        return { obj: stale, result: "STALE", source };
-      }
-    }
-    throw failure;
-  }
-
-  #staleCopy(target: MediaTarget, source: Source): CachedObject | null {
-    const obj = this.cache.peek(cacheKey(source.broadcast, keyedFile(target)));
-    if (obj === undefined) return null;
-    const age = this.#now() - obj.fetchedAt;
-    return age <= targetSeconds(obj, source) * 1000 ? obj : null;
+    if (target.kind !== "playlist") throw failure;
+    const sources = [liveSource(current), liveSource(record)];
+    const { obj } = staleOrThrow(this.cache, target, sources, failure, this.#now());
+    this.#m.result(fileKind(target), "STALE").inc();
+    return { obj, result: "STALE", source: sources[0]! };
   }
 
   /** Cache, or a shared fetch; counts the outcome. */

@@ -564,24 +564,46 @@ Deno.test("when an origin fails, the edge looks the stream up again and retries 
   assert.equal(second.count("/live/cam/index.m3u8"), 1);
 });
 
-Deno.test("a playlist is served stale for at most one target duration while its origin is down", async () => {
+Deno.test("a playlist is served stale for up to three target durations while its origin fails", async () => {
   await using s = await setup();
   s.origin.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
   await s.claim("cam");
   await (await s.get("/live/cam/index.m3u8")).body?.cancel();
   s.origin.handler = () => ({ status: 500 });
 
-  s.clock.now += 1_500;
+  for (const ms of [1_500, 4_400]) {
+    s.clock.now += ms; // 1.5 s, then 5.9 s old: within three target durations of 2 s
+    const stale = await s.get("/live/cam/index.m3u8");
+    assert.equal(stale.status, 200);
+    assert.equal(stale.headers.get("x-cache"), "STALE");
+    assert.equal(stale.headers.get("cache-control"), "no-cache");
+    assert.equal(await stale.text(), fakePlaylist(1));
+  }
+
+  s.clock.now += 200; // 6.1 s old
+  const gone = await s.get("/live/cam/index.m3u8");
+  assert.equal(gone.status, 502, "an origin that answers badly is a bad gateway");
+  await gone.body?.cancel();
+});
+
+Deno.test("an origin that cannot be reached: the last playlist for three target durations, then 404", async () => {
+  await using s = await setup();
+  const dying = FakeOrigin.start();
+  dying.files.set("/live/cam/index.m3u8", { body: fakePlaylist(1) });
+  await s.claim("cam", {}, dying);
+  await (await s.get("/live/cam/index.m3u8")).body?.cancel();
+  await dying.close();
+
+  s.clock.now += 5_900;
   const stale = await s.get("/live/cam/index.m3u8");
   assert.equal(stale.status, 200);
   assert.equal(stale.headers.get("x-cache"), "STALE");
-  assert.equal(stale.headers.get("cache-control"), "no-cache");
-  assert.equal(await stale.text(), fakePlaylist(1));
+  await stale.body?.cancel();
 
-  s.clock.now += 600; // 2.1 s old: more than one target duration
+  s.clock.now += 200;
   const gone = await s.get("/live/cam/index.m3u8");
-  assert.equal(gone.status, 502);
-  await gone.body?.cancel();
+  assert.equal(gone.status, 404);
+  assert.equal((await gone.json()).error.code, "stream_unreachable");
 });
 
 Deno.test("an origin that stalls is a 504 within the playlist timeout, or a stale copy", async () => {

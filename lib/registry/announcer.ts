@@ -8,12 +8,21 @@
  * origin runs and the streams of a dead origin expire within the TTL. After a registry
  * reconnect everything is announced again at once; an outage is one log line and never
  * stops the caller. Work on one name runs in order, so a release never overtakes the claim
- * before it; only the owner's claims are released (compare-and-delete).
+ * before it; only the owner's claims are released (compare-and-delete). When another origin
+ * holds a name, `onRefused` may make this one its standby: no claims for it then until
+ * `takeOver()` (docs/architecture.md, "Failover and standby").
  */
 import type { Logger } from "@cascade/common/log";
 import { LIVE_PLAYLIST, VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { RegistryUnavailableError } from "./errors.ts";
-import type { ClaimResult, Registry, StreamMedia, StreamRecord, VodRecord } from "./types.ts";
+import type {
+  ClaimResult,
+  Registry,
+  Replacing,
+  StreamMedia,
+  StreamRecord,
+  VodRecord,
+} from "./types.ts";
 
 export interface StreamAnnouncerOptions {
   registry: Registry;
@@ -28,12 +37,20 @@ export interface StreamAnnouncerOptions {
   refreshIntervalMs?: number;
   /** First word of this announcer's log events, e.g. `discovery` (default `announce`). */
   logPrefix?: string;
+  /**
+   * Another origin holds `name` (`current`, null if it vanished meanwhile): "standby" stops
+   * claiming it until `takeOver()`; "retry" (the default) claims again at each refresh.
+   */
+  onRefused?: (name: string, current: StreamRecord | null) => "standby" | "retry";
 }
 
 /** What a live playlist says about its stream. */
 export interface LiveState {
   targetDuration: number;
   mediaSequence: number;
+  /** The newest segment's media and discontinuity sequence numbers, once there is one. */
+  lastSequence?: number;
+  discontinuitySequence?: number;
   /** When the playlist last changed, epoch ms. */
   updatedAt: number;
   /** RFC 6381 codecs, when the announcer's source knows them (an origin, not a file watcher). */
@@ -59,6 +76,8 @@ interface Announced {
   owned: boolean;
   /** Owner named by the last refused claim, so a conflict is logged once. */
   conflictWith: string | null;
+  /** Standing by for another origin's claim: no claims until `takeOver()`. */
+  standby: boolean;
   vod: VodRecord | null;
   /** Last answer to announcing `vod`: written, or refused for a newer VOD elsewhere. */
   vodState: "unknown" | "announced" | "newer-elsewhere";
@@ -76,6 +95,7 @@ export class StreamAnnouncer {
   readonly #refreshMs: number;
   readonly #log: Logger;
   readonly #prefix: string;
+  readonly #onRefused: StreamAnnouncerOptions["onRefused"];
   readonly #streams = new Map<string, Announced>();
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #offReconnect: (() => void) | undefined;
@@ -94,6 +114,7 @@ export class StreamAnnouncer {
     this.#refreshMs = opts.refreshIntervalMs ?? Math.max(1, Math.floor(this.#ttlMs / 4));
     this.#log = opts.log;
     this.#prefix = opts.logPrefix ?? "announce";
+    this.#onRefused = opts.onRefused;
   }
 
   /** Starts the refresh timer and re-announcing after a registry reconnect. */
@@ -119,6 +140,29 @@ export class StreamAnnouncer {
     this.#streams.clear();
   }
 
+  /** Live names this origin stands by for while another one holds their claim. */
+  standbyStreams(): string[] {
+    return [...this.#streams.values()].filter((a) => a.record !== null && a.standby)
+      .map((a) => a.name);
+  }
+
+  /**
+   * Claims `name` now, as a standby taking over: over the claim `replacing` names if given
+   * (`Registry.claimStream`). Resolves with whether this origin holds the claim afterwards;
+   * if not, it stays standby.
+   */
+  takeOver(name: string, replacing?: Replacing): Promise<boolean> {
+    const a = this.#streams.get(name);
+    if (a === undefined || a.record === null || this.#stopped) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.#enqueue(a, async () => {
+        a.standby = false;
+        await this.#claim(a, replacing);
+        resolve(a.owned);
+      });
+    });
+  }
+
   /** Names this announcer currently takes as live. */
   liveStreams(): string[] {
     return [...this.#streams.values()].filter((a) => a.record !== null).map((a) => a.name);
@@ -139,6 +183,10 @@ export class StreamAnnouncer {
       targetDuration: state.targetDuration,
       mediaSequence: state.mediaSequence,
     };
+    if (state.lastSequence !== undefined) a.record.lastSequence = state.lastSequence;
+    if (state.discontinuitySequence !== undefined) {
+      a.record.discontinuitySequence = state.discontinuitySequence;
+    }
     if (state.codecs !== undefined) a.record.codecs = state.codecs;
     if (state.media !== undefined) a.record.media = state.media;
     if (state.ll !== undefined) a.record.ll = state.ll;
@@ -195,6 +243,7 @@ export class StreamAnnouncer {
         record: null,
         owned: false,
         conflictWith: null,
+        standby: false,
         vod: null,
         vodState: "unknown",
         announceQueued: false,
@@ -205,12 +254,16 @@ export class StreamAnnouncer {
     return a;
   }
 
-  async #claim(a: Announced): Promise<void> {
+  async #claim(a: Announced, replacing?: Replacing): Promise<void> {
     const record = a.record;
-    if (record === null) return;
+    if (record === null || a.standby) return;
     let result: ClaimResult;
     try {
-      result = await this.#registry.claimStream(record, this.#ttlMs);
+      result = await this.#registry.claimStream(
+        record,
+        this.#ttlMs,
+        replacing === undefined ? undefined : { replacing },
+      );
     } catch (err) {
       this.#registryFailed("claim", a.name, err);
       return;
@@ -229,15 +282,21 @@ export class StreamAnnouncer {
       return;
     }
     a.owned = false;
+    a.standby = this.#onRefused?.(a.name, result.current) === "standby";
     if (a.conflictWith !== result.owner) {
       a.conflictWith = result.owner;
-      this.#log.warn(`${this.#prefix}.claimed_elsewhere`, { name: a.name, owner: result.owner });
+      if (a.standby) {
+        this.#log.info(`${this.#prefix}.standby`, { name: a.name, primary: result.owner });
+      } else {
+        this.#log.warn(`${this.#prefix}.claimed_elsewhere`, { name: a.name, owner: result.owner });
+      }
     }
   }
 
   async #release(a: Announced, reason: string): Promise<void> {
     a.record = null;
     a.conflictWith = null;
+    a.standby = false;
     if (!a.owned) return;
     a.owned = false;
     try {

@@ -5,7 +5,9 @@
  * at `#EXT-X-ENDLIST` — without reading the origin's own output back from disk. Each claim
  * carries what the stream hub measured of the encoder (codecs, picture size, keyframe
  * interval, frame rate, bit rate) beside the origin's segment duration, so that the API and
- * the dashboard can show an encoder that needs fixing. The one read is at start: broadcasts
+ * the dashboard can show an encoder that needs fixing, and where the playlist stands, so that
+ * another origin can continue it. A name another origin holds makes this one its hot standby
+ * (`standby.ts`). The one read is at start: broadcasts
  * an earlier run kept for VOD (`KEEP_HLS`) are announced again.
  */
 import { join } from "node:path";
@@ -14,9 +16,12 @@ import { VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
 import { StreamAnnouncer } from "@cascade/registry/announcer";
 import type { Registry, StreamMedia } from "@cascade/registry";
+import type { Continuation } from "@cascade/media/hls/segmenter";
+import type { LivePlaylist } from "@cascade/media/hls/playlist";
 import type { StreamHub, StreamInfo } from "@cascade/stream/hub";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import type { PackagerEvents } from "./hls_packager.ts";
+import { StandbyWatch } from "./standby.ts";
 
 export interface OriginAnnouncing {
   /** Wire these into the packager. */
@@ -25,6 +30,8 @@ export interface OriginAnnouncing {
   start(): Promise<void>;
   /** Releases every claim and VOD record this origin holds. */
   stop(): Promise<void>;
+  /** Live names this origin stands by for (another origin holds the claim). */
+  standbyStreams(): string[];
 }
 
 export function announceFromPackager(opts: {
@@ -40,22 +47,42 @@ export function announceFromPackager(opts: {
   segmentSeconds: number;
   /** `HLS_LL`: claims carry the `ll.m3u8` URL too. */
   lowLatency?: boolean;
+  /** The packager's takeover: `name`'s playlist continues another origin's. */
+  continueFrom(name: string, c: Continuation): Promise<boolean>;
+  /** How often a standby reads its primary's claim (`STANDBY_CHECK_MS` by default). */
+  standbyCheckMs?: number;
 }): OriginAnnouncing {
+  const standby: StandbyWatch = new StandbyWatch({
+    registry: opts.registry,
+    originId: opts.originId,
+    log: opts.log,
+    continueFrom: opts.continueFrom,
+    takeOver: (name, replacing) => announcer.takeOver(name, replacing),
+    checkMs: opts.standbyCheckMs,
+  });
   const announcer = new StreamAnnouncer({
     registry: opts.registry,
     originId: opts.originId,
     originUrl: opts.originUrl,
     ttlSeconds: opts.ttlSeconds,
     log: opts.log,
+    onRefused(name, current) {
+      standby.refused(name, current);
+      return "standby";
+    },
   });
   return {
     events: {
       playlist(name, playlist, at) {
-        if (playlist.ended) return announcer.ended(name, "ended");
+        if (playlist.ended) {
+          standby.forget(name);
+          return announcer.ended(name, "ended");
+        }
         const info = opts.hub.get(name)?.info;
         announcer.live(name, {
           targetDuration: playlist.targetDuration,
           mediaSequence: playlist.mediaSequence,
+          ...newestSegment(playlist),
           updatedAt: at,
           ll: opts.lowLatency,
           ...(info === undefined ? {} : encoderFigures(info, opts.segmentSeconds)),
@@ -71,7 +98,25 @@ export function announceFromPackager(opts: {
         announcer.vod(vod.name, vod);
       }
     },
-    stop: () => announcer.stop(),
+    stop: () => {
+      standby.stop();
+      return announcer.stop();
+    },
+    standbyStreams: () => announcer.standbyStreams(),
+  };
+}
+
+/** The newest segment's media and discontinuity sequence numbers; nothing while none is listed. */
+function newestSegment(
+  p: LivePlaylist,
+): { lastSequence?: number; discontinuitySequence?: number } {
+  const n = p.segments.length;
+  if (n === 0) return {};
+  let discontinuities = 0;
+  for (const s of p.segments) if (s.discontinuity) discontinuities++;
+  return {
+    lastSequence: p.mediaSequence + n - 1,
+    discontinuitySequence: p.discontinuitySequence + discontinuities,
   };
 }
 

@@ -21,9 +21,14 @@ import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { budgetOf, openFileLimit, shareOfDescriptors } from "@cascade/common/conn_budget";
 import { fetchHandler, httpLimits, type HttpServer, serveHttp } from "@cascade/common/http_server";
-import type { Heartbeat, Registry, Unsubscribe } from "@cascade/registry";
+import {
+  type Heartbeat,
+  MAX_STANDBY_NAMES,
+  type Registry,
+  type Unsubscribe,
+} from "@cascade/registry";
 import { dvrListSize } from "./config.ts";
-import { announceFromPackager } from "./announce.ts";
+import { announceFromPackager, type OriginAnnouncing } from "./announce.ts";
 
 /** Default shares of the descriptors left after the reserve: RTMP publishers, HTTP viewers. */
 const RTMP_SHARE = 0.25;
@@ -157,7 +162,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   });
   registerIngestMetrics(metrics, hub, rtmp);
   let publicUrl = "";
-  const announcing = deps.registry
+  const announcing: OriginAnnouncing | undefined = deps.registry
     ? announceFromPackager({
       registry: deps.registry,
       originId: id,
@@ -168,6 +173,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       hub,
       segmentSeconds: config.HLS_SEGMENT_SECONDS,
       lowLatency: config.HLS_LL,
+      continueFrom: (name, c): Promise<boolean> => packager.continueFrom(name, c),
     })
     : undefined;
   const packager = new HlsPackager(hub, {
@@ -241,7 +247,16 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   publicUrl = (config.ORIGIN_PUBLIC_URL ??
     `http://127.0.0.1:${server?.port ?? config.ORIGIN_HTTP_PORT}`).replace(/\/+$/, "");
   const registered = deps.registry
-    ? await joinRegistry(deps.registry, config, id, publicUrl, hub, rtmp, log)
+    ? await joinRegistry(
+      deps.registry,
+      config,
+      id,
+      publicUrl,
+      hub,
+      rtmp,
+      log,
+      () => announcing?.standbyStreams() ?? [],
+    )
     : undefined;
   await announcing?.start();
   for (const ext of extensions) await ext.start?.();
@@ -265,6 +280,11 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       await server?.close();
     },
   };
+}
+
+/** The node record's `standby` names: absent when none, at most `MAX_STANDBY_NAMES`. */
+function standbyField(names: string[]): { standby?: string[] } {
+  return names.length === 0 ? {} : { standby: names.slice(0, MAX_STANDBY_NAMES) };
 }
 
 /** Publishers, and per-stream ingest bit rate and frames, computed when scraped. */
@@ -306,6 +326,7 @@ async function joinRegistry(
   hub: StreamHub,
   rtmp: RtmpServer,
   log: Logger,
+  standby: () => string[],
 ): Promise<{ close(): Promise<void> }> {
   const startedAt = Date.now();
   const rtmpUrl = config.RTMP_PUBLIC_URL ??
@@ -318,6 +339,7 @@ async function joinRegistry(
     region: config.REGION,
     load: hub.size,
     startedAt,
+    ...standbyField(standby()),
   }));
   // Kicks arrive as registry events; a subscription lost to an outage is renewed on reconnect.
   let unsubscribe: Unsubscribe | undefined;

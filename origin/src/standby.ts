@@ -1,0 +1,135 @@
+/**
+ * Hot standby and takeover (docs/architecture.md, "Failover and standby"). When an encoder
+ * publishes here a name another origin holds — a second encoder for redundancy, or the
+ * first one moving after its origin died — this origin packages it anyway and stands by:
+ * every `checkMs` it reads the claim, and takes the stream over the moment that claim ends
+ * or goes stale (its playlist has not changed for a target duration and a second: the
+ * origin or its encoder is gone). A takeover first makes this origin's playlist continue
+ * the other's sequences (`lastSequence`, `discontinuitySequence` of the record) after one
+ * discontinuity, then claims over exactly the record judged dead, so a claim that came back
+ * to life meanwhile is never taken and no two origins own a name.
+ */
+import type { Logger } from "@cascade/common/log";
+import type { Continuation } from "@cascade/media/hls/segmenter";
+import { RegistryUnavailableError } from "@cascade/registry/errors";
+import type { Registry, Replacing, StreamRecord } from "@cascade/registry";
+
+/** How often a standby reads its primary's claim, by default. */
+export const STANDBY_CHECK_MS = 1000;
+
+export interface StandbyOptions {
+  registry: Registry;
+  originId: string;
+  log: Logger;
+  /** Makes `name`'s playlist continue `c`; false when `name` is not published here. */
+  continueFrom(name: string, c: Continuation): Promise<boolean>;
+  /** Claims `name` (over `replacing`); whether this origin holds it afterwards. */
+  takeOver(name: string, replacing?: Replacing): Promise<boolean>;
+  checkMs?: number;
+  now?: () => number;
+}
+
+/** Whether a claim's playlist is too old for its origin to be serving it. */
+export function staleClaim(record: StreamRecord, now: number): boolean {
+  return now - record.updatedAt > (record.targetDuration + 1) * 1000;
+}
+
+/** Where `record`'s playlist stopped, when it says. */
+export function continuationOf(record: StreamRecord): Continuation | undefined {
+  if (record.lastSequence === undefined) return undefined;
+  return {
+    lastSequence: record.lastSequence,
+    discontinuitySequence: record.discontinuitySequence ?? 0,
+    targetDuration: record.targetDuration,
+  };
+}
+
+export class StandbyWatch {
+  readonly #o: StandbyOptions;
+  readonly #log: Logger;
+  /** Names standing by, with the primary's record as last read. */
+  readonly #primaries = new Map<string, StreamRecord | null>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #checking = false;
+
+  constructor(o: StandbyOptions) {
+    this.#o = o;
+    this.#log = o.log;
+  }
+
+  /** `name`'s claim was refused: `current` holds it (null if it just went). */
+  refused(name: string, current: StreamRecord | null): void {
+    this.#primaries.set(name, current ?? this.#primaries.get(name) ?? null);
+    this.#timer ??= setInterval(() => void this.check(), this.#o.checkMs ?? STANDBY_CHECK_MS);
+  }
+
+  /** `name` is no longer published here. */
+  forget(name: string): void {
+    this.#primaries.delete(name);
+    if (this.#primaries.size === 0) this.#stopTimer();
+  }
+
+  /** Reads each primary's claim once and takes over those that ended or went stale. */
+  async check(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      for (const name of [...this.#primaries.keys()]) await this.#checkOne(name);
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  stop(): void {
+    this.#primaries.clear();
+    this.#stopTimer();
+  }
+
+  async #checkOne(name: string): Promise<void> {
+    let current: StreamRecord | null;
+    try {
+      current = await this.#o.registry.getStream(name);
+    } catch (err) {
+      if (!(err instanceof RegistryUnavailableError)) {
+        this.#log.error("standby.check_failed", { name, error: err });
+      }
+      return;
+    }
+    if (!this.#primaries.has(name)) return;
+    if (current?.originId === this.#o.originId) return this.forget(name);
+    if (current === null) {
+      return await this.#takeOver(name, this.#primaries.get(name) ?? null, undefined, "ended");
+    }
+    this.#primaries.set(name, current);
+    if (staleClaim(current, (this.#o.now ?? Date.now)())) {
+      const replacing = { originId: current.originId, updatedAt: current.updatedAt };
+      await this.#takeOver(name, current, replacing, "stale");
+    }
+  }
+
+  async #takeOver(
+    name: string,
+    primary: StreamRecord | null,
+    replacing: Replacing | undefined,
+    why: "ended" | "stale",
+  ): Promise<void> {
+    const c = primary === null ? undefined : continuationOf(primary);
+    const continued = c !== undefined && await this.#o.continueFrom(name, c);
+    // Our own encoder is gone too (the playlist waits for it to reconnect): nothing to offer.
+    if (c !== undefined && !continued) return;
+    const owned = await this.#o.takeOver(name, replacing);
+    this.#log.info(owned ? "standby.took_over" : "standby.takeover_lost", {
+      name,
+      primary: primary?.originId ?? null,
+      why,
+      continued,
+      lastSequence: c?.lastSequence ?? null,
+    });
+    if (owned) this.forget(name);
+  }
+
+  #stopTimer(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
