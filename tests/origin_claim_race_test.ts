@@ -2,8 +2,8 @@
  * Two origins receiving publishers of the same stream name at the same moment, with real
  * ffmpeg publishers, a real redis-server and each origin announcing from its packager
  * through its own Redis connection: exactly one origin holds `stream:{name}`, the other is
- * refused and says so, and the owner stays the same over many refreshes, during which the
- * loser keeps trying to claim the name.
+ * refused, says so and stands by (listed in its node record), and the owner stays the same
+ * over many refreshes, during which the standby keeps reading the claim.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -67,13 +67,17 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
     assert.equal(first.originUrl, winner.httpUrl);
     assert.equal(first.manifest, `${winner.httpUrl}/live/${NAME}/${LIVE_PLAYLIST}`);
     const refused = await waitFor(
-      "the other origin to be refused",
-      () => loserLog.events("announce.claimed_elsewhere").find((l) => l.fields.name === NAME),
+      "the other origin to be refused and stand by",
+      () => loserLog.events("announce.standby").find((l) => l.fields.name === NAME),
       {
         timeoutMs: 15_000,
       },
     );
-    assert.equal(refused.fields.owner, owner);
+    assert.equal(refused.fields.primary, owner);
+    const loserId = owner === "origin-a" ? "origin-b" : "origin-a";
+    await waitFor("the standby in the loser's node record", async () => {
+      return (await observer.getNode("origin", loserId))?.standby?.includes(NAME);
+    }, { timeoutMs: 10_000 });
 
     // Watch the claim through many refreshes (each one resets its TTL), while the loser's
     // announcer keeps claiming the name on its own timer: the owner must never change.
@@ -92,10 +96,9 @@ Deno.test("two origins publishing one name at once: one owns stream:{name}, and 
       return refreshes >= REFRESHES;
     }, { timeoutMs: 30_000, intervalMs: 20 });
     assert.deepEqual([...owners], [owner], "the owner never changed and the claim never lapsed");
-    const refusals = loserLog.events("announce.claimed_elsewhere").filter((l) =>
-      l.fields.name === NAME
-    );
-    assert.deepEqual(refusals.map((l) => l.fields.owner), [owner], "refused, logged once");
+    const refusals = loserLog.events("announce.standby").filter((l) => l.fields.name === NAME);
+    assert.deepEqual(refusals.map((l) => l.fields.primary), [owner], "refused, logged once");
+    assert.equal(loserLog.events("standby.took_over").length, 0, "a live primary is left alone");
     const streams = await observer.listStreams();
     assert.deepEqual(streams.map((s) => [s.name, s.originId]), [[NAME, owner]]);
   } finally {

@@ -15,6 +15,7 @@ import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { NodeRecord, Registry, StreamRecord, Unsubscribe } from "@cascade/registry/types";
 import { rankEdges } from "@cascade/registry/edge_selection";
 import { encoderWarnings, type StreamWarning } from "@cascade/registry/encoder_warnings";
+import { standbyByName } from "@cascade/registry/standby";
 import { parseIngestBitrates, type StreamStatsSource } from "./stream_stats.ts";
 
 export type NodeHealth = "ok" | "failing" | "unreachable" | "unknown";
@@ -29,6 +30,8 @@ export interface DashboardStream {
   originId: string;
   /** Region of the origin, when its node record is alive. */
   originRegion: string | null;
+  /** Origins standing by to take the stream over (`@cascade/registry/standby`). */
+  standby: string[];
   /** The edge that serves this stream's viewers in each region (rendezvous choice). */
   edges: DashboardEdgeRef[];
   startedAt: number;
@@ -350,6 +353,7 @@ export class DashboardFeed {
     const origins = new Map(nodes.filter((n) => n.kind === "origin").map((n) => [n.id, n]));
     const streams = [...this.#streams].sort((a, b) => a.name < b.name ? -1 : 1);
     const serving = assignEdges(streams.map((s) => s.name), edges);
+    const standby = standbyByName([...origins.values()]);
     return {
       at: this.#now(),
       registry,
@@ -363,6 +367,7 @@ export class DashboardFeed {
           name: s.name,
           originId: s.originId,
           originRegion: origins.get(s.originId)?.region ?? null,
+          standby: standby.get(s.name) ?? [],
           edges: (entry?.edges ?? []).map((e) => ({ id: e.id, region: e.region })),
           startedAt: s.startedAt,
           updatedAt: s.updatedAt,

@@ -94,6 +94,14 @@ const encoderFields = {
   }),
 };
 
+/** Origins running a hot standby of a live stream (docs/architecture.md, "Failover and standby"). */
+const StandbyField = z.array(z.string()).openapi({
+  description: "Ids of the origins receiving this stream from an encoder of their own while " +
+    "`originId` serves it: each takes over, continuing the playlist, if that origin or its " +
+    "encoder fails. Empty when there is none",
+  example: ["origin-2"],
+});
+
 export const Stream = z.object({
   name: StreamName,
   createdAt: Timestamp,
@@ -103,6 +111,7 @@ export const Stream = z.object({
   originId: z.string().nullable().openapi({ description: "Origin serving it, when live" }),
   startedAt: Timestamp.nullable(),
   playbackUrl: z.string(),
+  standby: StandbyField,
   ...encoderFields,
 }).openapi("Stream");
 
@@ -150,6 +159,7 @@ export const LiveStream = z.object({
       "LL-HLS (an nginx-rtmp origin, or `HLS_LL=false`)",
     example: "http://edge1.example.com:8000/live/cam1/ll.m3u8",
   }),
+  standby: StandbyField,
   ...encoderFields,
 }).openapi("LiveStream");
 

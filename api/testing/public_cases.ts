@@ -47,10 +47,24 @@ export const publicCases: ApiCase[] = [
         playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
         hls: `http://e1.test:8000/live/${name}/index.m3u8`,
         llhls: null,
+        standby: [],
         ...NO_ENCODER_FIGURES,
       })),
     });
     await expectError(await h.call("/api/v1/live?region=a%20b", { token: null }), 400);
+  }],
+
+  ["GET /live names the origins standing by for each stream", async (h) => {
+    await h.live("cam1", "o1");
+    await h.live("cam2", "o1");
+    await h.node("origin", "o3", { standby: ["cam1"] });
+    await h.node("origin", "o2", { standby: ["cam1", "gone"] });
+    const res = await h.call("/api/v1/live", { token: null });
+    const streams = (await res.json()).streams as { name: string; standby: string[] }[];
+    assert.deepEqual(streams.map((s) => [s.name, s.standby]), [["cam1", ["o2", "o3"]], [
+      "cam2",
+      [],
+    ]]);
   }],
 
   [
@@ -343,6 +357,7 @@ export const publicCases: ApiCase[] = [
           playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
           hls: null,
           llhls: null,
+          standby: [],
           ...NO_ENCODER_FIGURES,
         })),
       });

@@ -231,6 +231,7 @@ export const streamCases: ApiCase[] = [
           originId: null,
           startedAt: null,
           playbackUrl: "https://api.test/api/v1/streams/cam0/playback",
+          standby: [],
           ...NO_ENCODER_FIGURES,
         },
         {
@@ -242,6 +243,7 @@ export const streamCases: ApiCase[] = [
           originId: "o7",
           startedAt: new Date(h.clock - 1000 - 60_000).toISOString(),
           playbackUrl: "https://api.test/api/v1/streams/cam1/playback",
+          standby: [],
           ...NO_ENCODER_FIGURES,
         },
       ],
@@ -272,6 +274,7 @@ export const streamCases: ApiCase[] = [
       originId: null,
       startedAt: null,
       playbackUrl: undefined,
+      standby: [],
       ...NO_ENCODER_FIGURES,
     });
     await h.live("cam1", "o1", {

@@ -17,7 +17,8 @@ const LIVE_UPTIME_CELL = 7;
 /**
  * @typedef {{id: string, region: string}} EdgeRef
  * @typedef {{code: string, message: string}} StreamWarning
- * @typedef {{name: string, originId: string, originRegion: string | null, edges: EdgeRef[],
+ * @typedef {{name: string, originId: string, originRegion: string | null, standby: string[],
+ *   edges: EdgeRef[],
  *   startedAt: number, updatedAt: number, bitrate: number | null, codecs: string | null,
  *   width: number | null, height: number | null, keyframeInterval: number | null,
  *   frameRate: number | null, warnings: StreamWarning[], viewers: number | null,
@@ -210,7 +211,7 @@ function renderLive() {
     row.dataset.stream = s.name;
     setCells(row, [
       link(s.watchUrl, s.name),
-      s.originRegion ? `${s.originId} (${s.originRegion})` : s.originId,
+      originCell(s),
       s.edges.length > 0 ? s.edges.map((e) => `${e.id} (${e.region})`).join(", ") : "–",
       { text: bitrate(s.bitrate), className: "num" },
       { text: videoSummary(s), title: s.codecs ?? undefined },
@@ -220,6 +221,15 @@ function renderLive() {
       { text: s.viewers === null ? "–" : `≈ ${s.viewers}`, className: "num" },
     ]);
   });
+}
+
+/**
+ * The origin serving the stream, and those standing by to take it over.
+ * @param {LiveStream} s
+ */
+function originCell(s) {
+  const origin = s.originRegion ? `${s.originId} (${s.originRegion})` : s.originId;
+  return s.standby.length > 0 ? `${origin}; standby: ${s.standby.join(", ")}` : origin;
 }
 
 /**

@@ -5,12 +5,14 @@
  * signed playback, only a caller allowed to be given signed URLs (`../playback_access.ts`)
  * gets them; anyone else gets `hls: null` and `llhls: null`, so the directory never hands
  * out a token. Each stream also carries what its origin measured of
- * the encoder, with warnings for settings to fix (`../encoder_view.ts`). Never cached: the
+ * the encoder, with warnings for settings to fix (`../encoder_view.ts`), and the origins
+ * standing by to take it over (`standby`). Never cached: the
  * URLs carry fresh tokens.
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
 import { encoderView } from "../encoder_view.ts";
+import { standbyByName } from "@cascade/registry/standby";
 import { LiveList, PlaybackHeaders, playbackQuery } from "../schemas.ts";
 import { PLAYBACK_SECURITY, viewerRegion } from "./playback.ts";
 import { errorResponse, json, NO_STORE } from "./responses.ts";
@@ -46,10 +48,12 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
       const query = c.req.valid("query");
       const access = await ctx.playbackAccess(c);
       const region = viewerRegion(ctx, c, query.region, c.req.valid("header")["x-viewer-region"]);
-      const [live, edges] = await Promise.all([
+      const [live, edges, origins] = await Promise.all([
         ctx.registry.listStreams(),
         ctx.registry.listNodes("edge"),
+        ctx.registry.listNodes("origin"),
       ]);
+      const standby = standbyByName(origins);
       live.sort((a, b) => a.name < b.name ? -1 : 1);
       const streams = await Promise.all(live.map(async (stream) => {
         const plan = access === "anonymous"
@@ -62,6 +66,7 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
           playbackUrl: playbackEndpoint(ctx, c, stream.name),
           hls: plan?.hls ?? null,
           llhls: plan?.llhls ?? null,
+          standby: standby.get(stream.name) ?? [],
           ...encoderView(stream),
         };
       }));

@@ -10,6 +10,7 @@ import { HttpError } from "@cascade/common/http_errors";
 import type { StreamConfig, StreamRecord } from "@cascade/registry/types";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
 import { encoderView } from "../encoder_view.ts";
+import { standbyByName } from "@cascade/registry/standby";
 import {
   CreateStreamBody,
   NameParams,
@@ -37,7 +38,13 @@ function iso(ms: number): string {
  * A stream as the admin routes show it: its settings, whether it is live where, and while
  * live what its origin measured of the encoder.
  */
-function streamView(ctx: ApiContext, c: Context, cfg: StreamConfig, live: StreamRecord | null) {
+function streamView(
+  ctx: ApiContext,
+  c: Context,
+  cfg: StreamConfig,
+  live: StreamRecord | null,
+  standby: Map<string, string[]>,
+) {
   return {
     name: cfg.name,
     createdAt: iso(cfg.createdAt),
@@ -47,6 +54,7 @@ function streamView(ctx: ApiContext, c: Context, cfg: StreamConfig, live: Stream
     originId: live?.originId ?? null,
     startedAt: live === null ? null : iso(live.startedAt),
     playbackUrl: playbackEndpoint(ctx, c, cfg.name),
+    standby: live === null ? [] : standby.get(cfg.name) ?? [],
     ...encoderView(live),
   };
 }
@@ -112,14 +120,16 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       },
     }),
     async (c) => {
-      const [configs, live] = await Promise.all([
+      const [configs, live, origins] = await Promise.all([
         registry.listStreamConfigs(),
         registry.listStreams(),
+        registry.listNodes("origin"),
       ]);
       const byName = new Map(live.map((s) => [s.name, s]));
+      const standby = standbyByName(origins);
       const streams = configs
         .sort((a, b) => a.name < b.name ? -1 : 1)
-        .map((cfg) => streamView(ctx, c, cfg, byName.get(cfg.name) ?? null));
+        .map((cfg) => streamView(ctx, c, cfg, byName.get(cfg.name) ?? null, standby));
       return c.json({ streams }, 200);
     },
   );
@@ -138,8 +148,12 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
     }),
     async (c) => {
       const { name } = c.req.valid("param");
-      const [cfg, live] = await Promise.all([existingStream(ctx, name), registry.getStream(name)]);
-      return c.json(streamView(ctx, c, cfg, live), 200);
+      const [cfg, live, origins] = await Promise.all([
+        existingStream(ctx, name),
+        registry.getStream(name),
+        registry.listNodes("origin"),
+      ]);
+      return c.json(streamView(ctx, c, cfg, live, standbyByName(origins)), 200);
     },
   );
 
@@ -174,7 +188,11 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       // Kick whenever disabled is asked for: a publish allowed just before this change
       // may not be visible as live yet, and a kick of a stream that is not live is harmless.
       if (changes.disabled === true) await kick(ctx, name);
-      return c.json(streamView(ctx, c, next, await registry.getStream(name)), 200);
+      const [live, origins] = await Promise.all([
+        registry.getStream(name),
+        registry.listNodes("origin"),
+      ]);
+      return c.json(streamView(ctx, c, next, live, standbyByName(origins)), 200);
     },
   );
 
