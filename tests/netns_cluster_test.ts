@@ -154,10 +154,22 @@ function startEdge(lab: NetnsLab, host: string, id: string, dir: string, sentine
   });
 }
 
-/** The stream's claim as the registry's master holds it, or null. */
-async function claim(lab: NetnsLab): Promise<{ originId: string } | null> {
-  const value = await redisCli(lab, REDIS_PORT, "get", `cascade:stream:${STREAM}`);
-  return value === "" ? null : JSON.parse(value);
+/** Reads a key and the moment Redis drops it (epoch ms) at once. */
+const GET_WITH_EXPIRY = "return {redis.call('get', KEYS[1]), redis.call('pexpiretime', KEYS[1])}";
+
+/**
+ * The stream's claim as the registry's master holds it, with the moment it expires unless
+ * refreshed (epoch ms, the test's clock: one machine); null when there is none.
+ */
+async function claim(lab: NetnsLab): Promise<{ originId: string; expiresAt: number } | null> {
+  const out = await redisCli(
+    lab,
+    REDIS_PORT,
+    ...["eval", GET_WITH_EXPIRY, "1", `cascade:stream:${STREAM}`],
+  );
+  const [value, expiresAt] = out.split("\n");
+  if (!value) return null;
+  return { originId: JSON.parse(value).originId, expiresAt: Number(expiresAt) };
 }
 
 /** The live playlist at `base` (an edge or origin), seen from the client host. */
@@ -220,16 +232,25 @@ async function clusterTest(): Promise<void> {
     assert.equal(await decodeErrors(join(dir, "segment.ts")), "", "the segment decodes cleanly");
 
     // (2) Origin 1 cut off: its claim goes within the TTL (+1 s); the encoder moves to
-    // origin 2 at once, which takes the stream over when the claim is gone.
-    // Timed from before the command: the last refresh may leave while it runs.
-    const cutAt = performance.now();
+    // origin 2 at once, which takes the stream over when the claim is gone. Timed from when
+    // the link is certainly down to Redis's own expiry time of the claim, final from then on
+    // (no refresh gets through), so a slow poll on a loaded machine does not count.
     await lab.linkDown("o1");
+    const cutAt = Date.now();
     await encoder1.stop("SIGKILL");
     const encoder2 = encode("o2");
-    const goneAfter = await waitFor("origin-1's claim to expire", async () => {
-      const owner = (await claim(lab))?.originId;
-      return owner === "origin-1" ? undefined : (performance.now() - cutAt) / 1000;
+    let goneAt = Number.NaN;
+    await waitFor("origin-1's claim to expire", async () => {
+      const held = await claim(lab);
+      if (held?.originId === "origin-1") {
+        goneAt = held.expiresAt;
+        return false;
+      }
+      // Not seen since the cut: gone by the time this answer came.
+      if (Number.isNaN(goneAt)) goneAt = Date.now();
+      return true;
     }, { timeoutMs: (TTL_SECONDS + 5) * 1000, intervalMs: 50 });
+    const goneAfter = (goneAt - cutAt) / 1000;
     assert.ok(
       goneAfter <= TTL_SECONDS + 1,
       `claim gone ${goneAfter.toFixed(2)} s after the link went down (TTL ${TTL_SECONDS} s)`,
