@@ -68,6 +68,11 @@ function encodeArgs(o: PublishOptions): string[] {
 
 /** Starts ffmpeg publishing a generated (or copied) stream to `url`, paced in real time. */
 export function publish(url: string, o: PublishOptions = {}): TestProcess {
+  return new TestProcess(FFMPEG, { args: publishArgs(url, o) });
+}
+
+/** The ffmpeg arguments of `publish`, for a publisher started some other way. */
+export function publishArgs(url: string, o: PublishOptions = {}): string[] {
   const args = ["-hide_banner", "-nostats", "-loglevel", "warning", "-re"];
   if (o.clip) {
     args.push("-stream_loop", "-1", "-i", o.clip);
@@ -77,7 +82,7 @@ export function publish(url: string, o: PublishOptions = {}): TestProcess {
     args.push(...encodeArgs(o));
   }
   args.push("-f", "flv", url);
-  return new TestProcess(FFMPEG, { args });
+  return args;
 }
 
 /** Encodes a clip file (FLV-compatible H.264/AAC in .flv) for `-c copy` publishers. */

@@ -11,6 +11,8 @@ export interface StartOptions {
   args?: string[];
   env?: Record<string, string>;
   cwd?: string;
+  /** What messages call the program (default: the command's file name). */
+  name?: string;
   /** Ready when this TCP port accepts connections. */
   readyPort?: number;
   /** Ready when a GET of this URL answers with any status. */
@@ -31,7 +33,7 @@ export class TestProcess implements AsyncDisposable {
   #exited = false;
 
   constructor(cmd: string, opts: StartOptions) {
-    this.name = cmd.split("/").pop()!;
+    this.name = opts.name ?? cmd.split("/").pop()!;
     this.child = new Deno.Command(cmd, {
       args: opts.args ?? [],
       env: opts.env,
