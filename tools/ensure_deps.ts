@@ -1,6 +1,7 @@
 /**
  * Makes sure the programs the test suite drives for real are installed: ffmpeg/ffprobe,
- * redis-server, GStreamer's rtmp2sink, nginx with the RTMP module, Chromium. As root it
+ * redis-server, GStreamer's rtmp2sink, nginx with the RTMP module, Chromium, and `ip` and
+ * curl for the network-namespace test's hosts. As root it
  * installs what is missing with apt-get; otherwise it fails with one line naming the
  * package. Run by `deno task test` before the tests.
  */
@@ -39,6 +40,8 @@ export const REQUIREMENTS: Requirement[] = [
   },
   { pkg: "chromium", present: () => exists("/usr/bin/chromium") },
   { pkg: "docker-compose", present: () => onPath("docker-compose") },
+  { pkg: "iproute2", present: () => onPath("ip") },
+  { pkg: "curl", present: () => onPath("curl") },
 ];
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {
