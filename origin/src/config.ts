@@ -67,6 +67,11 @@ export const originConfigSchema = z.object({
   /** Ingest URL announced in the origin's node record (what the API lists as ingestUrls). */
   RTMP_PUBLIC_URL: z.string().regex(/^rtmps?:\/\/\S+$/, "must be an rtmp:// URL").optional(),
   STREAM_TTL_SECONDS: fields.positive(10),
+  /**
+   * A publish of a name another origin serves makes this origin its hot standby, which takes
+   * the stream over when that origin or its encoder fails; false refuses such a publish.
+   */
+  ORIGIN_STANDBY: fields.bool(true),
   /** Keep a finished broadcast's HLS segments and write `vod.m3u8`. */
   KEEP_HLS: fields.bool(false),
   /** Seconds the live playlist lists for rewind; 0 → `HLS_LIST_SIZE` alone decides. */

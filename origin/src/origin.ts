@@ -29,6 +29,7 @@ import {
 } from "@cascade/registry";
 import { dvrListSize } from "./config.ts";
 import { announceFromPackager, type OriginAnnouncing } from "./announce.ts";
+import { refuseWhenLiveElsewhere } from "./standby.ts";
 
 /** Default shares of the descriptors left after the reserve: RTMP publishers, HTTP viewers. */
 const RTMP_SHARE = 0.25;
@@ -114,7 +115,10 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const log = (deps.log ?? rootLog).child({ role: "origin" });
   const metrics = deps.metrics ?? new MetricsRegistry();
   const hub = new StreamHub(log, metrics);
-  const auth = deps.auth ?? createAuthorizer(config, log);
+  const chosen = deps.auth ?? createAuthorizer(config, log);
+  const auth = deps.registry && !config.ORIGIN_STANDBY
+    ? refuseWhenLiveElsewhere(chosen, deps.registry, id)
+    : chosen;
   hub.on((e) => {
     const info = e.stream.info;
     if (e.type === "publish.start") {

@@ -7,9 +7,12 @@
  * origin or its encoder is gone). A takeover first makes this origin's playlist continue
  * the other's sequences (`lastSequence`, `discontinuitySequence` of the record) after one
  * discontinuity, then claims over exactly the record judged dead, so a claim that came back
- * to life meanwhile is never taken and no two origins own a name.
+ * to life meanwhile is never taken and no two origins own a name. With `ORIGIN_STANDBY=false`
+ * a second encoder is refused instead (`refuseWhenLiveElsewhere`); an encoder moving from a
+ * dead origin is still taken, as that claim is stale.
  */
 import type { Logger } from "@cascade/common/log";
+import type { PublishAuthorizer } from "@cascade/common/publish_auth";
 import type { Continuation } from "@cascade/media/hls/segmenter";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry, Replacing, StreamRecord } from "@cascade/registry";
@@ -41,6 +44,34 @@ export function continuationOf(record: StreamRecord): Continuation | undefined {
     lastSequence: record.lastSequence,
     discontinuitySequence: record.discontinuitySequence ?? 0,
     targetDuration: record.targetDuration,
+  };
+}
+
+/**
+ * `ORIGIN_STANDBY=false`: a publish of a name another origin serves live (a fresh claim) is
+ * refused with a status saying where; a registry outage never blocks a publish.
+ */
+export function refuseWhenLiveElsewhere(
+  inner: PublishAuthorizer,
+  registry: Registry,
+  originId: string,
+  now: () => number = Date.now,
+): PublishAuthorizer {
+  return {
+    mode: inner.mode,
+    async authorize(req) {
+      const decision = await inner.authorize(req);
+      if (!decision.ok) return decision;
+      const current = await registry.getStream(decision.name).catch(() => null);
+      if (current === null || current.originId === originId || staleClaim(current, now())) {
+        return decision;
+      }
+      return {
+        ok: false,
+        reason: `Stream ${decision.name} is live on origin ${current.originId}, and this ` +
+          `origin runs no standby (ORIGIN_STANDBY=false)`,
+      };
+    },
   };
 }
 
