@@ -7,7 +7,7 @@
 import { startRedis } from "../tests/helpers/redis.ts";
 import { delay } from "../tests/helpers/wait.ts";
 import { percentile } from "./latency.ts";
-import { rssBytes } from "./proc.ts";
+import { privateBytes, rssBytes } from "./proc.ts";
 import {
   generatePublishKeys,
   type Role,
@@ -22,6 +22,8 @@ export interface IdleRss {
   role: Role;
   /** Median of the readings. */
   rssBytes: number;
+  /** Private part (`RssAnon`) at the end: RSS less the shared pages of the Deno binary. */
+  privateBytes?: number;
   samples: number[];
 }
 
@@ -60,7 +62,12 @@ export async function measureIdleRss(seconds: number): Promise<IdleRss[]> {
       const proc = await start();
       try {
         const samples = await sampleRss(proc.pid, seconds);
-        out.push({ role, rssBytes: percentile(samples, 50), samples });
+        out.push({
+          role,
+          rssBytes: percentile(samples, 50),
+          privateBytes: await privateBytes(proc.pid),
+          samples,
+        });
       } finally {
         await proc.stop();
       }

@@ -25,6 +25,17 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(m[1]) * 1024;
 }
 
+/**
+ * Private resident memory of a process in bytes (`RssAnon`): its RSS without the pages of the
+ * executable and libraries, which every process running the same binary shares.
+ */
+export async function privateBytes(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const m = /^RssAnon:\s+(\d+) kB$/m.exec(status);
+  if (m === null) throw new SyntaxError(`Cannot read RssAnon of process ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
 /** Busy and total ticks of all cores since boot, from the `cpu` line of `/proc/stat`. */
 export async function machineTicks(): Promise<{ busy: number; total: number }> {
   const line = (await Deno.readTextFile("/proc/stat")).split("\n", 1)[0]!;

@@ -325,7 +325,9 @@ function idleRows(idle: IdleRss[]): Row[] {
   return idle.map((x) => ({
     scenario: "7 idle RSS, no streams",
     metric: x.role,
-    cascade: mib(x.rssBytes),
+    cascade: x.privateBytes === undefined
+      ? mib(x.rssBytes)
+      : `${mib(x.rssBytes)} (private ${mib(x.privateBytes)})`,
     peer: "",
     ratio: "",
     target: x.role === "origin" ? `≤ ${mib(TARGET_ORIGIN_IDLE_RSS)}` : "",
@@ -612,7 +614,8 @@ function legend(r: Results): string[] {
   if (r.idle) {
     lines.push(
       "7: each role started alone beside a redis-server as `deno task {role}` runs it, with no " +
-        "streams; median of RSS readings every 0.5 s after it is ready.",
+        "streams; median of RSS readings every 0.5 s after it is ready; private = RssAnon, the " +
+        "RSS without the Deno binary's and libraries' pages, which processes share.",
     );
   }
   if (r.allInOne) {
