@@ -170,6 +170,9 @@ Deno.test("twenty simultaneous -c copy publishers produce twenty valid playlists
   await using origin = await startTestOrigin({
     PUBLISH_KEYS: keys.map(([k, n]) => `${k}=${n}`).join(","),
     RTMP_IDLE_TIMEOUT_SECONDS: "60",
+    // The files of an ended broadcast go when the grace runs out: keep them while the test
+    // reads twenty streams one after another on a loaded machine.
+    REPUBLISH_GRACE_SECONDS: "120",
   });
   try {
     const clip = join(dir, "clip.flv");
