@@ -129,6 +129,17 @@ async function cpuOf(pids: readonly number[]): Promise<number> {
   return each.reduce((a, b) => a + b, 0);
 }
 
+/** Throws, naming the role and how it ended, when a role's process has exited. */
+function stillRunning(x: RoleProcess): void {
+  if (!x.proc.exited) return;
+  // A graceful shutdown logs the signal that started it; another process may have sent it.
+  const signal = /shutdown\.start[^\n]*/.exec(x.proc.output)?.[0] ?? "no shutdown.start logged";
+  throw new Error(
+    `${x.role} on port ${x.port} (pid ${x.pid}) exited during the soak (${signal}); output:\n` +
+      x.proc.output.slice(-1000),
+  );
+}
+
 /** One soak; see the module comment. */
 export async function runSoak(o: SoakOptions): Promise<SoakRun> {
   await using stack = new AsyncDisposableStack();
@@ -224,7 +235,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
   void finished.then(() => done = true);
   for (let next = RSS_SAMPLE_MS; !done; next += RSS_SAMPLE_MS) {
     await Promise.race([finished, delay(Math.max(0, next - (performance.now() - t0)))]);
-    for (const x of [...origins, ...edges]) x.proc.giveUpIfExited();
+    for (const x of [...origins, ...edges]) stillRunning(x);
     if (!done) await sampleRss();
   }
   const elapsed = (performance.now() - t0) / 1000;

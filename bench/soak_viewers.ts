@@ -85,6 +85,13 @@ interface Tally {
   steadyMs: number[];
 }
 
+/** An exception as an error kind; `fetch failed` says why only in its cause. */
+function describe(err: unknown): string {
+  const e = err as Error;
+  const cause = e.cause instanceof Error ? ` (${e.cause.message})` : "";
+  return `${e.name}: ${e.message}${cause}`;
+}
+
 function failed(t: Tally, kind: string): void {
   t.errors++;
   t.errorKinds[kind] = (t.errorKinds[kind] ?? 0) + 1;
@@ -126,7 +133,7 @@ async function fetchSegment(
   } catch (err) {
     if (signal.aborted) return;
     t.listedNotServed++;
-    failed(t, `segment ${(err as Error).name}: ${(err as Error).message}`);
+    failed(t, `segment ${describe(err)}`);
   }
 }
 
@@ -163,7 +170,7 @@ async function view(playlistUrl: string, t: Tally, signal: AbortSignal): Promise
       }
     } catch (err) {
       if (signal.aborted) return;
-      failed(t, `playlist ${(err as Error).name}: ${(err as Error).message}`);
+      failed(t, `playlist ${describe(err)}`);
     }
     await sleep(Math.max(0, targetMs - (performance.now() - started)), signal);
   }
