@@ -9,12 +9,15 @@
  * (`stampede.ts`); and the all-in-one's memory under 8 publishers and 40 viewers
  * (`all_in_one.ts`). Prints a table with the targets beside the figures and writes
  * `bench/results/latest.json` (every round, the machine, the tools) and
- * `bench/results/latest.md` (the table for the README). Needs ffmpeg, nginx with
- * libnginx-mod-rtmp, redis-server and wrk; not part of `deno task test`.
+ * `bench/results/latest.md` (the table for the README). The soak (`soak.ts`: 100 publishers,
+ * two origins, two edges, 2,000 viewers for 10 minutes) runs only when `--only` names it and
+ * writes `bench/results/soak.{json,md}` instead. Needs ffmpeg, nginx with libnginx-mod-rtmp,
+ * redis-server and wrk; not part of `deno task test`.
  *
  *   deno task bench                  # about 17 minutes: 20 and 100 streams, 30 s windows, 2 rounds
  *   deno task bench --quick          # a smoke run in about 3 minutes
  *   deno task bench --streams 10 --seconds 20 --rounds 1 --only ingest,stampede
+ *   deno task bench --only soak --soak-minutes 2
  */
 import { parseArgs } from "node:util";
 import { probeJson } from "../tests/helpers/decode.ts";
@@ -28,6 +31,8 @@ import { summarize } from "./latency.ts";
 import { machineInfo } from "./proc.ts";
 import { renderMarkdown, renderText, type Results, tableRows } from "./report.ts";
 import { INGEST_SERVERS, type IngestServer } from "./servers.ts";
+import { runSoak } from "./soak.ts";
+import { renderSoakMarkdown, renderSoakText, type SoakResults } from "./soak_report.ts";
 import { runStampedes } from "./stampede.ts";
 import { RTMP_MODULE } from "../nginx/render.ts";
 import { exists, onPath } from "../tools/sys.ts";
@@ -41,13 +46,17 @@ const SCENARIOS = [
   "stampede",
   "allinone",
   "latency",
+  "soak",
 ] as const;
 type Scenario = typeof SCENARIOS[number];
+/** What runs without `--only`: everything but the soak, which takes 10 minutes on its own. */
+const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "soak");
 
 const USAGE =
   `Usage: deno task bench [--quick] [--streams N] [--streams-high N] [--seconds S] [--rounds R]
                         [--probes P] [--viewers V] [--edge-seconds S] [--aio-seconds S]
                         [--latency-seconds S] [--ll-viewers N]
+                        [--soak-minutes M] [--soak-publishers N] [--soak-viewers V]
                         [--only ${SCENARIOS.join(",")}]
                         [--origin-flags "DENO RUN FLAGS"]`;
 
@@ -55,6 +64,11 @@ const USAGE =
 const SCALE_SERVERS: readonly IngestServer[] = ["cascade", "nginx-rtmp"];
 
 const CLIP = { size: "1280x720", fps: 30, bitrate: "2500k", seconds: 10 };
+/**
+ * The soak's clip: 2,000 viewers of the 2.6 Mbit/s clip would need 5 Gbit/s through two edges
+ * into the load generators on this 2-core machine; at ~0.4 Mbit/s they need 0.8 Gbit/s.
+ */
+const SOAK_CLIP = { size: "426x240", fps: 30, bitrate: "300k", seconds: 10 };
 const SEGMENT_BYTES = 800 * 1024;
 /** Delay of the stampede's origin, standing in for a distant origin or a cold disk. */
 const STAMPEDE_ORIGIN_DELAY_MS = 50;
@@ -90,6 +104,9 @@ function parseOptions(args: string[]) {
         "aio-seconds": { type: "string" },
         "latency-seconds": { type: "string" },
         "ll-viewers": { type: "string" },
+        "soak-minutes": { type: "string" },
+        "soak-publishers": { type: "string" },
+        "soak-viewers": { type: "string" },
         only: { type: "string" },
         "origin-flags": { type: "string" },
         help: { type: "boolean", default: false },
@@ -105,7 +122,7 @@ function parseOptions(args: string[]) {
     Deno.exit(0);
   }
   const quick = parsed.quick;
-  const only = (parsed.only ?? SCENARIOS.join(",")).split(",").map((s) => s.trim());
+  const only = (parsed.only ?? DEFAULT_SCENARIOS.join(",")).split(",").map((s) => s.trim());
   const unknown = only.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
   if (unknown.length > 0) {
     console.error(`Invalid --only: unknown scenario ${unknown.join(", ")}`);
@@ -124,6 +141,9 @@ function parseOptions(args: string[]) {
     aioSeconds: positiveInt("aio-seconds", parsed["aio-seconds"], quick ? 40 : 240),
     latencySeconds: positiveInt("latency-seconds", parsed["latency-seconds"], quick ? 10 : 30),
     llViewers: positiveInt("ll-viewers", parsed["ll-viewers"], quick ? 100 : 500),
+    soakMinutes: positiveInt("soak-minutes", parsed["soak-minutes"], quick ? 1 : 10),
+    soakPublishers: positiveInt("soak-publishers", parsed["soak-publishers"], 100),
+    soakViewers: positiveInt("soak-viewers", parsed["soak-viewers"], 2000),
     idleSeconds: quick ? 3 : 6,
     scenarios: new Set(only as Scenario[]),
     originFlags: (parsed["origin-flags"] ?? "").split(/\s+/).filter((f) => f !== ""),
@@ -156,18 +176,21 @@ function describeIngest(r: IngestRound): string {
 }
 
 /** Encodes the publishers' clip into `dir` and describes it. */
-async function prepareClip(dir: string): Promise<{ path: string; info: Results["clip"] }> {
+async function prepareClip(
+  dir: string,
+  clip = CLIP,
+): Promise<{ path: string; info: Results["clip"] }> {
   const path = `${dir}/clip.flv`;
-  progress(`encoding a ${CLIP.seconds} s ${CLIP.size} ${CLIP.fps} fps clip at ${CLIP.bitrate}`);
-  await makeClip(path, CLIP);
+  progress(`encoding a ${clip.seconds} s ${clip.size} ${clip.fps} fps clip at ${clip.bitrate}`);
+  await makeClip(path, clip);
   const { format } = await probeJson(path, "-show_entries", "format=bit_rate,duration") as {
     format: { bit_rate: string; duration: string };
   };
   return {
     path,
     info: {
-      size: CLIP.size,
-      fps: CLIP.fps,
+      size: clip.size,
+      fps: clip.fps,
       bitsPerSecond: Number(format.bit_rate),
       seconds: Number(format.duration),
     },
@@ -396,22 +419,84 @@ async function main(): Promise<void> {
     }
   }
 
-  results.finishedAt = new Date().toISOString();
-  results.table = tableRows(results);
   const dir = new URL("./results/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(
-    new URL("latest.json", dir),
-    JSON.stringify(results, (_, v) => (typeof v === "number" ? roundNumber(v) : v), 2) + "\n",
-  );
-  await Deno.writeTextFile(new URL("latest.md", dir), renderMarkdown(results));
-  console.log(renderText(results));
+  const written: string[] = [];
+  const soak = o.scenarios.has("soak") ? await soakScenario(o, machine) : undefined;
+  if (soak !== undefined) {
+    await writeJson(new URL("soak.json", dir), soak);
+    await Deno.writeTextFile(new URL("soak.md", dir), renderSoakMarkdown(soak));
+    console.log(renderSoakText(soak));
+    written.push("soak.json", "soak.md");
+    errors.push(...soak.errors);
+  }
+  if ([...o.scenarios].some((s) => s !== "soak")) {
+    results.finishedAt = new Date().toISOString();
+    results.table = tableRows(results);
+    await writeJson(new URL("latest.json", dir), results);
+    await Deno.writeTextFile(new URL("latest.md", dir), renderMarkdown(results));
+    console.log(renderText(results));
+    written.push("latest.json", "latest.md");
+  }
   for (const e of errors) console.log(`! ${e}`);
   progress(
     `took ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s; ` +
-      "wrote bench/results/latest.json and bench/results/latest.md",
+      `wrote ${written.map((f) => `bench/results/${f}`).join(", ")}`,
   );
   if (errors.length > 0) Deno.exit(1);
+}
+
+async function writeJson(url: URL, value: unknown): Promise<void> {
+  await Deno.writeTextFile(
+    url,
+    JSON.stringify(value, (_, v) => (typeof v === "number" ? roundNumber(v) : v), 2) + "\n",
+  );
+}
+
+/** The soak with its own clip, as its own results document. */
+async function soakScenario(
+  o: ReturnType<typeof parseOptions>,
+  machine: Results["machine"],
+): Promise<SoakResults> {
+  const soak: SoakResults = {
+    startedAt: new Date().toISOString(),
+    finishedAt: "",
+    machine,
+    clip: undefined,
+    options: { publishers: o.soakPublishers, viewers: o.soakViewers, minutes: o.soakMinutes },
+    run: undefined,
+    errors: [],
+  };
+  if (machine.ffmpeg === null || !(await onPath(REDIS_SERVER))) {
+    soak.errors.push("soak skipped: needs ffmpeg and redis-server");
+  } else {
+    const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+    try {
+      const clip = await prepareClip(dir, SOAK_CLIP);
+      soak.clip = clip.info;
+      progress(
+        `soak: ${o.soakPublishers} publishers into 2 origins, ${o.soakViewers} viewers ` +
+          `through 2 edges, ${o.soakMinutes} min`,
+      );
+      const run = soak.run = await runSoak({
+        clip: clip.path,
+        publishers: o.soakPublishers,
+        viewers: o.soakViewers,
+        minutes: o.soakMinutes,
+      });
+      progress(
+        `soak: ${run.errors} errors, ${run.listedNotServed} listed but not served, origin ` +
+          `requests per segment ${run.edges.map((e) => e.perSegment.toFixed(2)).join(", ")}`,
+      );
+    } catch (err) {
+      soak.errors.push(`soak failed: ${(err as Error).message}`);
+      progress(soak.errors.at(-1)!);
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+  soak.finishedAt = new Date().toISOString();
+  return soak;
 }
 
 if (import.meta.main) await main();
