@@ -54,6 +54,9 @@
 import type { MediaFrame } from "../frame.ts";
 import type { LivePlaylist, PlaylistSegment } from "./playlist.ts";
 import { segmentFileName } from "./layout.ts";
+import type { Continuation, OpenSegment, Renumbering, SegmentInfo } from "./segment.ts";
+
+export type { Continuation, OpenSegment, Renumbering, SegmentInfo } from "./segment.ts";
 
 /** Default upper bound of the learned target duration, seconds. */
 export const DEFAULT_MAX_TARGET_SECONDS = 12;
@@ -84,27 +87,6 @@ export interface HlsSegmenterOptions {
   maxTargetDuration?: number;
 }
 
-/** A segment that has begun: the caller opens `uri` and writes frames into it. */
-export interface OpenSegment {
-  sequence: number;
-  /** `{sequence}.ts`, relative to the playlist. */
-  uri: string;
-  programDateTime: Date;
-  /** Starts a new timeline: listed after `#EXT-X-DISCONTINUITY`. */
-  discontinuity: boolean;
-  /**
-   * Starts with a keyframe of the cutting track, so it decodes on its own. False after a
-   * forced cut: the encoder's keyframes came later than the target duration allows.
-   */
-  independent: boolean;
-}
-
-/** A complete segment, as the playlist lists it. */
-export interface SegmentInfo extends OpenSegment {
-  /** Seconds, whole milliseconds; rounds to at most the target duration. */
-  duration: number;
-}
-
 /** What the segmenter reads of a frame. */
 export type SegmenterFrame = Pick<MediaFrame, "kind" | "dts" | "keyframe">;
 
@@ -116,22 +98,6 @@ export interface PushResult {
   started?: OpenSegment;
   /** The segment this frame ended; it is now in `playlist()`. */
   closed?: SegmentInfo;
-}
-
-/** Where another origin's playlist of the stream stopped, for `continueFrom()`. */
-export interface Continuation {
-  /** Media sequence number of its newest segment. */
-  lastSequence: number;
-  /** Discontinuity sequence number of that segment. */
-  discontinuitySequence: number;
-  /** Its `#EXT-X-TARGETDURATION`, which the continued playlist keeps. */
-  targetDuration: number;
-}
-
-/** What `continueFrom()` changed: files to rename (the open segment's too) and to delete. */
-export interface Renumbering {
-  renamed: { from: string; to: string; open: boolean }[];
-  dropped: SegmentInfo[];
 }
 
 /** What `finish()`, `discontinuity()` and `end()` return. */
