@@ -12,6 +12,8 @@
  * - a second browser publishing the same name is refused (`already_live`) while the first
  *   stays live; "Stop" ends the playlist at once;
  * - no request URL the browser made carries a key.
+ * And without the server: a denied camera (`NotAllowedError`) and a browser without
+ * `VideoEncoder` / `MediaStreamTrackProcessor` are each said on the page, naming what lacks.
  */
 import assert from "node:assert/strict";
 import { quietLog } from "../lib/common/testing/log.ts";
@@ -169,5 +171,41 @@ Deno.test({
     await edge.close();
     await edgeRegistry.close();
     await registry.close();
+  }
+});
+
+Deno.test({
+  name:
+    "the broadcast page says plainly when the camera is denied and when the browser lacks an encoder",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using origin = await startTestOrigin();
+  {
+    // A fake camera, but no automatic grant: headless Chromium denies the prompt.
+    await using browser = await openBrowser({ args: ["--use-fake-device-for-media-stream"] });
+    const page = browser.page;
+    await page.goto(`${origin.httpUrl}/broadcast`);
+    await page.waitForSelector('#state[data-state="error"]', { timeout: 15_000 });
+    assert.equal(await page.getAttribute("#message", "data-code"), "NotAllowedError");
+    assert.match(await page.textContent("#message") ?? "", /access was denied/);
+    assert.equal(await page.getAttribute("#golive", "disabled"), "");
+    assert.deepEqual(browser.pageErrors, []);
+  }
+  {
+    await using browser = await openBrowser({ args: FAKE_MEDIA_ARGS });
+    const page = browser.page;
+    await page.addInitScript(
+      "delete globalThis.VideoEncoder; delete globalThis.MediaStreamTrackProcessor;",
+    );
+    await page.goto(`${origin.httpUrl}/broadcast`);
+    await page.waitForSelector('#state[data-state="error"]', { timeout: 15_000 });
+    assert.equal(await page.getAttribute("#message", "data-code"), "unsupported");
+    const text = await page.textContent("#message") ?? "";
+    assert.match(text, /VideoEncoder/);
+    assert.match(text, /MediaStreamTrackProcessor/);
+    assert.doesNotMatch(text, /AudioEncoder/, "only what is missing is named");
+    assert.equal(await page.getAttribute("#golive", "disabled"), "");
+    assert.deepEqual(browser.pageErrors, []);
   }
 });

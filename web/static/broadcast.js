@@ -11,7 +11,7 @@
  * Encoding is `broadcast_encoder.js`. `#state` carries `data-state` (idle, connecting, live,
  * error) and `#message` `data-code` (the server's error code, or the page's own) for tests.
  */
-import { missingFeatures, Pipeline } from "./broadcast_encoder.js";
+import { audioConfig, missingFeatures, Pipeline, videoConfig } from "./broadcast_encoder.js";
 
 const STATS_MS = 1000;
 /** How long a stop waits for the encoders' last frames before closing anyway. */
@@ -49,6 +49,9 @@ const ERROR_TEXT = /** @type {Record<string, string>} */ ({
 
 /** @type {MediaStream | null} */
 let media = null;
+/** Set once the browser is known to encode H.264 (and whether it encodes AAC or Opus). */
+let canEncode = false;
+let canEncodeAudio = false;
 /** Bumped per preview request, so that a slower earlier one does not replace a later one. */
 let previewRequest = 0;
 /**
@@ -70,7 +73,7 @@ function setState(state, text) {
   stateEl.dataset.state = state;
   stateEl.textContent = text;
   const busy = state === "connecting" || state === "live";
-  goLiveButton.disabled = busy || media === null || missingFeatures().length > 0;
+  goLiveButton.disabled = busy || media === null || !canEncode;
   stopButton.disabled = !busy;
   keyInput.disabled = busy;
   // The encoders are configured for the devices a broadcast started with.
@@ -245,7 +248,7 @@ function onServerMessage(current, msg) {
 function startPipeline(current) {
   const [video] = media?.getVideoTracks() ?? [];
   if (video === undefined) return end(current, "The camera stopped.", "camera");
-  const [audio] = media?.getAudioTracks() ?? [];
+  const [audio] = canEncodeAudio ? media?.getAudioTracks() ?? [] : [];
   current.pipeline = new Pipeline(video, audio, {
     send(message) {
       if (current.ws.readyState !== WebSocket.OPEN) return;
@@ -322,15 +325,25 @@ navigator.mediaDevices?.addEventListener("devicechange", () => {
   if (media !== null) void listDevices();
 });
 
-const missing = missingFeatures();
-if (missing.length > 0) {
-  showMessage(
-    `This browser cannot broadcast from the page: it lacks ${
-      missing.join(", ")
-    }. Use a recent Chrome, Edge or another Chromium-based browser, or publish with OBS.`,
-    "unsupported",
-  );
-  setState("error", "Unsupported browser");
-} else {
-  void startPreview();
+/** Says what the browser lacks, or starts the preview. */
+async function start() {
+  const missing = missingFeatures();
+  const [video, audio] = missing.length > 0
+    ? [null, null]
+    : await Promise.all([videoConfig(1280, 720), audioConfig(48000, 2)]);
+  if (video === null) {
+    const lacks = missing.length > 0 ? missing.join(", ") : "an H.264 video encoder";
+    showMessage(
+      `This browser cannot broadcast from the page: it lacks ${lacks}. Use a recent Chrome, Edge or another Chromium-based browser, or publish with OBS.`,
+      "unsupported",
+    );
+    setState("error", "Unsupported browser");
+    return;
+  }
+  canEncode = true;
+  canEncodeAudio = audio !== null;
+  if (!canEncodeAudio) showNotice("This browser encodes neither AAC nor Opus: video only.");
+  await startPreview();
 }
+
+void start();
