@@ -2,7 +2,8 @@
  * `deno task start`: every role in one process for a newcomer — origin (RTMP + HLS),
  * API, edge, watch page and dashboard — on an in-memory registry, with
  * no Redis and no configuration. One HTTP port serves `/live/…` (through the edge),
- * `/api/v1/…`, `/watch/{name}` and `/` (`createAllInOneApp`); the origin's own HTTP
+ * `/api/v1/…`, `/watch/{name}` and `/` (`createAllInOneApp`), and takes browser publishers
+ * on `/ingest/ws` for the origin; the origin's own HTTP
  * listener stays on loopback for the edge to fetch from. A development stream key and an
  * admin token are created on first start under `CASCADE_DATA_DIR` and reused afterwards;
  * `API_ADMIN_TOKEN`, `HOOK_TOKEN`, `PUBLISH_KEYS` and `PLAYBACK_SIGNING_KEY` from the
@@ -174,6 +175,8 @@ export async function startAllInOne(
     limits: httpLimits(originConfig.origin, 0.6),
     healthAndMetrics: false,
     fallback: app.fetch,
+    // Browsers publish on the public port: the origin's own listener is loopback-only.
+    upgrade: origin.upgrade,
     log,
   });
   const port = server.port;

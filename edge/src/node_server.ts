@@ -19,6 +19,7 @@ import {
   MAX_HEADER_BYTES,
   type NodeHandler,
   serveHttp,
+  type UpgradeHandler,
 } from "@cascade/common/http_server";
 import { budgetOf } from "@cascade/common/conn_budget";
 import { createEdgeOpsApp, type EdgeId } from "./app.ts";
@@ -36,6 +37,8 @@ export interface NodeEdgeServerOptions {
   healthAndMetrics?: boolean;
   /** Node id for `/healthz` (default `edge`). */
   id?: EdgeId;
+  /** Takes HTTP upgrades (the all-in-one's browser ingest); without it they are refused. */
+  upgrade?: UpgradeHandler;
   /** Connection budget and timeouts (default: `DEFAULT_EDGE_LIMITS`). */
   limits?: HttpLimits;
   log?: Logger;
@@ -80,6 +83,7 @@ export async function serveEdgeNode(opts: NodeEdgeServerOptions): Promise<EdgeSe
     port: opts.port,
     limits: opts.limits ?? DEFAULT_EDGE_LIMITS,
     log,
+    upgrade: opts.upgrade,
     handler: (req, res) => {
       const target = req.url ?? "/";
       const delegate = delegateFor(splitTarget(target).path);

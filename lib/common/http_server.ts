@@ -8,10 +8,14 @@
  * at most `maxRequestsPerConnection` requests. Refusals and timeouts are counted and logged at
  * a bounded rate, never per event. `fetchHandler` adapts a fetch-style handler (Hono's
  * `app.fetch`) to the node request; the edge plugs in its own handler for its hot path.
+ * An optional `upgrade` hook takes HTTP upgrades (WebSocket): an upgraded socket keeps its
+ * place in the budget until it closes, and leaves the request deadline and idle timeout to
+ * its new owner, which has its own.
  */
+import type { Buffer } from "node:buffer";
 import http from "node:http";
 import type { Socket } from "node:net";
-import { Readable } from "node:stream";
+import { type Duplex, Readable } from "node:stream";
 import type { Logger } from "./log.ts";
 import {
   type BudgetLimits,
@@ -61,11 +65,46 @@ export function httpLimits(config: HttpLimitsConfig, share: number): HttpLimits 
 
 export type NodeHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
+/** What an upgrade handler may tell the listener about the connection it took over. */
+export interface UpgradedConnection {
+  /** The peer proved itself (e.g. an authorized publish): it no longer counts as pending. */
+  established(): void;
+}
+
+/**
+ * Takes over the socket of an HTTP upgrade request (`head`: bytes already read past the
+ * request head). The handler owns the socket from then on: it answers, times out and closes.
+ */
+export type UpgradeHandler = (
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  conn: UpgradedConnection,
+) => void;
+
+/** An upgrade handler dispatching on the request path; other paths are answered 404. */
+export function upgradeRoutes(routes: Record<string, UpgradeHandler>): UpgradeHandler {
+  return (req, socket, head, conn) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (route) return route(req, socket, head, conn);
+    refuseUpgrade(socket, "404 Not Found");
+  };
+}
+
+/** Answers an upgrade request with `status` (e.g. "404 Not Found") and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: string): void {
+  const reply = `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+  socket.end(reply, () => socket.destroy());
+}
+
 export interface HttpServerOptions {
   hostname: string;
   /** 0 picks a free port. */
   port: number;
   handler: NodeHandler;
+  /** Takes HTTP upgrades; without it they are refused. */
+  upgrade?: UpgradeHandler;
   limits: HttpLimits;
   log: Logger;
 }
@@ -154,6 +193,17 @@ export async function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
       state.release();
     });
   });
+  const upgraded = new Set<Duplex>();
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!opts.upgrade) return refuseUpgrade(socket, "404 Not Found");
+    const state = states.get(req.socket);
+    // The new owner has its own deadlines; the budget place is released on close as before.
+    clearTimeout(state?.timer);
+    req.socket.setTimeout(0);
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
+    opts.upgrade(req, socket, head, { established: () => state?.established() });
+  });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return void socket.destroy();
     const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
@@ -197,6 +247,7 @@ export async function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
           clearTimeout(timer);
         }
         server.closeAllConnections();
+        for (const socket of upgraded) socket.destroy();
         await closed;
       })();
       return closing;

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { budgetOf, ConnectionBudget } from "./conn_budget.ts";
-import { fetchHandler, type HttpLimits, serveHttp } from "./http_server.ts";
+import {
+  fetchHandler,
+  type HttpLimits,
+  serveHttp,
+  type UpgradeHandler,
+  upgradeRoutes,
+} from "./http_server.ts";
 import { quietLog } from "./testing/log.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 
@@ -12,11 +18,12 @@ const LIMITS: HttpLimits = {
   maxHeaderBytes: 16 * 1024,
 };
 
-async function start(limits: Partial<HttpLimits> = {}) {
+async function start(limits: Partial<HttpLimits> = {}, upgrade?: UpgradeHandler) {
   const server = await serveHttp({
     hostname: "127.0.0.1",
     port: 0,
     handler: fetchHandler((req) => new Response(`ok ${new URL(req.url).pathname}`), quietLog),
+    upgrade,
     limits: { ...LIMITS, ...limits },
     log: quietLog,
   });
@@ -114,4 +121,73 @@ Deno.test("serveHttp closes a connection after maxRequestsPerConnection requests
   }
   const ms = await closedAfter(conn);
   assert.ok(ms < 900, `closed after the third request (${ms} ms)`);
+});
+
+/** An upgrade to a made-up protocol that echoes every byte; `established` on the first byte. */
+const echoUpgrade: UpgradeHandler = (_req, socket, head, conn) => {
+  socket.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n");
+  if (head.length > 0) socket.write(head);
+  socket.on("data", (data) => {
+    conn.established();
+    socket.write(data);
+  });
+  socket.on("end", () => socket.end());
+};
+
+async function upgradeTo(conn: Deno.Conn, path: string): Promise<string> {
+  const head = `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(head));
+  const buf = new Uint8Array(4096);
+  const n = await conn.read(buf);
+  return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+}
+
+Deno.test("serveHttp hands an upgrade to its route; the socket outlives the request deadline and keeps its budget place", async () => {
+  await using server = await start(
+    { requestTimeoutMs: 300, idleTimeoutMs: 300 },
+    upgradeRoutes({ "/echo": echoUpgrade }),
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    assert.match(await upgradeTo(conn, "/echo"), /^HTTP\/1\.1 101/);
+    assert.equal(server.budget.total, 1);
+    assert.equal(server.budget.pending, 1, "upgraded but not yet established");
+    // Echo for three request deadlines and idle timeouts: neither may cut the upgraded socket.
+    const started = performance.now();
+    const buf = new Uint8Array(16);
+    let rounds = 0;
+    while (performance.now() - started < 900) {
+      await conn.write(new TextEncoder().encode("ping"));
+      const n = await conn.read(buf);
+      assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "ping");
+      rounds++;
+      await waitFor("a tenth of a deadline", () => performance.now() - started > rounds * 100);
+    }
+    assert.equal(server.budget.total, 1, "the upgraded socket still holds its place");
+    assert.equal(server.budget.pending, 0, "the handler established it");
+  } finally {
+    conn.close();
+  }
+  await waitFor("the place released on close", () => server.budget.total === 0);
+});
+
+Deno.test("serveHttp answers upgrades of other paths, or without a handler, with 404 and closes", async () => {
+  for (const upgrade of [upgradeRoutes({ "/echo": echoUpgrade }), undefined]) {
+    await using server = await start({}, upgrade);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    assert.match(await upgradeTo(conn, "/other"), /^HTTP\/1\.1 404/);
+    const ms = await closedAfter(conn);
+    assert.ok(ms < 900, `closed at once (${ms} ms)`);
+    await waitFor("the place released", () => server.budget.total === 0);
+  }
+});
+
+Deno.test("serveHttp.close() ends upgraded sockets", async () => {
+  const server = await start({}, upgradeRoutes({ "/echo": echoUpgrade }));
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  assert.match(await upgradeTo(conn, "/echo"), /^HTTP\/1\.1 101/);
+  const closing = closedAfter(conn);
+  await server.close(100);
+  assert.ok((await closing) < 5000);
+  assert.equal(server.budget.total, 0);
 });

@@ -40,6 +40,19 @@ export const originConfigSchema = z.object({
    * this long (its network dropped and the encoder is reconnecting); a live one keeps it.
    */
   RTMP_TAKEOVER_IDLE_SECONDS: fields.positive(5),
+  /** Browser ingest (`/ingest/ws`): largest WebSocket message, bytes. */
+  WS_INGEST_MAX_MESSAGE_BYTES: z.coerce.number().int().min(65536).max(64 * 1024 * 1024).default(
+    4 * 1024 * 1024,
+  ),
+  /** Video frames per second and kbit/s a browser publisher may send, averaged over 2 s. */
+  WS_INGEST_MAX_FPS: z.coerce.number().min(1).max(1000).default(120),
+  WS_INGEST_MAX_KBPS: z.coerce.number().min(100).max(1_000_000).default(20000),
+  /** Time from the upgrade to the publish message with the key. */
+  WS_INGEST_AUTH_TIMEOUT_SECONDS: fields.positive(10),
+  /** A browser publisher silent this long has vanished (the playlist waits for it). */
+  WS_INGEST_IDLE_TIMEOUT_SECONDS: fields.positive(10),
+  /** The ffmpeg that transcodes a browser's Opus audio to AAC; not found → video only. */
+  WS_INGEST_FFMPEG: z.string().min(1).default("ffmpeg"),
   ORIGIN_HTTP_HOST: z.string().default("0.0.0.0"),
   ORIGIN_HTTP_PORT: fields.port(8081),
   /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`. */

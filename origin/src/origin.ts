@@ -1,6 +1,6 @@
 /**
  * The origin role assembled from its parts: stream hub, publish authorizer, RTMP listener,
- * HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the all-in-one
+ * browser ingest (WebSocket on the HTTP listener), HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the all-in-one
  * node and the tests call; it takes the parsed config and returns a handle to stop it.
  * What runs beside the packager on the same hub (recording) is plugged in by the composition
  * root as an `OriginExtension`, so the origin imports no other service. With a registry, the
@@ -20,7 +20,14 @@ import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { budgetOf, openFileLimit, shareOfDescriptors } from "@cascade/common/conn_budget";
-import { fetchHandler, httpLimits, type HttpServer, serveHttp } from "@cascade/common/http_server";
+import {
+  fetchHandler,
+  httpLimits,
+  type HttpServer,
+  serveHttp,
+  type UpgradeHandler,
+  upgradeRoutes,
+} from "@cascade/common/http_server";
 import {
   type Heartbeat,
   MAX_STANDBY_NAMES,
@@ -30,6 +37,7 @@ import {
 import { dvrListSize } from "./config.ts";
 import { announceFromPackager, type OriginAnnouncing } from "./announce.ts";
 import { refuseWhenLiveElsewhere } from "./standby.ts";
+import { WS_INGEST_PATH, WsIngest } from "./ws_ingest.ts";
 
 /** Default shares of the descriptors left after the reserve: RTMP publishers, HTTP viewers. */
 const RTMP_SHARE = 0.25;
@@ -80,6 +88,10 @@ export interface Origin {
   readonly hub: StreamHub;
   readonly rtmp: RtmpServer;
   readonly rtmpPort: number;
+  /** Browser publishers over WebSocket (`/ingest/ws`). */
+  readonly wsIngest: WsIngest;
+  /** HTTP upgrades the origin takes (`/ingest/ws`), for a listener that is not its own. */
+  readonly upgrade: UpgradeHandler;
   readonly packager: HlsPackager;
   /** The Low-Latency HLS packager; absent with `HLS_LL=false`. */
   readonly llPackager: LlPackager | undefined;
@@ -156,6 +168,32 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
     takeoverIdleMs: config.RTMP_TAKEOVER_IDLE_SECONDS * 1000,
+    takeOverElsewhere: (name): boolean => wsIngest.takeOver(name),
+  });
+  const wsIngest = new WsIngest({
+    app: config.RTMP_APP,
+    originId: id,
+    hub,
+    auth,
+    log,
+    maxMessageBytes: config.WS_INGEST_MAX_MESSAGE_BYTES,
+    maxFps: config.WS_INGEST_MAX_FPS,
+    maxKbps: config.WS_INGEST_MAX_KBPS,
+    authTimeoutMs: config.WS_INGEST_AUTH_TIMEOUT_SECONDS * 1000,
+    idleTimeoutMs: config.WS_INGEST_IDLE_TIMEOUT_SECONDS * 1000,
+    takeoverIdleMs: config.RTMP_TAKEOVER_IDLE_SECONDS * 1000,
+    takeOverElsewhere: (name): boolean => rtmp.takeOver(name),
+    opusTranscoder: () => null,
+  });
+  const upgrade = upgradeRoutes({ [WS_INGEST_PATH]: wsIngest.upgrade });
+  log.info("ws_ingest.ready", {
+    path: WS_INGEST_PATH,
+    maxMessageBytes: config.WS_INGEST_MAX_MESSAGE_BYTES,
+    maxFps: config.WS_INGEST_MAX_FPS,
+    maxKbps: config.WS_INGEST_MAX_KBPS,
+    authTimeoutSeconds: config.WS_INGEST_AUTH_TIMEOUT_SECONDS,
+    idleTimeoutSeconds: config.WS_INGEST_IDLE_TIMEOUT_SECONDS,
+    ffmpeg: config.WS_INGEST_FFMPEG,
   });
   log.info("rtmp.listening", {
     url: `rtmp://${config.RTMP_HOST}:${rtmp.port}/${config.RTMP_APP}`,
@@ -164,7 +202,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     idleTimeoutSeconds: config.RTMP_IDLE_TIMEOUT_SECONDS,
     takeoverIdleSeconds: config.RTMP_TAKEOVER_IDLE_SECONDS,
   });
-  registerIngestMetrics(metrics, hub, rtmp);
+  registerIngestMetrics(metrics, hub, rtmp, wsIngest);
   let publicUrl = "";
   const announcing: OriginAnnouncing | undefined = deps.registry
     ? announceFromPackager({
@@ -244,6 +282,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       hostname: config.ORIGIN_HTTP_HOST,
       port: config.ORIGIN_HTTP_PORT,
       handler: fetchHandler(app.fetch, log),
+      upgrade,
       limits: httpLimits(config, deps.httpShare ?? HTTP_SHARE),
       log,
     });
@@ -258,6 +297,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       publicUrl,
       hub,
       rtmp,
+      (name, description) => rtmp.kick(name, description) || wsIngest.kick(name, description),
       log,
       () => announcing?.standbyStreams() ?? [],
     )
@@ -269,13 +309,15 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     hub,
     rtmp,
     rtmpPort: rtmp.port,
+    wsIngest,
+    upgrade,
     packager,
     llPackager,
     metrics,
     app,
     httpPort: server?.port,
     async close() {
-      await rtmp.close();
+      await Promise.all([rtmp.close(), wsIngest.close()]);
       // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
       await Promise.all([packager.close(), llPackager?.close()]);
       await Promise.all(extensions.map((e) => e.close()));
@@ -292,9 +334,17 @@ function standbyField(names: string[]): { standby?: string[] } {
 }
 
 /** Publishers, and per-stream ingest bit rate and frames, computed when scraped. */
-function registerIngestMetrics(metrics: MetricsRegistry, hub: StreamHub, rtmp: RtmpServer): void {
+function registerIngestMetrics(
+  metrics: MetricsRegistry,
+  hub: StreamHub,
+  rtmp: RtmpServer,
+  wsIngest: WsIngest,
+): void {
   metrics.gauge("cascade_rtmp_connections", "Open RTMP connections").collect(() =>
     rtmp.connections
+  );
+  metrics.gauge("cascade_ws_ingest_connections", "Open browser ingest WebSockets").collect(() =>
+    wsIngest.connections
   );
   metrics.gauge("cascade_publishers", "Live publishers on this origin").collect(() => hub.size);
   const last = new Map<string, { at: number; bytes: number }>();
@@ -329,6 +379,7 @@ async function joinRegistry(
   url: string,
   hub: StreamHub,
   rtmp: RtmpServer,
+  kick: (name: string, description: string) => boolean,
   log: Logger,
   standby: () => string[],
 ): Promise<{ close(): Promise<void> }> {
@@ -354,7 +405,7 @@ async function joinRegistry(
         if (event.type !== "stream.kick" || !hub.get(event.name)) return;
         if (event.originId && event.originId !== id) return;
         log.info("publish.kicked", { stream: event.name });
-        rtmp.kick(event.name, "Stream disabled by an operator");
+        kick(event.name, "Stream disabled by an operator");
       });
     } catch (err) {
       log.warn("registry.subscribe_failed", { error: (err as Error).message });

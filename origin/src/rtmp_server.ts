@@ -37,6 +37,8 @@ export interface RtmpServerOptions {
   idleTimeoutMs: number;
   /** A publisher silent this long gives its stream up to a new publish of the same name. */
   takeoverIdleMs: number;
+  /** Ends a silent publisher of `name` on another ingest (browser); says whether it did. */
+  takeOverElsewhere?(name: string): boolean;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -203,7 +205,7 @@ export class RtmpServer {
       maxMessageSize: this.#o.maxMessageSize,
       maxPendingMessageSize: this.#o.maxPendingMessageSize,
       pool: this.#pool,
-      takeOver: (name) => this.#takeOver(name),
+      takeOver: (name) => this.takeOver(name) || (this.#o.takeOverElsewhere?.(name) ?? false),
     }, {
       established,
       send: (bytes) => {
@@ -261,7 +263,7 @@ export class RtmpServer {
    * network is gone and it is reconnecting, so its successor need not wait for the idle timeout.
    * The broadcast counts as lost (the playlist continues after a discontinuity).
    */
-  #takeOver(name: string): boolean {
+  takeOver(name: string): boolean {
     const now = performance.now();
     for (const c of this.#connections) {
       if (c.session.streamName !== name) continue;

@@ -1,0 +1,323 @@
+/**
+ * One browser publisher's WebSocket, as a state machine with no I/O (like `RtmpSession`): the
+ * ingest server feeds it each message and the clock ticks, and it sends JSON answers and
+ * asks the host to close. It authorizes the first message's key with the origin's publish
+ * authorizer, opens the name on the hub (taking it over from a silent publisher, as RTMP
+ * does), turns track configs and frame messages into hub configs and frames on a timeline
+ * rebased to start near 0 ms, enforces the frame-rate and bit-rate caps, and hands Opus
+ * audio to a transcoder that gives AAC back. A malformed message ends only this session; a
+ * refusal says why with its code. The key is never logged: only the resolved name is.
+ */
+import type { Logger } from "@cascade/common/log";
+import type { PublishAuthorizer } from "@cascade/common/publish_auth";
+import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
+import { type LiveStream, StreamBusyError, type StreamHub } from "@cascade/stream/hub";
+import {
+  checkAvccFrame,
+  type ClientMessage,
+  type FrameMessage,
+  type IngestErrorCode,
+  IngestMessageError,
+  parseClientMessage,
+  parseFrameMessage,
+  serverMessages,
+} from "./ws_messages.ts";
+
+/** What the session needs from its socket. */
+export interface WsSessionHost {
+  send(text: string): void;
+  /** Close with a WebSocket close code once what was sent is flushed. */
+  close(code: number, reason: string): void;
+  /** The publisher was authorized: it no longer counts as a pending connection. */
+  established(): void;
+}
+
+/** Opus in, AAC out: what the session needs of a transcoder. */
+export interface AudioTranscoder {
+  /** One Opus packet at `dtsMs` on the session's timeline. */
+  push(packet: Uint8Array, dtsMs: number): void;
+  close(): void;
+}
+
+export interface TranscoderSink {
+  config(track: TrackConfig & { kind: "audio" }): void;
+  frame(frame: MediaFrame): void;
+  /** The transcoder stopped working; audio is gone for the rest of the session. */
+  failed(reason: string): void;
+}
+
+/** Starts a transcoder, or returns null when none can run here (ffmpeg missing). */
+export type TranscoderFactory = (
+  input: { sampleRate: number; channels: 1 | 2 },
+  sink: TranscoderSink,
+) => AudioTranscoder | null;
+
+export interface WsSessionOptions {
+  app: string;
+  originId: string;
+  clientIp: string;
+  hub: StreamHub;
+  auth: PublishAuthorizer;
+  log: Logger;
+  /** Video frames per second and kbit/s, each averaged over a stats window. */
+  maxFps: number;
+  maxKbps: number;
+  /** Ends `name`'s broadcast if its publisher (of any protocol) went silent; says whether. */
+  takeOver(name: string): boolean;
+  opusTranscoder: TranscoderFactory;
+}
+
+/** How often the server sends `stats` and rolls the rate window. */
+export const STATS_WINDOW_MS = 2000;
+
+type Phase = "auth" | "authorizing" | "publishing" | "closed";
+
+export class WsSession {
+  readonly #o: WsSessionOptions;
+  readonly #host: WsSessionHost;
+  #log: Logger;
+  #phase: Phase = "auth";
+  #stream: LiveStream | null = null;
+  #video: (TrackConfig & { kind: "video" }) | null = null;
+  #audio: "aac" | "opus" | "unavailable" | null = null;
+  #transcoder: AudioTranscoder | null = null;
+  /** The first frame's timestamp, µs: the timeline's 0. */
+  #baseUs: number | undefined;
+  readonly #lastDts = { video: 0, audio: 0 };
+  /** Counted over the current stats window. */
+  #windowVideoFrames = 0;
+  #windowBytes = 0;
+  #windowStart: number;
+  /** `performance.now()` of the last message (or of the start). */
+  lastActivity: number;
+
+  constructor(opts: WsSessionOptions, host: WsSessionHost, now = performance.now()) {
+    this.#o = opts;
+    this.#host = host;
+    this.#log = opts.log;
+    this.lastActivity = now;
+    this.#windowStart = now;
+  }
+
+  /** The public name being published, once authorized. */
+  get streamName(): string | undefined {
+    return this.#stream?.info.name;
+  }
+
+  /** Still waiting for the first message (the publish with the key). */
+  get waitingForPublish(): boolean {
+    return this.#phase === "auth";
+  }
+
+  get publishing(): boolean {
+    return this.#phase === "publishing";
+  }
+
+  onText(text: string, now = performance.now()): void {
+    if (this.#phase === "closed") return;
+    this.lastActivity = now;
+    this.#guard(() => this.#onMessage(parseClientMessage(text)));
+  }
+
+  onBinary(bytes: Uint8Array, now = performance.now()): void {
+    if (this.#phase === "closed") return;
+    this.lastActivity = now;
+    this.#guard(() => this.#onFrame(parseFrameMessage(bytes), bytes.length, now));
+  }
+
+  /**
+   * Ends the stats window: returns the `stats` message to send (while publishing) and
+   * starts the next window.
+   */
+  tick(now = performance.now()): string | null {
+    const seconds = (now - this.#windowStart) / 1000;
+    const bitrate = seconds > 0 ? Math.round((this.#windowBytes * 8) / seconds) : 0;
+    this.#windowStart = now;
+    this.#windowVideoFrames = 0;
+    this.#windowBytes = 0;
+    if (this.#phase !== "publishing" || !this.#stream) return null;
+    return serverMessages.stats(bitrate, this.#stream.info.frames);
+  }
+
+  /** Sends an error, closes with its code and ends any broadcast as the publisher's own stop. */
+  fail(code: IngestErrorCode, message: string, closeCode: number): void {
+    if (this.#phase === "closed") return;
+    this.#log.info("ws_ingest.refused", { code, reason: message, stream: this.streamName });
+    this.#host.send(serverMessages.error(code, message));
+    this.#end(message, false);
+    this.#host.close(closeCode, code);
+  }
+
+  /** The socket is gone: a broadcast still running lost its publisher (it may come back). */
+  closed(reason: string): void {
+    this.#end(reason, true);
+  }
+
+  #guard(run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      if (!(err instanceof IngestMessageError)) throw err;
+      this.fail("bad_message", err.message, 4000);
+    }
+  }
+
+  #onMessage(msg: ClientMessage): void {
+    if (this.#phase === "auth") {
+      if (msg.type !== "publish") {
+        throw new IngestMessageError(`Cannot take ${msg.type} before publish`);
+      }
+      return this.#authorize(msg.key);
+    }
+    if (this.#phase !== "publishing") {
+      throw new IngestMessageError(`Cannot take ${msg.type} while the key is being checked`);
+    }
+    switch (msg.type) {
+      case "publish":
+        throw new IngestMessageError("Cannot publish twice on one connection");
+      case "video-config":
+        this.#video = { kind: "video", codec: "h264", avc: msg.avc };
+        this.#stream!.config(this.#video);
+        return;
+      case "audio-config":
+        if (msg.codec === "aac") {
+          this.#stopTranscoder();
+          this.#audio = "aac";
+          this.#stream!.config({ kind: "audio", codec: "aac", aac: msg.aac });
+        } else {
+          this.#startTranscoder(msg.sampleRate, msg.channels);
+        }
+        return;
+      case "stop":
+        this.#log.info("ws_ingest.stopped", { stream: this.streamName });
+        this.#end("unpublished", false);
+        this.#host.close(1000, "stopped");
+    }
+  }
+
+  #authorize(key: string): void {
+    this.#phase = "authorizing";
+    const { app, clientIp, originId } = this.#o;
+    this.#o.auth.authorize({ app, key, clientIp, originId }).then((decision) => {
+      if (this.#phase === "closed") return;
+      if (!decision.ok) return this.fail("unauthorized", decision.reason, 4001);
+      const name = decision.name;
+      try {
+        this.#stream = this.#open(name);
+      } catch (err) {
+        if (!(err instanceof StreamBusyError)) throw err;
+        return this.fail("already_live", `Stream ${name} is already live`, 4009);
+      }
+      this.#phase = "publishing";
+      this.#log = this.#o.log.child({ stream: name });
+      this.lastActivity = performance.now();
+      this.#host.established();
+      this.#host.send(serverMessages.publishing(name));
+    }).catch((err) => {
+      this.#log.error("ws_ingest.publish_failed", { error: err });
+      this.fail("internal", "The stream key could not be checked; try again", 1011);
+    });
+  }
+
+  #open(name: string): LiveStream {
+    try {
+      return this.#o.hub.open(name, this.#o.clientIp);
+    } catch (err) {
+      if (!(err instanceof StreamBusyError) || !this.#o.takeOver(name)) throw err;
+      return this.#o.hub.open(name, this.#o.clientIp);
+    }
+  }
+
+  #onFrame(msg: FrameMessage, size: number, now: number): void {
+    if (this.#phase !== "publishing") {
+      throw new IngestMessageError("Cannot take a frame before publishing");
+    }
+    this.#windowBytes += size;
+    if (msg.kind === "video") this.#windowVideoFrames++;
+    if (this.#overLimits(now)) return;
+    if (msg.kind === "video") {
+      if (!this.#video) throw new IngestMessageError("Cannot take a video frame before its config");
+      checkAvccFrame(msg.data, this.#video.avc.nalLengthSize);
+    } else if (this.#audio === null) {
+      throw new IngestMessageError("Cannot take an audio frame before its config");
+    }
+    const dts = this.#dts(msg);
+    const stream = this.#stream!;
+    if (msg.kind === "video") {
+      // The hub's consumers queue frames: they get their own copy, not a view of ws's buffer.
+      const data = msg.data.slice();
+      stream.frame({ kind: "video", codec: "h264", dts, pts: dts, keyframe: msg.keyframe, data });
+    } else if (this.#audio === "aac") {
+      const data = msg.data.slice();
+      stream.frame({ kind: "audio", codec: "aac", dts, pts: dts, keyframe: true, data });
+    } else if (this.#audio === "opus") {
+      this.#transcoder?.push(msg.data, dts);
+    }
+  }
+
+  /** Milliseconds from the first frame, never going back within a track. */
+  #dts(msg: FrameMessage): number {
+    this.#baseUs ??= msg.timestampUs;
+    const ms = Math.max(0, Math.round((msg.timestampUs - this.#baseUs) / 1000));
+    const dts = Math.max(ms, this.#lastDts[msg.kind]);
+    this.#lastDts[msg.kind] = dts;
+    return dts;
+  }
+
+  /** Fails the session when it went over a cap within the current window. */
+  #overLimits(now: number): boolean {
+    // Caps are averages over a window of at least 2 s, so a burst (a keyframe) is allowed.
+    const windowSeconds = Math.max(STATS_WINDOW_MS, now - this.#windowStart) / 1000;
+    const fps = this.#windowVideoFrames / windowSeconds;
+    const kbps = (this.#windowBytes * 8) / 1000 / windowSeconds;
+    if (fps <= this.#o.maxFps && kbps <= this.#o.maxKbps) return false;
+    const what = fps > this.#o.maxFps
+      ? `more than ${this.#o.maxFps} video frames per second`
+      : `more than ${this.#o.maxKbps} kbit/s`;
+    this.fail("rate_limited", `Over the ingest limit: ${what}`, 4029);
+    return true;
+  }
+
+  #startTranscoder(sampleRate: number, channels: 1 | 2): void {
+    this.#stopTranscoder();
+    const stream = this.#stream!;
+    this.#audio = "opus";
+    this.#transcoder = this.#o.opusTranscoder({ sampleRate, channels }, {
+      config: (track) => {
+        if (this.#stream === stream) stream.config(track);
+      },
+      frame: (frame) => {
+        if (this.#stream === stream) stream.frame(frame);
+      },
+      failed: (reason) => {
+        if (this.#stream !== stream || this.#phase !== "publishing") return;
+        this.#audio = "unavailable";
+        this.#transcoder = null;
+        this.#host.send(serverMessages.warning("audio_unavailable", reason));
+      },
+    });
+    if (this.#transcoder === null) {
+      this.#audio = "unavailable";
+      this.#host.send(
+        serverMessages.warning(
+          "audio_unavailable",
+          "This server cannot transcode Opus audio (no ffmpeg): the stream goes on video-only",
+        ),
+      );
+    }
+  }
+
+  #stopTranscoder(): void {
+    this.#transcoder?.close();
+    this.#transcoder = null;
+  }
+
+  #end(reason: string, lost: boolean): void {
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
+    this.#stopTranscoder();
+    const stream = this.#stream;
+    this.#stream = null;
+    if (stream) this.#o.hub.close(stream, reason, lost);
+  }
+}
