@@ -12,8 +12,10 @@
  * - a second browser publishing the same name is refused (`already_live`) while the first
  *   stays live; "Stop" ends the playlist at once;
  * - no request URL the browser made carries a key.
- * And without the server: a denied camera (`NotAllowedError`) and a browser without
- * `VideoEncoder` / `MediaStreamTrackProcessor` are each said on the page, naming what lacks.
+ * And without a publish: a denied camera (`NotAllowedError`) and a browser without
+ * `VideoEncoder` / `MediaStreamTrackProcessor` are each said on the page, naming what lacks;
+ * the page's encoder pipeline, under a socket backlog over 4 MB, drops video (audio goes on)
+ * and restarts it with a keyframe once the backlog drains.
  */
 import assert from "node:assert/strict";
 import { quietLog } from "../lib/common/testing/log.ts";
@@ -208,4 +210,68 @@ Deno.test({
     assert.equal(await page.getAttribute("#golive", "disabled"), "");
     assert.deepEqual(browser.pageErrors, []);
   }
+});
+
+Deno.test({
+  name:
+    "the page's pipeline drops video while the socket's backlog is over 4 MB and restarts it with a keyframe",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using origin = await startTestOrigin();
+  await using browser = await openBrowser({ args: FAKE_MEDIA_ARGS });
+  const page = browser.page;
+  await page.goto(`${origin.httpUrl}/broadcast`);
+  // The page's own encoder module, driven with a socket whose backlog the test sets.
+  await page.evaluate(`(async () => {
+    const href = document.querySelector('link[rel="modulepreload"]').href;
+    const { Pipeline } = await import(href);
+    const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    const log = [];
+    const state = { log, backlog: 0 };
+    state.pipeline = new Pipeline(media.getVideoTracks()[0], media.getAudioTracks()[0], {
+      send(m) {
+        if (typeof m === "string") return log.push(JSON.parse(m).type);
+        const b = new Uint8Array(m);
+        log.push(b[0] === 2 ? "audio" : b[1] & 1 ? "key" : "video");
+      },
+      backlog: () => state.backlog,
+      onDropping: (dropping) => log.push(dropping ? "drop" : "resume"),
+      onError: (e) => log.push("error: " + e.message),
+    });
+    window.test = state;
+  })()`);
+  const log = () => page.evaluate<string[]>("window.test.log");
+  const count = (entries: string[], ...kinds: string[]) =>
+    entries.filter((e) => kinds.includes(e)).length;
+  await waitFor("video and audio to flow", async () => {
+    const l = await log();
+    return count(l, "video", "key") >= 10 && count(l, "audio") >= 10;
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+
+  await page.evaluate("window.test.backlog = 5 * 1024 * 1024");
+  await waitFor("10 video frames dropped", async () => count(await log(), "drop") >= 10, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+  });
+  await page.evaluate("window.test.backlog = 0");
+  const after = await waitFor("video to resume", async () => {
+    const l = await log();
+    return l.includes("resume") ? l : undefined;
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+
+  const firstDrop = after.indexOf("drop");
+  const resumed = after.indexOf("resume");
+  const between = after.slice(firstDrop, resumed);
+  assert.equal(count(between, "video"), 0, "no delta frame while dropping");
+  assert.equal(count(between, "key"), 1, "video restarts with one keyframe");
+  assert.equal(between.filter((e) => e !== "drop").at(-1), "key", "the keyframe ends the gap");
+  assert.ok(count(between, "audio") > 0, "audio kept flowing");
+  assert.equal(after.filter((e) => e.startsWith("error")).length, 0, after.join(" "));
+  const firstVideo = after.findIndex((e) => e === "video" || e === "key");
+  assert.ok(after.indexOf("video-config") < firstVideo, "video's config before its frames");
+  assert.equal(after[firstVideo], "key", "video starts with a keyframe");
+  assert.ok(after.indexOf("audio-config") < after.indexOf("audio"), "audio's config first");
+  await page.evaluate("window.test.pipeline.stop()");
+  assert.deepEqual(browser.pageErrors, []);
 });
