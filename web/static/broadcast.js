@@ -49,6 +49,8 @@ const ERROR_TEXT = /** @type {Record<string, string>} */ ({
 
 /** @type {MediaStream | null} */
 let media = null;
+/** What the devices or the browser leave out (no microphone, no audio encoder), or null. */
+let deviceNotice = /** @type {string | null} */ (null);
 /** Set once the browser is known to encode H.264 (and whether it encodes AAC or Opus). */
 let canEncode = false;
 let canEncodeAudio = false;
@@ -56,8 +58,9 @@ let canEncodeAudio = false;
 let previewRequest = 0;
 /**
  * A broadcast: its socket, its encoders once the server said `publishing`, the bytes handed
- * to the socket, and whether the server refused it with an `error`.
- * @typedef {{ws: WebSocket, pipeline: Pipeline | null, queued: number, refused: boolean}} Session
+ * to the socket, whether the server refused it with an `error`, and its last `warning`.
+ * @typedef {{ws: WebSocket, pipeline: Pipeline | null, queued: number, refused: boolean,
+ *   warning: string | null}} Session
  */
 
 /** @type {Session | null} */
@@ -88,10 +91,15 @@ function showMessage(text, code = "") {
   messageEl.dataset.code = code;
 }
 
-/** @param {string | null} text */
+/**
+ * A passing notice (video dropped), else the server's warning about this broadcast, else
+ * what the devices leave out.
+ * @param {string | null} text
+ */
 function showNotice(text) {
-  noticeEl.hidden = text === null;
-  noticeEl.textContent = text ?? "";
+  const shown = text ?? session?.warning ?? deviceNotice;
+  noticeEl.hidden = shown === null;
+  noticeEl.textContent = shown ?? "";
 }
 
 /** @param {unknown} err */
@@ -119,18 +127,18 @@ async function startPreview() {
   setState("idle", "Off air");
   const camera = cameraPicker.value;
   const microphone = micPicker.value;
+  const video = {
+    ...(camera ? { deviceId: { exact: camera } } : {}),
+    width: { ideal: 1280, max: 1280 },
+    height: { ideal: 720, max: 720 },
+    frameRate: { ideal: 30, max: 30 },
+  };
+  const audio = { ...(microphone ? { deviceId: { exact: microphone } } : {}), sampleRate: 48000 };
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({
-      video: {
-        ...(camera ? { deviceId: { exact: camera } } : {}),
-        width: { ideal: 1280, max: 1280 },
-        height: { ideal: 720, max: 720 },
-        frameRate: { ideal: 30, max: 30 },
-      },
-      audio: {
-        ...(microphone ? { deviceId: { exact: microphone } } : {}),
-        sampleRate: { ideal: 48000 },
-      },
+    const stream = await navigator.mediaDevices.getUserMedia({ video, audio }).catch((err) => {
+      // Without a microphone the broadcast goes on with video alone.
+      if (!(err instanceof DOMException && err.name === "NotFoundError")) throw err;
+      return navigator.mediaDevices.getUserMedia({ video });
     });
     if (request !== previewRequest) {
       for (const track of stream.getTracks()) track.stop();
@@ -139,6 +147,9 @@ async function startPreview() {
     media = stream;
     preview.srcObject = stream;
     showMessage(null);
+    deviceNotice = stream.getAudioTracks().length === 0 ? "No microphone found: video only." : null;
+    if (!canEncodeAudio) deviceNotice = "This browser encodes neither AAC nor Opus: video only.";
+    showNotice(null);
     await listDevices();
     setState("idle", "Off air");
   } catch (err) {
@@ -199,12 +210,8 @@ function goLive() {
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
-  const current = {
-    ws,
-    pipeline: /** @type {Pipeline | null} */ (null),
-    queued: 0,
-    refused: false,
-  };
+  /** @type {Session} */
+  const current = { ws, pipeline: null, queued: 0, refused: false, warning: null };
   session = current;
   setState("connecting", "Connecting…");
   ws.onopen = () => ws.send(JSON.stringify({ type: "publish", key }));
@@ -233,7 +240,8 @@ function onServerMessage(current, msg) {
       return;
     }
     case "warning":
-      showNotice(msg.message ?? "The server warns about this broadcast.");
+      current.warning = msg.message ?? "The server warns about this broadcast.";
+      showNotice(null);
       return;
     case "stats":
       if (typeof msg.bitrate === "number") {
@@ -342,7 +350,6 @@ async function start() {
   }
   canEncode = true;
   canEncodeAudio = audio !== null;
-  if (!canEncodeAudio) showNotice("This browser encodes neither AAC nor Opus: video only.");
   await startPreview();
 }
 

@@ -269,13 +269,15 @@ export class Pipeline {
   /** @param {EncodedVideoChunk} chunk @param {EncodedVideoChunkMetadata | undefined} meta */
   #videoOut(chunk, meta) {
     if (this.closed) return;
+    // The encoder says its config once, with the chunk it changed at: sent even if that
+    // chunk is dropped, since the keyframe that ends a drop may not repeat it.
+    if (meta?.decoderConfig) this.#sendConfig("video", videoConfigMessage(meta.decoderConfig));
+    if (this.sentConfig.video === "") return; // Never a frame before its track's config.
     if (this.hooks.backlog() > HIGH_WATER_BYTES) {
       this.needKeyframe = true;
       return this.#drop();
     }
     if (this.needKeyframe && chunk.type !== "key") return this.#drop();
-    if (meta?.decoderConfig) this.#sendConfig("video", videoConfigMessage(meta.decoderConfig));
-    if (this.sentConfig.video === "") return; // Never a frame before its track's config.
     this.hooks.send(frameMessage(TRACK_VIDEO, chunk, chunk.timestamp + this.offsetUs.video));
     if (this.needKeyframe) {
       this.needKeyframe = false;
