@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { MediaFrame } from "@cascade/media/frame";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
 import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
-import { clipFrames } from "./helpers/media.ts";
+import { clipFrames, opusPackets } from "./helpers/media.ts";
 import { probeStreams } from "./helpers/decode.ts";
 import { captureLog } from "./helpers/log.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -77,6 +77,70 @@ Deno.test("a browser publisher's H.264 + AAC becomes an HLS playlist with video 
   assert.equal(frames.length, clip.frames.length, "every frame reached the hub");
   assert.ok(frames[0]!.dts < 100, `rebased near 0: ${frames[0]!.dts}`);
   assert.equal(origin.log.lines.filter((l) => JSON.stringify(l).includes(KEY)).length, 0);
+});
+
+Deno.test("a browser publisher's Opus audio arrives in the hub and the segments as AAC", async () => {
+  await using origin = await startOrigin();
+  const packets = await opusPackets(4);
+  const p = await WsPublisher.publish(wsUrl(origin), KEY);
+  p.send(videoConfig(clip.video));
+  p.send({ type: "audio-config", codec: "opus", sampleRate: 48000, channels: 2 });
+  const video = clip.frames.filter((f) => f.kind === "video");
+  const offsetUs = 9_000_000;
+  const started = performance.now();
+  let v = 0;
+  let a = 0;
+  while (v < video.length || a < packets.length) {
+    const nextVideoMs = video[v]?.dts ?? Infinity;
+    const nextAudioMs = a < packets.length ? a * 20 : Infinity;
+    const at = Math.min(nextVideoMs, nextAudioMs);
+    await waitFor("the next frame's time", () => performance.now() - started >= at / 4, {
+      intervalMs: 5,
+    });
+    if (nextVideoMs <= nextAudioMs) p.sendFrame(video[v++]!, offsetUs);
+    else p.sendBytes(frameMessage("audio", true, offsetUs + a++ * 20_000, packets[a - 1]!));
+  }
+  const received = origin.received.get("alpha") ?? [];
+  await waitFor(
+    "AAC frames in the hub",
+    () => received.filter((m) => m.type === "frame" && m.frame.kind === "audio").length >= 150,
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  p.send({ type: "stop" });
+  await p.closed;
+  const audioConfig = received.find((m) => m.type === "config" && m.track.kind === "audio");
+  assert.ok(audioConfig?.type === "config" && audioConfig.track.kind === "audio");
+  assert.equal(audioConfig.track.codec, "aac");
+  assert.equal(audioConfig.track.aac.sampleRate, 48000);
+  assert.ok(!p.messages.some((m) => m.type === "warning"), JSON.stringify(p.messages));
+  const path = join(origin.mediaRoot, "alpha", "index.m3u8");
+  const playlist = await waitFor("the playlist to end", async () => {
+    const text = await Deno.readTextFile(path).catch(() => undefined);
+    const parsed = text === undefined ? undefined : parsePlaylist(text);
+    return parsed?.ended ? parsed : undefined;
+  });
+  const last = playlist.segments.at(-1)!;
+  const { codecs } = await probeStreams(join(origin.mediaRoot, "alpha", last.uri));
+  assert.deepEqual(codecs, ["aac", "h264"]);
+});
+
+Deno.test("without ffmpeg, Opus gets a warning audio_unavailable and the video goes on", async () => {
+  await using origin = await startOrigin({ WS_INGEST_FFMPEG: "/nonexistent/ffmpeg" });
+  await using p = await WsPublisher.publish(wsUrl(origin), KEY);
+  p.send(videoConfig(clip.video));
+  p.send({ type: "audio-config", codec: "opus", sampleRate: 48000, channels: 2 });
+  const warning = await p.next((m) => m.type === "warning");
+  assert.equal(warning.code, "audio_unavailable");
+  const video = clip.frames.filter((f) => f.kind === "video").slice(0, 10);
+  for (const [i, frame] of video.entries()) {
+    p.sendFrame(frame);
+    p.sendBytes(frameMessage("audio", true, i * 20_000, new Uint8Array([0xfc, 0xff, 0xfe])));
+  }
+  await waitFor("the video frames", () => origin.hub.get("alpha")?.info.frames === video.length);
+  assert.ok(p.open);
+  assert.equal(origin.log.events("ws_ingest.ffmpeg_unavailable").length, 1);
 });
 
 Deno.test("a wrong key is refused with unauthorized and 4001 and creates nothing", async () => {

@@ -38,6 +38,7 @@ import { dvrListSize } from "./config.ts";
 import { announceFromPackager, type OriginAnnouncing } from "./announce.ts";
 import { refuseWhenLiveElsewhere } from "./standby.ts";
 import { WS_INGEST_PATH, WsIngest } from "./ws_ingest.ts";
+import { opusTranscoders } from "./opus_transcoder.ts";
 
 /** Default shares of the descriptors left after the reserve: RTMP publishers, HTTP viewers. */
 const RTMP_SHARE = 0.25;
@@ -183,7 +184,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     idleTimeoutMs: config.WS_INGEST_IDLE_TIMEOUT_SECONDS * 1000,
     takeoverIdleMs: config.RTMP_TAKEOVER_IDLE_SECONDS * 1000,
     takeOverElsewhere: (name): boolean => rtmp.takeOver(name),
-    opusTranscoder: () => null,
+    opusTranscoder: opusTranscoders(config.WS_INGEST_FFMPEG, log),
   });
   const upgrade = upgradeRoutes({ [WS_INGEST_PATH]: wsIngest.upgrade });
   log.info("ws_ingest.ready", {

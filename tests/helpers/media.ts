@@ -2,12 +2,14 @@
  * Test media made by real encoders at test time: an ffmpeg publisher of a generated stream
  * (lavfi `testsrc2` + `sine`, H.264 + AAC, keyframe every 2 s, paced with `-re`), a clip
  * generator for `-c copy` publishers and the frames such a clip demuxes to (for code that
- * takes Cascade's `MediaFrame`s directly), and a GStreamer `rtmp2sink` publisher.
+ * takes Cascade's `MediaFrame`s directly), Opus packets as a browser's encoder sends them,
+ * and a GStreamer `rtmp2sink` publisher.
  */
 import assert from "node:assert/strict";
 import { FlvDemuxer, flvFileTags } from "@cascade/media/flv";
 import type { AacConfig, AvcConfig, MediaFrame } from "@cascade/media/frame";
-import { runProcess, TestProcess } from "./process.ts";
+import { readOggPackets } from "../../lib/media/testing/ogg_reader.ts";
+import { runChecked, runProcess, TestProcess } from "./process.ts";
 
 export interface PublishOptions {
   /** Seconds of media; omitted → until stopped. */
@@ -131,4 +133,33 @@ export function publishGst(url: string, buffers = 300): TestProcess {
     `flvmux name=mux streamable=true ! rtmp2sink location=${url}`,
   ].join(" ");
   return new TestProcess("gst-launch-1.0", { args: ["-e", ...pipeline.split(" ")] });
+}
+
+/** Opus packets (libopus, 20 ms each) of `seconds` of a 48 kHz sine with `channels`. */
+export async function opusPackets(seconds: number, channels: 1 | 2 = 2): Promise<Uint8Array[]> {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-opus-" });
+  try {
+    const file = `${dir}/audio.ogg`;
+    await runChecked(FFMPEG, [
+      "-v",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "sine=frequency=440:sample_rate=48000",
+      "-t",
+      String(seconds),
+      "-ac",
+      String(channels),
+      "-c:a",
+      "libopus",
+      "-frame_duration",
+      "20",
+      file,
+    ]);
+    // The first two packets are the file's OpusHead and OpusTags.
+    return readOggPackets(await Deno.readFile(file)).slice(2).map((p) => p.data);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
