@@ -5,7 +5,7 @@
  * `MediaStreamTrackProcessor`) encoded in the page with WebCodecs — H.264 in AVC format
  * (length-prefixed NALUs, no B-frames in realtime mode) and AAC, or Opus where the browser
  * cannot encode AAC (the origin transcodes it) — and turned into the messages of the ingest
- * WebSocket (docs/architecture.md, "Browser publishing"): a track's config before its first
+ * WebSocket (docs/architecture.md, "Browser ingest"): a track's config before its first
  * frame and again when the encoder's config changes, then binary frames with a 10-byte header.
  * When the socket cannot keep up (`bufferedAmount` over a few MB) video is dropped until the
  * next keyframe, which is asked for once the backlog has drained, so a viewer never sees a
