@@ -28,7 +28,7 @@ import { probeStreams } from "./helpers/decode.ts";
 import { type PlayerSample, servePlayerPage } from "./helpers/hls_page.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import type { Page } from "./helpers/playwright.ts";
-import { waitFor } from "./helpers/wait.ts";
+import { GiveUp, waitFor } from "./helpers/wait.ts";
 
 /** The test origin's static key for `alpha`. */
 const KEY = "test_key_1234";
@@ -132,11 +132,18 @@ Deno.test({
       const viewer = await context.newPage();
       await viewer.goto(player.url(`${edgeUrl}/live/${NAME}/index.m3u8`));
       const sample = () => viewer.evaluate<PlayerSample>("window.sample()");
-      const started = await waitFor("hls.js to start playing", async () => {
+      // A fatal hls.js error ends the wait at once, naming it.
+      const playing = async (from: number) => {
+        const fatal = await viewer.evaluate<string[]>("window.fatal");
+        if (fatal.length > 0) throw new GiveUp(`hls.js failed: ${fatal.join(", ")}`);
         const { t } = await sample();
-        return t > 0 ? t : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 200 });
-      await waitFor("hls.js to play 2 s on", async () => (await sample()).t >= started + 2, {
+        return t > from ? t : undefined;
+      };
+      const started = await waitFor("hls.js to start playing", () => playing(0), {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
+      await waitFor("hls.js to play 2 s on", () => playing(started + 2), {
         timeoutMs: 20_000,
         intervalMs: 200,
       });
