@@ -199,6 +199,7 @@ export async function startAllInOne(
     `  OBS:        Server     ${ingest}`,
     `              Stream Key ${secrets.devKey}`,
     `  ffmpeg:     ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv ${ingest}/${secrets.devKey}`,
+    `  Browser:    ${publicUrl}/broadcast (the same stream key)`,
     `  Watch:      ${publicUrl}/watch/${config.DEV_STREAM_NAME}`,
     `  Playlist:   ${publicUrl}/live/${config.DEV_STREAM_NAME}/index.m3u8`,
     `  Dashboard:  ${publicUrl}/`,

@@ -1,7 +1,7 @@
 /**
  * The all-in-one node's HTTP face on its one port, as a pure Hono factory: `/healthz` and
- * `/metrics` (lib/common/ops.ts), the API, the edge's `/live/…`, the watch page and the
- * dashboard. `node/all_in_one.ts` serves it; tests mount the same app over their own
+ * `/metrics` (lib/common/ops.ts), the API, the edge's `/live/…`, the watch page, the
+ * dashboard and the broadcast page. `node/all_in_one.ts` serves it; tests mount the same app over their own
  * origin and registry, so they exercise exactly what `deno task start` serves.
  */
 import { Hono } from "hono";
@@ -15,7 +15,7 @@ import { createApiApp } from "../api/src/app.ts";
 import type { ApiConfig } from "../api/src/config.ts";
 import { createEdgeApp } from "../edge/src/app.ts";
 import type { Edge } from "../edge/src/edge.ts";
-import { dashboardRoutes, watchRoutes } from "../web/routes.ts";
+import { BROADCAST_PATH, broadcastRoutes, dashboardRoutes, watchRoutes } from "../web/routes.ts";
 import { hubStreamStats } from "../web/stream_stats.ts";
 
 export interface AllInOneAppDeps {
@@ -49,6 +49,7 @@ export function createAllInOneApp(deps: AllInOneAppDeps): Hono {
   app.route("/", createApiApp({ registry, config: deps.apiConfig, log, metrics }));
   app.route("/", createEdgeApp(edge, { healthAndMetrics: false }));
   app.route("/", watchRoutes({ log }));
+  app.route(BROADCAST_PATH, broadcastRoutes({ log }));
   app.route(
     "/",
     dashboardRoutes({

@@ -1,11 +1,12 @@
 /**
- * The origin as operators run it, composed from its services: the origin role and
- * recording beside its packager on the same hub. `origin/main.ts`, the all-in-one node, the
+ * The origin as operators run it, composed from its services: the origin role,
+ * recording beside its packager on the same hub, and the broadcast page on its HTTP port. `origin/main.ts`, the all-in-one node, the
  * benchmark and the tests start origins through here, so they all run the same assembly.
  */
 import { loadConfig } from "@cascade/common/config";
 import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/config";
 import { type RecordingService, startRecording } from "@cascade/recording";
+import { BROADCAST_PATH, broadcastRoutes } from "../web/routes.ts";
 import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
 import {
   type Origin,
@@ -54,13 +55,23 @@ function recordingExtension(
   };
 }
 
-/** Starts the origin with recording. */
+/** `/broadcast`, the page that publishes to this origin's ingest WebSocket from a browser. */
+const broadcastExtension: OriginExtensionFactory = (ctx) =>
+  Promise.resolve({
+    routes: { path: BROADCAST_PATH, app: broadcastRoutes({ log: ctx.log }) },
+    close: () => Promise.resolve(),
+  });
+
+/** Starts the origin with recording and the broadcast page. */
 export async function startOriginNode(
   config: OriginNodeConfig,
   deps: Omit<OriginDeps, "extensions"> = {},
 ): Promise<OriginNode> {
   let recording: RecordingService | undefined;
-  const extensions = [recordingExtension(config.recording, (r) => recording = r)];
+  const extensions = [
+    recordingExtension(config.recording, (r) => recording = r),
+    broadcastExtension,
+  ];
   const origin = await startOrigin(config.origin, { ...deps, extensions });
   return Object.assign(origin, { recording: recording! });
 }

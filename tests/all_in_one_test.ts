@@ -86,6 +86,11 @@ Deno.test("deno task start: publish with the printed key and play the printed UR
     const page = await fetch(node.watch);
     assert.equal(page.status, 200);
     assert.ok(!(await page.text()).includes(node.key), "the watch page carries no key");
+    const broadcast = await fetch(new URL("/broadcast", node.watch));
+    assert.equal(broadcast.status, 200, "the broadcast page is on the one port");
+    assert.match(broadcast.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+    assert.ok(!(await broadcast.text()).includes(node.key), "the broadcast page carries no key");
+    assert.match(node.output, /Browser:\s+http:\/\/\S+\/broadcast/, "the banner names it");
 
     const stoppedAt = Date.now();
     const exit = await node.stop("SIGTERM", 10_000);

@@ -8,12 +8,16 @@
  * - `dashboardRoutes(deps)` — `/`, the operators' dashboard the API (and the all-in-one
  *   node) serves, with its data: `GET /api/v1/dashboard` (one snapshot) and
  *   `GET /api/v1/dashboard/events` (server-sent events, a snapshot per change).
+ * - `broadcastRoutes()` — the page that goes live from the browser, mounted under
+ *   `BROADCAST_PATH` (`/broadcast`) by origins and the all-in-one node, beside the ingest
+ *   WebSocket `/ingest/ws` the page connects to.
  *
  * Pages are plain HTML and small JavaScript modules (each page's split in two, the
  * import versioned by `staticModule`), with no build step; every file is read once at
  * startup and served from memory. They hold no secret: the dashboard asks
  * for the admin token at run time, keeps it in `sessionStorage` and sends it to the API's
- * admin routes itself.
+ * admin routes itself; the broadcast page asks for the stream key and sends it only in the
+ * ingest socket's first message.
  */
 import { Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
@@ -92,10 +96,32 @@ const DASHBOARD_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-function pageResponse(req: Request, page: Asset, csp: string): Response {
+/**
+ * The broadcast page takes a stream key: never framed by another site. Its socket is
+ * same-origin (`'self'` covers ws: and wss: of the page's host); the preview is a
+ * `srcObject`, which no media source list governs.
+ */
+const BROADCAST_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+function pageResponse(
+  req: Request,
+  page: Asset,
+  csp: string,
+  headers: Record<string, string> = {},
+): Response {
   return assetResponse(req, page, REVALIDATE, {
     ...SECURITY_HEADERS,
     "Content-Security-Policy": csp,
+    ...headers,
   });
 }
 
@@ -156,6 +182,41 @@ export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
   serveHlsJs(app, assets);
   serveAsset(app, "/assets/watch.js", script);
   serveAsset(app, "/assets/watch_source.js", source);
+  serveAsset(app, "/assets/style.css", assets.style);
+  return app;
+}
+
+/** Where origins and the all-in-one node mount `broadcastRoutes()`. */
+export const BROADCAST_PATH = "/broadcast";
+
+export interface BroadcastRoutesOptions {
+  log?: Logger;
+}
+
+/**
+ * The broadcast page and its assets, to mount under `BROADCAST_PATH`: `/` is the page,
+ * `/assets/…` its modules and style (so a lone origin serves everything the page loads).
+ */
+export function broadcastRoutes(opts: BroadcastRoutesOptions = {}): Hono {
+  const assets = sharedAssets(opts.log ?? rootLog);
+  const encoderModule = staticAsset("broadcast_encoder.js", JS);
+  const script = staticModule("broadcast.js", { "broadcast_encoder.js": encoderModule });
+  const template = new TextDecoder().decode(staticAsset("broadcast.html", HTML).body);
+  const page = memoryAsset(
+    encoder.encode(fillTemplate(template, {
+      style: `${BROADCAST_PATH}/assets/style.css?v=${assets.style.version}`,
+      script: `${BROADCAST_PATH}/assets/broadcast.js?v=${script.version}`,
+      encoder: `${BROADCAST_PATH}/assets/broadcast_encoder.js?v=${encoderModule.version}`,
+    })),
+    HTML,
+  );
+  const app = baseApp();
+  app.get("/", (c) =>
+    pageResponse(c.req.raw, page, BROADCAST_CSP, {
+      "Permissions-Policy": "camera=(self), microphone=(self)",
+    }));
+  serveAsset(app, "/assets/broadcast.js", script);
+  serveAsset(app, "/assets/broadcast_encoder.js", encoderModule);
   serveAsset(app, "/assets/style.css", assets.style);
   return app;
 }

@@ -6,7 +6,7 @@ import type { NodeRecord } from "@cascade/registry/types";
 import { streamRecord } from "../lib/registry/testing/records.ts";
 import { chooseCoding, fillTemplate, memoryAsset } from "./assets.ts";
 import type { DashboardSnapshot } from "./dashboard_feed.ts";
-import { dashboardRoutes, watchRoutes } from "./routes.ts";
+import { BROADCAST_PATH, broadcastRoutes, dashboardRoutes, watchRoutes } from "./routes.ts";
 
 configureLogging({ level: "error" });
 
@@ -288,5 +288,75 @@ Deno.test("GET /api/v1/dashboard/events refuses listeners beyond the limit", asy
   } finally {
     stop.abort();
     await registry.close();
+  }
+});
+
+/** The broadcast page mounted as origins and the all-in-one node mount it. */
+function broadcastApp(): Hono {
+  return new Hono().route(BROADCAST_PATH, broadcastRoutes());
+}
+
+Deno.test("broadcastRoutes() serves /broadcast with a CSP, no inline script and no secret", async () => {
+  const app = broadcastApp();
+  const res = await app.request("/broadcast");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), "no-cache");
+  assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+  assert.equal(res.headers.get("permissions-policy"), "camera=(self), microphone=(self)");
+  const csp = res.headers.get("content-security-policy") ?? "";
+  for (const directive of ["default-src 'none'", "script-src 'self'", "connect-src 'self'"]) {
+    assert.ok(csp.includes(directive), `${directive} in ${csp}`);
+  }
+  assert.match(csp, /frame-ancestors 'none'/, "a page taking a key is never framed");
+  assert.match(csp, /form-action 'none'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  const html = await res.text();
+  // Every script is a file of this origin; none is inline.
+  const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+  assert.equal(scripts.length, 1);
+  assert.match(scripts[0]![1]!, /type="module" src="\/broadcast\/assets\/broadcast\.js\?v=[\w-]+"/);
+  assert.equal(scripts[0]![2], "");
+  assert.doesNotMatch(html, /\son[a-z]+=/i, "no inline event handler");
+  assert.doesNotMatch(html, /\{\{|https?:\/\//);
+  // The key field has no name and the form no action: nothing typed can land in a URL.
+  const keyField = /<input id="key"[^>]*>/.exec(html)?.[0] ?? "";
+  assert.match(keyField, /type="password"/);
+  assert.doesNotMatch(keyField, /\bname=|\bvalue=/);
+  assert.doesNotMatch(html, /<form[^>]*\baction=/);
+  for (
+    const id of ["golive", "stop", "state", "message", "bitrate", "camera", "microphone", "preview"]
+  ) {
+    assert.match(html, new RegExp(`id="${id}"`), `#${id}`);
+  }
+  assert.match(html, /id="golive"[^>]*>Go live</);
+});
+
+Deno.test("broadcastRoutes() serves its two modules versioned and immutable, holding no key or token", async () => {
+  const app = broadcastApp();
+  const html = await (await app.request("/broadcast")).text();
+  const main = /src="(\/broadcast\/assets\/broadcast\.js\?v=[\w-]+)"/.exec(html)?.[1];
+  const preload = /href="(\/broadcast\/assets\/broadcast_encoder\.js\?v=[\w-]+)"/.exec(html)?.[1];
+  const style = /href="(\/broadcast\/assets\/style\.css\?v=[\w-]+)"/.exec(html)?.[1];
+  assert.ok(main && preload && style, html);
+  const js = await (await app.request(main)).text();
+  const imported = /from "\.\/(broadcast_encoder\.js\?v=[\w-]+)"/.exec(js)?.[1];
+  assert.equal(`/broadcast/assets/${imported}`, preload, "the page preloads the version imported");
+  for (const path of [main, preload, style]) {
+    const res = await app.request(path);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get("cache-control") ?? "", /immutable/);
+  }
+  const encoderJs = await (await app.request(preload)).text();
+  // The socket is same-origin and the key travels in its first message only.
+  assert.match(js, /new URL\("\/ingest\/ws", location\.href\)/);
+  assert.match(js, /JSON\.stringify\(\{ type: "publish", key \}\)/);
+  assert.match(encoderJs, /avc: \{ format: "avc" \}/);
+  assert.match(encoderJs, /latencyMode: "realtime"/);
+  for (const text of [js, encoderJs]) {
+    assert.doesNotMatch(text, /https?:\/\//, "no absolute URL");
+    assert.doesNotMatch(text, /localStorage|sessionStorage|document\.cookie|console\./);
+    assert.doesNotMatch(text, /test_key|Bearer|[?&](key|token)=/i);
+    assert.ok(text.split("\n").length < 500, "each broadcast module stays under 500 lines");
   }
 });

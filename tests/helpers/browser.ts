@@ -24,12 +24,23 @@ export interface TestBrowser extends AsyncDisposable {
   pageErrors: string[];
 }
 
+/** A fake camera and microphone (a test pattern and a beep), granted without a prompt. */
+export const FAKE_MEDIA_ARGS = [
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+];
+
+export interface BrowserOptions {
+  /** Chromium switches beside the usual ones, e.g. `FAKE_MEDIA_ARGS`. */
+  args?: string[];
+}
+
 /** Headless Chromium with a fresh profile, and a page that records script errors. */
-export async function openBrowser(): Promise<TestBrowser> {
+export async function openBrowser(opts: BrowserOptions = {}): Promise<TestBrowser> {
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...opts.args ?? []],
   });
   const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
   const page = await context.newPage();
