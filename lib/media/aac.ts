@@ -34,6 +34,19 @@ const OBJECT_TYPE_SBR = 5;
 const OBJECT_TYPE_PS = 29;
 
 /**
+ * The AAC-LC config of `sampleRate` and `channels` (1–7), as an encoder of that audio
+ * declares it: for a track whose AAC is still to come (a transcoder's), so that players see
+ * the audio from the first segment. Throws `RangeError` for a rate outside the AAC table.
+ */
+export function aacLcConfig(sampleRate: number, channels: number): AacConfig {
+  const index = AAC_SAMPLE_RATES.indexOf(sampleRate);
+  if (index < 0) throw new RangeError(`No AAC sampling frequency index for ${sampleRate} Hz`);
+  return parseAacConfig(
+    new Uint8Array([(2 << 3) | (index >> 1), ((index & 1) << 7) | (channels << 3)]),
+  );
+}
+
+/**
  * Parses an AudioSpecificConfig. Throws `SyntaxError` when it is too short and
  * `RangeError` for a reserved or unusable value: object type 0, sampling index 13 or 14,
  * a zero explicit frequency, or a channel configuration outside 1..7 (0 means a program

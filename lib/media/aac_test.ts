@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import fc from "../../tests/helpers/fast_check.ts";
-import { AAC_SAMPLE_RATES, ADTS_HEADER_SIZE, parseAacConfig, writeAdtsHeader } from "./aac.ts";
+import {
+  AAC_SAMPLE_RATES,
+  aacLcConfig,
+  ADTS_HEADER_SIZE,
+  parseAacConfig,
+  writeAdtsHeader,
+} from "./aac.ts";
 import type { AacConfig } from "./frame.ts";
 import { flvFileTags } from "./flv.ts";
 
@@ -238,3 +244,12 @@ for (const [rate, channels] of [[44100, 2], [48000, 1], [22050, 6]] as const) {
     }
   });
 }
+
+Deno.test("aacLcConfig() declares AAC-LC at a table rate, as an ADTS header of that audio would", () => {
+  const c = aacLcConfig(48_000, 2);
+  assert.equal(c.objectType, 2);
+  assert.equal(c.sampleRate, 48_000);
+  assert.equal(c.channelConfig, 2);
+  assert.deepEqual([...c.record], [0x11, 0x90]);
+  assert.throws(() => aacLcConfig(47_000, 2), RangeError);
+});

@@ -11,6 +11,7 @@
 import type { Logger } from "@cascade/common/log";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
 import type { MediaFrame, TrackConfig } from "@cascade/media/frame";
+import { aacLcConfig } from "@cascade/media/aac";
 import { type LiveStream, StreamBusyError, type StreamHub } from "@cascade/stream/hub";
 import {
   checkAvccFrame,
@@ -282,6 +283,10 @@ export class WsSession {
     this.#stopTranscoder();
     const stream = this.#stream!;
     this.#audio = "opus";
+    // Declared now rather than at ffmpeg's first output, which comes a moment after the first
+    // video: a playlist must carry its audio from the first segment, or hls.js cannot add it.
+    // ffmpeg decodes Opus at 48 kHz and keeps the channels, so its own config is the same.
+    stream.config({ kind: "audio", codec: "aac", aac: aacLcConfig(48_000, channels) });
     this.#transcoder = this.#o.opusTranscoder({ sampleRate, channels }, {
       config: (track) => {
         if (this.#stream === stream) stream.config(track);
