@@ -18,7 +18,7 @@ import { RegistryUnavailableError } from "@cascade/registry/errors";
 import type { Registry, Replacing, StreamRecord } from "@cascade/registry";
 
 /** How often a standby reads its primary's claim, by default. */
-export const STANDBY_CHECK_MS = 1000;
+export const STANDBY_CHECK_MS = 500;
 
 export interface StandbyOptions {
   registry: Registry;
