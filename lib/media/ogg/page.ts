@@ -5,6 +5,8 @@
  * the MPEG-2 variant, which starts at 0xFFFFFFFF).
  */
 
+import { crc32Msb } from "../mpegts/crc32.ts";
+
 /** `header_type` flags. */
 export const OGG_FLAGS = {
   /** First page of a logical bitstream. */
@@ -18,25 +20,9 @@ const HEADER_BYTES = 27;
 /** Most packet bytes one page can lace: 255 segments of 255 bytes, the last one short. */
 export const MAX_PAGE_PACKET_BYTES = 255 * 255 - 1;
 
-const CRC_TABLE = /* @__PURE__ */ (() => {
-  const table = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let crc = i << 24;
-    for (let bit = 0; bit < 8; bit++) {
-      crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
-    }
-    table[i] = crc >>> 0;
-  }
-  return table;
-})();
-
 /** The Ogg CRC-32 of `bytes`, as an unsigned 32-bit number. */
 export function crc32Ogg(bytes: Uint8Array): number {
-  let crc = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    crc = (crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ bytes[i]!) & 0xff]!;
-  }
-  return crc >>> 0;
+  return crc32Msb(bytes, 0);
 }
 
 export interface OggPage {
