@@ -8,36 +8,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { OGG_FLAGS, writeOggPage } from "./page.ts";
 import { opusHead, opusPacketSamples, opusTags } from "./opus.ts";
-import { readOggPackets } from "../testing/ogg_reader.ts";
 import { concatBytes } from "../bytes.ts";
 import { decodeErrors, probeJson } from "../../../tests/helpers/decode.ts";
-import { runChecked } from "../../../tests/helpers/process.ts";
+import { opusPackets } from "../../../tests/helpers/media.ts";
 
 Deno.test("an Ogg Opus stream written page by page is read and decoded by ffmpeg", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cascade-ogg-" });
   try {
-    const source = join(dir, "source.ogg");
-    await runChecked("ffmpeg", [
-      "-v",
-      "error",
-      "-f",
-      "lavfi",
-      "-i",
-      "sine=frequency=440:sample_rate=48000",
-      "-t",
-      "3",
-      "-ac",
-      "2",
-      "-c:a",
-      "libopus",
-      "-b:a",
-      "64k",
-      "-frame_duration",
-      "20",
-      source,
-    ]);
-    // The first two packets are the source's own OpusHead and OpusTags.
-    const packets = readOggPackets(await Deno.readFile(source)).slice(2).map((p) => p.data);
+    const packets = await opusPackets(3, 2);
     assert.ok(packets.length >= 140, `packets: ${packets.length}`);
     const serial = 0x5eed;
     const pages = [
