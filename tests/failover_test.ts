@@ -140,6 +140,14 @@ async function failover(
     }, { timeoutMs: 30_000, intervalMs: 200 });
     await using _standby = before ? await before(key) : undefined;
 
+    // The viewer joins a running stream, as most do: with a few segments listed, hls.js starts
+    // its default three target durations behind the live edge. (One that joined in the first
+    // seconds plays from the first segment, ~2 s behind, and freezes ~2.8 s while the encoder
+    // reconnects and the new origin cuts its first 2 s segment.)
+    await waitFor("the edge to list 4 segments", async () => {
+      const res = await fetch(edgeUrl);
+      return res.ok && parsePlaylist(await res.text()).segments.length >= 4;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
     await using browser = await openBrowser();
     await using page = await servePlayerPage();
     await browser.page.goto(page.url(edgeUrl));

@@ -4,7 +4,9 @@
  * first one moving after its origin died — this origin packages it anyway and stands by:
  * every `checkMs` it reads the claim, and takes the stream over the moment that claim ends
  * or goes stale (its playlist has not changed for a target duration and a second: the
- * origin or its encoder is gone). A takeover first makes this origin's playlist continue
+ * origin or its encoder is gone), or sooner when the primary origin's HTTP port refuses
+ * connections (the process is gone; a timeout proves nothing, so it waits for staleness).
+ * One probe per primary origin per check, however many of its streams stand by here. A takeover first makes this origin's playlist continue
  * the other's sequences (`lastSequence`, `discontinuitySequence` of the record) after one
  * discontinuity, then claims over exactly the record judged dead, so a claim that came back
  * to life meanwhile is never taken and no two origins own a name. With `ORIGIN_STANDBY=false`
@@ -30,6 +32,30 @@ export interface StandbyOptions {
   takeOver(name: string, replacing?: Replacing): Promise<boolean>;
   checkMs?: number;
   now?: () => number;
+  /** Whether the origin at `originUrl` refuses connections; `refusesConnections` by default. */
+  refuses?: (originUrl: string) => Promise<boolean>;
+}
+
+/** How long a probe of a primary origin may take before it counts as no answer. */
+const PROBE_TIMEOUT_MS = 400;
+
+/**
+ * Whether nothing listens at `originUrl` any more: its `/healthz` connection is refused. Any
+ * answer, a timeout or another failure says the process may still be there.
+ */
+export async function refusesConnections(originUrl: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${originUrl}/healthz`, {
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    await res.body?.cancel();
+    return false;
+  } catch (err) {
+    for (let e: unknown = err; e instanceof Error; e = e.cause) {
+      if (/connection refused|ECONNREFUSED/i.test(e.message)) return true;
+    }
+    return false;
+  }
 }
 
 /** Whether a claim's playlist is too old for its origin to be serving it. */
@@ -104,8 +130,14 @@ export class StandbyWatch {
   async check(): Promise<void> {
     if (this.#checking) return;
     this.#checking = true;
+    const probes = new Map<string, Promise<boolean>>();
+    const refuses = (url: string): Promise<boolean> => {
+      let probe = probes.get(url);
+      if (!probe) probes.set(url, probe = (this.#o.refuses ?? refusesConnections)(url));
+      return probe;
+    };
     try {
-      for (const name of [...this.#primaries.keys()]) await this.#checkOne(name);
+      for (const name of [...this.#primaries.keys()]) await this.#checkOne(name, refuses);
     } finally {
       this.#checking = false;
     }
@@ -116,7 +148,7 @@ export class StandbyWatch {
     this.#stopTimer();
   }
 
-  async #checkOne(name: string): Promise<void> {
+  async #checkOne(name: string, refuses: (url: string) => Promise<boolean>): Promise<void> {
     let current: StreamRecord | null;
     try {
       current = await this.#o.registry.getStream(name);
@@ -132,9 +164,11 @@ export class StandbyWatch {
       return await this.#takeOver(name, this.#primaries.get(name) ?? null, undefined, "ended");
     }
     this.#primaries.set(name, current);
+    const replacing = { originId: current.originId, updatedAt: current.updatedAt };
     if (staleClaim(current, (this.#o.now ?? Date.now)())) {
-      const replacing = { originId: current.originId, updatedAt: current.updatedAt };
       await this.#takeOver(name, current, replacing, "stale");
+    } else if (await refuses(current.originUrl)) {
+      await this.#takeOver(name, current, replacing, "unreachable");
     }
   }
 
@@ -142,7 +176,7 @@ export class StandbyWatch {
     name: string,
     primary: StreamRecord | null,
     replacing: Replacing | undefined,
-    why: "ended" | "stale",
+    why: "ended" | "stale" | "unreachable",
   ): Promise<void> {
     const c = primary === null ? undefined : continuationOf(primary);
     const continued = c !== undefined && await this.#o.continueFrom(name, c);

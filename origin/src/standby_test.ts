@@ -10,11 +10,11 @@ import { MemoryRegistry } from "@cascade/registry/memory";
 import type { Replacing } from "@cascade/registry";
 import { quietLog } from "../../lib/common/testing/log.ts";
 import { streamRecord } from "../../lib/registry/testing/records.ts";
-import { refuseWhenLiveElsewhere, StandbyWatch } from "./standby.ts";
+import { refusesConnections, refuseWhenLiveElsewhere, StandbyWatch } from "./standby.ts";
 
 const T = 1_700_000_000_000;
 
-function setup() {
+function setup(refuses: (url: string) => Promise<boolean> = () => Promise.resolve(false)) {
   const registry = new MemoryRegistry({ log: quietLog });
   const calls: string[] = [];
   const clock = { now: T };
@@ -24,6 +24,7 @@ function setup() {
     log: quietLog,
     checkMs: 3_600_000, // checked by hand
     now: () => clock.now,
+    refuses,
     continueFrom(name: string, c: Continuation) {
       calls.push(
         `continue ${name} ${c.lastSequence} ${c.discontinuitySequence} ${c.targetDuration}`,
@@ -111,4 +112,44 @@ Deno.test("refuseWhenLiveElsewhere() refuses a name live on a fresh claim elsewh
   assert.equal((await auth.authorize(req)).ok, true);
   await registry.close();
   assert.equal((await auth.authorize(req)).ok, true, "a registry outage never blocks a publish");
+});
+
+Deno.test("StandbyWatch takes a fresh primary over at once when its origin refuses connections, probing each origin once", async () => {
+  const probed: string[] = [];
+  const { registry, calls, watch } = setup((url) => {
+    probed.push(url);
+    return Promise.resolve(url === "http://o1");
+  });
+  for (const [name, origin] of [["a", "o1"], ["b", "o1"], ["c", "o3"]] as const) {
+    const record = streamRecord(name, origin, {
+      updatedAt: T,
+      lastSequence: 5,
+      originUrl: `http://${origin}`,
+    });
+    await registry.claimStream(record, 10_000);
+    watch.refused(name, record);
+  }
+  await watch.check();
+  assert.deepEqual(probed.sort(), ["http://o1", "http://o3"], "one probe per origin");
+  assert.deepEqual(calls, [
+    "continue a 5 0 2",
+    "take a o1@" + T,
+    "continue b 5 0 2",
+    "take b o1@" + T,
+  ]);
+  assert.equal((await registry.getStream("c"))?.originId, "o3", "a live origin keeps its claim");
+  watch.stop();
+  await registry.close();
+});
+
+Deno.test("refusesConnections() is true only when nothing listens", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  assert.equal(await refusesConnections(`http://127.0.0.1:${port}`), true);
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("ok"),
+  );
+  assert.equal(await refusesConnections(`http://127.0.0.1:${server.addr.port}`), false);
 });
