@@ -71,6 +71,15 @@ export interface WsSessionOptions {
 /** How often the server sends `stats` and rolls the rate window. */
 export const STATS_WINDOW_MS = 2000;
 
+/**
+ * Longest a video frame is held back for the Opus transcoder's audio: its first AAC frame comes
+ * a moment after the first video (longer on a loaded host), then in a burst. Video waits and
+ * goes out interleaved with that audio by timestamp, as a segment cut before any audio arrived
+ * leaves hls.js unable to add the audio track later (a fatal `bufferAppendError`). Holding ends
+ * once the audio has caught up, or for good when a frame waited this long.
+ */
+export const AUDIO_WAIT_MS = 3000;
+
 type Phase = "auth" | "authorizing" | "publishing" | "closed";
 
 export class WsSession {
@@ -82,6 +91,8 @@ export class WsSession {
   #video: (TrackConfig & { kind: "video" }) | null = null;
   #audio: "aac" | "opus" | "unavailable" | null = null;
   #transcoder: AudioTranscoder | null = null;
+  /** Video waiting for the transcoder's audio to catch up; null once it has. */
+  #heldVideo: { frame: MediaFrame; at: number }[] | null = null;
   /** The first frame's timestamp, µs: the timeline's 0. */
   #baseUs: number | undefined;
   readonly #lastDts = { video: 0, audio: 0 };
@@ -247,13 +258,44 @@ export class WsSession {
     if (msg.kind === "video") {
       // The hub's consumers queue frames: they get their own copy, not a view of ws's buffer.
       const data = msg.data.slice();
-      stream.frame({ kind: "video", codec: "h264", dts, pts: dts, keyframe: msg.keyframe, data });
+      const frame: MediaFrame = {
+        kind: "video",
+        codec: "h264",
+        dts,
+        pts: dts,
+        keyframe: msg.keyframe,
+        data,
+      };
+      if (this.#heldVideo === null) stream.frame(frame);
+      else this.#hold(frame);
     } else if (this.#audio === "aac") {
       const data = msg.data.slice();
       stream.frame({ kind: "audio", codec: "aac", dts, pts: dts, keyframe: true, data });
     } else if (this.#audio === "opus") {
       this.#transcoder?.push(msg.data, dts);
     }
+  }
+
+  /** Holds `frame` for the audio, or lets all held video go once a frame waited too long. */
+  #hold(frame: MediaFrame): void {
+    const held = this.#heldVideo!;
+    const now = performance.now();
+    held.push({ frame, at: now });
+    const waitedMs = now - held[0]!.at;
+    if (waitedMs > AUDIO_WAIT_MS) {
+      this.#log.warn("ws_ingest.audio_late", { waitedMs: Math.round(waitedMs) });
+      this.#releaseVideo();
+    }
+  }
+
+  /** Hands on the held video up to `dts` (all of it by default); holding ends when none is left. */
+  #releaseVideo(dts = Infinity): void {
+    const held = this.#heldVideo;
+    if (held === null) return;
+    let n = 0;
+    while (n < held.length && held[n]!.frame.dts <= dts) this.#stream?.frame(held[n++]!.frame);
+    held.splice(0, n);
+    if (held.length === 0) this.#heldVideo = null;
   }
 
   /** Milliseconds from the first frame, never going back within a track. */
@@ -292,15 +334,19 @@ export class WsSession {
         if (this.#stream === stream) stream.config(track);
       },
       frame: (frame) => {
-        if (this.#stream === stream) stream.frame(frame);
+        if (this.#stream !== stream) return;
+        this.#releaseVideo(frame.dts);
+        stream.frame(frame);
       },
       failed: (reason) => {
         if (this.#stream !== stream || this.#phase !== "publishing") return;
+        this.#releaseVideo();
         this.#audio = "unavailable";
         this.#transcoder = null;
         this.#host.send(serverMessages.warning("audio_unavailable", reason));
       },
     });
+    this.#heldVideo = this.#transcoder === null ? null : [];
     if (this.#transcoder === null) {
       this.#audio = "unavailable";
       this.#host.send(
@@ -313,6 +359,7 @@ export class WsSession {
   }
 
   #stopTranscoder(): void {
+    this.#releaseVideo();
     this.#transcoder?.close();
     this.#transcoder = null;
   }
