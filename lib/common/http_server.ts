@@ -163,6 +163,9 @@ export async function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
     });
     opts.handler(req, res);
   });
+  // node closes a kept-alive connection after 5 s without a request unless told otherwise, and
+  // a client reusing it at that moment gets a reset (`fetch failed`): idle means idleTimeoutMs.
+  server.keepAliveTimeout = limits.idleTimeoutMs;
   server.on("connection", (socket: Socket) => {
     const address = socket.remoteAddress ?? "unknown";
     const result = budget.admit(address);

@@ -191,3 +191,15 @@ Deno.test("serveHttp.close() ends upgraded sockets", async () => {
   assert.ok((await closing) < 5000);
   assert.equal(server.budget.total, 0);
 });
+
+Deno.test("serveHttp keeps an idle connection for idleTimeoutMs, not node's 5 s, and says so", async () => {
+  await using server = await start({ idleTimeoutMs: 30_000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const reply = await request(conn, "/a");
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    assert.match(reply, /\r\nkeep-alive: timeout=30\r\n/i);
+  } finally {
+    conn.close();
+  }
+});
