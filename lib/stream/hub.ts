@@ -149,19 +149,37 @@ export class Subscription implements AsyncIterable<HubMessage> {
   }
 }
 
+/** How a publisher opens its stream. */
+export interface OpenOptions {
+  /**
+   * Ends the publisher's connection when the hub gives its name to a new publisher because it
+   * went silent. Without it, the stream is never taken over.
+   */
+  evict?(reason: string): void;
+}
+
 /** A live broadcast: the publisher writes, subscriptions read. */
 export class LiveStream {
   readonly info: StreamInfo;
   readonly #subs = new Set<Subscription>();
   readonly #log: Logger;
   readonly #droppedTotal: Counter | undefined;
+  readonly evict: ((reason: string) => void) | undefined;
   #ended = false;
   #lost = false;
+  /** `performance.now()` of the last frame, or of the start. */
+  #lastFrameAt = performance.now();
 
-  constructor(info: StreamInfo, log: Logger, droppedTotal?: Counter) {
+  constructor(info: StreamInfo, log: Logger, droppedTotal?: Counter, opts: OpenOptions = {}) {
     this.info = info;
     this.#log = log;
     this.#droppedTotal = droppedTotal;
+    this.evict = opts.evict;
+  }
+
+  /** Milliseconds since the publisher's last frame (or the start), at `now`. */
+  silentMs(now = performance.now()): number {
+    return now - this.#lastFrameAt;
   }
 
   get ended(): boolean {
@@ -203,6 +221,7 @@ export class LiveStream {
   }
 
   frame(frame: MediaFrame): void {
+    this.#lastFrameAt = performance.now();
     this.info.frames++;
     this.info.bytes += frame.data.length;
     this.info.stats.frame(frame.kind, frame.dts, frame.keyframe, frame.data.length);
@@ -245,10 +264,16 @@ export class StreamHub {
   readonly #listeners = new Set<(e: HubEvent) => void>();
   readonly #log: Logger;
   readonly #droppedTotal: Counter | undefined;
+  readonly #takeoverIdleMs: number;
 
-  /** With `metrics`, frames lost by slow consumers are counted there. */
-  constructor(log: Logger = rootLog, metrics?: MetricsRegistry) {
+  /**
+   * With `metrics`, frames lost by slow consumers are counted there. A publisher silent for
+   * `takeoverIdleMs` gives its name up to a new publish of it (its network dropped and the
+   * encoder is reconnecting: the new one need not wait for the idle timeout).
+   */
+  constructor(log: Logger = rootLog, metrics?: MetricsRegistry, takeoverIdleMs = Infinity) {
     this.#log = log;
+    this.#takeoverIdleMs = takeoverIdleMs;
     this.#droppedTotal = metrics?.counter(
       "cascade_hub_dropped_frames_total",
       "Frames a slow consumer lost (dropped until the next keyframe), by consumer",
@@ -274,9 +299,23 @@ export class StreamHub {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Starts a broadcast; throws `StreamBusyError` when the name is already live here. */
-  open(name: string, clientIp: string): LiveStream {
-    if (this.#streams.has(name)) throw new StreamBusyError(`Stream is already live: ${name}`);
+  /**
+   * Starts a broadcast; throws `StreamBusyError` when the name is already live here, unless
+   * its publisher can be evicted and has been silent for the takeover time. A broadcast taken
+   * over counts as lost (the playlist continues after a discontinuity).
+   */
+  open(name: string, clientIp: string, opts: OpenOptions = {}): LiveStream {
+    const holder = this.#streams.get(name);
+    if (holder) {
+      const silentMs = holder.silentMs();
+      if (!holder.evict || silentMs < this.#takeoverIdleMs) {
+        throw new StreamBusyError(`Stream is already live: ${name}`);
+      }
+      const reason = "taken over by a new publisher";
+      this.#log.info("publish.taken_over", { stream: name, silentSeconds: silentMs / 1000 });
+      holder.evict(reason);
+      this.close(holder, reason, true);
+    }
     const stream = new LiveStream(
       {
         name,
@@ -290,6 +329,7 @@ export class StreamHub {
       },
       this.#log.child({ stream: name }),
       this.#droppedTotal,
+      opts,
     );
     this.#streams.set(name, stream);
     this.#emit({ type: "publish.start", stream });

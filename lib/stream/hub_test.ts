@@ -115,3 +115,24 @@ Deno.test("LiveStream.frame() measures the encoder: keyframe interval, frame rat
   assert.equal(stream.info.stats.bitrate, 25 * 4 * 8);
   hub.close(stream, "done");
 });
+
+Deno.test("StreamHub.open() takes a name over from an evictable publisher silent for the takeover time, and only then", () => {
+  const evicted: string[] = [];
+  const patient = new StreamHub(log, undefined, 60_000);
+  patient.open("cam", "1.1.1.1", { evict: (r) => evicted.push(r) });
+  assert.throws(() => patient.open("cam", "2.2.2.2"), StreamBusyError, "not silent long enough");
+
+  const hub = new StreamHub(log, undefined, 0);
+  const stops: string[] = [];
+  hub.on((e) => e.type === "publish.stop" && stops.push(`${e.stream.info.clientIp} ${e.reason}`));
+  const stubborn = hub.open("other", "1.1.1.1");
+  assert.throws(() => hub.open("other", "2.2.2.2"), StreamBusyError, "no way to evict it");
+  assert.equal(hub.get("other"), stubborn);
+
+  const first = hub.open("cam", "1.1.1.1", { evict: (r) => evicted.push(r) });
+  const second = hub.open("cam", "2.2.2.2");
+  assert.deepEqual(evicted, ["taken over by a new publisher"]);
+  assert.ok(first.ended && first.lost, "the silent one's broadcast counts as lost");
+  assert.equal(hub.get("cam"), second);
+  assert.deepEqual(stops, ["1.1.1.1 taken over by a new publisher"]);
+});

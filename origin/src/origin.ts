@@ -127,7 +127,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const id = originId(config);
   const log = (deps.log ?? rootLog).child({ role: "origin" });
   const metrics = deps.metrics ?? new MetricsRegistry();
-  const hub = new StreamHub(log, metrics);
+  const hub = new StreamHub(log, metrics, config.RTMP_TAKEOVER_IDLE_SECONDS * 1000);
   const chosen = deps.auth ?? createAuthorizer(config, log);
   const auth = deps.registry && !config.ORIGIN_STANDBY
     ? refuseWhenLiveElsewhere(chosen, deps.registry, id)
@@ -168,8 +168,6 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     maxBufferedBytes: config.RTMP_MAX_BUFFERED_MB * 1024 * 1024,
     handshakeTimeoutMs: config.RTMP_HANDSHAKE_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.RTMP_IDLE_TIMEOUT_SECONDS * 1000,
-    takeoverIdleMs: config.RTMP_TAKEOVER_IDLE_SECONDS * 1000,
-    takeOverElsewhere: (name): boolean => wsIngest.takeOver(name),
   });
   const wsIngest = new WsIngest({
     app: config.RTMP_APP,
@@ -182,8 +180,6 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     maxKbps: config.WS_INGEST_MAX_KBPS,
     authTimeoutMs: config.WS_INGEST_AUTH_TIMEOUT_SECONDS * 1000,
     idleTimeoutMs: config.WS_INGEST_IDLE_TIMEOUT_SECONDS * 1000,
-    takeoverIdleMs: config.RTMP_TAKEOVER_IDLE_SECONDS * 1000,
-    takeOverElsewhere: (name): boolean => rtmp.takeOver(name),
     opusTranscoder: opusTranscoders(config.WS_INGEST_FFMPEG, log),
   });
   const upgrade = upgradeRoutes({ [WS_INGEST_PATH]: wsIngest.upgrade });

@@ -35,10 +35,6 @@ export interface RtmpServerOptions {
   maxBufferedBytes: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
-  /** A publisher silent this long gives its stream up to a new publish of the same name. */
-  takeoverIdleMs: number;
-  /** Ends a silent publisher of `name` on another ingest (browser); says whether it did. */
-  takeOverElsewhere?(name: string): boolean;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -205,7 +201,6 @@ export class RtmpServer {
       maxMessageSize: this.#o.maxMessageSize,
       maxPendingMessageSize: this.#o.maxPendingMessageSize,
       pool: this.#pool,
-      takeOver: (name) => this.takeOver(name) || (this.#o.takeOverElsewhere?.(name) ?? false),
     }, {
       established,
       send: (bytes) => {
@@ -256,25 +251,6 @@ export class RtmpServer {
       this.#connections.delete(connection);
       shut();
     }
-  }
-
-  /**
-   * Ends the broadcast of `name` if its publisher has sent nothing for `takeoverIdleMs`: its
-   * network is gone and it is reconnecting, so its successor need not wait for the idle timeout.
-   * The broadcast counts as lost (the playlist continues after a discontinuity).
-   */
-  takeOver(name: string): boolean {
-    const now = performance.now();
-    for (const c of this.#connections) {
-      if (c.session.streamName !== name) continue;
-      const silentMs = now - c.session.lastActivity;
-      if (silentMs < this.#o.takeoverIdleMs) return false;
-      this.#o.log.info("rtmp.taken_over", { stream: name, silentSeconds: silentMs / 1000 });
-      c.session.closed("taken over by a new publisher");
-      c.close("taken over by a new publisher");
-      return true;
-    }
-    return false;
   }
 
   /** Kicks the publisher of `name`, if it publishes here. */

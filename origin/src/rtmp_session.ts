@@ -54,11 +54,6 @@ export interface SessionOptions {
   maxPendingMessageSize?: number;
   /** The server-wide budget for bytes of messages in progress. */
   pool?: BufferPool;
-  /**
-   * `name` is live from another connection: ends that broadcast if its publisher has gone
-   * silent (an encoder reconnecting after its network dropped) and says whether it did.
-   */
-  takeOver?(name: string): boolean;
 }
 
 /** Our outgoing chunk size, announced right after connect. */
@@ -380,14 +375,14 @@ export class RtmpSession {
     });
   }
 
-  /** Opens `name` on the hub, after taking it over from a silent publisher if need be. */
+  /** Opens `name` on the hub, which may end this session later to give the name to another. */
   #open(name: string): LiveStream {
-    try {
-      return this.#o.hub.open(name, this.#o.clientIp);
-    } catch (err) {
-      if (!(err instanceof StreamBusyError) || !this.#o.takeOver?.(name)) throw err;
-      return this.#o.hub.open(name, this.#o.clientIp);
-    }
+    return this.#o.hub.open(name, this.#o.clientIp, {
+      evict: (reason) => {
+        this.closed(reason);
+        this.#hangUp(reason);
+      },
+    });
   }
 
   #stopPublishing(reason: string, lost = false): void {

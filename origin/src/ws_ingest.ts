@@ -3,7 +3,7 @@
  * all-in-one's), one `WsSession` per publisher. The npm `ws` package does the RFC 6455
  * framing (`noServer`, so the guarded listener of `http_server.ts` keeps its connection
  * budget); this module owns the sockets' lifecycles: the time allowed for the first message,
- * the idle timeout, `stats` every 2 s, the message-size cap, takeover of a silent publisher,
+ * the idle timeout, `stats` every 2 s, the message-size cap,
  * kicks and shutdown. Opus audio goes to an ffmpeg child (`opus_transcoder.ts`). Log lines
  * carry the client address and the resolved name, never the key (it is in the first
  * message, not the URL). See docs/architecture.md, "Browser ingest".
@@ -33,10 +33,6 @@ export interface WsIngestOptions {
   maxKbps: number;
   authTimeoutMs: number;
   idleTimeoutMs: number;
-  /** A publisher silent this long gives its name up to a new publish. */
-  takeoverIdleMs: number;
-  /** Ends a silent publisher of `name` on another ingest (RTMP); says whether it did. */
-  takeOverElsewhere?(name: string): boolean;
   opusTranscoder: TranscoderFactory;
 }
 
@@ -112,7 +108,6 @@ export class WsIngest {
       log,
       maxFps: this.#o.maxFps,
       maxKbps: this.#o.maxKbps,
-      takeOver: (name) => this.takeOver(name) || (this.#o.takeOverElsewhere?.(name) ?? false),
       opusTranscoder: this.#o.opusTranscoder,
     }, {
       send: (text) => {
@@ -120,6 +115,7 @@ export class WsIngest {
       },
       close: (code, reason) => socket.close(code, reason),
       established: () => conn.established(),
+      terminate: () => socket.terminate(),
     });
     const connection: Connection = { session, socket };
     this.#connections.add(connection);
@@ -164,24 +160,6 @@ export class WsIngest {
       this.#closed.delete(closed);
       done();
     });
-  }
-
-  /**
-   * Ends the broadcast of `name` if its browser publisher has sent nothing for
-   * `takeoverIdleMs` (its network dropped and the page is reconnecting).
-   */
-  takeOver(name: string): boolean {
-    const now = performance.now();
-    for (const c of this.#connections) {
-      if (c.session.streamName !== name) continue;
-      const silentMs = now - c.session.lastActivity;
-      if (silentMs < this.#o.takeoverIdleMs) return false;
-      this.#o.log.info("ws_ingest.taken_over", { stream: name, silentSeconds: silentMs / 1000 });
-      c.session.closed("taken over by a new publisher");
-      c.socket.terminate();
-      return true;
-    }
-    return false;
   }
 
   /** Kicks the browser publisher of `name`, if it publishes here. */

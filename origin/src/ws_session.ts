@@ -31,6 +31,8 @@ export interface WsSessionHost {
   close(code: number, reason: string): void;
   /** The publisher was authorized: it no longer counts as a pending connection. */
   established(): void;
+  /** Drop the connection at once (its peer is silent, a close handshake would wait). */
+  terminate(): void;
 }
 
 /** Opus in, AAC out: what the session needs of a transcoder. */
@@ -63,8 +65,6 @@ export interface WsSessionOptions {
   /** Video frames per second and kbit/s, each averaged over a stats window. */
   maxFps: number;
   maxKbps: number;
-  /** Ends `name`'s broadcast if its publisher (of any protocol) went silent; says whether. */
-  takeOver(name: string): boolean;
   opusTranscoder: TranscoderFactory;
 }
 
@@ -231,13 +231,14 @@ export class WsSession {
     });
   }
 
+  /** Opens `name` on the hub, which may end this session later to give the name to another. */
   #open(name: string): LiveStream {
-    try {
-      return this.#o.hub.open(name, this.#o.clientIp);
-    } catch (err) {
-      if (!(err instanceof StreamBusyError) || !this.#o.takeOver(name)) throw err;
-      return this.#o.hub.open(name, this.#o.clientIp);
-    }
+    return this.#o.hub.open(name, this.#o.clientIp, {
+      evict: (reason) => {
+        this.closed(reason);
+        this.#host.terminate();
+      },
+    });
   }
 
   #onFrame(msg: FrameMessage, size: number, now: number): void {
