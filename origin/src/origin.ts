@@ -76,6 +76,8 @@ export interface OriginContext {
 export interface OriginExtension {
   /** Routes mounted on the origin's HTTP app under `path`, e.g. `/recordings`. */
   readonly routes?: { path: string; app: Hono };
+  /** Files it answers under `/live/{name}/` beside the HLS ones (`OriginHttpDeps.liveFile`). */
+  readonly liveFile?: (name: string, file: string, request: Request) => Response | undefined;
   /** Called once the origin listens and its public URL is known. */
   start?(): Promise<void>;
   /** Called after the RTMP server has stopped, so every broadcast has ended. */
@@ -248,6 +250,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       metrics,
     })
     : undefined;
+  const extensions: OriginExtension[] = [];
   const app = createOriginApp({
     id,
     mediaRoot: config.MEDIA_ROOT,
@@ -256,6 +259,13 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
     livePlaylist: (name) => packager.livePlaylist(name),
+    liveFile: (name, file, request) => {
+      for (const ext of extensions) {
+        const answered = ext.liveFile?.(name, file, request);
+        if (answered !== undefined) return answered;
+      }
+      return undefined;
+    },
     ...(llPackager
       ? {
         llHls: llHlsRoutes({
@@ -274,7 +284,6 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     registry: deps.registry,
     publicUrl: () => publicUrl,
   };
-  const extensions: OriginExtension[] = [];
   for (const factory of deps.extensions ?? []) extensions.push(await factory(context));
   for (const ext of extensions) if (ext.routes) app.route(ext.routes.path, ext.routes.app);
   let server: HttpServer | undefined;
