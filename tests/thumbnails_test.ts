@@ -1,10 +1,15 @@
 /**
  * Thumbnails with a real origin, a real ffmpeg publisher and the real ffmpeg behind
  * `/live/{name}/thumb.jpg`: the picture is a JPEG of the configured height that changes while
- * the stream runs, answers conditional requests, goes when the stream ends, and a missing
+ * the stream runs, answers conditional requests, goes when the stream ends, reaches viewers
+ * through an edge that caches it for a few seconds at most, and a missing
  * ffmpeg leaves publishing untouched while the origin says thumbnails are unavailable.
  */
 import assert from "node:assert/strict";
+import { log } from "@cascade/common/log";
+import { MemoryRegistry } from "@cascade/registry/memory";
+import { createEdge } from "../edge/src/app.ts";
+import { serveEdgeNode } from "../edge/src/node_server.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { publish } from "./helpers/media.ts";
 import { probeJson } from "./helpers/decode.ts";
@@ -116,4 +121,46 @@ Deno.test("with THUMBNAIL_SECONDS=0 thumb.jpg is not served", async () => {
   await res.body?.cancel();
   const metrics = await (await fetch(`${origin.httpUrl}/metrics`)).text();
   assert.match(metrics, /^cascade_thumbnails_available 0/m);
+});
+
+Deno.test("an edge serves thumb.jpg from the stream's origin, cached for a few seconds", async () => {
+  const registry = new MemoryRegistry({ log });
+  // Closed last, once the origin has released its stream.
+  await using _registry = { [Symbol.asyncDispose]: () => registry.close() };
+  await using origin = await startTestOrigin(THUMBS, { registry });
+  const edge = createEdge({ registry, cacheBytes: 16 * 2 ** 20, log });
+  await edge.start();
+  const server = await serveEdgeNode({ edge, hostname: "127.0.0.1", port: 0 });
+  try {
+    await using _ff = publish(origin.rtmpUrl("test_key_1234"), { gop: 30 });
+    const url = `http://127.0.0.1:${server.port}/live/alpha/thumb.jpg`;
+    const first = await waitFor("a thumbnail through the edge", async () => {
+      const res = await fetch(url);
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      return { res, bytes: new Uint8Array(await res.arrayBuffer()) };
+    }, { timeoutMs: 20_000 });
+    assert.equal(first.res.headers.get("content-type"), "image/jpeg");
+    assert.deepEqual([...first.bytes.subarray(0, 2)], [0xff, 0xd8]);
+    const maxAge = Number(/max-age=(\d+)/.exec(first.res.headers.get("cache-control") ?? "")?.[1]);
+    assert.ok(maxAge >= 0 && maxAge <= 5, `max-age ${maxAge}`);
+    const cached = await fetch(url);
+    await cached.body?.cancel();
+    assert.match(cached.headers.get("x-cache") ?? "", /HIT|MISS|COALESCED/);
+    const etag = first.res.headers.get("etag")!;
+    await waitFor("a newer thumbnail through the edge", async () => {
+      const res = await fetch(url);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      return res.status === 200 && res.headers.get("etag") !== etag &&
+        !sameBytes(bytes, first.bytes);
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    const wrong = await fetch(`http://127.0.0.1:${server.port}/live/nobody/thumb.jpg`);
+    assert.equal(wrong.status, 404);
+    await wrong.body?.cancel();
+  } finally {
+    await server.close(1000);
+    await edge.close();
+  }
 });
