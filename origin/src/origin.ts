@@ -19,6 +19,7 @@ import { llHlsRoutes } from "./ll_http.ts";
 import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import { processUsageSampler } from "@cascade/common/process_usage";
 import { budgetOf, openFileLimit, shareOfDescriptors } from "@cascade/common/conn_budget";
 import {
   fetchHandler,
@@ -379,7 +380,7 @@ function registerIngestMetrics(
 }
 
 /**
- * Announces this origin (heartbeat with its ingest URL and load) and obeys `stream.kick`
+ * Announces this origin (heartbeat with its ingest URL, load, CPU and memory) and obeys `stream.kick`
  * for streams published here.
  */
 async function joinRegistry(
@@ -396,6 +397,7 @@ async function joinRegistry(
   const startedAt = Date.now();
   const rtmpUrl = config.RTMP_PUBLIC_URL ??
     `rtmp://${new URL(url).hostname}:${rtmp.port}/${config.RTMP_APP}`;
+  const usage = processUsageSampler();
   const heartbeat: Heartbeat = registry.startHeartbeat(() => ({
     id,
     kind: "origin",
@@ -405,6 +407,7 @@ async function joinRegistry(
     load: hub.size,
     startedAt,
     ...standbyField(standby()),
+    ...usage(),
   }));
   // Kicks arrive as registry events; a subscription lost to an outage is renewed on reconnect.
   let unsubscribe: Unsubscribe | undefined;
