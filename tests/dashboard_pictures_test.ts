@@ -4,7 +4,7 @@
  * in-process origin making thumbnails with the real ffmpeg, fed by an ffmpeg publisher. The
  * live stream's card shows its thumbnail (loaded through the edge) and graphs of bit rate,
  * keyframe interval and viewers with data; each node's card shows graphs of CPU and memory.
- * A screenshot is kept under test-artifacts/.
+ * A screenshot is kept under test-artifacts/. The watch page takes the picture as its poster.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -32,7 +32,8 @@ const GRAPH_POINTS = `([selector, label]) => {
 }`;
 
 Deno.test({
-  name: "dashboard shows a live stream's thumbnail and graphs with data, and nodes' usage graphs",
+  name:
+    "dashboard shows a live stream's thumbnail and graphs with data, nodes' usage graphs; watch poster",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -119,5 +120,14 @@ Deno.test({
     path: fileURLToPath(new URL("dashboard_pictures.png", ARTIFACTS)),
     fullPage: true,
   });
+
+  // The watch page shows the same picture as its poster until the video plays.
+  await page.goto(`${url}/watch/pictures`);
+  const poster = await page.getAttribute("#video", "poster");
+  assert.equal(poster, "/live/pictures/thumb.jpg");
+  const type = await page.evaluate<string | null>(
+    `fetch(${JSON.stringify(poster)}).then((r) => r.headers.get("content-type"))`,
+  );
+  assert.equal(type, "image/jpeg");
   assert.deepEqual(browser.pageErrors, []);
 });
