@@ -10,7 +10,7 @@
  */
 
 /** How far back the graphs reach. */
-export const HISTORY_MS = 5 * 60_000;
+const HISTORY_MS = 5 * 60_000;
 /** Samples kept per series at most (one per snapshot, about every 2 s). */
 const MAX_SAMPLES = 300;
 /** How often thumbnails are asked for again (the origin makes one every few seconds). */
@@ -252,6 +252,12 @@ export function renderStreamCards(box, streams) {
       entry = card(s.name, ["Bitrate", "Keyframes", "Viewers"], thumbnail(s));
       entry.box.dataset.stream = s.name;
       streamTrends.set(s.name, entry);
+    }
+    const picture = thumbnails.get(s.name);
+    if (picture !== undefined && picture.url !== s.thumbnailUrl) {
+      // Viewers are sent to another edge now: so is the picture.
+      picture.url = s.thumbnailUrl;
+      picture.img.src = versioned(picture.url);
     }
     const [rate, keys, viewers] = entry.graphs;
     rate?.draw(histories.get(`stream:${s.name}:bitrate`), bits(s.bitrate));
