@@ -7,7 +7,8 @@
  * throughput against nginx `proxy_cache` (`edge_throughput.ts`, which runs
  * `edge/bench/edge_bench.ts`), and a cold-segment stampede against nginx `proxy_cache_lock`
  * (`stampede.ts`); and the all-in-one's memory under 8 publishers and 40 viewers
- * (`all_in_one.ts`). Prints a table with the targets beside the figures and writes
+ * (`all_in_one.ts`); and the CPU thumbnails cost per stream (`thumbnails.ts`: N publishers on the
+ * shipped origin, thumbnails off then on). Prints a table with the targets beside the figures and writes
  * `bench/results/latest.json` (every round, the machine, the tools) and
  * `bench/results/latest.md` (the table for the README). The soak (`soak.ts`: 100 publishers,
  * two origins, two edges, 2,000 viewers for 10 minutes) runs only when `--only` names it and
@@ -34,6 +35,7 @@ import { INGEST_SERVERS, type IngestServer } from "./servers.ts";
 import { runSoak } from "./soak.ts";
 import { renderSoakMarkdown, renderSoakText, type SoakResults } from "./soak_report.ts";
 import { runStampedes } from "./stampede.ts";
+import { runThumbnailBench } from "./thumbnails.ts";
 import { RTMP_MODULE } from "../nginx/render.ts";
 import { exists, onPath } from "../tools/sys.ts";
 import { REDIS_SERVER } from "../tests/helpers/redis.ts";
@@ -46,6 +48,7 @@ const SCENARIOS = [
   "stampede",
   "allinone",
   "latency",
+  "thumbnails",
   "soak",
 ] as const;
 type Scenario = typeof SCENARIOS[number];
@@ -75,6 +78,8 @@ const STAMPEDE_ORIGIN_DELAY_MS = 50;
 /** The all-in-one's audience (issue 15): publishers, and viewers of each stream. */
 const AIO_PUBLISHERS = 8;
 const AIO_VIEWERS_PER_STREAM = 5;
+/** The shipped default of `THUMBNAIL_SECONDS`. */
+const THUMBNAIL_SECONDS = 5;
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -248,6 +253,7 @@ async function main(): Promise<void> {
     stampede: undefined,
     allInOne: undefined,
     playerLatency: undefined,
+    thumbnails: undefined,
     table: [],
     errors: [],
   };
@@ -412,6 +418,38 @@ async function main(): Promise<void> {
         }
       } catch (err) {
         errors.push(`latency failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
+  if (o.scenarios.has("thumbnails")) {
+    if (machine.ffmpeg === null || !(await onPath(REDIS_SERVER))) {
+      errors.push("thumbnails skipped: needs ffmpeg and redis-server");
+    } else {
+      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+      try {
+        const clip = await prepareClip(dir);
+        results.clip = clip.info;
+        progress(
+          `thumbnails: ${o.streams} publishers, off then every ${THUMBNAIL_SECONDS} s, ` +
+            `${o.windowSeconds} s window each`,
+        );
+        const run = results.thumbnails = await runThumbnailBench({
+          clip: clip.path,
+          streams: o.streams,
+          seconds: o.windowSeconds,
+          thumbnailSeconds: THUMBNAIL_SECONDS,
+        });
+        progress(
+          `thumbnails: origin ${run.off.cpuPercent.toFixed(1)} % of a core off, ` +
+            `${run.on.cpuPercent.toFixed(1)} % on (${run.on.thumbnails} pictures): ` +
+            `${run.cpuPercentPerStream.toFixed(2)} % of a core per stream`,
+        );
+      } catch (err) {
+        errors.push(`thumbnails failed: ${(err as Error).message}`);
         progress(errors.at(-1)!);
       } finally {
         await Deno.remove(dir, { recursive: true }).catch(() => {});

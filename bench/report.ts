@@ -11,6 +11,7 @@ import type { IngestRound, IngestServer } from "./ingest.ts";
 import { percentile, summarize, type Summary } from "./latency.ts";
 import type { MachineInfo } from "./proc.ts";
 import type { StampedeRound, StampedeServer } from "./stampede.ts";
+import type { ThumbnailBench } from "./thumbnails.ts";
 import { bestRun, type ThroughputRun } from "./edge_throughput.ts";
 
 export interface Results {
@@ -42,6 +43,8 @@ export interface Results {
   stampede: StampedeRound[] | undefined;
   allInOne: AllInOneRun | undefined;
   playerLatency: PlayerLatency[] | undefined;
+  /** CPU of the shipped origin with thumbnails off and on. */
+  thumbnails?: ThumbnailBench | undefined;
   table: Row[];
   /** Scenarios that were skipped or failed, and why. */
   errors: string[];
@@ -487,7 +490,21 @@ export function tableRows(r: Results): Row[] {
     ...(r.idle ? idleRows(r.idle) : []),
     ...(r.allInOne ? allInOneRows(r.allInOne) : []),
     ...(r.playerLatency ? latencyRows(r.playerLatency) : []),
+    ...(r.thumbnails ? thumbnailRows(r.thumbnails) : []),
   ];
+}
+
+function thumbnailRows(t: ThumbnailBench): Row[] {
+  return [{
+    scenario: `10 ${t.on.streams} publishers, thumbnails every ${t.on.thumbnailSeconds} s`,
+    metric: "CPU per stream for thumbnails (origin + ffmpeg, on − off)",
+    cascade: `${fixed(t.cpuPercentPerStream, 2)} % of a core (${fixed(t.off.cpuPercent, 1)} % → ` +
+      `${fixed(t.on.cpuPercent, 1)} %, ${t.on.thumbnails} pictures in ${fixed(t.on.seconds, 0)} s)`,
+    peer: "",
+    ratio: "",
+    target: "",
+    met: "",
+  }];
 }
 
 const SETUP_LABELS: Record<LatencySetup, string> = {

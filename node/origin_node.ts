@@ -1,11 +1,12 @@
 /**
  * The origin as operators run it, composed from its services: the origin role,
- * recording beside its packager on the same hub, and the broadcast page on its HTTP port. `origin/main.ts`, the all-in-one node, the
+ * recording and thumbnails beside its packager on the same hub, and the broadcast page on its HTTP port. `origin/main.ts`, the all-in-one node, the
  * benchmark and the tests start origins through here, so they all run the same assembly.
  */
 import { loadConfig } from "@cascade/common/config";
 import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/config";
 import { type RecordingService, startRecording } from "@cascade/recording";
+import { type ThumbnailConfig, thumbnailConfigSchema, Thumbnails } from "@cascade/thumbnails";
 import { BROADCAST_PATH, broadcastRoutes } from "../web/routes.ts";
 import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
 import {
@@ -18,6 +19,7 @@ import {
 export interface OriginNodeConfig {
   origin: OriginConfig;
   recording: RecordingConfig;
+  thumbnails: ThumbnailConfig;
 }
 
 /** Both configs from one environment; throws `ConfigError` naming the first bad variable. */
@@ -27,6 +29,7 @@ export function loadOriginNodeConfig(
   return {
     origin: loadConfig(originConfigSchema, env),
     recording: loadConfig(recordingConfigSchema, env),
+    thumbnails: loadConfig(thumbnailConfigSchema, env),
   };
 }
 
@@ -55,6 +58,18 @@ function recordingExtension(
   };
 }
 
+/** Thumbnails of the live streams at `/live/{name}/thumb.jpg`. */
+function thumbnailExtension(config: ThumbnailConfig): OriginExtensionFactory {
+  return (ctx) => {
+    const thumbnails = new Thumbnails(config, { hub: ctx.hub, log: ctx.log, metrics: ctx.metrics });
+    return Promise.resolve({
+      liveFile: (name, file, request) => thumbnails.liveFile(name, file, request),
+      start: () => Promise.resolve(thumbnails.start()),
+      close: () => thumbnails.close(),
+    });
+  };
+}
+
 /** `/broadcast`, the page that publishes to this origin's ingest WebSocket from a browser. */
 const broadcastExtension: OriginExtensionFactory = (ctx) =>
   Promise.resolve({
@@ -62,7 +77,7 @@ const broadcastExtension: OriginExtensionFactory = (ctx) =>
     close: () => Promise.resolve(),
   });
 
-/** Starts the origin with recording and the broadcast page. */
+/** Starts the origin with recording, thumbnails and the broadcast page. */
 export async function startOriginNode(
   config: OriginNodeConfig,
   deps: Omit<OriginDeps, "extensions"> = {},
@@ -71,6 +86,7 @@ export async function startOriginNode(
   const extensions = [
     recordingExtension(config.recording, (r) => recording = r),
     broadcastExtension,
+    thumbnailExtension(config.thumbnails),
   ];
   const origin = await startOrigin(config.origin, { ...deps, extensions });
   return Object.assign(origin, { recording: recording! });

@@ -7,7 +7,8 @@
  * Stream up/down events from the registry trigger a snapshot at once; node load, health
  * probes (`GET {url}/healthz`), encoder figures and bit rates (in-process stats, the
  * registry record, or the origin's `/metrics`) follow the refresh period; encoder warnings
- * come from the record, worded as the API words them. Nothing in a snapshot is secret: the
+ * come from the record, worded as the API words them; each node's CPU, memory and egress come
+ * from its heartbeat. Nothing in a snapshot is secret: the
  * registry holds no stream keys.
  */
 import type { Logger } from "@cascade/common/log";
@@ -51,6 +52,8 @@ export interface DashboardStream {
   viewers: number | null;
   /** Where to watch it. */
   watchUrl: string;
+  /** Its latest picture (`/live/{name}/thumb.jpg`), from where it is watched. */
+  thumbnailUrl: string;
 }
 
 export interface DashboardNode {
@@ -63,6 +66,10 @@ export interface DashboardNode {
   startedAt: number;
   /** Outcome of the last `GET {url}/healthz`; every listed node has a live heartbeat. */
   health: NodeHealth;
+  /** Share of one CPU core, resident bytes and (edges) egress bits/s, as its heartbeat said. */
+  cpu: number | null;
+  rss: number | null;
+  egressBitsPerSecond: number | null;
 }
 
 export interface DashboardSnapshot {
@@ -361,6 +368,7 @@ export class DashboardFeed {
         const stats = this.#stats?.(s.name);
         const media = s.media;
         const entry = serving.get(s.name);
+        const base = this.#publicBase(s.name, edges);
         const bitrate = stats?.bitrate ?? media?.bitrate ?? s.bandwidth ??
           this.#scraped.get(s.originUrl)?.get(s.name);
         return {
@@ -379,7 +387,8 @@ export class DashboardFeed {
           frameRate: stats?.frameRate ?? media?.frameRate ?? null,
           warnings: encoderWarnings(media),
           viewers: entry?.viewers ?? null,
-          watchUrl: this.#watchUrl(s.name, edges),
+          watchUrl: `${base}/watch/${s.name}`,
+          thumbnailUrl: `${base}/live/${s.name}/thumb.jpg`,
         };
       }),
       nodes: nodes.map((n) => ({
@@ -391,14 +400,18 @@ export class DashboardFeed {
         load: n.load,
         startedAt: n.startedAt,
         health: this.#health.get(`${n.kind}:${n.id}`)?.health ?? "unknown",
+        cpu: n.cpu ?? null,
+        rss: n.rss ?? null,
+        egressBitsPerSecond: n.egressBitsPerSecond ?? null,
       })),
     };
   }
 
-  #watchUrl(name: string, edges: NodeRecord[]): string {
+  /** Where viewers of `name` are sent: the watch base, else its first edge, else this host. */
+  #publicBase(name: string, edges: NodeRecord[]): string {
     const base = this.#watchBase ?? rankEdges(edges, name)[0]?.url.replace(/\/+$/, "") ?? "";
     // Pages link to it: anything but an http(s) base (say `javascript:`) becomes this host.
-    return `${/^https?:\/\/[^\s"'<>]+$/.test(base) ? base : ""}/watch/${name}`;
+    return /^https?:\/\/[^\s"'<>]+$/.test(base) ? base : "";
   }
 
   /** Probes the nodes whose last probe is older than the probe interval. */

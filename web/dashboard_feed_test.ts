@@ -198,3 +198,32 @@ Deno.test("DashboardFeed shows the encoder figures of a stream's record and warn
     await registry.close();
   }
 });
+
+Deno.test("DashboardFeed passes on each node's usage and links each stream's thumbnail", async () => {
+  const registry = new MemoryRegistry();
+  const feed = new DashboardFeed({ registry, log, probeNodes: false, scrapeOriginMetrics: false });
+  try {
+    await registry.announceNode({
+      id: "origin-a",
+      kind: "origin",
+      url: "http://origin-a",
+      region: "eu",
+      load: 1,
+      startedAt: 0,
+      cpu: 0.125,
+      rss: 80_000_000,
+    });
+    await registry.announceNode({ ...edge("e1", "eu", 3), egressBitsPerSecond: 2_000_000 });
+    await registry.claimStream(record("alpha"), 10_000);
+    const s = await feed.snapshot();
+    assert.deepEqual(
+      s.nodes.map((n) => [n.id, n.cpu, n.rss, n.egressBitsPerSecond]),
+      [["origin-a", 0.125, 80_000_000, null], ["e1", null, null, 2_000_000]],
+    );
+    assert.equal(s.streams[0]!.watchUrl, "http://e1/watch/alpha");
+    assert.equal(s.streams[0]!.thumbnailUrl, "http://e1/live/alpha/thumb.jpg");
+  } finally {
+    feed.close();
+    await registry.close();
+  }
+});

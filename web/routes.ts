@@ -84,12 +84,16 @@ const WATCH_CSP = [
   "form-action 'none'",
 ].join("; ");
 
-/** The dashboard sends the admin token: it must not be framed by another site. */
+/**
+ * The dashboard sends the admin token: it must not be framed by another site. Its stream
+ * thumbnails come from wherever the streams are watched (an edge's host, not only this one);
+ * an image can carry nothing out that scripts, limited to this host, did not put in its URL.
+ */
 const DASHBOARD_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self' data: http: https:",
   "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
@@ -250,7 +254,8 @@ const RETRY_MS = 2000;
 export function dashboardRoutes(deps: DashboardDeps): Hono {
   const log = deps.log ?? rootLog;
   const assets = sharedAssets(log);
-  const liveView = staticAsset("dashboard_live.js", JS);
+  const graphs = staticAsset("dashboard_graphs.js", JS);
+  const liveView = staticModule("dashboard_live.js", { "dashboard_graphs.js": graphs });
   const script = staticModule("dashboard.js", { "dashboard_live.js": liveView });
   const template = new TextDecoder().decode(staticAsset("dashboard.html", HTML).body);
   const page = memoryAsset(
@@ -258,6 +263,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
       style: `/assets/style.css?v=${assets.style.version}`,
       script: `/assets/dashboard.js?v=${script.version}`,
       liveView: `/assets/dashboard_live.js?v=${liveView.version}`,
+      graphs: `/assets/dashboard_graphs.js?v=${graphs.version}`,
     })),
     HTML,
   );
@@ -278,6 +284,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
   app.get("/", (c) => pageResponse(c.req.raw, page, DASHBOARD_CSP));
   serveAsset(app, "/assets/dashboard.js", script);
   serveAsset(app, "/assets/dashboard_live.js", liveView);
+  serveAsset(app, "/assets/dashboard_graphs.js", graphs);
   serveAsset(app, "/assets/style.css", assets.style);
 
   app.get("/api/v1/dashboard", async (c) => {

@@ -2,9 +2,10 @@
  * The edge's presence in the registry: `node:edge:{id}` with its public URL, region and
  * load, refreshed by the registry heartbeat every 2 s. `load` is the estimated number of
  * viewers (what the API compares with `EDGE_LOAD_THRESHOLD`); the record also carries the
- * egress bit rate and cache bytes for dashboards.
+ * egress bit rate, cache bytes and the process's CPU and memory for dashboards.
  */
 import type { Heartbeat, NodeRecord, Registry } from "@cascade/registry";
+import { processUsageSampler } from "@cascade/common/process_usage";
 import type { Edge } from "./edge.ts";
 
 export interface EdgeIdentity {
@@ -47,5 +48,6 @@ export function startEdgeHeartbeat(
   who: EdgeIdentity,
   intervalMs?: number,
 ): Heartbeat {
-  return registry.startHeartbeat(() => edgeNodeRecord(edge, who), intervalMs);
+  const usage = processUsageSampler();
+  return registry.startHeartbeat(() => ({ ...edgeNodeRecord(edge, who), ...usage() }), intervalMs);
 }

@@ -53,7 +53,14 @@ import {
   parseMediaTarget,
   splitTarget,
 } from "./paths.ts";
-import { errorReply, playlistReply, preflightReply, segmentReply, withCors } from "./replies.ts";
+import {
+  errorReply,
+  pictureReply,
+  playlistReply,
+  preflightReply,
+  segmentReply,
+  withCors,
+} from "./replies.ts";
 import { RecordCheck } from "./record_check.ts";
 import { staleOrThrow } from "./stale.ts";
 import { type EdgeReply, type EdgeRequest, MAX_HEAD_BYTES } from "./request.ts";
@@ -255,6 +262,7 @@ export class Edge {
     await this.#gate.authorize(target);
     const got = await this.#serve(target);
     const now = this.#now();
+    if (target.picture) return pictureReply(req, got, now);
     return target.kind === "segment"
       ? segmentReply(req, target, got, now, (seconds) => this.load.segment(seconds))
       : playlistReply(req, target, got, now, this.#gate.signed);
@@ -478,7 +486,7 @@ export class Edge {
 
 /** A TS segment: one a VOD origin may have too (LL-HLS files are live only). */
 function tsSegment(target: MediaTarget): boolean {
-  return target.kind === "segment" && target.ll === undefined;
+  return target.kind === "segment" && target.ll === undefined && !target.picture;
 }
 
 function notLive(name: string): HttpError {

@@ -3,7 +3,8 @@
  * LL-HLS init sections, parts and segments never change (their URIs are never reused). A
  * finished VOD playlist lasts `VOD_PLAYLIST_SECONDS`. An LL-HLS blocking answer lasts the
  * `max-age` its origin gave it, since a given directive URL always names the same answer
- * (RFC 8216bis §6.2.5.2), so `stream.update` never discards it. Any other live playlist
+ * (RFC 8216bis §6.2.5.2), so `stream.update` never discards it; so does a thumbnail (capped at
+ * `THUMBNAIL_MAX_AGE_SECONDS`). Any other live playlist
  * (`index.m3u8`) is fresh for `playlistFreshMs` and never longer than half a target duration,
  * and is stale at once when `stream.update` says the origin wrote a newer one. `ll.m3u8`
  * without directives, where players start, is fresh for `LL_START_FRESH_MS` only: less than a
@@ -40,8 +41,9 @@ export class Freshness {
 
   /** True while `obj`, cached for `target` from `source`, may be served as it is. */
   fresh(target: MediaTarget, obj: CachedObject, source: Source): boolean {
-    if (target.kind === "segment") return true;
     const age = this.#now() - obj.fetchedAt;
+    if (target.picture) return age < (obj.maxAge ?? 0) * 1000;
+    if (target.kind === "segment") return true;
     if (obj.finished) return age < VOD_PLAYLIST_SECONDS * 1000;
     // A player's first `ll.m3u8` (no directives) sets where it starts: a copy older than a
     // part would start it that much further behind live for good (hls.js does not catch up).

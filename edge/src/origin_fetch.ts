@@ -80,6 +80,12 @@ export function maxAgeSeconds(cacheControl: string | null): number {
   return m === null ? 0 : Number(m[1]);
 }
 
+/**
+ * Longest time a thumbnail is served from the cache, whatever its origin says: pictures are
+ * renewed every few seconds and a dashboard should not show one much older.
+ */
+export const THUMBNAIL_MAX_AGE_SECONDS = 5;
+
 /** Broadcasts whose `PART-TARGET` is remembered at once; the oldest go first beyond it. */
 const MAX_PART_TARGETS = 4096;
 
@@ -133,6 +139,7 @@ export class OriginFetcher {
       body = res.body;
       cacheControl = res.cacheControl;
       if (target.ll !== undefined && segment) checkFragmentedMp4(body, target.ll.kind === "init");
+      else if (target.picture) checkJpeg(body);
       else if (segment) checkTransportStream(body);
     } catch (err) {
       if (target.ll !== undefined && err instanceof OriginFetchError && err.reason === "status") {
@@ -145,6 +152,11 @@ export class OriginFetcher {
       metrics.originSeconds(kind).observe((performance.now() - started) / 1000);
     }
     const fetchedAt = this.#opts.now();
+    if (target.picture) {
+      const maxAge = Math.min(maxAgeSeconds(cacheControl), THUMBNAIL_MAX_AGE_SECONDS);
+      // The same key names a new picture after each fetch: the fetch time tells them apart.
+      return { body, fetchedAt, etag: etagOf(`${key}@${fetchedAt}`, body.byteLength), maxAge };
+    }
     if (segment) {
       const partTarget = target.ll?.kind === "part"
         ? this.#partTargets.get(source.broadcast)
@@ -276,6 +288,16 @@ function checkTransportStream(body: Uint8Array): void {
     if (body[i] !== 0x47) { // sync_byte
       throw new OriginFetchError("invalid", `Origin segment is not MPEG-TS: no sync byte at ${i}`);
     }
+  }
+}
+
+/** Refuses a thumbnail that does not start with a JPEG SOI marker (FF D8). */
+function checkJpeg(body: Uint8Array): void {
+  if (body.byteLength < 2 || body[0] !== 0xff || body[1] !== 0xd8) {
+    throw new OriginFetchError(
+      "invalid",
+      `Origin thumbnail is not a JPEG: ${body.byteLength} bytes`,
+    );
   }
 }
 

@@ -2,7 +2,8 @@
  * What a viewer's request names, checked before anything else runs: `/live/{name}/{file}`
  * with the stream-name rule of docs/architecture.md and the file-name rules the origin serves
  * (`index.m3u8`-like playlists, `{seq}.ts` segments, and the LL-HLS files: `ll.m3u8` with its
- * fMP4 init section, parts and segments), plus the playback `token` of the query and, for
+ * fMP4 init section, parts and segments, and the `thumb.jpg` picture of the stream), plus the
+ * playback `token` of the query and, for
  * `ll.m3u8`, the blocking-reload directives (`_HLS_msn`, `_HLS_part`, `_HLS_skip`).
  * Each path segment is percent-decoded exactly once and refused if it still looks like a path
  * or an encoding afterwards, so a bad request costs no registry lookup and no origin fetch.
@@ -21,7 +22,16 @@ export type LlKind = "playlist" | "init" | "part" | "segment";
  * What the origin is asked for, finer than `MediaKind`: the `kind` label of the edge's
  * per-kind metrics, so "one origin request per part" can be read off them.
  */
-export type FileKind = "playlist" | "blocking_playlist" | "segment" | "part" | "init";
+export type FileKind =
+  | "playlist"
+  | "blocking_playlist"
+  | "segment"
+  | "part"
+  | "init"
+  | "thumbnail";
+
+/** The stream's latest picture (a JPEG), which the origin renews every few seconds. */
+export const THUMBNAIL_FILE = "thumb.jpg";
 
 /** The LL-HLS side of a request (absent for the TS files). */
 export interface LlTarget {
@@ -46,6 +56,11 @@ export interface MediaTarget {
   token: string | null;
   /** Present for the LL-HLS files (docs/architecture.md, "LL-HLS"). */
   ll?: LlTarget;
+  /**
+   * `thumb.jpg`: fetched and coalesced like a segment (`kind` is `segment`), but it changes,
+   * so it is cached only as briefly as its origin says.
+   */
+  picture?: true;
 }
 
 /** Longest request target (path and query) accepted; longer ones get 414. */
@@ -68,6 +83,10 @@ export function parseMediaTarget(target: string): MediaTarget {
   const token = queryParam(query, "token");
   const ll = llFile(path);
   if (ll !== null) return { name: ll.name, file: ll.file, kind: ll.kind, token, ll: ll.target };
+  const picture = pictureName(path);
+  if (picture !== null) {
+    return { name: picture, file: THUMBNAIL_FILE, kind: "segment", token, picture: true };
+  }
   const { name, file, kind } = parseMediaPath(path);
   if (file !== LL_PLAYLIST) return { name, file, kind, token };
   const directives = parseDirectives(query);
@@ -82,6 +101,7 @@ export function parseMediaTarget(target: string): MediaTarget {
 
 /** The kind of what `target` asks the origin for (`FileKind`). */
 export function fileKind(target: MediaTarget): FileKind {
+  if (target.picture) return "thumbnail";
   const ll = target.ll;
   if (ll === undefined) return target.kind;
   if (ll.kind === "playlist") return ll.blocking ? "blocking_playlist" : "playlist";
@@ -92,6 +112,16 @@ export function fileKind(target: MediaTarget): FileKind {
 export function keyedFile(target: MediaTarget): string {
   const directives = target.ll?.directives ?? "";
   return directives === "" ? target.file : `${target.file}?${directives}`;
+}
+
+/** The stream name of a `/live/{name}/thumb.jpg` path, or null for anything else. */
+function pictureName(path: string): string | null {
+  const parts = path.split("/");
+  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") return null;
+  if (decodePathSegment(parts[3]!) !== THUMBNAIL_FILE) return null;
+  const name = decodePathSegment(parts[2]!);
+  // Anything else about the name is parseMediaPath's to refuse, with its usual error.
+  return STREAM_NAME_RE.test(name) ? name : null;
 }
 
 /** An LL-HLS media file's path (`LL_FILE_RE`), or null for anything else. */

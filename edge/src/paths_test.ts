@@ -126,3 +126,18 @@ for (
     );
   });
 }
+
+Deno.test("parseMediaTarget() names a stream's thumbnail, fetched like a segment", () => {
+  const target = parseMediaTarget("/live/cam/thumb.jpg?token=1.abc");
+  assert.deepEqual(target, {
+    name: "cam",
+    file: "thumb.jpg",
+    kind: "segment",
+    token: "1.abc",
+    picture: true,
+  });
+  assert.equal(fileKind(target), "thumbnail");
+  assert.equal(keyedFile(target), "thumb.jpg");
+  assert.throws(() => parseMediaTarget("/live/cam/thumb.png"), { status: 404 });
+  assert.throws(() => parseMediaTarget("/live/bad name/thumb.jpg"), { status: 400 });
+});

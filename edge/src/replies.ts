@@ -5,7 +5,8 @@
  * cacheable for half a target duration (a VOD playlist for `VOD_PLAYLIST_SECONDS`, an LL-HLS
  * blocking answer for its origin's `max-age`, `ll.m3u8` without directives for at most 1 s,
  * a stale copy not at all) and carries the viewer's playback token on every URI when
- * playback is signed. Errors become the JSON
+ * playback is signed; a thumbnail reply is cacheable for what is left of its short `max-age`.
+ * Errors become the JSON
  * `{error: {code, message}}` body shared by every service, an origin failure a 502 or 504
  * whose message names no origin (addresses stay in the log).
  * These functions decide nothing about where an object comes from; the edge does.
@@ -114,6 +115,24 @@ export function segmentReply(
   headers["Content-Length"] = String(length);
   const body = req.method === "HEAD" ? null : obj.body.subarray(range.start, range.end + 1);
   return { status: 206, headers, body };
+}
+
+/** A thumbnail, cacheable for as long as the edge keeps it (its origin's `max-age`, capped). */
+export function pictureReply(req: EdgeRequest, got: Got, now: number): EdgeReply {
+  const obj = got.obj!;
+  const maxAge = Math.max(0, (obj.maxAge ?? 0) - Math.floor((now - obj.fetchedAt) / 1000));
+  const headers: Record<string, string> = {
+    "Content-Type": "image/jpeg",
+    "Cache-Control": maxAge === 0 ? "no-cache" : `public, max-age=${maxAge}`,
+    "ETag": obj.etag,
+    "Age": ageSeconds(now, obj),
+    "X-Cache": got.result,
+  };
+  if (matchesEtag(req.header("if-none-match"), obj.etag)) {
+    return { status: 304, headers, body: null };
+  }
+  headers["Content-Length"] = String(obj.body.byteLength);
+  return { status: 200, headers, body: req.method === "HEAD" ? null : obj.body };
 }
 
 /** A playlist; with `signed`, the viewer's token is added to every URI in it. */

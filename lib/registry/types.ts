@@ -105,6 +105,12 @@ export interface NodeRecord {
    * stale. At most `MAX_STANDBY_NAMES` names; absent when none.
    */
   standby?: string[];
+  /** Fraction of one CPU core the node's process used over its last heartbeat interval. */
+  cpu?: number;
+  /** Resident memory of the node's process, bytes. */
+  rss?: number;
+  /** An edge's response bytes sent, as bits per second over its recent past. */
+  egressBitsPerSecond?: number;
 }
 
 /** Most standby stream names a node record lists. */

@@ -132,6 +132,14 @@ export function checkNode(node: NodeRecord): void {
     }
     for (const name of node.standby) checkName(name);
   }
+  for (const field of ["cpu", "rss", "egressBitsPerSecond"] as const) {
+    const value = node[field];
+    if (
+      value !== undefined && !(typeof value === "number" && Number.isFinite(value) && value >= 0)
+    ) {
+      throw new TypeError(`Invalid ${field}: expected a finite number ≥ 0`);
+    }
+  }
 }
 
 export function checkConfig(cfg: StreamConfig): void {

@@ -10,7 +10,7 @@ import { streamMedia, streamRecord, vodRecord } from "./testing/records.ts";
 import { MemoryRegistry } from "./memory.ts";
 import { RedisRegistry } from "./redis.ts";
 import type { NodeRecord, Registry, StreamMedia } from "./types.ts";
-import { checkHttpUrl, checkStream } from "./validate.ts";
+import { checkHttpUrl, checkNode, checkStream } from "./validate.ts";
 
 const BAD_URLS = [
   "file:///etc/passwd",
@@ -159,4 +159,19 @@ Deno.test("Both registries refuse a stream record with bad media figures, storin
   } finally {
     for (const registry of registries) await registry.close();
   }
+});
+
+Deno.test("checkNode() takes usage figures that are finite and not negative", () => {
+  const usage = { cpu: 0.25, rss: 50_000_000, egressBitsPerSecond: 8_000_000 };
+  checkNode({ ...node("https://o1.test"), ...usage });
+  for (const [field, value] of [["cpu", -1], ["rss", Infinity], ["egressBitsPerSecond", NaN]]) {
+    assert.throws(
+      () => checkNode({ ...node("https://o1.test"), [field as string]: value }),
+      { name: "TypeError", message: `Invalid ${field}: expected a finite number ≥ 0` },
+    );
+  }
+  assert.throws(
+    () => checkNode({ ...node("https://o1.test"), cpu: "1" as unknown as number }),
+    TypeError,
+  );
 });

@@ -15,6 +15,7 @@ import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_
 import {
   badPathError,
   type ByteRange,
+  decodePathSegment,
   fileSlice,
   HEADER_LIST_RE,
   matchesEtag,
@@ -31,6 +32,7 @@ import {
 } from "@cascade/common/http_paths";
 import type { CounterChild, MetricsRegistry } from "@cascade/common/metrics";
 import { createOpsApp } from "@cascade/common/ops";
+import { STREAM_NAME_RE } from "@cascade/common/config";
 import { LIVE_PLAYLIST } from "@cascade/media/hls/layout";
 
 export interface OriginHttpDeps {
@@ -53,6 +55,11 @@ export interface OriginHttpDeps {
   livePlaylist?: (name: string) => MemoryPlaylist | undefined;
   /** Low-Latency HLS routes (`ll.m3u8` and its fMP4 files), tried first (`ll_http.ts`). */
   llHls?: MiddlewareHandler;
+  /**
+   * Files of `/live/{name}/` that an extension answers (e.g. `thumb.jpg`), asked with the
+   * checked name and file before the media rules; undefined passes the request on.
+   */
+  liveFile?: (name: string, file: string, request: Request) => Response | undefined;
 }
 
 /** A playlist held in memory, exactly the bytes of the file next to it. */
@@ -165,6 +172,8 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
   if (deps.llHls) app.use("/live/*", deps.llHls);
 
   app.get("/live/*", (c) => {
+    const answered = deps.liveFile === undefined ? undefined : extensionFile(c, deps.liveFile);
+    if (answered !== undefined) return answered;
     const media = locate(c.req.url);
     const memory = media.live === undefined ? undefined : deps.livePlaylist?.(media.live);
     return memory === undefined ? serveMedia(c, media) : serveMemory(c, media, memory);
@@ -179,6 +188,18 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
   app.onError(jsonErrorHandler);
   app.notFound(jsonNotFound);
   return app;
+}
+
+/** What `liveFile` answers for a well-formed `/live/{name}/{file}` path, if anything. */
+function extensionFile(
+  c: Context,
+  liveFile: NonNullable<OriginHttpDeps["liveFile"]>,
+): Response | undefined {
+  const parts = rawPath(c.req.url).split("/");
+  if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") return undefined;
+  const name = decodePathSegment(parts[2]!);
+  if (!STREAM_NAME_RE.test(name)) return undefined;
+  return liveFile(name, decodePathSegment(parts[3]!), c.req.raw);
 }
 
 function serveMemory(c: Context, media: MediaFile, playlist: MemoryPlaylist): Response {

@@ -503,3 +503,29 @@ Deno.test("createOriginApp() answers a live playlist the packager holds from mem
     PLAYLIST + "#EXT-X-ENDLIST\n",
   );
 });
+
+Deno.test("createOriginApp() asks liveFile first with the checked name and file", async () => {
+  await using fx = await fixture();
+  const asked: string[] = [];
+  const { app } = makeApp(fx.mediaRoot, {
+    liveFile: (name, file) => {
+      asked.push(`${name}/${file}`);
+      return file === "thumb.jpg" ? new Response("picture", { status: 200 }) : undefined;
+    },
+  });
+  const picture = await app.request("/live/c%61m1/thumb.jpg");
+  assert.equal(picture.status, 200);
+  assert.equal(await picture.text(), "picture");
+  assert.equal(picture.headers.get("access-control-allow-origin"), "*");
+  const playlist = await app.request("/live/cam1/index.m3u8");
+  assert.equal(playlist.status, 200, "other files go on to the media rules");
+  await playlist.body?.cancel();
+  assert.deepEqual(asked, ["cam1/thumb.jpg", "cam1/index.m3u8"]);
+  const traversal = await app.request("/live/cam1/..%2Fsecret.txt");
+  assert.equal(traversal.status, 400);
+  await traversal.body?.cancel();
+  const badName = await app.request("/live/bad%20name/thumb.jpg");
+  assert.equal(badName.status, 400, "a bad name is refused by the media rules");
+  await badName.body?.cancel();
+  assert.equal(asked.length, 2, "liveFile never sees a path that failed its checks");
+});

@@ -19,6 +19,7 @@ import { llHlsRoutes } from "./ll_http.ts";
 import { createOriginApp } from "./http.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import { processUsageSampler } from "@cascade/common/process_usage";
 import { budgetOf, openFileLimit, shareOfDescriptors } from "@cascade/common/conn_budget";
 import {
   fetchHandler,
@@ -76,6 +77,8 @@ export interface OriginContext {
 export interface OriginExtension {
   /** Routes mounted on the origin's HTTP app under `path`, e.g. `/recordings`. */
   readonly routes?: { path: string; app: Hono };
+  /** Files it answers under `/live/{name}/` beside the HLS ones (`OriginHttpDeps.liveFile`). */
+  readonly liveFile?: (name: string, file: string, request: Request) => Response | undefined;
   /** Called once the origin listens and its public URL is known. */
   start?(): Promise<void>;
   /** Called after the RTMP server has stopped, so every broadcast has ended. */
@@ -244,6 +247,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       metrics,
     })
     : undefined;
+  const extensions: OriginExtension[] = [];
   const app = createOriginApp({
     id,
     mediaRoot: config.MEDIA_ROOT,
@@ -252,6 +256,13 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
     livePlaylist: (name) => packager.livePlaylist(name),
+    liveFile: (name, file, request) => {
+      for (const ext of extensions) {
+        const answered = ext.liveFile?.(name, file, request);
+        if (answered !== undefined) return answered;
+      }
+      return undefined;
+    },
     ...(llPackager
       ? {
         llHls: llHlsRoutes({
@@ -270,7 +281,6 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     registry: deps.registry,
     publicUrl: () => publicUrl,
   };
-  const extensions: OriginExtension[] = [];
   for (const factory of deps.extensions ?? []) extensions.push(await factory(context));
   for (const ext of extensions) if (ext.routes) app.route(ext.routes.path, ext.routes.app);
   let server: HttpServer | undefined;
@@ -366,7 +376,7 @@ function registerIngestMetrics(
 }
 
 /**
- * Announces this origin (heartbeat with its ingest URL and load) and obeys `stream.kick`
+ * Announces this origin (heartbeat with its ingest URL, load, CPU and memory) and obeys `stream.kick`
  * for streams published here.
  */
 async function joinRegistry(
@@ -383,6 +393,7 @@ async function joinRegistry(
   const startedAt = Date.now();
   const rtmpUrl = config.RTMP_PUBLIC_URL ??
     `rtmp://${new URL(url).hostname}:${rtmp.port}/${config.RTMP_APP}`;
+  const usage = processUsageSampler();
   const heartbeat: Heartbeat = registry.startHeartbeat(() => ({
     id,
     kind: "origin",
@@ -392,6 +403,7 @@ async function joinRegistry(
     load: hub.size,
     startedAt,
     ...standbyField(standby()),
+    ...usage(),
   }));
   // Kicks arrive as registry events; a subscription lost to an outage is renewed on reconnect.
   let unsubscribe: Unsubscribe | undefined;

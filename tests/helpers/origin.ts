@@ -34,6 +34,8 @@ export async function startTestOrigin(
     PUBLISH_AUTH: "static",
     PUBLISH_KEYS: "test_key_1234=alpha,test_key_5678=beta",
     NODE_ID: "test-origin",
+    // ffmpeg every few seconds per stream is CPU most tests do not need; theirs turn it on.
+    THUMBNAIL_SECONDS: "0",
     ...env,
   });
   const config = nodeConfig.origin;

@@ -4,9 +4,16 @@
  * The dashboard's live view: live streams (with what their origins measured of each encoder,
  * and a warning with the fix when an encoder needs one) and origins and edges, from the
  * server's event stream (one snapshot per change; polling when event streams are
- * unavailable), plus the table helpers the admin part (`dashboard.js`) shares. Everything
+ * unavailable), plus the table helpers the admin part (`dashboard.js`) shares. The cards
+ * with thumbnails and graphs of the last minutes come from `dashboard_graphs.js`. Everything
  * the server sends is put into the page as text, never as markup.
  */
+import {
+  recordSnapshot,
+  renderNodeCards,
+  renderStreamCards,
+  startThumbnails,
+} from "./dashboard_graphs.js";
 
 const EVENTS_URL = "/api/v1/dashboard/events";
 const SNAPSHOT_URL = "/api/v1/dashboard";
@@ -22,10 +29,11 @@ const LIVE_UPTIME_CELL = 7;
  *   startedAt: number, updatedAt: number, bitrate: number | null, codecs: string | null,
  *   width: number | null, height: number | null, keyframeInterval: number | null,
  *   frameRate: number | null, warnings: StreamWarning[], viewers: number | null,
- *   watchUrl: string}} LiveStream
+ *   watchUrl: string, thumbnailUrl: string}} LiveStream
  * @typedef {{id: string, kind: "origin" | "edge", region: string, url: string,
  *   rtmpUrl: string | null, load: number, startedAt: number,
- *   health: "ok" | "failing" | "unreachable" | "unknown"}} NodeInfo
+ *   health: "ok" | "failing" | "unreachable" | "unknown", cpu: number | null,
+ *   rss: number | null, egressBitsPerSecond: number | null}} NodeInfo
  * @typedef {{at: number, registry: "ok" | "unavailable", streams: LiveStream[], nodes: NodeInfo[]}} Snapshot
  */
 
@@ -48,6 +56,8 @@ const liveCount = byId("live-count");
 const nodeRows = byId("node-rows");
 const nodesEmpty = byId("nodes-empty");
 const liveWarnings = byId("live-warnings");
+const streamCards = byId("stream-cards");
+const nodeCards = byId("node-cards");
 
 /** @type {Snapshot | null} */
 let snapshot = null;
@@ -312,11 +322,14 @@ function setConnection(text, state) {
 function applySnapshot(next) {
   snapshot = next;
   clockOffset = next.at - Date.now();
+  recordSnapshot(next);
   if (next.registry === "ok") setConnection("Live updates", "ok");
   else setConnection("Registry unreachable: showing the last known state", "warning");
   renderLive();
   renderWarnings();
   renderNodes();
+  renderStreamCards(streamCards, next.streams);
+  renderNodeCards(nodeCards, next.nodes);
   onSnapshot(next);
 }
 
@@ -368,5 +381,6 @@ export function currentSnapshot() {
 export function startLiveView(listener) {
   onSnapshot = listener;
   setInterval(tickUptimes, 1000);
+  startThumbnails();
   connect();
 }

@@ -46,6 +46,8 @@ const unmuteButton = /** @type {HTMLButtonElement} */ (byId("unmute"));
 const streamName = root.dataset.stream ?? "";
 const token = new URLSearchParams(location.search).get("token");
 const playlists = playlistUrls(streamName, token);
+// The stream's latest picture until the video plays, from where the playlists come.
+video.poster = withToken(`/live/${encodeURIComponent(streamName)}/thumb.jpg`, token);
 
 /**
  * `starting`: a player is loading; `playing`: the broadcast is on; `ended`: the playlist

@@ -1,0 +1,239 @@
+/**
+ * Thumbnails of the live streams: a hub consumer per stream keeps a reference to its latest
+ * video keyframe (and the decoder configuration it needs), nothing more; every
+ * `THUMBNAIL_SECONDS` the streams whose keyframe changed are queued, and at most
+ * `THUMBNAIL_CONCURRENCY` ffmpeg runs (`snapshot.ts`) turn them into JPEGs, each bounded by
+ * `THUMBNAIL_TIMEOUT_SECONDS`. The latest JPEG of each stream is kept in memory and dropped
+ * when the stream ends. The publisher never waits for any of it: the consumer's queue is
+ * bounded and drops like every hub consumer, and a failed or hung run only means the
+ * previous picture is served a little longer. When ffmpeg cannot be started at all the
+ * feature says so once in the log, `cascade_thumbnails_available` reads 0 and nothing more is
+ * attempted; the streams themselves are untouched.
+ */
+import type { Logger } from "@cascade/common/log";
+import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
+import { matchesEtag } from "@cascade/common/http_paths";
+import type { AvcConfig } from "@cascade/media/frame";
+import type { LiveStream, StreamHub } from "@cascade/stream/hub";
+import type { ThumbnailConfig } from "./config.ts";
+import { keyframeToAnnexB } from "./annexb.ts";
+import {
+  FfmpegUnavailableError,
+  snapshot,
+  type SnapshotOptions,
+  SnapshotTimeoutError,
+} from "./snapshot.ts";
+
+/** The file name under `/live/{name}/`. */
+export const THUMBNAIL_FILE = "thumb.jpg";
+/** Hub queue of the consumer: it only looks for keyframes, so a short queue is plenty. */
+const QUEUE_FRAMES = 128;
+
+/** A keyframe with the configuration it decodes with: references, never copies. */
+interface Keyframe {
+  avc: AvcConfig;
+  data: Uint8Array;
+}
+
+interface Picture {
+  jpeg: Uint8Array<ArrayBuffer>;
+  etag: string;
+  modified: Date;
+}
+
+interface Entry {
+  stream: LiveStream;
+  avc?: AvcConfig;
+  latest?: Keyframe;
+  /** The keyframe of the last run (whatever its outcome): the next run needs a newer one. */
+  rendered?: Keyframe;
+  picture?: Picture;
+  queued: boolean;
+}
+
+export interface ThumbnailDeps {
+  hub: StreamHub;
+  log: Logger;
+  metrics: MetricsRegistry;
+  /** Replaces the ffmpeg run (tests). */
+  snapshot?: (annexB: Uint8Array, opts: SnapshotOptions) => Promise<Uint8Array<ArrayBuffer>>;
+}
+
+/** The thumbnails of one origin's streams; see the module comment. */
+export class Thumbnails {
+  readonly #config: ThumbnailConfig;
+  readonly #hub: StreamHub;
+  readonly #log: Logger;
+  readonly #snapshot: (
+    annexB: Uint8Array,
+    opts: SnapshotOptions,
+  ) => Promise<Uint8Array<ArrayBuffer>>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending: Entry[] = [];
+  readonly #runs = new Set<Promise<void>>();
+  readonly #results: Counter;
+  readonly #cacheControl: string;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #offHub: (() => void) | undefined;
+  #available = true;
+  #sequence = 0;
+
+  constructor(config: ThumbnailConfig, deps: ThumbnailDeps) {
+    this.#config = config;
+    this.#hub = deps.hub;
+    this.#log = deps.log.child({ component: "thumbnails" });
+    this.#snapshot = deps.snapshot ?? snapshot;
+    // A viewer (or edge) may hold a picture for about one interval: a newer one exists by then.
+    this.#cacheControl = `public, max-age=${Math.max(1, Math.floor(config.THUMBNAIL_SECONDS))}`;
+    deps.metrics.gauge(
+      "cascade_thumbnails_available",
+      "1 while thumbnails are made, 0 when off or ffmpeg cannot be started",
+    ).collect(() => this.available ? 1 : 0);
+    deps.metrics.gauge("cascade_thumbnails_streams", "Live streams holding a thumbnail")
+      .collect(() => [...this.#entries.values()].filter((e) => e.picture).length);
+    this.#results = deps.metrics.counter(
+      "cascade_thumbnail_runs_total",
+      "ffmpeg runs for thumbnails, by result (ok, failed, timeout)",
+      ["result"],
+    );
+  }
+
+  /** Thumbnails are on and ffmpeg could be started (so far). */
+  get available(): boolean {
+    return this.enabled && this.#available;
+  }
+
+  get enabled(): boolean {
+    return this.#config.THUMBNAIL_SECONDS > 0;
+  }
+
+  /** Starts following the hub's streams and the interval timer; a no-op when off. */
+  start(): void {
+    if (!this.enabled || this.#timer !== undefined) return;
+    this.#offHub = this.#hub.on((e) => {
+      if (e.type === "publish.start") this.#follow(e.stream);
+    });
+    for (const stream of this.#hub.streams()) this.#follow(stream);
+    this.#timer = setInterval(() => this.#tick(), this.#config.THUMBNAIL_SECONDS * 1000);
+    this.#log.info("thumbnails.ready", {
+      seconds: this.#config.THUMBNAIL_SECONDS,
+      height: this.#config.THUMBNAIL_HEIGHT,
+      concurrency: this.#config.THUMBNAIL_CONCURRENCY,
+      ffmpeg: this.#config.THUMBNAIL_FFMPEG,
+    });
+  }
+
+  /**
+   * The answer for `/live/{name}/{file}` when `file` is the thumbnail: the latest JPEG (304
+   * when the client has it), 404 while there is none; undefined for every other file.
+   */
+  liveFile(name: string, file: string, request: Request): Response | undefined {
+    if (file !== THUMBNAIL_FILE) return undefined;
+    const picture = this.#entries.get(name)?.picture;
+    if (picture === undefined) {
+      return Response.json(
+        { error: { code: "not_found", message: "No thumbnail for this stream yet" } },
+        { status: 404, headers: { "Cache-Control": "no-cache" } },
+      );
+    }
+    const headers: Record<string, string> = {
+      "Content-Type": "image/jpeg",
+      "Cache-Control": this.#cacheControl,
+      "ETag": picture.etag,
+      "Last-Modified": picture.modified.toUTCString(),
+    };
+    if (matchesEtag(request.headers.get("If-None-Match"), picture.etag)) {
+      return new Response(null, { status: 304, headers });
+    }
+    headers["Content-Length"] = String(picture.jpeg.byteLength);
+    return new Response(request.method === "HEAD" ? null : picture.jpeg, { status: 200, headers });
+  }
+
+  /** Stops the timer, waits for the running ffmpeg runs and forgets every picture. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#offHub?.();
+    this.#pending.length = 0;
+    await Promise.all(this.#runs);
+    this.#entries.clear();
+  }
+
+  #follow(stream: LiveStream): void {
+    const name = stream.info.name;
+    if (this.#entries.get(name)?.stream === stream) return;
+    const entry: Entry = { stream, queued: false };
+    this.#entries.set(name, entry);
+    const sub = stream.subscribe("thumbnails", QUEUE_FRAMES);
+    (async () => {
+      for await (const msg of sub) {
+        if (msg.type === "config") {
+          if (msg.track.kind === "video") entry.avc = msg.track.avc;
+        } else if (msg.frame.kind === "video" && msg.frame.keyframe && entry.avc) {
+          entry.latest = { avc: entry.avc, data: msg.frame.data };
+        }
+      }
+    })().catch((err) => this.#log.warn("thumbnails.consumer_failed", { stream: name, error: err }))
+      .finally(() => {
+        if (this.#entries.get(name) === entry) this.#entries.delete(name);
+      });
+  }
+
+  #tick(): void {
+    if (!this.#available) return;
+    for (const entry of this.#entries.values()) {
+      if (entry.queued || entry.latest === undefined || entry.latest === entry.rendered) continue;
+      entry.queued = true;
+      this.#pending.push(entry);
+    }
+    this.#drain();
+  }
+
+  #drain(): void {
+    while (this.#runs.size < this.#config.THUMBNAIL_CONCURRENCY && this.#pending.length > 0) {
+      const entry = this.#pending.shift()!;
+      const run: Promise<void> = this.#render(entry).finally(() => {
+        entry.queued = false;
+        this.#runs.delete(run);
+        this.#drain();
+      });
+      this.#runs.add(run);
+    }
+  }
+
+  async #render(entry: Entry): Promise<void> {
+    const keyframe = entry.latest;
+    if (keyframe === undefined || entry.stream.ended || !this.#available) return;
+    entry.rendered = keyframe;
+    const name = entry.stream.info.name;
+    const timeoutMs = this.#config.THUMBNAIL_TIMEOUT_SECONDS * 1000;
+    try {
+      const jpeg = await this.#snapshot(keyframeToAnnexB(keyframe.avc, keyframe.data), {
+        ffmpeg: this.#config.THUMBNAIL_FFMPEG,
+        height: this.#config.THUMBNAIL_HEIGHT,
+        timeoutMs,
+      });
+      this.#results.labels("ok").inc();
+      if (this.#entries.get(name) !== entry) return;
+      this.#sequence++;
+      entry.picture = {
+        jpeg,
+        etag: `"t${Date.now().toString(36)}-${this.#sequence.toString(36)}"`,
+        modified: new Date(),
+      };
+    } catch (err) {
+      if (err instanceof FfmpegUnavailableError) {
+        this.#available = false;
+        this.#pending.length = 0;
+        this.#log.warn("thumbnails.ffmpeg_unavailable", {
+          ffmpeg: this.#config.THUMBNAIL_FFMPEG,
+          error: err,
+          effect: "no thumbnails; streams are unaffected",
+        });
+        return;
+      }
+      this.#results.labels(err instanceof SnapshotTimeoutError ? "timeout" : "failed").inc();
+      this.#log.warn("thumbnails.failed", { stream: name, error: err });
+    }
+  }
+}
