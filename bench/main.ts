@@ -434,8 +434,8 @@ async function main(): Promise<void> {
         const clip = await prepareClip(dir);
         results.clip = clip.info;
         progress(
-          `thumbnails: ${o.streams} publishers, off then every ${THUMBNAIL_SECONDS} s, ` +
-            `${o.windowSeconds} s window each`,
+          `thumbnails: ${o.streams} publishers, off, on unwatched, then asked for every ` +
+            `${THUMBNAIL_SECONDS} s, ${o.windowSeconds} s window each`,
         );
         const run = results.thumbnails = await runThumbnailBench({
           clip: clip.path,
@@ -445,8 +445,9 @@ async function main(): Promise<void> {
         });
         progress(
           `thumbnails: origin ${run.off.cpuPercent.toFixed(1)} % of a core off, ` +
-            `${run.on.cpuPercent.toFixed(1)} % on (${run.on.thumbnails} pictures): ` +
-            `${run.cpuPercentPerStream.toFixed(2)} % of a core per stream`,
+            `${run.unwatched.cpuPercent.toFixed(1)} % unwatched, ` +
+            `${run.on.cpuPercent.toFixed(1)} % watched (${run.on.thumbnails} pictures): ` +
+            `${run.cpuPercentPerStream.toFixed(2)} % of a core per watched stream`,
         );
       } catch (err) {
         errors.push(`thumbnails failed: ${(err as Error).message}`);

@@ -11,7 +11,7 @@ import type { IngestRound, IngestServer } from "./ingest.ts";
 import { percentile, summarize, type Summary } from "./latency.ts";
 import type { MachineInfo } from "./proc.ts";
 import type { StampedeRound, StampedeServer } from "./stampede.ts";
-import type { ThumbnailBench } from "./thumbnails.ts";
+import type { ThumbnailBench, ThumbnailRun } from "./thumbnails.ts";
 import { bestRun, type ThroughputRun } from "./edge_throughput.ts";
 
 export interface Results {
@@ -495,16 +495,27 @@ export function tableRows(r: Results): Row[] {
 }
 
 function thumbnailRows(t: ThumbnailBench): Row[] {
-  return [{
-    scenario: `10 ${t.on.streams} publishers, thumbnails every ${t.on.thumbnailSeconds} s`,
-    metric: "CPU per stream for thumbnails (origin + ffmpeg, on − off)",
-    cascade: `${fixed(t.cpuPercentPerStream, 2)} % of a core (${fixed(t.off.cpuPercent, 1)} % → ` +
-      `${fixed(t.on.cpuPercent, 1)} %, ${t.on.thumbnails} pictures in ${fixed(t.on.seconds, 0)} s)`,
+  const row = (metric: string, perStream: number, run: ThumbnailRun): Row => ({
+    scenario: "",
+    metric,
+    cascade: `${fixed(perStream, 2)} % of a core (${fixed(t.off.cpuPercent, 1)} % → ` +
+      `${fixed(run.cpuPercent, 1)} %, ${run.thumbnails} pictures in ${fixed(run.seconds, 0)} s)`,
     peer: "",
     ratio: "",
     target: "",
     met: "",
-  }];
+  });
+  return [
+    {
+      ...row(
+        `CPU per stream, every picture asked for every ${t.on.thumbnailSeconds} s (on − off)`,
+        t.cpuPercentPerStream,
+        t.on,
+      ),
+      scenario: `10 ${t.on.streams} publishers, thumbnails`,
+    },
+    row("CPU per stream, nobody asking (on − off)", t.cpuPercentPerStreamUnwatched, t.unwatched),
+  ];
 }
 
 const SETUP_LABELS: Record<LatencySetup, string> = {

@@ -1,10 +1,12 @@
 /**
  * What thumbnails cost: N publishers looping the bench clip into the shipped origin
- * (`deno task origin` with Redis, `roles.ts`), once with thumbnails off (`THUMBNAIL_SECONDS=0`)
- * and once with the default on, CPU measured from `/proc` over the same window. The origin's
- * ffmpeg children count too (their time is the origin's `cutime`/`cstime` once reaped), so
- * the difference is everything thumbnails add. The figure is that difference per stream, in
- * percent of one core, with the pictures made in the window to show the work was done.
+ * (`deno task origin` with Redis, `roles.ts`), three times: thumbnails off
+ * (`THUMBNAIL_SECONDS=0`); on with nobody asking (the shipped default with no dashboard open);
+ * and on with a dashboard's worth of requests (every stream's `thumb.jpg` every
+ * `THUMBNAIL_SECONDS`). CPU from `/proc` over the same window; the origin's ffmpeg children
+ * count too (their time is the origin's `cutime`/`cstime` once reaped), so the differences
+ * are everything thumbnails add, per stream, in percent of one core, with the pictures made
+ * in the window to show the work was done.
  */
 import { startRedis } from "../tests/helpers/redis.ts";
 import { publish } from "../tests/helpers/media.ts";
@@ -16,6 +18,8 @@ import { generatePublishKeys, startOriginRole } from "./roles.ts";
 export interface ThumbnailRun {
   /** `THUMBNAIL_SECONDS` of the run; 0 is off. */
   thumbnailSeconds: number;
+  /** Whether every stream's picture was asked for every `thumbnailSeconds`. */
+  watched: boolean;
   streams: number;
   seconds: number;
   /** Origin and its reaped children, percent of one core. */
@@ -26,9 +30,14 @@ export interface ThumbnailRun {
 
 export interface ThumbnailBench {
   off: ThumbnailRun;
+  /** On, nobody asking. */
+  unwatched: ThumbnailRun;
+  /** On, every picture asked for every `thumbnailSeconds`. */
   on: ThumbnailRun;
-  /** (on − off) / streams: percent of one core per stream with thumbnails. */
+  /** (on − off) / streams: percent of one core per watched stream. */
   cpuPercentPerStream: number;
+  /** (unwatched − off) / streams. */
+  cpuPercentPerStreamUnwatched: number;
 }
 
 /** User + system CPU seconds of a process and of its children it has waited for. */
@@ -50,6 +59,7 @@ async function run(
   streams: number,
   seconds: number,
   thumbnailSeconds: number,
+  watched: boolean,
 ): Promise<ThumbnailRun> {
   const dir = await Deno.makeTempDir({ prefix: "cascade-bench-thumbs-" });
   const publishers: TestProcess[] = [];
@@ -74,6 +84,7 @@ async function run(
       await waitFor(`${streams} publishers`, async () => {
         return metric(await metrics(), /^cascade_publishers (\d+)/m) === streams;
       }, { timeoutMs: 60_000, intervalMs: 250 });
+      const viewer = watched ? watchThumbnails(origin.url, names, thumbnailSeconds) : undefined;
       // Past the first keyframes and the first round of pictures.
       await delay(Math.max(5, thumbnailSeconds * 2) * 1000);
       const before = metric(await metrics(), THUMBS_OK);
@@ -82,10 +93,12 @@ async function run(
       await delay(seconds * 1000);
       const cpu1 = await cpuWithChildren(origin.pid);
       const elapsed = (performance.now() - t0) / 1000;
+      await viewer?.stop();
       const lost = publishers.find((p) => p.exited);
       if (lost) throw new Error(`A publisher exited: ${lost.output.slice(-500)}`);
       return {
         thumbnailSeconds,
+        watched,
         streams,
         seconds: elapsed,
         cpuPercent: ((cpu1 - cpu0) / elapsed) * 100,
@@ -100,14 +113,45 @@ async function run(
   }
 }
 
-/** Thumbnails off, then on (every `thumbnailSeconds`), with `streams` publishers each. */
+/** A dashboard's requests: each stream's picture every `seconds`, until stopped. */
+function watchThumbnails(originUrl: string, names: string[], seconds: number) {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const next = performance.now() + seconds * 1000;
+      await Promise.all(names.map(async (name) => {
+        const res = await fetch(`${originUrl}/live/${name}/thumb.jpg`).catch(() => undefined);
+        await res?.body?.cancel();
+      }));
+      await waitFor("the next round", () => !running || performance.now() >= next, {
+        timeoutMs: seconds * 1000 + 5000,
+        intervalMs: 100,
+      });
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+/** Thumbnails off, on unwatched, then on and watched (every `thumbnailSeconds`). */
 export async function runThumbnailBench(o: {
   clip: string;
   streams: number;
   seconds: number;
   thumbnailSeconds: number;
 }): Promise<ThumbnailBench> {
-  const off = await run(o.clip, o.streams, o.seconds, 0);
-  const on = await run(o.clip, o.streams, o.seconds, o.thumbnailSeconds);
-  return { off, on, cpuPercentPerStream: (on.cpuPercent - off.cpuPercent) / o.streams };
+  const off = await run(o.clip, o.streams, o.seconds, 0, false);
+  const unwatched = await run(o.clip, o.streams, o.seconds, o.thumbnailSeconds, false);
+  const on = await run(o.clip, o.streams, o.seconds, o.thumbnailSeconds, true);
+  return {
+    off,
+    unwatched,
+    on,
+    cpuPercentPerStream: (on.cpuPercent - off.cpuPercent) / o.streams,
+    cpuPercentPerStreamUnwatched: (unwatched.cpuPercent - off.cpuPercent) / o.streams,
+  };
 }

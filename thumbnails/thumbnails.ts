@@ -1,14 +1,18 @@
 /**
- * Thumbnails of the live streams: a hub consumer per stream keeps a reference to its latest
- * video keyframe (and the decoder configuration it needs), nothing more; every
- * `THUMBNAIL_SECONDS` the streams whose keyframe changed are queued, and at most
- * `THUMBNAIL_CONCURRENCY` ffmpeg runs (`snapshot.ts`) turn them into JPEGs, each bounded by
- * `THUMBNAIL_TIMEOUT_SECONDS`. The latest JPEG of each stream is kept in memory and dropped
- * when the stream ends. The publisher never waits for any of it: the consumer's queue is
- * bounded and drops like every hub consumer, and a failed or hung run only means the
- * previous picture is served a little longer. When ffmpeg cannot be started at all the
- * feature says so once in the log, `cascade_thumbnails_available` reads 0 and nothing more is
- * attempted; the streams themselves are untouched.
+ * Thumbnails of the live streams, made when asked for: a hub consumer per stream keeps a
+ * reference to its latest video keyframe (and the decoder configuration it needs), nothing
+ * more. A request for `thumb.jpg` gets the stream's latest JPEG; when that is older than
+ * `THUMBNAIL_SECONDS` and a newer keyframe exists, one ffmpeg run (`snapshot.ts`) makes a new
+ * one — the request that finds no picture at all waits for it, later ones get the previous
+ * picture meanwhile. So a stream nobody looks at costs no ffmpeg run, and one on a dashboard
+ * costs one run per `THUMBNAIL_SECONDS` however many ask (edges cache it for as long). At most
+ * `THUMBNAIL_CONCURRENCY` runs go at once, each bounded by `THUMBNAIL_TIMEOUT_SECONDS`. The
+ * latest JPEG of each stream is kept in memory and dropped when the stream ends. The publisher
+ * never waits for any of it: the consumer's queue is bounded and drops like every hub
+ * consumer, and a failed or hung run only means the previous picture is served a little
+ * longer. When ffmpeg cannot be started at all the feature says so once in the log,
+ * `cascade_thumbnails_available` reads 0 and nothing more is attempted; the streams
+ * themselves are untouched.
  */
 import type { Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
@@ -48,7 +52,14 @@ interface Entry {
   /** The keyframe of the last run (whatever its outcome): the next run needs a newer one. */
   rendered?: Keyframe;
   picture?: Picture;
-  queued: boolean;
+  /** The run asked for and not finished yet, queued or going. */
+  rendering?: Promise<void>;
+}
+
+/** A run waiting for an ffmpeg slot; `done` settles its entry's `rendering`. */
+interface Queued {
+  entry: Entry;
+  done: () => void;
 }
 
 export interface ThumbnailDeps {
@@ -57,6 +68,8 @@ export interface ThumbnailDeps {
   metrics: MetricsRegistry;
   /** Replaces the ffmpeg run (tests). */
   snapshot?: (annexB: Uint8Array, opts: SnapshotOptions) => Promise<Uint8Array<ArrayBuffer>>;
+  /** The clock pictures are dated by, ms (tests). */
+  now?: () => number;
 }
 
 /** The thumbnails of one origin's streams; see the module comment. */
@@ -69,11 +82,11 @@ export class Thumbnails {
     opts: SnapshotOptions,
   ) => Promise<Uint8Array<ArrayBuffer>>;
   readonly #entries = new Map<string, Entry>();
-  readonly #pending: Entry[] = [];
+  readonly #pending: Queued[] = [];
   readonly #runs = new Set<Promise<void>>();
   readonly #results: Counter;
   readonly #cacheControl: string;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #now: () => number;
   #offHub: (() => void) | undefined;
   #available = true;
   #sequence = 0;
@@ -83,7 +96,8 @@ export class Thumbnails {
     this.#hub = deps.hub;
     this.#log = deps.log.child({ component: "thumbnails" });
     this.#snapshot = deps.snapshot ?? snapshot;
-    // A viewer (or edge) may hold a picture for about one interval: a newer one exists by then.
+    this.#now = deps.now ?? Date.now;
+    // A viewer (or edge) may hold a picture for one interval: no newer one is made before.
     this.#cacheControl = `public, max-age=${Math.max(1, Math.floor(config.THUMBNAIL_SECONDS))}`;
     deps.metrics.gauge(
       "cascade_thumbnails_available",
@@ -107,14 +121,13 @@ export class Thumbnails {
     return this.#config.THUMBNAIL_SECONDS > 0;
   }
 
-  /** Starts following the hub's streams and the interval timer; a no-op when off. */
+  /** Starts following the hub's streams; a no-op when off. */
   start(): void {
-    if (!this.enabled || this.#timer !== undefined) return;
+    if (!this.enabled || this.#offHub !== undefined) return;
     this.#offHub = this.#hub.on((e) => {
       if (e.type === "publish.start") this.#follow(e.stream);
     });
     for (const stream of this.#hub.streams()) this.#follow(stream);
-    this.#timer = setInterval(() => this.#tick(), this.#config.THUMBNAIL_SECONDS * 1000);
     this.#log.info("thumbnails.ready", {
       seconds: this.#config.THUMBNAIL_SECONDS,
       height: this.#config.THUMBNAIL_HEIGHT,
@@ -125,14 +138,49 @@ export class Thumbnails {
 
   /**
    * The answer for `/live/{name}/{file}` when `file` is the thumbnail: the latest JPEG (304
-   * when the client has it), 404 while there is none; undefined for every other file.
+   * when the client has it), after making it when there is none yet; 404 when none can be
+   * made; undefined for every other file. Asks for a newer picture when this one is due.
    */
-  liveFile(name: string, file: string, request: Request): Response | undefined {
+  liveFile(name: string, file: string, request: Request): Response | Promise<Response> | undefined {
     if (file !== THUMBNAIL_FILE) return undefined;
-    const picture = this.#entries.get(name)?.picture;
+    const entry = this.#entries.get(name);
+    if (entry === undefined) return this.#answer(undefined, request);
+    if (this.#due(entry)) void this.#render(entry);
+    const rendering = entry.rendering;
+    return entry.picture === undefined && rendering !== undefined
+      ? rendering.then(() => this.#answer(entry.picture, request))
+      : this.#answer(entry.picture, request);
+  }
+
+  /** Whether `name`'s consumer holds a keyframe (ending in `lastByte`, when given): for tests. */
+  hasKeyframe(name: string, lastByte?: number): boolean {
+    const data = this.#entries.get(name)?.latest?.data;
+    return data !== undefined && (lastByte === undefined || data.at(-1) === lastByte);
+  }
+
+  /** Forgets every picture and waits for the ffmpeg runs going on; queued ones never run. */
+  async close(): Promise<void> {
+    this.#offHub?.();
+    this.#offHub = undefined;
+    for (const q of this.#pending.splice(0)) q.done();
+    await Promise.all(this.#runs);
+    this.#entries.clear();
+  }
+
+  /** Whether `entry` should get a new picture: a newer keyframe, and none or an old one. */
+  #due(entry: Entry): boolean {
+    if (!this.#available || entry.latest === undefined || entry.latest === entry.rendered) {
+      return false;
+    }
+    const picture = entry.picture;
+    return picture === undefined ||
+      this.#now() - picture.modified.getTime() >= this.#config.THUMBNAIL_SECONDS * 1000;
+  }
+
+  #answer(picture: Picture | undefined, request: Request): Response {
     if (picture === undefined) {
       return Response.json(
-        { error: { code: "not_found", message: "No thumbnail for this stream yet" } },
+        { error: { code: "not_found", message: "No thumbnail for this stream" } },
         { status: 404, headers: { "Cache-Control": "no-cache" } },
       );
     }
@@ -149,20 +197,10 @@ export class Thumbnails {
     return new Response(request.method === "HEAD" ? null : picture.jpeg, { status: 200, headers });
   }
 
-  /** Stops the timer, waits for the running ffmpeg runs and forgets every picture. */
-  async close(): Promise<void> {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#offHub?.();
-    this.#pending.length = 0;
-    await Promise.all(this.#runs);
-    this.#entries.clear();
-  }
-
   #follow(stream: LiveStream): void {
     const name = stream.info.name;
     if (this.#entries.get(name)?.stream === stream) return;
-    const entry: Entry = { stream, queued: false };
+    const entry: Entry = { stream };
     this.#entries.set(name, entry);
     const sub = stream.subscribe("thumbnails", QUEUE_FRAMES);
     (async () => {
@@ -179,21 +217,20 @@ export class Thumbnails {
       });
   }
 
-  #tick(): void {
-    if (!this.#available) return;
-    for (const entry of this.#entries.values()) {
-      if (entry.queued || entry.latest === undefined || entry.latest === entry.rendered) continue;
-      entry.queued = true;
-      this.#pending.push(entry);
-    }
-    this.#drain();
+  /** The run making `entry`'s next picture: the one asked for already, or a new one queued. */
+  #render(entry: Entry): Promise<void> {
+    entry.rendering ??= new Promise<void>((done) => {
+      this.#pending.push({ entry, done });
+      this.#drain();
+    }).finally(() => entry.rendering = undefined);
+    return entry.rendering;
   }
 
   #drain(): void {
     while (this.#runs.size < this.#config.THUMBNAIL_CONCURRENCY && this.#pending.length > 0) {
-      const entry = this.#pending.shift()!;
-      const run: Promise<void> = this.#render(entry).finally(() => {
-        entry.queued = false;
+      const { entry, done } = this.#pending.shift()!;
+      const run: Promise<void> = this.#run(entry).finally(() => {
+        done();
         this.#runs.delete(run);
         this.#drain();
       });
@@ -201,7 +238,7 @@ export class Thumbnails {
     }
   }
 
-  async #render(entry: Entry): Promise<void> {
+  async #run(entry: Entry): Promise<void> {
     const keyframe = entry.latest;
     if (keyframe === undefined || entry.stream.ended || !this.#available) return;
     entry.rendered = keyframe;
@@ -219,12 +256,12 @@ export class Thumbnails {
       entry.picture = {
         jpeg,
         etag: `"t${Date.now().toString(36)}-${this.#sequence.toString(36)}"`,
-        modified: new Date(),
+        modified: new Date(this.#now()),
       };
     } catch (err) {
       if (err instanceof FfmpegUnavailableError) {
         this.#available = false;
-        this.#pending.length = 0;
+        for (const q of this.#pending.splice(0)) q.done();
         this.#log.warn("thumbnails.ffmpeg_unavailable", {
           ffmpeg: this.#config.THUMBNAIL_FFMPEG,
           error: err,

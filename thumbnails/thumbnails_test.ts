@@ -6,11 +6,12 @@ import { quietLog } from "../lib/common/testing/log.ts";
 import { type ThumbnailConfig, thumbnailConfigSchema } from "./config.ts";
 import { Thumbnails } from "./thumbnails.ts";
 import { FfmpegUnavailableError } from "./snapshot.ts";
+import { waitFor } from "../tests/helpers/wait.ts";
 
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
 
 function configOf(env: Record<string, string>): ThumbnailConfig {
-  return thumbnailConfigSchema.parse({ THUMBNAIL_SECONDS: "0.05", ...env });
+  return thumbnailConfigSchema.parse(env);
 }
 
 function keyframe(hub: StreamHub, name: string, byte: number): void {
@@ -24,19 +25,27 @@ function keyframe(hub: StreamHub, name: string, byte: number): void {
   });
 }
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** The answer for `name`'s thumbnail (made first when there is none). */
+async function thumbRequest(
+  thumbs: Thumbnails,
+  name: string,
+  headers: HeadersInit = {},
+): Promise<Response | undefined> {
+  return await thumbs.liveFile(
+    name,
+    "thumb.jpg",
+    new Request(`http://x/live/${name}/thumb.jpg`, { headers }),
+  );
 }
 
-function thumbRequest(thumbs: Thumbnails, name: string): Response | undefined {
-  return thumbs.liveFile(name, "thumb.jpg", new Request(`http://x/live/${name}/thumb.jpg`));
+/** Opens `name` with a keyframe and waits until the consumer has it (a request makes a picture). */
+async function live(hub: StreamHub, thumbs: Thumbnails, name: string): Promise<void> {
+  hub.open(name, "127.0.0.1").config(avcTrack(0x1f));
+  keyframe(hub, name, 1);
+  await waitFor(`${name}'s keyframe`, () => thumbs.hasKeyframe(name), { intervalMs: 1 });
 }
 
-Deno.test("Thumbnails runs at most THUMBNAIL_CONCURRENCY snapshots at once", async () => {
+Deno.test("Thumbnails runs at most THUMBNAIL_CONCURRENCY snapshots at once, one per stream however many ask", async () => {
   const hub = new StreamHub(quietLog);
   let running = 0;
   let most = 0;
@@ -56,59 +65,66 @@ Deno.test("Thumbnails runs at most THUMBNAIL_CONCURRENCY snapshots at once", asy
     },
   });
   thumbs.start();
-  for (const name of ["a", "b", "c", "d"]) {
-    hub.open(name, "127.0.0.1").config(avcTrack(0x1f));
-    keyframe(hub, name, 1);
+  const names = ["a", "b", "c", "d"];
+  for (const name of names) await live(hub, thumbs, name);
+  const answers = names.flatMap((name) => [thumbRequest(thumbs, name), thumbRequest(thumbs, name)]);
+  await waitFor("two runs", () => runs === 2, { intervalMs: 1 });
+  while (release.length > 0) {
+    release.shift()!();
+    await waitFor("the next run", () => release.length > 0 || runs === 4, { intervalMs: 1 });
   }
-  await until("two runs", () => runs === 2);
-  await new Promise((r) => setTimeout(r, 150));
+  const statuses = (await Promise.all(answers)).map((r) => r?.status);
+  assert.deepEqual(statuses, Array(8).fill(200));
   assert.equal(most, 2);
-  while (runs < 4 || running > 0) {
-    release.shift()?.();
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.equal(most, 2);
-  assert.equal(thumbRequest(thumbs, "d")?.status, 200);
+  assert.equal(runs, 4, "two requests for one stream share its run");
   await thumbs.close();
 });
 
-Deno.test("Thumbnails serves the latest picture, pictures only new keyframes, forgets ended streams", async () => {
+Deno.test("Thumbnails makes a picture when asked, a newer one only when it is due and a newer keyframe exists, and forgets ended streams", async () => {
   const hub = new StreamHub(quietLog);
+  const clock = { now: 1_000_000 };
   let runs = 0;
-  const thumbs = new Thumbnails(configOf({}), {
+  const thumbs = new Thumbnails(configOf({ THUMBNAIL_SECONDS: "5" }), {
     hub,
     log: quietLog,
     metrics: new MetricsRegistry(),
+    now: () => clock.now,
     snapshot: () => {
       runs++;
       return Promise.resolve(new Uint8Array([0xff, 0xd8, runs]));
     },
   });
   thumbs.start();
-  const stream = hub.open("a", "127.0.0.1");
-  assert.equal(thumbRequest(thumbs, "a")?.status, 404);
+  assert.equal((await thumbRequest(thumbs, "a"))?.status, 404, "no such stream");
   assert.equal(thumbs.liveFile("a", "index.m3u8", new Request("http://x/")), undefined);
-  stream.config(avcTrack(0x1f));
-  keyframe(hub, "a", 1);
-  await until("a picture", () => thumbRequest(thumbs, "a")?.status === 200);
-  const first = thumbRequest(thumbs, "a")!;
+  await live(hub, thumbs, "a");
+  assert.equal(runs, 0, "nothing made before anyone asks");
+  const first = (await thumbRequest(thumbs, "a"))!;
+  assert.equal(first.status, 200);
   assert.equal(first.headers.get("content-type"), "image/jpeg");
+  assert.equal(first.headers.get("cache-control"), "public, max-age=5");
+  assert.deepEqual(new Uint8Array(await first.arrayBuffer()), new Uint8Array([0xff, 0xd8, 1]));
   const etag = first.headers.get("etag")!;
-  assert.equal(
-    thumbs.liveFile(
-      "a",
-      "thumb.jpg",
-      new Request("http://x/", { headers: { "If-None-Match": etag } }),
-    )
-      ?.status,
-    304,
-  );
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(runs, 1, "the same keyframe is not pictured twice");
+  assert.equal((await thumbRequest(thumbs, "a", { "If-None-Match": etag }))?.status, 304);
+
   keyframe(hub, "a", 2);
-  await until("a second picture", () => runs === 2);
-  hub.close(stream, "test");
-  await until("the picture to go", () => thumbRequest(thumbs, "a")?.status === 404);
+  await waitFor("the new keyframe", () => thumbs.hasKeyframe("a", 2), { intervalMs: 1 });
+  await thumbRequest(thumbs, "a");
+  assert.equal(runs, 1, "not due yet");
+
+  clock.now += 5_000;
+  const stale = (await thumbRequest(thumbs, "a"))!;
+  assert.equal(stale.headers.get("etag"), etag, "the old picture meanwhile");
+  await waitFor("the second run", () => runs === 2, { intervalMs: 1 });
+  const second = (await thumbRequest(thumbs, "a"))!;
+  assert.notEqual(second.headers.get("etag"), etag);
+
+  clock.now += 5_000;
+  await thumbRequest(thumbs, "a");
+  assert.equal(runs, 2, "the same keyframe is not pictured twice");
+
+  hub.close(hub.get("a")!, "test");
+  await waitFor("the picture to go", async () => (await thumbRequest(thumbs, "a"))?.status === 404);
   await thumbs.close();
 });
 
@@ -116,7 +132,7 @@ Deno.test("Thumbnails stops trying once ffmpeg cannot be started", async () => {
   const hub = new StreamHub(quietLog);
   const metrics = new MetricsRegistry();
   let runs = 0;
-  const thumbs = new Thumbnails(configOf({}), {
+  const thumbs = new Thumbnails(configOf({ THUMBNAIL_SECONDS: "0.001" }), {
     hub,
     log: quietLog,
     metrics,
@@ -126,11 +142,12 @@ Deno.test("Thumbnails stops trying once ffmpeg cannot be started", async () => {
     },
   });
   thumbs.start();
-  hub.open("a", "127.0.0.1").config(avcTrack(0x1f));
-  keyframe(hub, "a", 1);
-  await until("unavailable", () => !thumbs.available);
+  await live(hub, thumbs, "a");
+  assert.equal((await thumbRequest(thumbs, "a"))?.status, 404);
+  assert.equal(thumbs.available, false);
   keyframe(hub, "a", 2);
-  await new Promise((r) => setTimeout(r, 200));
+  await waitFor("the new keyframe", () => thumbs.hasKeyframe("a", 2), { intervalMs: 1 });
+  assert.equal((await thumbRequest(thumbs, "a"))?.status, 404);
   assert.equal(runs, 1);
   assert.match(metrics.render(), /^cascade_thumbnails_available 0$/m);
   await thumbs.close();

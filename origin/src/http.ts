@@ -59,7 +59,11 @@ export interface OriginHttpDeps {
    * Files of `/live/{name}/` that an extension answers (e.g. `thumb.jpg`), asked with the
    * checked name and file before the media rules; undefined passes the request on.
    */
-  liveFile?: (name: string, file: string, request: Request) => Response | undefined;
+  liveFile?: (
+    name: string,
+    file: string,
+    request: Request,
+  ) => Response | Promise<Response> | undefined;
 }
 
 /** A playlist held in memory, exactly the bytes of the file next to it. */
@@ -194,7 +198,7 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
 function extensionFile(
   c: Context,
   liveFile: NonNullable<OriginHttpDeps["liveFile"]>,
-): Response | undefined {
+): Response | Promise<Response> | undefined {
   const parts = rawPath(c.req.url).split("/");
   if (parts.length !== 4 || parts[0] !== "" || parts[1] !== "live") return undefined;
   const name = decodePathSegment(parts[2]!);

@@ -78,7 +78,11 @@ export interface OriginExtension {
   /** Routes mounted on the origin's HTTP app under `path`, e.g. `/recordings`. */
   readonly routes?: { path: string; app: Hono };
   /** Files it answers under `/live/{name}/` beside the HLS ones (`OriginHttpDeps.liveFile`). */
-  readonly liveFile?: (name: string, file: string, request: Request) => Response | undefined;
+  readonly liveFile?: (
+    name: string,
+    file: string,
+    request: Request,
+  ) => Response | Promise<Response> | undefined;
   /** Called once the origin listens and its public URL is known. */
   start?(): Promise<void>;
   /** Called after the RTMP server has stopped, so every broadcast has ended. */
