@@ -9,7 +9,13 @@
 import { nodeId } from "@cascade/common/config";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
-import { ApiAuthorizer, OpenAuthorizer, parsePublishKeys, StaticAuthorizer } from "./auth.ts";
+import {
+  ApiAuthorizer,
+  OpenAuthorizer,
+  parsePublishKeys,
+  refuseRenditionNames,
+  StaticAuthorizer,
+} from "./auth.ts";
 import type { OriginConfig } from "./config.ts";
 import { StreamHub } from "@cascade/stream/hub";
 import { RtmpServer } from "./rtmp_server.ts";
@@ -129,9 +135,11 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const metrics = deps.metrics ?? new MetricsRegistry();
   const hub = new StreamHub(log, metrics);
   const chosen = deps.auth ?? createAuthorizer(config, log);
-  const auth = deps.registry && !config.ORIGIN_STANDBY
-    ? refuseWhenLiveElsewhere(chosen, deps.registry, id)
-    : chosen;
+  const auth = refuseRenditionNames(
+    deps.registry && !config.ORIGIN_STANDBY
+      ? refuseWhenLiveElsewhere(chosen, deps.registry, id)
+      : chosen,
+  );
   hub.on((e) => {
     const info = e.stream.info;
     if (e.type === "publish.start") {
