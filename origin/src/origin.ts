@@ -23,6 +23,7 @@ import { HlsPackager } from "./hls_packager.ts";
 import { LlPackager } from "./ll_packager.ts";
 import { llHlsRoutes } from "./ll_http.ts";
 import { createOriginApp } from "./http.ts";
+import { originMasterPlaylist } from "./master.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { budgetOf, openFileLimit, shareOfDescriptors } from "@cascade/common/conn_budget";
@@ -264,6 +265,8 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     playlistMaxAgeSeconds: Math.floor((Math.ceil(config.HLS_SEGMENT_SECONDS) + 1) / 2),
     metrics,
     livePlaylist: (name) => packager.livePlaylist(name),
+    masterPlaylist: (name) =>
+      originMasterPlaylist(hub, name, (n) => packager.livePlaylist(n) !== undefined),
     ...(llPackager
       ? {
         llHls: llHlsRoutes({
