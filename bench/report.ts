@@ -12,6 +12,7 @@ import { percentile, summarize, type Summary } from "./latency.ts";
 import type { MachineInfo } from "./proc.ts";
 import type { StampedeRound, StampedeServer } from "./stampede.ts";
 import { bestRun, type ThroughputRun } from "./edge_throughput.ts";
+import type { TranscodeRun } from "./transcode.ts";
 
 export interface Results {
   startedAt: string;
@@ -42,6 +43,8 @@ export interface Results {
   stampede: StampedeRound[] | undefined;
   allInOne: AllInOneRun | undefined;
   playerLatency: PlayerLatency[] | undefined;
+  /** The baseline without renditions, then one rung at a time. */
+  transcode?: TranscodeRun[] | undefined;
   table: Row[];
   /** Scenarios that were skipped or failed, and why. */
   errors: string[];
@@ -487,7 +490,24 @@ export function tableRows(r: Results): Row[] {
     ...(r.idle ? idleRows(r.idle) : []),
     ...(r.allInOne ? allInOneRows(r.allInOne) : []),
     ...(r.playerLatency ? latencyRows(r.playerLatency) : []),
+    ...(r.transcode ? transcodeRows(r.transcode) : []),
   ];
+}
+
+function transcodeRows(runs: TranscodeRun[]): Row[] {
+  const s10 = "10 transcoder, one rung of the 720p clip";
+  const base = runs.find((x) => x.rung === "none");
+  return runs.filter((x) => x.rung !== "none").map((x) => ({
+    scenario: s10,
+    metric: `${x.rung}: ffmpeg, % of a core (origin's own added)`,
+    cascade: `${fixed(x.ffmpegCpuPercent ?? NaN, 1)} %` +
+      (base ? ` (+${fixed(x.originCpuPercent - base.originCpuPercent, 2)} %)` : "") +
+      (x.restarts > 0 ? `; ${x.restarts} restart(s)` : ""),
+    peer: "",
+    ratio: "",
+    target: "",
+    met: "",
+  }));
 }
 
 const SETUP_LABELS: Record<LatencySetup, string> = {
@@ -630,6 +650,15 @@ function legend(r: Results): string[] {
         `${a.seconds} s from the moment every playlist answers; level = mean of the samples ` +
         `after the first ${fixed(a.settleSeconds, 0)} s, slope = least-squares line through ` +
         "them.",
+    );
+  }
+  if (r.transcode) {
+    lines.push(
+      "10: the origin node in the bench process (PUBLISH_AUTH=open, RECORD=none, " +
+        "TRANSCODE_PROFILE one rung, libx264 veryfast zerolatency, audio copied), one ffmpeg " +
+        "-re -stream_loop -1 -c copy publisher of the clip; CPU of the rung's ffmpeg child " +
+        "from /proc over the window; in brackets what the bench process used beyond the " +
+        "baseline run without renditions.",
     );
   }
   if (r.playerLatency) {
