@@ -156,6 +156,11 @@ Deno.test("transcoder: without ffmpeg the source is untouched and the transcoder
   );
   const master = await masterWith(origin, "alpha", 1);
   assert.deepEqual(master, ["index.m3u8"]);
+  for (const name of ["beta", "alpha_480p"]) {
+    const res = await fetch(`${origin.httpUrl}/live/${name}/master.m3u8`);
+    assert.equal(res.status, 404, `${name}: not a live source`);
+    await res.body?.cancel();
+  }
   assert.equal(origin.hub.get("alpha_480p"), undefined);
 });
 

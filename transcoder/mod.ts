@@ -137,7 +137,11 @@ export class Transcoder {
   }
 }
 
-export function startTranscoder(config: TranscoderConfig, deps: TranscoderDeps) {
+/** `Transcoder.start`, for composition roots. */
+export function startTranscoder(
+  config: TranscoderConfig,
+  deps: TranscoderDeps,
+): Promise<Transcoder> {
   return Transcoder.start(config, deps);
 }
 
