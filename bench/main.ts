@@ -7,8 +7,9 @@
  * throughput against nginx `proxy_cache` (`edge_throughput.ts`, which runs
  * `edge/bench/edge_bench.ts`), and a cold-segment stampede against nginx `proxy_cache_lock`
  * (`stampede.ts`); and the all-in-one's memory under 8 publishers and 40 viewers
- * (`all_in_one.ts`); and the CPU thumbnails cost per stream (`thumbnails.ts`: N publishers on the
- * shipped origin, thumbnails off then on). Prints a table with the targets beside the figures and writes
+ * (`all_in_one.ts`); the CPU thumbnails cost per stream (`thumbnails.ts`: N publishers on the
+ * shipped origin, thumbnails off, unwatched, watched); the transcoder's CPU per rendition of the
+ * 720p clip (`transcode.ts`). Prints a table with the targets beside the figures and writes
  * `bench/results/latest.json` (every round, the machine, the tools) and
  * `bench/results/latest.md` (the table for the README). The soak (`soak.ts`: 100 publishers,
  * two origins, two edges, 2,000 viewers for 10 minutes) runs only when `--only` names it and
@@ -36,6 +37,7 @@ import { runSoak } from "./soak.ts";
 import { renderSoakMarkdown, renderSoakText, type SoakResults } from "./soak_report.ts";
 import { runStampedes } from "./stampede.ts";
 import { runThumbnailBench } from "./thumbnails.ts";
+import { runTranscode } from "./transcode.ts";
 import { RTMP_MODULE } from "../nginx/render.ts";
 import { exists, onPath } from "../tools/sys.ts";
 import { REDIS_SERVER } from "../tests/helpers/redis.ts";
@@ -49,6 +51,7 @@ const SCENARIOS = [
   "allinone",
   "latency",
   "thumbnails",
+  "transcode",
   "soak",
 ] as const;
 type Scenario = typeof SCENARIOS[number];
@@ -58,7 +61,7 @@ const DEFAULT_SCENARIOS = SCENARIOS.filter((s) => s !== "soak");
 const USAGE =
   `Usage: deno task bench [--quick] [--streams N] [--streams-high N] [--seconds S] [--rounds R]
                         [--probes P] [--viewers V] [--edge-seconds S] [--aio-seconds S]
-                        [--latency-seconds S] [--ll-viewers N]
+                        [--latency-seconds S] [--ll-viewers N] [--transcode-seconds S]
                         [--soak-minutes M] [--soak-publishers N] [--soak-viewers V]
                         [--only ${SCENARIOS.join(",")}]
                         [--origin-flags "DENO RUN FLAGS"]`;
@@ -109,6 +112,7 @@ function parseOptions(args: string[]) {
         "aio-seconds": { type: "string" },
         "latency-seconds": { type: "string" },
         "ll-viewers": { type: "string" },
+        "transcode-seconds": { type: "string" },
         "soak-minutes": { type: "string" },
         "soak-publishers": { type: "string" },
         "soak-viewers": { type: "string" },
@@ -146,6 +150,7 @@ function parseOptions(args: string[]) {
     aioSeconds: positiveInt("aio-seconds", parsed["aio-seconds"], quick ? 40 : 240),
     latencySeconds: positiveInt("latency-seconds", parsed["latency-seconds"], quick ? 10 : 30),
     llViewers: positiveInt("ll-viewers", parsed["ll-viewers"], quick ? 100 : 500),
+    transcodeSeconds: positiveInt("transcode-seconds", parsed["transcode-seconds"], quick ? 8 : 30),
     soakMinutes: positiveInt("soak-minutes", parsed["soak-minutes"], quick ? 1 : 10),
     soakPublishers: positiveInt("soak-publishers", parsed["soak-publishers"], 100),
     soakViewers: positiveInt("soak-viewers", parsed["soak-viewers"], 2000),
@@ -254,6 +259,7 @@ async function main(): Promise<void> {
     allInOne: undefined,
     playerLatency: undefined,
     thumbnails: undefined,
+    transcode: undefined,
     table: [],
     errors: [],
   };
@@ -451,6 +457,28 @@ async function main(): Promise<void> {
         );
       } catch (err) {
         errors.push(`thumbnails failed: ${(err as Error).message}`);
+        progress(errors.at(-1)!);
+      } finally {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
+  if (o.scenarios.has("transcode")) {
+    if (machine.ffmpeg === null) {
+      errors.push("transcode skipped: needs ffmpeg");
+    } else {
+      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+      try {
+        const clip = await prepareClip(dir);
+        results.clip = clip.info;
+        progress(`transcode: one rung at a time of the ${CLIP.size} clip, ${o.transcodeSeconds} s`);
+        results.transcode = await runTranscode({ clip: clip.path, seconds: o.transcodeSeconds });
+        for (const run of results.transcode) {
+          progress(`transcode ${run.rung}: ${JSON.stringify(run)}`);
+        }
+      } catch (err) {
+        errors.push(`transcode failed: ${(err as Error).message}`);
         progress(errors.at(-1)!);
       } finally {
         await Deno.remove(dir, { recursive: true }).catch(() => {});

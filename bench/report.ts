@@ -13,6 +13,7 @@ import type { MachineInfo } from "./proc.ts";
 import type { StampedeRound, StampedeServer } from "./stampede.ts";
 import type { ThumbnailBench, ThumbnailRun } from "./thumbnails.ts";
 import { bestRun, type ThroughputRun } from "./edge_throughput.ts";
+import type { TranscodeRun } from "./transcode.ts";
 
 export interface Results {
   startedAt: string;
@@ -45,6 +46,8 @@ export interface Results {
   playerLatency: PlayerLatency[] | undefined;
   /** CPU of the shipped origin with thumbnails off and on. */
   thumbnails?: ThumbnailBench | undefined;
+  /** The baseline without renditions, then one rung at a time. */
+  transcode?: TranscodeRun[] | undefined;
   table: Row[];
   /** Scenarios that were skipped or failed, and why. */
   errors: string[];
@@ -491,6 +494,7 @@ export function tableRows(r: Results): Row[] {
     ...(r.allInOne ? allInOneRows(r.allInOne) : []),
     ...(r.playerLatency ? latencyRows(r.playerLatency) : []),
     ...(r.thumbnails ? thumbnailRows(r.thumbnails) : []),
+    ...(r.transcode ? transcodeRows(r.transcode) : []),
   ];
 }
 
@@ -512,10 +516,26 @@ function thumbnailRows(t: ThumbnailBench): Row[] {
         t.cpuPercentPerStream,
         t.on,
       ),
-      scenario: `10 ${t.on.streams} publishers, thumbnails`,
+      scenario: `11 ${t.on.streams} publishers, thumbnails`,
     },
     row("CPU per stream, nobody asking (on − off)", t.cpuPercentPerStreamUnwatched, t.unwatched),
   ];
+}
+
+function transcodeRows(runs: TranscodeRun[]): Row[] {
+  const s10 = "10 transcoder, one rung of the 720p clip";
+  const base = runs.find((x) => x.rung === "none");
+  return runs.filter((x) => x.rung !== "none").map((x) => ({
+    scenario: s10,
+    metric: `${x.rung}: ffmpeg, % of a core (origin's own added)`,
+    cascade: `${fixed(x.ffmpegCpuPercent ?? NaN, 1)} %` +
+      (base ? ` (+${fixed(x.originCpuPercent - base.originCpuPercent, 2)} %)` : "") +
+      (x.restarts > 0 ? `; ${x.restarts} restart(s)` : ""),
+    peer: "",
+    ratio: "",
+    target: "",
+    met: "",
+  }));
 }
 
 const SETUP_LABELS: Record<LatencySetup, string> = {
@@ -658,6 +678,15 @@ function legend(r: Results): string[] {
         `${a.seconds} s from the moment every playlist answers; level = mean of the samples ` +
         `after the first ${fixed(a.settleSeconds, 0)} s, slope = least-squares line through ` +
         "them.",
+    );
+  }
+  if (r.transcode) {
+    lines.push(
+      "10: the origin node in the bench process (PUBLISH_AUTH=open, RECORD=none, " +
+        "TRANSCODE_PROFILE one rung, libx264 veryfast zerolatency, audio copied), one ffmpeg " +
+        "-re -stream_loop -1 -c copy publisher of the clip; CPU of the rung's ffmpeg child " +
+        "from /proc over the window; in brackets what the bench process used beyond the " +
+        "baseline run without renditions.",
     );
   }
   if (r.playerLatency) {

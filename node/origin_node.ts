@@ -1,12 +1,15 @@
 /**
- * The origin as operators run it, composed from its services: the origin role,
- * recording and thumbnails beside its packager on the same hub, and the broadcast page on its HTTP port. `origin/main.ts`, the all-in-one node, the
- * benchmark and the tests start origins through here, so they all run the same assembly.
+ * The origin as operators run it, composed from its services: the origin role, recording,
+ * thumbnails and the transcoder beside its packager on the same hub, and the broadcast page on
+ * its HTTP port. `origin/main.ts`, the all-in-one node, the benchmark and the tests start
+ * origins through here, so they all run the same assembly.
  */
 import { loadConfig } from "@cascade/common/config";
 import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/config";
 import { type RecordingService, startRecording } from "@cascade/recording";
 import { type ThumbnailConfig, thumbnailConfigSchema, Thumbnails } from "@cascade/thumbnails";
+import { startTranscoder, type Transcoder } from "@cascade/transcoder";
+import { type TranscoderConfig, transcoderConfigSchema } from "@cascade/transcoder/config";
 import { BROADCAST_PATH, broadcastRoutes } from "../web/routes.ts";
 import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
 import {
@@ -20,6 +23,7 @@ export interface OriginNodeConfig {
   origin: OriginConfig;
   recording: RecordingConfig;
   thumbnails: ThumbnailConfig;
+  transcoder: TranscoderConfig;
 }
 
 /** Both configs from one environment; throws `ConfigError` naming the first bad variable. */
@@ -30,12 +34,15 @@ export function loadOriginNodeConfig(
     origin: loadConfig(originConfigSchema, env),
     recording: loadConfig(recordingConfigSchema, env),
     thumbnails: loadConfig(thumbnailConfigSchema, env),
+    transcoder: loadConfig(transcoderConfigSchema, env),
   };
 }
 
 export interface OriginNode extends Origin {
   /** Recorder, retention, archive, and `list(name)` for the recordings API. */
   readonly recording: RecordingService;
+  /** Renditions of the broadcasts (`TRANSCODE_PROFILE`); `available` false without ffmpeg. */
+  readonly transcoder: Transcoder;
 }
 
 /** Recording on the origin's hub, its files served under `/recordings`. */
@@ -70,6 +77,23 @@ function thumbnailExtension(config: ThumbnailConfig): OriginExtensionFactory {
   };
 }
 
+/** The adaptive-bitrate ladder: renditions of each broadcast on the same hub. */
+function transcoderExtension(
+  config: TranscoderConfig,
+  onStart: (t: Transcoder) => void,
+): OriginExtensionFactory {
+  return async (ctx) => {
+    const transcoder = await startTranscoder(config, {
+      hub: ctx.hub,
+      log: ctx.log,
+      metrics: ctx.metrics,
+      registry: ctx.registry,
+    });
+    onStart(transcoder);
+    return { close: () => transcoder.close() };
+  };
+}
+
 /** `/broadcast`, the page that publishes to this origin's ingest WebSocket from a browser. */
 const broadcastExtension: OriginExtensionFactory = (ctx) =>
   Promise.resolve({
@@ -77,17 +101,19 @@ const broadcastExtension: OriginExtensionFactory = (ctx) =>
     close: () => Promise.resolve(),
   });
 
-/** Starts the origin with recording, thumbnails and the broadcast page. */
+/** Starts the origin with recording, the transcoder, thumbnails and the broadcast page. */
 export async function startOriginNode(
   config: OriginNodeConfig,
   deps: Omit<OriginDeps, "extensions"> = {},
 ): Promise<OriginNode> {
   let recording: RecordingService | undefined;
+  let transcoder: Transcoder | undefined;
   const extensions = [
     recordingExtension(config.recording, (r) => recording = r),
+    transcoderExtension(config.transcoder, (t) => transcoder = t),
     broadcastExtension,
     thumbnailExtension(config.thumbnails),
   ];
   const origin = await startOrigin(config.origin, { ...deps, extensions });
-  return Object.assign(origin, { recording: recording! });
+  return Object.assign(origin, { recording: recording!, transcoder: transcoder! });
 }

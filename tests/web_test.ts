@@ -17,6 +17,7 @@ import type { Page } from "./helpers/playwright.ts";
 import { loadConfig } from "@cascade/common/config";
 import { log } from "@cascade/common/log";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import { signPlaybackToken } from "@cascade/common/playback_token";
 import { MemoryRegistry } from "@cascade/registry/memory";
 import { apiConfigSchema } from "../api/src/config.ts";
 import { createApiAuthorizerFor } from "../api/src/publish.ts";
@@ -45,9 +46,10 @@ interface WebStack extends AsyncDisposable {
 
 /**
  * Everything the all-in-one node serves, on one random port, over an in-process origin;
- * with `signingKey`, playback is signed as `PLAYBACK_SIGNING_KEY` makes it.
+ * with `signingKey`, playback is signed as `PLAYBACK_SIGNING_KEY` makes it; `transcode` is
+ * `alpha`'s own transcode profile.
  */
-async function startWebStack(signingKey?: string): Promise<WebStack> {
+async function startWebStack(signingKey?: string, transcode?: string): Promise<WebStack> {
   const registry = new MemoryRegistry({ log });
   // `alpha` is an API-managed stream whose key the test knows.
   await registry.putStreamConfig({
@@ -56,6 +58,7 @@ async function startWebStack(signingKey?: string): Promise<WebStack> {
     createdAt: Date.now(),
     disabled: false,
     record: false,
+    ...(transcode !== undefined ? { transcode } : {}),
   });
   const origin = await startTestOrigin({ HLS_LL: "true" }, {
     registry,
@@ -447,5 +450,29 @@ Deno.test({
   await page.waitForURL(/\/watch\/alpha\?token=\d+\.[A-Za-z0-9_-]{43}$/);
   await waitForPlayback(page, 2, { what: "signed playback", timeoutMs: 20_000 });
   assert.equal(await page.isVisible("#error"), false);
+  assert.deepEqual(browser.pageErrors, []);
+});
+
+Deno.test({
+  name: "watch page plays the master playlist of a stream with renditions and shows the rung",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  // TRANSCODE_PROFILE is unset (none): the rendition comes from alpha's own stream config.
+  await using stack = await startWebStack(SIGNING_KEY, "240p");
+  await using _ff = publish(stack.origin.rtmpUrl(ALPHA_KEY), { size: "640x360" });
+  await using browser = await openBrowser();
+  const { page } = browser;
+  await stack.live("alpha_240p");
+  const token = await signPlaybackToken(SIGNING_KEY, "alpha", Math.floor(Date.now() / 1000) + 600);
+  await page.goto(`${stack.url}/watch/alpha?token=${token}`);
+  await waitForPlayback(page, 2, { what: "playback", timeoutMs: 30_000 });
+  assert.equal(await page.getAttribute("#watch", "data-protocol"), "abr");
+  const level = await waitFor("the rung shown beside the latency", async () => {
+    const text = await page.textContent("#level");
+    return (await page.isVisible("#level")) && text ? text : undefined;
+  });
+  assert.match(level, /^(360|240)p · \d+\.\d Mb\/s$/);
+  assert.ok(await page.getAttribute("#latency", "data-seconds") !== null, "latency shown too");
   assert.deepEqual(browser.pageErrors, []);
 });

@@ -5,10 +5,12 @@
  * edges verify. The origin's own manifest is handed out only when no edge is alive. Each
  * `hls` URL has an `llhls` twin naming the Low-Latency playlist (`ll.m3u8`) in the same
  * place with the same token — the token binds the stream name, not a file — or null when
- * the stream's origin serves no LL playlist (`StreamRecord.ll`).
+ * the stream's origin serves no LL playlist (`StreamRecord.ll`). A stream with live renditions
+ * (`{name}_{rung}`, docs/architecture.md "Adaptive bitrate") also gets `master`, its
+ * multivariant playlist in the same place with the same token (which plays the renditions too).
  */
 import { signPlaybackToken } from "@cascade/common/playback_token";
-import { LIVE_PLAYLIST, LL_PLAYLIST } from "@cascade/media/hls/layout";
+import { LIVE_PLAYLIST, LL_PLAYLIST, MASTER_PLAYLIST } from "@cascade/media/hls/layout";
 import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
 import { rankEdges } from "@cascade/registry/edge_selection";
 
@@ -29,6 +31,8 @@ export interface PlaybackPlan {
   hls: string;
   /** The LL-HLS playlist beside `hls`; null when the stream offers none. */
   llhls: string | null;
+  /** The multivariant playlist beside `hls`; null when the stream has no renditions. */
+  master: string | null;
   edges: { id: string; region: string; hls: string; llhls: string | null }[];
   /** Token expiry in epoch milliseconds; null when unsigned. */
   expiresAt: number | null;
@@ -49,13 +53,15 @@ export class PlaybackPlanner {
   /**
    * Plans playback of `stream` for a viewer in `region` over the live `edges`, with a token
    * valid for `ttlSeconds` (default `tokenTtlSeconds`) when signing. Who may receive a
-   * signed plan is the caller's decision (`playback_access.ts`).
+   * signed plan is the caller's decision (`playback_access.ts`). `renditions`: the stream
+   * has live renditions, so `master` is given.
    */
   async plan(
     stream: StreamRecord,
     edges: readonly NodeRecord[],
     region: string | undefined,
     ttlSeconds: number = this.#opts.tokenTtlSeconds,
+    renditions = false,
   ): Promise<PlaybackPlan> {
     let query = "";
     let expiresAt: number | null = null;
@@ -76,11 +82,20 @@ export class PlaybackPlanner {
       llhls: ll ? manifestUrl(edge.url, stream.name, LL_PLAYLIST) + query : null,
     }));
     const first = choices[0];
+    const master = (base: string) =>
+      renditions ? manifestUrl(base, stream.name, MASTER_PLAYLIST) + query : null;
     if (first !== undefined) {
-      return { hls: first.hls, llhls: first.llhls, edges: choices, expiresAt };
+      return {
+        hls: first.hls,
+        llhls: first.llhls,
+        master: master(ranked[0]!.url),
+        edges: choices,
+        expiresAt,
+      };
     }
     return {
       hls: withQuery(stream.manifest, query),
+      master: master(stream.originUrl),
       llhls: ll ? manifestUrl(stream.originUrl, stream.name, LL_PLAYLIST) + query : null,
       edges: choices,
       expiresAt,

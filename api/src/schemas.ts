@@ -6,6 +6,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { STREAM_NAME_RE } from "@cascade/common/config";
+import { isRendition, PROFILE_RE } from "@cascade/common/renditions";
 import { MAX_KEY_LENGTH } from "./publish.ts";
 import { REGION_RE } from "./regions.ts";
 
@@ -31,11 +32,21 @@ export const NameParams = z.object({
   name: StreamName.openapi({ param: { name: "name", in: "path" } }),
 });
 
+/** A stream's own transcode profile (docs/architecture.md, "Adaptive bitrate"). */
+const TranscodeProfile = z.string().regex(PROFILE_RE).openapi({
+  description: "Renditions made of this stream: `none`, or rungs such as `480p,240p` " +
+    "(1080p, 720p, 480p, 360p, 240p, 144p); unset or null: the origin's TRANSCODE_PROFILE",
+  example: "480p,240p",
+});
+
 export const CreateStreamBody = z.strictObject({
-  name: StreamName,
+  name: StreamName.refine((n) => !isRendition(n), {
+    message: "names ending in a rendition suffix such as _480p are reserved for renditions",
+  }),
   record: z.boolean().default(false).openapi({
     description: "Whether origins keep a recording",
   }),
+  transcode: TranscodeProfile.optional(),
 }).openapi("CreateStream");
 
 export const UpdateStreamBody = z.strictObject({
@@ -43,9 +54,13 @@ export const UpdateStreamBody = z.strictObject({
     description: "A disabled stream is refused at publish; disabling a live one kicks it",
   }),
   record: z.boolean().optional(),
-}).refine((b) => b.disabled !== undefined || b.record !== undefined, {
-  message: "give at least one of disabled, record",
-}).openapi("UpdateStream");
+  transcode: TranscodeProfile.nullable().optional().openapi({
+    description: "Applies from the next publish; null returns to TRANSCODE_PROFILE",
+  }),
+}).refine(
+  (b) => b.disabled !== undefined || b.record !== undefined || b.transcode !== undefined,
+  { message: "give at least one of disabled, record, transcode" },
+).openapi("UpdateStream");
 
 export const StreamKeyGrant = z.object({
   name: StreamName,
@@ -107,6 +122,9 @@ export const Stream = z.object({
   createdAt: Timestamp,
   disabled: z.boolean(),
   record: z.boolean(),
+  transcode: z.string().nullable().openapi({
+    description: "The stream's own transcode profile; null: the origin's TRANSCODE_PROFILE",
+  }),
   live: z.boolean(),
   originId: z.string().nullable().openapi({ description: "Origin serving it, when live" }),
   startedAt: Timestamp.nullable(),
@@ -212,6 +230,12 @@ export const Playback = z.object({
     example: "http://edge1.example.com:8000/live/cam1/index.m3u8",
   }),
   llhls: LlHlsUrl,
+  master: z.string().nullable().openapi({
+    description: "Multivariant playlist (`master.m3u8`: the source first, then each live " +
+      "rendition such as `{name}_480p`) beside `hls`, with the same token; null when the " +
+      "stream has no live renditions",
+    example: "http://edge1.example.com:8000/live/cam1/master.m3u8",
+  }),
   edges: z.array(EdgeChoice).openapi({
     description: "Alternatives in order of preference, the chosen edge first",
   }),

@@ -131,6 +131,7 @@ export const publicCases: ApiCase[] = [
         region: null,
         hls: record.manifest,
         llhls: null,
+        master: null,
         edges: [],
         expiresAt: null,
       });
@@ -212,6 +213,24 @@ export const publicCases: ApiCase[] = [
         chosen.set(name, first.edges[0].id);
       }
       assert.ok(new Set(chosen.values()).size >= 3, "streams should spread over the edges");
+    },
+  ],
+
+  [
+    "master: the multivariant playlist beside hls, only while a rendition is live",
+    async (h) => {
+      await h.live("cam1", "o1");
+      const plain = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(plain.master, null);
+      await h.live("cam1_240p", "o1");
+      await h.node("edge", "e1", { region: "eu" });
+      const abr = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(abr.hls, "http://e1.test:8000/live/cam1/index.m3u8");
+      assert.equal(abr.master, "http://e1.test:8000/live/cam1/master.m3u8");
+      const rendition = await (await h.call("/api/v1/streams/cam1_240p/playback", {
+        token: null,
+      })).json();
+      assert.equal(rendition.master, null, "a rendition has no renditions");
     },
   ],
 

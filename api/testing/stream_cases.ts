@@ -227,6 +227,7 @@ export const streamCases: ApiCase[] = [
           createdAt: new Date(h.clock).toISOString(),
           disabled: false,
           record: true,
+          transcode: null,
           live: false,
           originId: null,
           startedAt: null,
@@ -239,6 +240,7 @@ export const streamCases: ApiCase[] = [
           createdAt: new Date(h.clock - 1000).toISOString(),
           disabled: false,
           record: false,
+          transcode: null,
           live: true,
           originId: "o7",
           startedAt: new Date(h.clock - 1000 - 60_000).toISOString(),
@@ -270,6 +272,7 @@ export const streamCases: ApiCase[] = [
       createdAt: undefined,
       disabled: false,
       record: false,
+      transcode: null,
       live: false,
       originId: null,
       startedAt: null,
@@ -351,6 +354,31 @@ export const streamCases: ApiCase[] = [
       assert.equal(enable.status, 200);
       assert.deepEqual(await (await h.hook(key)).json(), { name: "cam1", record: true });
       assert.equal(events.filter(kickOf("cam1")).length, 1, "enabling must not kick");
+    },
+  ],
+
+  [
+    "transcode: a stream's own profile is set at creation, changed, reset and validated",
+    async (h) => {
+      const created = await h.call("/api/v1/streams", {
+        method: "POST",
+        json: { name: "cam1", transcode: "480p,240p" },
+      });
+      assert.equal(created.status, 201);
+      await created.body?.cancel();
+      assert.equal((await h.registry.getStreamConfig("cam1"))?.transcode, "480p,240p");
+      const patch = (transcode: unknown) =>
+        h.call("/api/v1/streams/cam1", { method: "PATCH", json: { transcode } });
+      const none = await patch("none");
+      assert.equal((await none.json()).transcode, "none");
+      const reset = await patch(null);
+      assert.equal((await reset.json()).transcode, null);
+      assert.equal((await h.registry.getStreamConfig("cam1"))?.transcode, undefined);
+      await expectError(await patch("500p"), 400);
+      await expectError(
+        await h.call("/api/v1/streams", { method: "POST", json: { name: "cam_480p" } }),
+        400,
+      );
     },
   ],
 

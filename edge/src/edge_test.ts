@@ -680,6 +680,31 @@ Deno.test("signed playback: 403 without, with a forged or an expired token; 200 
   await denied.body?.cancel();
 });
 
+Deno.test("master.m3u8 passes through with signed variant URIs; a stream's token plays its renditions", async () => {
+  await using s = await setup({ signingKey: KEY });
+  const master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nindex.m3u8\n" +
+    "#EXT-X-STREAM-INF:BANDWIDTH=1\n../cam_480p/index.m3u8\n";
+  s.origin.files.set("/live/cam/master.m3u8", { body: new TextEncoder().encode(master) });
+  s.origin.files.set("/live/cam_480p/index.m3u8", { body: fakePlaylist(10) });
+  await s.claim("cam");
+  await s.claim("cam_480p");
+  await s.claim("other_480p");
+  const now = Math.floor(s.clock.now / 1000);
+  const token = await signPlaybackToken(KEY, "cam", now + 60);
+  const res = await s.get(`/live/cam/master.m3u8?token=${token}`);
+  assert.equal(res.status, 200);
+  assert.deepEqual(
+    (await res.text()).split("\n").filter((l) => l !== "" && !l.startsWith("#")),
+    [`index.m3u8?token=${token}`, `../cam_480p/index.m3u8?token=${token}`],
+  );
+  const rendition = await s.get(`/live/cam_480p/index.m3u8?token=${token}`);
+  assert.equal(rendition.status, 200);
+  await rendition.body?.cancel();
+  const other = await s.get(`/live/other_480p/index.m3u8?token=${token}`);
+  assert.equal(other.status, 403);
+  await other.body?.cancel();
+});
+
 Deno.test("URLs over 2 KiB get 414 and request headers over 16 KiB get 431", async () => {
   await using s = await setup();
   const long = await s.get(`/live/cam/index.m3u8?pad=${"a".repeat(2100)}`);

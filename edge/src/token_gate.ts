@@ -3,10 +3,12 @@
  * a `?token=` the API signed for that stream and that has not expired, or it is refused with
  * 403 before the registry or an origin is asked anything. Verified tokens are remembered
  * until they expire (a bounded memo, cleared when full), so steady viewers cost no HMAC per
- * request. Without a key the gate lets everything through.
+ * request. A token for a stream also plays its renditions (`{name}_{rung}`, reached from the
+ * master playlist). Without a key the gate lets everything through.
  */
 import { HttpError } from "@cascade/common/http_errors";
 import { verifyPlaybackToken } from "@cascade/common/playback_token";
+import { sourceOf } from "@cascade/common/renditions";
 import type { MediaTarget } from "./paths.ts";
 
 /** Verified tokens remembered, so steady viewers cost no HMAC per request. */
@@ -45,7 +47,12 @@ export class TokenGate {
     const memoKey = `${target.name} ${token}`;
     const expires = this.#verified.get(memoKey);
     if (expires !== undefined && expires * 1000 + 999 >= now) return;
-    const check = await verifyPlaybackToken(key, target.name, token, now);
+    // A token for a stream also plays its renditions: the master playlist sends players there.
+    const source = sourceOf(target.name)?.source;
+    let check = await verifyPlaybackToken(key, target.name, token, now);
+    if (!check.valid && check.reason === "signature" && source !== undefined) {
+      check = await verifyPlaybackToken(key, source, token, now);
+    }
     if (!check.valid) {
       if (check.reason === "expired") {
         throw new HttpError(

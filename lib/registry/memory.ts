@@ -373,6 +373,7 @@ function normalizeConfig(cfg: StreamConfig): StreamConfig {
     createdAt: cfg.createdAt,
     disabled: cfg.disabled,
     record: cfg.record,
+    ...(cfg.transcode !== undefined ? { transcode: cfg.transcode } : {}),
   };
 }
 

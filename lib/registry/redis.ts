@@ -284,6 +284,7 @@ export class RedisRegistry implements Registry {
         cfg.record ? "1" : "0",
         onlyIfAbsent ? "1" : "0",
         this.#keys.key(""),
+        cfg.transcode ?? "",
       ])
     );
     if (result === "ok" || result === "exists" || result === "key-in-use") return result;

@@ -40,5 +40,6 @@ export function toConfig(name: string, hash: Record<string, string> | null): Str
     createdAt: Number(hash.createdAt ?? 0),
     disabled: hash.disabled === "1",
     record: hash.record === "1",
+    ...(hash.transcode !== undefined ? { transcode: hash.transcode } : {}),
   };
 }

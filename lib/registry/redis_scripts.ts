@@ -138,7 +138,8 @@ return 1
 
 /**
  * KEYS[1] streamcfg key, KEYS[2] key lookup for the new hash. ARGV: name, keyHash,
- * createdAt, disabled, record, onlyIfAbsent ("1"), prefix of key lookups. The old
+ * createdAt, disabled, record, onlyIfAbsent ("1"), prefix of key lookups, transcode profile
+ * ("" → unset). The old
  * lookup's key is derived here because it is only known once the hash is read; that is
  * fine on a single Redis, which is what Cascade uses.
  * Returns "ok", "exists" or "key-in-use".
@@ -159,6 +160,11 @@ if old and old ~= ARGV[2] then
   end
 end
 redis.call('HSET', KEYS[1], 'keyHash', ARGV[2], 'createdAt', ARGV[3], 'disabled', ARGV[4], 'record', ARGV[5])
+if ARGV[8] == '' then
+  redis.call('HDEL', KEYS[1], 'transcode')
+else
+  redis.call('HSET', KEYS[1], 'transcode', ARGV[8])
+end
 redis.call('SET', KEYS[2], ARGV[1])
 return 'ok'
 `);

@@ -126,6 +126,11 @@ export interface StreamConfig {
   disabled: boolean;
   /** Whether the origin should keep a recording. */
   record: boolean;
+  /**
+   * The stream's own transcode profile (`none` or rungs such as `480p,240p`); absent: the
+   * origin's `TRANSCODE_PROFILE`.
+   */
+  transcode?: string;
 }
 
 export type RegistryEvent =

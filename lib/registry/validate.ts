@@ -4,6 +4,7 @@
  * older or hostile writer put in the store is checked again by whoever acts on it (the edge
  * fetches from `originUrl`), so a `file://` or credential-bearing URL is never followed.
  */
+import { PROFILE_RE } from "@cascade/common/renditions";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import {
   MAX_STANDBY_NAMES,
@@ -147,5 +148,8 @@ export function checkConfig(cfg: StreamConfig): void {
   checkKeyHash(cfg.keyHash);
   if (!Number.isFinite(cfg.createdAt)) {
     throw new TypeError(`Invalid createdAt: ${cfg.createdAt}`);
+  }
+  if (cfg.transcode !== undefined && !PROFILE_RE.test(cfg.transcode)) {
+    throw new TypeError(`Invalid transcode profile: ${cfg.transcode}`);
   }
 }

@@ -5,6 +5,7 @@
  * hook, and never logged; callers log the resolved public name.
  */
 import { STREAM_NAME_RE } from "@cascade/common/config";
+import { reservedNameReason } from "@cascade/common/renditions";
 import { safeEqual } from "@cascade/common/secrets";
 import type {
   PublishAuthorizer,
@@ -103,4 +104,20 @@ export class ApiAuthorizer implements PublishAuthorizer {
       reason: res.status === 403 ? "Publish refused" : `Publish hook answered ${res.status}`,
     };
   }
+}
+
+/**
+ * Refuses a publish whose resolved name is reserved for a rendition (`x_480p`, see
+ * lib/common/renditions.ts): those names belong to the transcoder, whatever key is used.
+ */
+export function refuseRenditionNames(inner: PublishAuthorizer): PublishAuthorizer {
+  return {
+    mode: inner.mode,
+    async authorize(req) {
+      const decision = await inner.authorize(req);
+      if (!decision.ok) return decision;
+      const reason = reservedNameReason(decision.name);
+      return reason === undefined ? decision : { ok: false, reason };
+    },
+  };
 }

@@ -33,7 +33,7 @@ import {
 import type { CounterChild, MetricsRegistry } from "@cascade/common/metrics";
 import { createOpsApp } from "@cascade/common/ops";
 import { STREAM_NAME_RE } from "@cascade/common/config";
-import { LIVE_PLAYLIST } from "@cascade/media/hls/layout";
+import { LIVE_PLAYLIST, MASTER_PLAYLIST } from "@cascade/media/hls/layout";
 
 export interface OriginHttpDeps {
   /** The origin's node id, reported by `/healthz`. */
@@ -53,6 +53,8 @@ export interface OriginHttpDeps {
    * ops, ~450 µs of CPU here, against ~80 µs for an answer from memory).
    */
   livePlaylist?: (name: string) => MemoryPlaylist | undefined;
+  /** The multivariant playlist of `name` (`master.m3u8`), undefined when it is not live. */
+  masterPlaylist?: (name: string) => string | undefined;
   /** Low-Latency HLS routes (`ll.m3u8` and its fMP4 files), tried first (`ll_http.ts`). */
   llHls?: MiddlewareHandler;
   /**
@@ -84,6 +86,8 @@ interface MediaFile {
   ranges: boolean;
   /** The stream name, when the file is its live playlist. */
   live?: string;
+  /** The stream name, when the file is its multivariant playlist. */
+  master?: string;
 }
 
 /** Builds the origin's Hono app; see the module comment. */
@@ -127,7 +131,12 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
       : { contentType: PLAYLIST_CONTENT_TYPE, cacheControl: playlistCache, ranges: false };
     const path = resolve(root, name, file);
     if (!path.startsWith(rootPrefix)) throw badPathError();
-    return { path, ...media, ...(file === LIVE_PLAYLIST ? { live: name } : {}) };
+    return {
+      path,
+      ...media,
+      ...(file === LIVE_PLAYLIST ? { live: name } : {}),
+      ...(file === MASTER_PLAYLIST ? { master: name } : {}),
+    };
   };
 
   const app = new Hono();
@@ -179,6 +188,18 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
     const answered = deps.liveFile === undefined ? undefined : extensionFile(c, deps.liveFile);
     if (answered !== undefined) return answered;
     const media = locate(c.req.url);
+    if (media.master !== undefined && deps.masterPlaylist) {
+      const text = deps.masterPlaylist(media.master);
+      if (text === undefined) throw notFoundError();
+      const bytes = new TextEncoder().encode(text);
+      return new Response(c.req.method === "HEAD" ? null : bytes, {
+        headers: {
+          "Content-Type": media.contentType,
+          "Cache-Control": media.cacheControl,
+          "Content-Length": String(bytes.byteLength),
+        },
+      });
+    }
     const memory = media.live === undefined ? undefined : deps.livePlaylist?.(media.live);
     return memory === undefined ? serveMedia(c, media) : serveMemory(c, media, memory);
   });

@@ -9,7 +9,13 @@
 import { nodeId } from "@cascade/common/config";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
-import { ApiAuthorizer, OpenAuthorizer, parsePublishKeys, StaticAuthorizer } from "./auth.ts";
+import {
+  ApiAuthorizer,
+  OpenAuthorizer,
+  parsePublishKeys,
+  refuseRenditionNames,
+  StaticAuthorizer,
+} from "./auth.ts";
 import type { OriginConfig } from "./config.ts";
 import { StreamHub } from "@cascade/stream/hub";
 import { RtmpServer } from "./rtmp_server.ts";
@@ -17,6 +23,7 @@ import { HlsPackager } from "./hls_packager.ts";
 import { LlPackager } from "./ll_packager.ts";
 import { llHlsRoutes } from "./ll_http.ts";
 import { createOriginApp } from "./http.ts";
+import { originMasterPlaylist } from "./master.ts";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { processUsageSampler } from "@cascade/common/process_usage";
@@ -136,9 +143,11 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
   const metrics = deps.metrics ?? new MetricsRegistry();
   const hub = new StreamHub(log, metrics, config.RTMP_TAKEOVER_IDLE_SECONDS * 1000);
   const chosen = deps.auth ?? createAuthorizer(config, log);
-  const auth = deps.registry && !config.ORIGIN_STANDBY
-    ? refuseWhenLiveElsewhere(chosen, deps.registry, id)
-    : chosen;
+  const auth = refuseRenditionNames(
+    deps.registry && !config.ORIGIN_STANDBY
+      ? refuseWhenLiveElsewhere(chosen, deps.registry, id)
+      : chosen,
+  );
   hub.on((e) => {
     const info = e.stream.info;
     if (e.type === "publish.start") {
@@ -267,6 +276,8 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
       }
       return undefined;
     },
+    masterPlaylist: (name) =>
+      originMasterPlaylist(hub, name, (n) => packager.livePlaylist(n) !== undefined),
     ...(llPackager
       ? {
         llHls: llHlsRoutes({

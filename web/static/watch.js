@@ -7,7 +7,8 @@
  * hls.js plays wherever Media Source Extensions exist; native HLS (Safari) is the
  * fallback. Either plays the Low-Latency playlist when the edge serves one (hls.js with
  * `lowLatencyMode`), and the TS playlist otherwise or once LL has failed on this page
- * (`watch_source.js`). The latency shown is wall clock minus the
+ * (`watch_source.js`); a stream with renditions plays its multivariant playlist instead, hls.js
+ * choosing the rung, and the rung playing is shown beside the latency. The latency shown is wall clock minus the
  * `#EXT-X-PROGRAM-DATE-TIME` of the frame on screen (the ingest time the origin stamps), so
  * it includes the encoder's delay and any clock difference between viewer and origin. Only
  * root-relative URLs are used, so the page plays from whichever edge served it. Where
@@ -15,7 +16,13 @@
  * with a signed `?token=`, which is passed on to every media request; without one (or with
  * an expired one) the page says that a signed link is needed, as the edge's refusal tells it.
  */
-import { offersLowLatency, playlistUrls, probe, withToken } from "./watch_source.js";
+import {
+  offersLowLatency,
+  offersRenditions,
+  playlistUrls,
+  probe,
+  withToken,
+} from "./watch_source.js";
 
 /** Playlist polling period while offline. */
 const POLL_MS = 2000;
@@ -38,6 +45,7 @@ const video = /** @type {HTMLVideoElement} */ (byId("video"));
 const stateEl = byId("state");
 const latencyLabel = byId("latency-label");
 const latencyEl = /** @type {HTMLOutputElement} */ (byId("latency"));
+const levelEl = byId("level");
 const errorEl = byId("error");
 const overlay = byId("overlay");
 const overlayText = byId("overlay-text");
@@ -154,6 +162,19 @@ async function poll() {
   }
 }
 
+/**
+ * The rendition playing, beside the latency ("480p · 1.4 Mb/s"); hidden with one level.
+ * @param {{height?: number, bitrate?: number} | undefined} level
+ */
+function showLevel(level) {
+  const many = hls !== null && hls.levels.length > 1;
+  levelEl.hidden = !many || level === undefined;
+  if (level === undefined || !many) return;
+  const rate = level.bitrate ? ` · ${(level.bitrate / 1e6).toFixed(1)} Mb/s` : "";
+  levelEl.textContent = `${level.height ? `${level.height}p` : "auto"}${rate}`;
+  levelEl.dataset.height = String(level.height ?? "");
+}
+
 /** Drops the current player, if any. */
 function teardown() {
   session++;
@@ -168,6 +189,7 @@ function teardown() {
   }
   phase = "offline";
   lowLatency = false;
+  levelEl.hidden = true;
   delete root.dataset.engine;
 }
 
@@ -193,12 +215,14 @@ async function start() {
     );
     return;
   }
-  const ll = !lowLatencyFailed && await offersLowLatency(playlists.llhls);
+  // Renditions win over LL-HLS: a viewer whose link cannot carry the source still plays.
+  const abr = await offersRenditions(playlists.master);
+  const ll = !abr && !lowLatencyFailed && await offersLowLatency(playlists.llhls);
   if (id !== session) return;
   lowLatency = ll;
-  root.dataset.protocol = ll ? "llhls" : "hls";
+  root.dataset.protocol = abr ? "abr" : ll ? "llhls" : "hls";
   latencyLabel.textContent = ll ? "Latency (LL-HLS)" : "Latency";
-  const url = ll ? playlists.llhls : playlists.hls;
+  const url = abr ? playlists.master : ll ? playlists.llhls : playlists.hls;
   if (hlsJs) startHlsJs(Hls, id, url);
   else startNative(url);
 }
@@ -259,6 +283,9 @@ function startHlsJs(Hls, id, url) {
   });
   player.on(Hls.Events.ERROR, (/** @type {unknown} */ _event, /** @type {any} */ data) => {
     if (id === session) onHlsError(Hls, player, data);
+  });
+  player.on(Hls.Events.LEVEL_SWITCHED, (/** @type {unknown} */ _event, /** @type {any} */ data) => {
+    if (id === session) showLevel(player.levels[data.level]);
   });
   player.loadSource(url);
   player.attachMedia(video);

@@ -8,7 +8,9 @@
  * operator's backend, so it asks the edge that served it: liveness always comes from
  * `index.m3u8`, and `ll.m3u8` is played only when the edge answers it with a playlist. Both
  * URLs are root-relative and carry the page's `?token=`: a token binds the stream, not a
- * file, so one token plays either playlist.
+ * file, so one token plays either playlist. A stream with renditions (`TRANSCODE_PROFILE`)
+ * also has `master.m3u8`, the multivariant playlist, which the page plays when it lists more
+ * than the source (the token covers the renditions too).
  */
 
 /**
@@ -37,7 +39,11 @@ export function withToken(url, token) {
  */
 export function playlistUrls(name, token) {
   const base = `/live/${encodeURIComponent(name)}/`;
-  return { hls: withToken(`${base}index.m3u8`, token), llhls: withToken(`${base}ll.m3u8`, token) };
+  return {
+    hls: withToken(`${base}index.m3u8`, token),
+    llhls: withToken(`${base}ll.m3u8`, token),
+    master: withToken(`${base}master.m3u8`, token),
+  };
 }
 
 /** @param {string} text */
@@ -91,6 +97,21 @@ export async function offersLowLatency(url) {
     if (!res.ok) return false;
     const text = await res.text();
     return text.startsWith("#EXTM3U") && !/^#EXT-X-ENDLIST/m.test(text);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when the stream's multivariant playlist lists renditions beside the source.
+ * @param {string} url
+ */
+export async function offersRenditions(url) {
+  try {
+    const res = await fetch(url, { cache: "no-store" });
+    if (!res.ok) return false;
+    const text = await res.text();
+    return text.startsWith("#EXTM3U") && text.split("#EXT-X-STREAM-INF:").length > 2;
   } catch {
     return false;
   }

@@ -9,6 +9,7 @@
 import type { Context } from "hono";
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { HttpError } from "@cascade/common/http_errors";
+import { isRendition, renditionName, renditionsFit, RUNGS } from "@cascade/common/renditions";
 import type { ApiContext } from "../context.ts";
 import { signedLinkRequired } from "../playback_access.ts";
 import { NameParams, Playback, PlaybackHeaders, playbackQuery } from "../schemas.ts";
@@ -26,6 +27,17 @@ export function viewerRegion(
   const ip = ctx.clientIp(c);
   return (ip === "" ? undefined : ctx.config.REGION_CIDRS.lookup(ip)) ??
     ctx.config.DEFAULT_REGION;
+}
+
+/** True when a rendition of `name` (`{name}_{rung}`) is live: the master playlist lists it. */
+async function hasLiveRendition(ctx: ApiContext, name: string): Promise<boolean> {
+  if (isRendition(name)) return false;
+  const records = await Promise.all(
+    RUNGS.filter((r) => renditionsFit(name, [r])).map((r) =>
+      ctx.registry.getStream(renditionName(name, r))
+    ),
+  );
+  return records.some((r) => r !== null);
 }
 
 /** Who may call the playback routes, for their OpenAPI entries: anyone unless signed. */
@@ -50,7 +62,10 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
         "answer, with HLS URLs whose `?token=` plays this stream only, until `expiresAt`. " +
         "`llhls` is the Low-Latency HLS playlist (`ll.m3u8`, fMP4 parts, blocking reload) on " +
         "the same edge with the same token, for players that support it (hls.js with " +
-        "`lowLatencyMode`, Safari); null when the stream's origin serves none.",
+        "`lowLatencyMode`, Safari); null when the stream's origin serves none. `master` is " +
+        "the multivariant playlist (`master.m3u8`: the source and its renditions) on the same " +
+        "edge with the same token when the stream has live renditions (TRANSCODE_PROFILE), " +
+        "else null.",
       security: PLAYBACK_SECURITY,
       request: {
         params: NameParams,
@@ -72,12 +87,13 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
       const access = await ctx.playbackAccess(c);
       if (access === "anonymous") throw signedLinkRequired();
       const region = viewerRegion(ctx, c, query.region, c.req.valid("header")["x-viewer-region"]);
-      const [stream, edges] = await Promise.all([
+      const [stream, edges, renditions] = await Promise.all([
         ctx.registry.getStream(name),
         ctx.registry.listNodes("edge"),
+        hasLiveRendition(ctx, name),
       ]);
       if (stream === null) throw new HttpError(404, "not_live", `Stream is not live: ${name}`);
-      const plan = await ctx.planner.plan(stream, edges, region, query.ttl);
+      const plan = await ctx.planner.plan(stream, edges, region, query.ttl, renditions);
       return c.json(
         {
           name,
@@ -85,6 +101,7 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
           region: region ?? null,
           hls: plan.hls,
           llhls: plan.llhls,
+          master: plan.master,
           edges: plan.edges,
           expiresAt: plan.expiresAt === null ? null : new Date(plan.expiresAt).toISOString(),
         },

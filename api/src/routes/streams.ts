@@ -50,6 +50,7 @@ function streamView(
     createdAt: iso(cfg.createdAt),
     disabled: cfg.disabled,
     record: cfg.record,
+    transcode: cfg.transcode ?? null,
     live: live !== null,
     originId: live?.originId ?? null,
     startedAt: live === null ? null : iso(live.startedAt),
@@ -95,6 +96,7 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
         createdAt: ctx.now(),
         disabled: false,
         record: body.record,
+        ...(body.transcode !== undefined ? { transcode: body.transcode } : {}),
       }, { onlyIfAbsent: true });
       if (result === "exists") {
         throw new HttpError(409, "conflict", `Stream already exists: ${body.name}`);
@@ -162,7 +164,7 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       ...admin,
       method: "patch",
       path: "/{name}",
-      summary: "Enable, disable or change recording",
+      summary: "Enable, disable or change recording or transcoding",
       description: "Disabling kicks a live publisher; its key is refused until enabled again.",
       request: {
         params: NameParams,
@@ -178,10 +180,13 @@ export function streamsApp(ctx: ApiContext, admin: AdminRoute): OpenAPIHono {
       const { name } = c.req.valid("param");
       const changes = c.req.valid("json");
       const cfg = await existingStream(ctx, name);
+      const { transcode: _, ...rest } = cfg;
+      const transcode = changes.transcode === undefined ? cfg.transcode : changes.transcode;
       const next: StreamConfig = {
-        ...cfg,
+        ...rest,
         disabled: changes.disabled ?? cfg.disabled,
         record: changes.record ?? cfg.record,
+        ...(transcode !== null && transcode !== undefined ? { transcode } : {}),
       };
       await registry.putStreamConfig(next);
       log.info("stream.updated", { stream: name, disabled: next.disabled, record: next.record });

@@ -12,6 +12,12 @@
 /** The live playlist of a stream directory. */
 export const LIVE_PLAYLIST = "index.m3u8";
 
+/**
+ * The multivariant playlist of a stream with renditions: made at each request from the live
+ * streams, never a file.
+ */
+export const MASTER_PLAYLIST = "master.m3u8";
+
 /** Name of the latest broadcast's VOD playlist in a stream directory. */
 export const VOD_PLAYLIST = "vod.m3u8";
 

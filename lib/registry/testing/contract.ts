@@ -476,6 +476,12 @@ const cases: [string, (ctx: CaseContext) => Promise<void>][] = [
     assert.equal(await a.resolveKeyHash(hashOf(1)), null);
     assert.equal(await a.resolveKeyHash(hashOf(2)), "cam1");
     assert.deepEqual(await a.getStreamConfig("cam1"), rotated);
+    const transcoded = { ...rotated, transcode: "480p,240p" };
+    assert.equal(await a.putStreamConfig(transcoded), "ok");
+    assert.deepEqual(await a.getStreamConfig("cam1"), transcoded);
+    assert.equal(await a.putStreamConfig(rotated), "ok");
+    assert.deepEqual(await a.getStreamConfig("cam1"), rotated, "transcode unset again");
+    await assert.rejects(a.putStreamConfig({ ...rotated, transcode: "500p" }), TypeError);
     assert.equal(await a.putStreamConfig(config("cam2", hashOf(1))), "ok");
     const names = (await a.listStreamConfigs()).map((c) => c.name).sort();
     assert.deepEqual(names, ["cam1", "cam2"]);

@@ -1,0 +1,27 @@
+/**
+ * The transcoder's settings, as a zod shape and schema, parsed from the environment by the
+ * composition root that runs it beside an origin (docs/architecture.md, "Adaptive bitrate").
+ */
+import { z } from "zod";
+import { PROFILE_RE } from "@cascade/common/renditions";
+
+export const transcoderConfigShape = {
+  /** The ladder every stream gets unless its stream config says otherwise: `none` or `480p,240p`. */
+  TRANSCODE_PROFILE: z.string().trim().toLowerCase().regex(PROFILE_RE).default("none"),
+  /** The ffmpeg program; when it cannot run, renditions are off and sources untouched. */
+  TRANSCODE_FFMPEG: z.string().min(1).default("ffmpeg"),
+  /** Frames queued for each ffmpeg before it loses frames to the next keyframe. */
+  TRANSCODE_QUEUE_FRAMES: z.coerce.number().int().min(16).max(100_000).default(300),
+  /** x264 preset of the renditions: faster presets cost less CPU per rendition. */
+  TRANSCODE_PRESET: z.enum([
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+  ]).default("veryfast"),
+};
+
+export const transcoderConfigSchema = z.object(transcoderConfigShape);
+export type TranscoderConfig = z.infer<typeof transcoderConfigSchema>;
