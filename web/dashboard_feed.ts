@@ -17,6 +17,7 @@ import type { NodeRecord, Registry, StreamRecord, Unsubscribe } from "@cascade/r
 import { rankEdges } from "@cascade/registry/edge_selection";
 import { encoderWarnings, type StreamWarning } from "@cascade/registry/encoder_warnings";
 import { standbyByName } from "@cascade/registry/standby";
+import { isRendition, sourceOf } from "@cascade/common/renditions";
 import { parseIngestBitrates, type StreamStatsSource } from "./stream_stats.ts";
 
 export type NodeHealth = "ok" | "failing" | "unreachable" | "unknown";
@@ -52,6 +53,8 @@ export interface DashboardStream {
   viewers: number | null;
   /** Where to watch it. */
   watchUrl: string;
+  /** Rungs of its live renditions (`480p`, …), which are not listed as streams. */
+  renditions: string[];
   /** Its latest picture (`/live/{name}/thumb.jpg`), from where it is watched. */
   thumbnailUrl: string;
 }
@@ -358,7 +361,14 @@ export class DashboardFeed {
     const nodes = [...this.#nodes].sort(compareNodes);
     const edges = nodes.filter((n) => n.kind === "edge");
     const origins = new Map(nodes.filter((n) => n.kind === "origin").map((n) => [n.id, n]));
-    const streams = [...this.#streams].sort((a, b) => a.name < b.name ? -1 : 1);
+    // A rendition shows on its source's card, not as a stream of its own.
+    const renditions = new Map<string, string[]>();
+    for (const s of this.#streams) {
+      const of = sourceOf(s.name);
+      if (of) renditions.set(of.source, [...renditions.get(of.source) ?? [], of.rung.name]);
+    }
+    const streams = this.#streams.filter((s) => !isRendition(s.name))
+      .sort((a, b) => a.name < b.name ? -1 : 1);
     const serving = assignEdges(streams.map((s) => s.name), edges);
     const standby = standbyByName([...origins.values()]);
     return {
@@ -389,6 +399,7 @@ export class DashboardFeed {
           viewers: entry?.viewers ?? null,
           watchUrl: `${base}/watch/${s.name}`,
           thumbnailUrl: `${base}/live/${s.name}/thumb.jpg`,
+          renditions: renditions.get(s.name)?.sort() ?? [],
         };
       }),
       nodes: nodes.map((n) => ({

@@ -227,3 +227,21 @@ Deno.test("DashboardFeed passes on each node's usage and links each stream's thu
     await registry.close();
   }
 });
+
+Deno.test("DashboardFeed shows renditions on their source, not as streams of their own", async () => {
+  const registry = new MemoryRegistry();
+  const feed = new DashboardFeed({ registry, log, probeNodes: false, scrapeOriginMetrics: false });
+  try {
+    for (const name of ["alpha", "alpha_480p", "alpha_240p", "beta"]) {
+      await registry.claimStream(record(name), 10_000);
+    }
+    const s = await feed.snapshot();
+    assert.deepEqual(
+      s.streams.map((x) => [x.name, x.renditions]),
+      [["alpha", ["240p", "480p"]], ["beta", []]],
+    );
+  } finally {
+    feed.close();
+    await registry.close();
+  }
+});

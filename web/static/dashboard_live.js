@@ -29,7 +29,7 @@ const LIVE_UPTIME_CELL = 7;
  *   startedAt: number, updatedAt: number, bitrate: number | null, codecs: string | null,
  *   width: number | null, height: number | null, keyframeInterval: number | null,
  *   frameRate: number | null, warnings: StreamWarning[], viewers: number | null,
- *   watchUrl: string, thumbnailUrl: string}} LiveStream
+ *   watchUrl: string, thumbnailUrl: string, renditions: string[]}} LiveStream
  * @typedef {{id: string, kind: "origin" | "edge", region: string, url: string,
  *   rtmpUrl: string | null, load: number, startedAt: number,
  *   health: "ok" | "failing" | "unreachable" | "unknown", cpu: number | null,
@@ -224,7 +224,10 @@ function renderLive() {
       originCell(s),
       s.edges.length > 0 ? s.edges.map((e) => `${e.id} (${e.region})`).join(", ") : "–",
       { text: bitrate(s.bitrate), className: "num" },
-      { text: videoSummary(s), title: s.codecs ?? undefined },
+      {
+        text: videoSummary(s) + (s.renditions.length > 0 ? ` · + ${s.renditions.join(", ")}` : ""),
+        title: s.codecs ?? undefined,
+      },
       keyframeCell(s),
       { text: s.frameRate === null ? "–" : `${s.frameRate} fps`, className: "num" },
       { text: since(s.startedAt), className: "num uptime" },
