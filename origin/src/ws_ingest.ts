@@ -11,7 +11,6 @@
 import type { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer } from "ws";
 import type { Logger } from "@cascade/common/log";
 import type { UpgradedConnection } from "@cascade/common/http_server";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
@@ -49,16 +48,34 @@ interface Socket {
 
 const OPEN = 1;
 
+interface WsServer {
+  handleUpgrade(...args: unknown[]): void;
+  close(): void;
+}
+
 /**
- * `ws` answers a message over `maxPayload` by closing with 1009 before the message is read;
- * the protocol answers it with a `too_large` error and close code 4013 instead.
+ * The `ws` server, loaded on the first upgrade: the package costs an origin ~12 MiB of RSS,
+ * which one that never sees a browser publisher need not pay.
  */
-class IngestSocket extends (WebSocket as new (...args: never[]) => Socket) {
-  override close(code?: number, reason?: string): void {
-    if (code !== 1009 || this.readyState !== OPEN) return super.close(code, reason);
-    this.send(serverMessages.error("too_large", "Message larger than this server accepts"));
-    super.close(CLOSE_CODES.too_large, "too_large");
+async function loadServer(maxPayload: number): Promise<WsServer> {
+  const { WebSocket, WebSocketServer } = await import("ws");
+  /**
+   * `ws` answers a message over `maxPayload` by closing with 1009 before the message is read;
+   * the protocol answers it with a `too_large` error and close code 4013 instead.
+   */
+  class IngestSocket extends (WebSocket as new (...args: never[]) => Socket) {
+    override close(code?: number, reason?: string): void {
+      if (code !== 1009 || this.readyState !== OPEN) return super.close(code, reason);
+      this.send(serverMessages.error("too_large", "Message larger than this server accepts"));
+      super.close(CLOSE_CODES.too_large, "too_large");
+    }
   }
+  return new WebSocketServer({
+    noServer: true,
+    maxPayload,
+    perMessageDeflate: false,
+    WebSocket: IngestSocket,
+  });
 }
 
 interface Connection {
@@ -68,18 +85,12 @@ interface Connection {
 
 export class WsIngest {
   readonly #o: WsIngestOptions;
-  readonly #server: { handleUpgrade: (...args: unknown[]) => void; close(): void };
+  #server: Promise<WsServer> | undefined;
   readonly #connections = new Set<Connection>();
   readonly #closed = new Set<Promise<void>>();
 
   constructor(opts: WsIngestOptions) {
     this.#o = opts;
-    this.#server = new WebSocketServer({
-      noServer: true,
-      maxPayload: opts.maxMessageBytes,
-      perMessageDeflate: false,
-      WebSocket: IngestSocket,
-    });
   }
 
   get connections(): number {
@@ -93,7 +104,13 @@ export class WsIngest {
     head: Buffer,
     conn: UpgradedConnection,
   ): void => {
-    this.#server.handleUpgrade(req, socket, head, (ws: Socket) => this.#serve(req, ws, conn));
+    this.#server ??= loadServer(this.#o.maxMessageBytes);
+    this.#server.then((server) => {
+      server.handleUpgrade(req, socket, head, (ws: Socket) => this.#serve(req, ws, conn));
+    }).catch((err) => {
+      this.#o.log.error("ws_ingest.unavailable", { error: err });
+      socket.destroy();
+    });
   };
 
   #serve(req: IncomingMessage, socket: Socket, conn: UpgradedConnection): void {
@@ -183,6 +200,6 @@ export class WsIngest {
     }, 2000);
     await Promise.all([...this.#closed]);
     clearTimeout(deadline);
-    this.#server.close();
+    (await this.#server?.catch(() => undefined))?.close();
   }
 }
