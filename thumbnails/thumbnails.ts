@@ -1,23 +1,22 @@
 /**
- * Thumbnails of the live streams, made when asked for: a hub consumer per stream keeps a
- * reference to its latest video keyframe (and the decoder configuration it needs), nothing
- * more. A request for `thumb.jpg` gets the stream's latest JPEG; when that is older than
+ * Thumbnails of the live streams, made when asked for from the latest video keyframe the hub
+ * keeps a reference to (`LiveStream.latestKeyframe`) and the stream's decoder configuration:
+ * no consumer reads the streams' frames. A request for `thumb.jpg` gets the stream's latest JPEG; when that is older than
  * `THUMBNAIL_SECONDS` and a newer keyframe exists, one ffmpeg run (`snapshot.ts`) makes a new
  * one — the request that finds no picture at all waits for it, later ones get the previous
  * picture meanwhile. So a stream nobody looks at costs no ffmpeg run, and one on a dashboard
  * costs one run per `THUMBNAIL_SECONDS` however many ask (edges cache it for as long). At most
  * `THUMBNAIL_CONCURRENCY` runs go at once, each bounded by `THUMBNAIL_TIMEOUT_SECONDS`. The
  * latest JPEG of each stream is kept in memory and dropped when the stream ends. The publisher
- * never waits for any of it: the consumer's queue is bounded and drops like every hub
- * consumer, and a failed or hung run only means the previous picture is served a little
- * longer. When ffmpeg cannot be started at all the feature says so once in the log,
+ * never waits for any of it, and a failed or hung run only means the previous picture is
+ * served a little longer. When ffmpeg cannot be started at all the feature says so once in the log,
  * `cascade_thumbnails_available` reads 0 and nothing more is attempted; the streams
  * themselves are untouched.
  */
 import type { Logger } from "@cascade/common/log";
 import type { Counter, MetricsRegistry } from "@cascade/common/metrics";
 import { matchesEtag } from "@cascade/common/http_paths";
-import type { AvcConfig } from "@cascade/media/frame";
+import type { MediaFrame } from "@cascade/media/frame";
 import type { LiveStream, StreamHub } from "@cascade/stream/hub";
 import type { ThumbnailConfig } from "./config.ts";
 import { keyframeToAnnexB } from "./annexb.ts";
@@ -30,15 +29,6 @@ import {
 
 /** The file name under `/live/{name}/`. */
 export const THUMBNAIL_FILE = "thumb.jpg";
-/** Hub queue of the consumer: it only looks for keyframes, so a short queue is plenty. */
-const QUEUE_FRAMES = 128;
-
-/** A keyframe with the configuration it decodes with: references, never copies. */
-interface Keyframe {
-  avc: AvcConfig;
-  data: Uint8Array;
-}
-
 interface Picture {
   jpeg: Uint8Array<ArrayBuffer>;
   etag: string;
@@ -47,10 +37,8 @@ interface Picture {
 
 interface Entry {
   stream: LiveStream;
-  avc?: AvcConfig;
-  latest?: Keyframe;
   /** The keyframe of the last run (whatever its outcome): the next run needs a newer one. */
-  rendered?: Keyframe;
+  rendered?: MediaFrame;
   picture?: Picture;
   /** The run asked for and not finished yet, queued or going. */
   rendering?: Promise<void>;
@@ -121,13 +109,12 @@ export class Thumbnails {
     return this.#config.THUMBNAIL_SECONDS > 0;
   }
 
-  /** Starts following the hub's streams; a no-op when off. */
+  /** Starts forgetting the pictures of streams that end; a no-op when off. */
   start(): void {
     if (!this.enabled || this.#offHub !== undefined) return;
     this.#offHub = this.#hub.on((e) => {
-      if (e.type === "publish.start") this.#follow(e.stream);
+      if (e.type === "publish.stop") this.#entries.delete(e.stream.info.name);
     });
-    for (const stream of this.#hub.streams()) this.#follow(stream);
     this.#log.info("thumbnails.ready", {
       seconds: this.#config.THUMBNAIL_SECONDS,
       height: this.#config.THUMBNAIL_HEIGHT,
@@ -143,19 +130,13 @@ export class Thumbnails {
    */
   liveFile(name: string, file: string, request: Request): Response | Promise<Response> | undefined {
     if (file !== THUMBNAIL_FILE) return undefined;
-    const entry = this.#entries.get(name);
+    const entry = this.#entry(name);
     if (entry === undefined) return this.#answer(undefined, request);
     if (this.#due(entry)) void this.#render(entry);
     const rendering = entry.rendering;
     return entry.picture === undefined && rendering !== undefined
       ? rendering.then(() => this.#answer(entry.picture, request))
       : this.#answer(entry.picture, request);
-  }
-
-  /** Whether `name`'s consumer holds a keyframe (ending in `lastByte`, when given): for tests. */
-  hasKeyframe(name: string, lastByte?: number): boolean {
-    const data = this.#entries.get(name)?.latest?.data;
-    return data !== undefined && (lastByte === undefined || data.at(-1) === lastByte);
   }
 
   /** Forgets every picture and waits for the ffmpeg runs going on; queued ones never run. */
@@ -167,11 +148,19 @@ export class Thumbnails {
     this.#entries.clear();
   }
 
+  /** `name`'s entry while it is live here (and thumbnails are on). */
+  #entry(name: string): Entry | undefined {
+    const stream = this.#hub.get(name);
+    if (stream === undefined || this.#offHub === undefined) return undefined;
+    let entry = this.#entries.get(name);
+    if (entry?.stream !== stream) this.#entries.set(name, entry = { stream });
+    return entry;
+  }
+
   /** Whether `entry` should get a new picture: a newer keyframe, and none or an old one. */
   #due(entry: Entry): boolean {
-    if (!this.#available || entry.latest === undefined || entry.latest === entry.rendered) {
-      return false;
-    }
+    const keyframe = entry.stream.latestKeyframe;
+    if (!this.#available || keyframe === undefined || keyframe === entry.rendered) return false;
     const picture = entry.picture;
     return picture === undefined ||
       this.#now() - picture.modified.getTime() >= this.#config.THUMBNAIL_SECONDS * 1000;
@@ -197,26 +186,6 @@ export class Thumbnails {
     return new Response(request.method === "HEAD" ? null : picture.jpeg, { status: 200, headers });
   }
 
-  #follow(stream: LiveStream): void {
-    const name = stream.info.name;
-    if (this.#entries.get(name)?.stream === stream) return;
-    const entry: Entry = { stream };
-    this.#entries.set(name, entry);
-    const sub = stream.subscribe("thumbnails", QUEUE_FRAMES);
-    (async () => {
-      for await (const msg of sub) {
-        if (msg.type === "config") {
-          if (msg.track.kind === "video") entry.avc = msg.track.avc;
-        } else if (msg.frame.kind === "video" && msg.frame.keyframe && entry.avc) {
-          entry.latest = { avc: entry.avc, data: msg.frame.data };
-        }
-      }
-    })().catch((err) => this.#log.warn("thumbnails.consumer_failed", { stream: name, error: err }))
-      .finally(() => {
-        if (this.#entries.get(name) === entry) this.#entries.delete(name);
-      });
-  }
-
   /** The run making `entry`'s next picture: the one asked for already, or a new one queued. */
   #render(entry: Entry): Promise<void> {
     entry.rendering ??= new Promise<void>((done) => {
@@ -239,13 +208,14 @@ export class Thumbnails {
   }
 
   async #run(entry: Entry): Promise<void> {
-    const keyframe = entry.latest;
-    if (keyframe === undefined || entry.stream.ended || !this.#available) return;
+    const keyframe = entry.stream.latestKeyframe;
+    const avc = entry.stream.info.video?.avc;
+    if (keyframe === undefined || !avc || entry.stream.ended || !this.#available) return;
     entry.rendered = keyframe;
     const name = entry.stream.info.name;
     const timeoutMs = this.#config.THUMBNAIL_TIMEOUT_SECONDS * 1000;
     try {
-      const jpeg = await this.#snapshot(keyframeToAnnexB(keyframe.avc, keyframe.data), {
+      const jpeg = await this.#snapshot(keyframeToAnnexB(avc, keyframe.data), {
         ffmpeg: this.#config.THUMBNAIL_FFMPEG,
         height: this.#config.THUMBNAIL_HEIGHT,
         timeoutMs,

@@ -169,12 +169,21 @@ export class LiveStream {
   #lost = false;
   /** `performance.now()` of the last frame, or of the start. */
   #lastFrameAt = performance.now();
+  #latestKeyframe: MediaFrame | undefined;
 
   constructor(info: StreamInfo, log: Logger, droppedTotal?: Counter, opts: OpenOptions = {}) {
     this.info = info;
     this.#log = log;
     this.#droppedTotal = droppedTotal;
     this.evict = opts.evict;
+  }
+
+  /**
+   * The newest video keyframe, a reference kept for whoever wants a still of the stream
+   * (thumbnails) so that none of them needs a consumer reading every frame.
+   */
+  get latestKeyframe(): MediaFrame | undefined {
+    return this.#latestKeyframe;
   }
 
   /** Milliseconds since the publisher's last frame (or the start), at `now`. */
@@ -222,6 +231,7 @@ export class LiveStream {
 
   frame(frame: MediaFrame): void {
     this.#lastFrameAt = performance.now();
+    if (frame.keyframe && frame.kind === "video") this.#latestKeyframe = frame;
     this.info.frames++;
     this.info.bytes += frame.data.length;
     this.info.stats.frame(frame.kind, frame.dts, frame.keyframe, frame.data.length);

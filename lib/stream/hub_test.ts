@@ -136,3 +136,17 @@ Deno.test("StreamHub.open() takes a name over from an evictable publisher silent
   assert.equal(hub.get("cam"), second);
   assert.deepEqual(stops, ["1.1.1.1 taken over by a new publisher"]);
 });
+
+Deno.test("LiveStream.latestKeyframe is the newest video keyframe, by reference", () => {
+  const hub = new StreamHub(log);
+  const stream = hub.open("cam", "1.1.1.1");
+  assert.equal(stream.latestKeyframe, undefined);
+  const first = frame(0, true);
+  stream.frame(first);
+  stream.frame(frame(33, false));
+  stream.frame(frame(40, true, "audio"));
+  assert.equal(stream.latestKeyframe, first);
+  const second = frame(2000, true);
+  stream.frame(second);
+  assert.equal(stream.latestKeyframe, second);
+});
