@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { aacLcConfig } from "./aac.ts";
+import { concatBytes } from "./bytes.ts";
 import { FlvDemuxer, flvFileTags } from "./flv.ts";
 import { flvHeader, FlvStreamReader, flvTag } from "./flv_stream.ts";
 import type { HubMessage } from "./frame.ts";
@@ -38,14 +39,7 @@ const messages: { msg: HubMessage; ts: number }[] = [
 ];
 
 function file(): Uint8Array {
-  const parts = [flvHeader(), ...messages.map((m) => flvTag(m.msg, m.ts))];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes([flvHeader(), ...messages.map((m) => flvTag(m.msg, m.ts))]);
 }
 
 Deno.test("flvTag() writes tags flvFileTags() and FlvDemuxer read back", () => {
