@@ -49,7 +49,8 @@ interface Socket extends SendingSocket {
 
 /** The WebSocket URL of `path` on the origin at `originUrl` (its public http(s) base). */
 export function wsUrl(originUrl: string, path: string): string {
-  const url = new URL(path, originUrl.replace(/\/*$/, "/"));
+  // Relative to the base, so an origin published under a path prefix keeps it.
+  const url = new URL(path.replace(/^\/+/, ""), originUrl.replace(/\/*$/, "/"));
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   return url.href;
 }
