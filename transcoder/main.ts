@@ -38,12 +38,19 @@ export const transcoderRoleConfigSchema = z.object({
   ...httpLimitsShape,
   ...transcoderConfigShape,
   /** Presented to the origins' `/internal/…` WebSockets; the role cannot work without it. */
-  HOOK_TOKEN: secretFields.HOOK_TOKEN,
+  HOOK_TOKEN: secretFields.HOOK_TOKEN.optional(),
   TRANSCODER_HOST: z.string().min(1).default("0.0.0.0"),
   TRANSCODER_PORT: fields.port(8085),
   /** Default: `http://127.0.0.1:{TRANSCODER_PORT}`. */
   TRANSCODER_PUBLIC_URL: fields.httpUrl().optional(),
-}).superRefine(requireRedis("the transcoder"));
+}).superRefine(requireRedis("the transcoder")).superRefine((config, ctx) => {
+  if (config.HOOK_TOKEN !== undefined) return;
+  ctx.addIssue({
+    code: "custom",
+    path: ["HOOK_TOKEN"],
+    message: "required: the transcoder presents it to the origins' /internal/ WebSockets",
+  });
+}).transform((config) => ({ ...config, HOOK_TOKEN: config.HOOK_TOKEN! }));
 
 export type TranscoderRoleConfig = z.infer<typeof transcoderRoleConfigSchema>;
 
