@@ -73,11 +73,6 @@ export class InternalFeed {
     });
   }
 
-  /** Open feed and rendition sockets. */
-  get connections(): number {
-    return this.#sockets.size;
-  }
-
   /** The upgrade handler for `INTERNAL_PATH`. */
   readonly upgrade = (
     req: IncomingMessage,
