@@ -6,12 +6,14 @@
  * 240 lines in its segments, while the origin itself runs no ffmpeg. The internal WebSockets
  * refuse upgrades without the right `HOOK_TOKEN` (503 when the origin has none). Killing the
  * role with SIGKILL ends the rendition on the origin and leaves the source advancing.
+ * `deno task cluster --transcode 240p` runs the role: an edge serves the master and the rendition.
  */
 import assert from "node:assert/strict";
 import { RedisRegistry } from "@cascade/registry";
 import { FlvHubReader } from "@cascade/stream/flv_feed";
 import type { HubMessage } from "@cascade/media/frame";
 import { WebSocket } from "ws";
+import { startCluster } from "./helpers/cluster.ts";
 import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
 import { publish } from "./helpers/media.ts";
 import { probeJson } from "./helpers/decode.ts";
@@ -184,4 +186,26 @@ Deno.test("transcoder role: an origin's 720p source gets a 240p rendition from d
   } finally {
     await registry.close();
   }
+});
+
+Deno.test("deno task cluster --transcode 240p: an edge serves the master playlist of a 720p publish and its 240p rendition", async () => {
+  await using cluster = await startCluster({ transcode: "240p" });
+  const transcoder = cluster.info.transcoder;
+  assert.equal(transcoder?.profile, "240p");
+  const health = await (await fetch(`${transcoder!.http}/healthz`)).json();
+  assert.deepEqual([health.role, health.id, health.status], ["transcoder", "transcoder-1", "ok"]);
+  const key = await cluster.createStream("demo");
+  await using _pub = publish(`${cluster.info.origins[0]!.rtmp}/${key}`, { size: "1280x720" });
+  const edge = cluster.info.edges[0]!.http;
+  await waitFor("the edge's master playlist to list demo_240p", async () => {
+    const body = await text(`${edge}/live/demo/master.m3u8`);
+    return body?.includes("../demo_240p/index.m3u8");
+  }, { timeoutMs: DEADLINE_MS });
+  await waitFor("the edge to serve the rendition's segments", async () => {
+    const last = sequences(await text(`${edge}/live/demo_240p/index.m3u8`)).at(-1);
+    if (last === undefined) return false;
+    const res = await fetch(`${edge}/live/demo_240p/${last}.ts`);
+    await res.body?.cancel();
+    return res.ok;
+  }, { timeoutMs: DEADLINE_MS });
 });
