@@ -27,6 +27,7 @@ export const transcoderConfigShape = {
 };
 
 export const transcoderConfigSchema = z.object(transcoderConfigShape);
+export type TranscoderConfig = z.infer<typeof transcoderConfigSchema>;
 
 /**
  * An origin node's choice: `true` (default) makes renditions in its own process; `false`
@@ -34,4 +35,3 @@ export const transcoderConfigSchema = z.object(transcoderConfigShape);
  * whatever a stream's config or `TRANSCODE_PROFILE` says.
  */
 export const localTranscodeShape = { TRANSCODE_LOCAL: fields.bool(true) };
-export type TranscoderConfig = z.infer<typeof transcoderConfigSchema>;

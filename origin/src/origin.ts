@@ -1,8 +1,8 @@
 /**
  * The origin role assembled from its parts: stream hub, publish authorizer, RTMP listener,
  * browser ingest and the internal feed for a transcoder role (WebSockets on the HTTP
- * listener), HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the all-in-one
- * node and the tests call; it takes the parsed config and returns a handle to stop it.
+ * listener), HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the
+ * all-in-one node and the tests call; it takes the parsed config and returns a handle to stop it.
  * What runs beside the packager on the same hub (recording) is plugged in by the composition
  * root as an `OriginExtension`, so the origin imports no other service. With a registry, the
  * origin announces its streams from the packager's events (`announce.ts`).
