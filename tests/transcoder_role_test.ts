@@ -1,15 +1,17 @@
 /**
  * The transcoder as a role of its own, across processes with a real redis-server: an origin
  * with `TRANSCODE_LOCAL=false` takes a 720p ffmpeg publish, `transcoder/main.ts` runs as its
- * own `deno run` with `TRANSCODE_PROFILE=240p`, pulls the source over the origin's internal
+ * own `deno run` with `TRANSCODE_PROFILE=240p` (twice), pulls the source over the origin's internal
  * feed and pushes `alpha_240p` back: the origin's master playlist lists it and ffprobe sees
  * 240 lines in its segments, while the origin itself runs no ffmpeg. The internal WebSockets
  * refuse upgrades without the right `HOOK_TOKEN` (503 when the origin has none). Killing the
- * role with SIGKILL ends the rendition on the origin and leaves the source advancing.
+ * role with SIGKILL ends the rendition on the origin and leaves the source advancing; a second
+ * role, idle until then (the stream ranks to the other), takes the rendition over.
  * `deno task cluster --transcode 240p` runs the role: an edge serves the master and the rendition.
  */
 import assert from "node:assert/strict";
 import { RedisRegistry } from "@cascade/registry";
+import { rankByRendezvous } from "@cascade/registry/rendezvous";
 import { FlvHubReader } from "@cascade/stream/flv_feed";
 import type { HubMessage } from "@cascade/media/frame";
 import { WebSocket } from "ws";
@@ -62,6 +64,28 @@ async function upgradeStatus(origin: TestOrigin, path: string, auth?: string): P
   }
 }
 
+/** `transcoder/main.ts` as a process of its own, ready once `/healthz` answers. */
+async function startRole(redisUrl: string, id: string) {
+  const port = freePort();
+  const proc = await startProcess(Deno.execPath(), {
+    name: id,
+    args: ["run", "-A", MAIN],
+    env: {
+      REDIS_URL: redisUrl,
+      REDIS_PREFIX: "trole:",
+      NODE_ID: id,
+      HOOK_TOKEN: TOKEN,
+      TRANSCODE_PROFILE: "240p",
+      TRANSCODER_HOST: "127.0.0.1",
+      TRANSCODER_PORT: String(port),
+      LOG_FORMAT: "json",
+    },
+    readyUrl: `http://127.0.0.1:${port}/healthz`,
+    timeoutMs: DEADLINE_MS,
+  });
+  return { port, process: proc };
+}
+
 /** The first hub messages of `/internal/feed/{name}` until the first frame. */
 function readFeed(origin: TestOrigin, name: string): Promise<HubMessage[]> {
   const ws = new WebSocket(`ws://127.0.0.1:${origin.httpPort}/internal/feed/${name}`, {
@@ -93,7 +117,7 @@ Deno.test("the internal WebSockets refuse upgrades without the origin's HOOK_TOK
   assert.equal(await upgradeStatus(bare, "/internal/feed/alpha", `Bearer ${TOKEN}`), 503);
 });
 
-Deno.test("transcoder role: an origin's 720p source gets a 240p rendition from deno task transcoder; SIGKILL leaves the source advancing", async () => {
+Deno.test("transcoder role: an origin's 720p source gets a 240p rendition from the transcoder it ranks first; SIGKILL leaves the source advancing and the other transcoder takes over", async () => {
   await using redis = await RedisServer.start();
   const registry = new RedisRegistry({ url: redis.url, prefix: "trole:" });
   try {
@@ -125,32 +149,21 @@ Deno.test("transcoder role: an origin's 720p source gets a 240p rendition from d
     );
     assert.equal(await upgradeStatus(origin, "/internal/renditions/alpha", `Bearer ${TOKEN}`), 404);
 
-    const port = freePort();
-    const role = await startProcess(Deno.execPath(), {
-      name: "transcoder",
-      args: ["run", "-A", MAIN],
-      env: {
-        REDIS_URL: redis.url,
-        REDIS_PREFIX: "trole:",
-        NODE_ID: "transcoder-1",
-        HOOK_TOKEN: TOKEN,
-        TRANSCODE_PROFILE: "240p",
-        TRANSCODER_HOST: "127.0.0.1",
-        TRANSCODER_PORT: String(port),
-        LOG_FORMAT: "json",
-      },
-      readyUrl: `http://127.0.0.1:${port}/healthz`,
-      timeoutMs: DEADLINE_MS,
-    });
+    // Two transcoders: the one that ranks first for "alpha" makes its renditions.
+    const ids = ["transcoder-1", "transcoder-2"];
+    const owner = rankByRendezvous(ids.map((id) => ({ id })), "alpha")[0]!.id;
+    const roles = new Map(
+      await Promise.all(ids.map(async (id) => [id, await startRole(redis.url, id)] as const)),
+    );
     try {
-      const node = await waitFor(
-        "node:transcoder:transcoder-1",
-        () => registry.getNode("transcoder", "transcoder-1"),
-      );
-      assert.equal(node.url, `http://127.0.0.1:${port}`);
+      const node = await waitFor(`node:transcoder:${owner}`, async () => {
+        const node = await registry.getNode("transcoder", owner);
+        return node?.load === 1 ? node : undefined;
+      }, { timeoutMs: DEADLINE_MS });
+      assert.equal(node.url, `http://127.0.0.1:${roles.get(owner)!.port}`);
 
       const master = await waitFor("the master playlist to list alpha_240p", async () => {
-        role.giveUpIfExited();
+        for (const role of roles.values()) role.process.giveUpIfExited();
         const body = await text(`${origin.httpUrl}/live/alpha/master.m3u8`);
         return body?.includes("../alpha_240p/index.m3u8") ? body : undefined;
       }, { timeoutMs: DEADLINE_MS });
@@ -167,12 +180,18 @@ Deno.test("transcoder role: an origin's 720p source gets a 240p rendition from d
       assert.equal(info.streams[0]?.height, 240);
       assert.deepEqual(origin.transcoder.pids(), [], "the origin runs no ffmpeg of its own");
       assert.ok((await registry.getStream("alpha_240p")) !== null, "announced like any stream");
+      const other = ids.find((id) => id !== owner)!;
+      assert.equal((await registry.getNode("transcoder", other))?.load, 0, "one transcoder each");
 
-      role.child.kill("SIGKILL");
-      await role.status;
-      await waitFor("alpha_240p to leave the origin's hub", () => !origin.hub.get("alpha_240p"), {
-        timeoutMs: 10_000,
-      });
+      const first = origin.hub.get("alpha_240p");
+      const killed = roles.get(owner)!.process;
+      killed.child.kill("SIGKILL");
+      await killed.status;
+      await waitFor(
+        "the killed role's alpha_240p to leave the origin's hub",
+        () => origin.hub.get("alpha_240p") !== first,
+        { timeoutMs: 10_000 },
+      );
       const source = `${origin.httpUrl}/live/alpha/index.m3u8`;
       const before = sequences(await text(source)).at(-1)!;
       await waitFor("the source playlist to advance two segments", async () => {
@@ -180,8 +199,17 @@ Deno.test("transcoder role: an origin's 720p source gets a 240p rendition from d
         return now !== undefined && now >= before + 2;
       }, { timeoutMs: 15_000 });
       assert.ok(origin.hub.get("alpha"), "the source is still live");
+
+      // Once the dead node's record expires (10 s), the other transcoder takes the stream over.
+      const lastBefore = sequences(await text(renditionList)).at(-1) ?? 0;
+      await waitFor(`${other} to continue alpha_240p`, async () => {
+        roles.get(other)!.process.giveUpIfExited();
+        const now = sequences(await text(renditionList)).at(-1);
+        return origin.hub.get("alpha_240p") !== undefined && now !== undefined &&
+          now > lastBefore;
+      }, { timeoutMs: DEADLINE_MS });
     } finally {
-      await role.stop("SIGKILL");
+      for (const role of roles.values()) await role.process.stop("SIGKILL");
     }
   } finally {
     await registry.close();
