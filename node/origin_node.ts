@@ -9,7 +9,12 @@ import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/
 import { type RecordingService, startRecording } from "@cascade/recording";
 import { type ThumbnailConfig, thumbnailConfigSchema, Thumbnails } from "@cascade/thumbnails";
 import { startTranscoder, type Transcoder } from "@cascade/transcoder";
-import { type TranscoderConfig, transcoderConfigSchema } from "@cascade/transcoder/config";
+import { z } from "zod";
+import {
+  localTranscodeShape,
+  type TranscoderConfig,
+  transcoderConfigShape,
+} from "@cascade/transcoder/config";
 import { BROADCAST_PATH, broadcastRoutes } from "../web/routes.ts";
 import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
 import {
@@ -23,8 +28,10 @@ export interface OriginNodeConfig {
   origin: OriginConfig;
   recording: RecordingConfig;
   thumbnails: ThumbnailConfig;
-  transcoder: TranscoderConfig;
+  transcoder: TranscoderConfig & { TRANSCODE_LOCAL: boolean };
 }
+
+const originTranscoderSchema = z.object({ ...transcoderConfigShape, ...localTranscodeShape });
 
 /** Both configs from one environment; throws `ConfigError` naming the first bad variable. */
 export function loadOriginNodeConfig(
@@ -34,7 +41,7 @@ export function loadOriginNodeConfig(
     origin: loadConfig(originConfigSchema, env),
     recording: loadConfig(recordingConfigSchema, env),
     thumbnails: loadConfig(thumbnailConfigSchema, env),
-    transcoder: loadConfig(transcoderConfigSchema, env),
+    transcoder: loadConfig(originTranscoderSchema, env),
   };
 }
 
@@ -77,18 +84,29 @@ function thumbnailExtension(config: ThumbnailConfig): OriginExtensionFactory {
   };
 }
 
-/** The adaptive-bitrate ladder: renditions of each broadcast on the same hub. */
+/**
+ * The adaptive-bitrate ladder: renditions of each broadcast on the same hub. With
+ * `TRANSCODE_LOCAL=false` the transcoder runs with the empty ladder and reads no stream
+ * configs: the transcoder role makes the renditions and pushes them in.
+ */
 function transcoderExtension(
-  config: TranscoderConfig,
+  config: OriginNodeConfig["transcoder"],
   onStart: (t: Transcoder) => void,
 ): OriginExtensionFactory {
   return async (ctx) => {
-    const transcoder = await startTranscoder(config, {
-      hub: ctx.hub,
-      log: ctx.log,
-      metrics: ctx.metrics,
-      registry: ctx.registry,
-    });
+    const local = config.TRANSCODE_LOCAL;
+    if (!local) {
+      ctx.log.info("transcode.remote", { effect: "renditions come from deno task transcoder" });
+    }
+    const transcoder = await startTranscoder(
+      local ? config : { ...config, TRANSCODE_PROFILE: "none" },
+      {
+        hub: ctx.hub,
+        log: ctx.log,
+        metrics: ctx.metrics,
+        registry: local ? ctx.registry : undefined,
+      },
+    );
     onStart(transcoder);
     return { close: () => transcoder.close() };
   };

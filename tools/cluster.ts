@@ -3,7 +3,8 @@
  * cache affinity and the API the way they behave in production. It starts redis-server
  * (unless `REDIS_URL` or `REDIS_SENTINELS` is set), the API, two origins and two edges,
  * each as a `deno run` of its own `main.ts`; with `--nginx` also an nginx-rtmp origin with
- * its discovery process and the nginx load balancer in front of the edges. It generates the
+ * its discovery process and the nginx load balancer in front of the edges; with
+ * `--transcode 480p,240p` also the transcoder role, the origins leaving renditions to it. It generates the
  * admin and hook tokens (unless `API_ADMIN_TOKEN` / `HOOK_TOKEN` are set), prints a table of
  * endpoints, and writes the same as JSON to `{dir}/cluster.json` for scripts.
  *
@@ -18,13 +19,17 @@ import { edgeServers, prepareNginx, RTMP_MODULE, TEMPLATES } from "../nginx/rend
 import { type Child, describeStatus, Supervisor } from "./supervisor.ts";
 import { onPath, redisAnswersPing } from "./sys.ts";
 import { type RoleTask, taskArgs } from "./tasks.ts";
+import { PROFILE_RE } from "../lib/common/renditions.ts";
 
-const USAGE = `Usage: deno task cluster [--dir DIR] [--random-ports] [--nginx]
+const USAGE = `Usage: deno task cluster [--dir DIR] [--random-ports] [--nginx] [--transcode RUNGS]
 
   --dir DIR        state directory: media, configs, cluster.json (default .cascade/cluster)
   --random-ports   use free random ports instead of the usual ones
   --nginx          also run an nginx-rtmp origin with its discovery, and the nginx load
                    balancer in front of the edges (needs nginx and libnginx-mod-rtmp)
+  --transcode RUNGS  also run the transcoder role (deno task transcoder) with
+                   TRANSCODE_PROFILE=RUNGS, e.g. 480p,240p; the origins run with
+                   TRANSCODE_LOCAL=false
 
 Environment: REDIS_URL or REDIS_SENTINELS (else redis-server is started), API_ADMIN_TOKEN,
 HOOK_TOKEN (else generated); everything else is passed on to the roles (LOG_LEVEL,
@@ -49,6 +54,14 @@ export interface ClusterEdge {
   pid: number;
 }
 
+/** The transcoder role of `--transcode`; `http` serves its `/healthz` and `/metrics`. */
+export interface ClusterTranscoder {
+  id: string;
+  http: string;
+  profile: string;
+  pid: number;
+}
+
 /** What `{dir}/cluster.json` holds once every role answers. */
 export interface ClusterInfo {
   dir: string;
@@ -62,6 +75,7 @@ export interface ClusterInfo {
   api: { http: string; docs: string; pid: number };
   origins: ClusterOrigin[];
   edges: ClusterEdge[];
+  transcoder: ClusterTranscoder | null;
   nginx: {
     origin: ClusterOrigin;
     discoveryPid: number;
@@ -138,6 +152,8 @@ interface Options {
   dir: string;
   randomPorts: boolean;
   nginx: boolean;
+  /** `--transcode`: the transcoder role's profile. */
+  transcode: string | undefined;
 }
 
 function parseOptions(args: string[]): Options {
@@ -147,6 +163,7 @@ function parseOptions(args: string[]): Options {
       dir: { type: "string", default: ".cascade/cluster" },
       "random-ports": { type: "boolean", default: false },
       nginx: { type: "boolean", default: false },
+      transcode: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -154,7 +171,18 @@ function parseOptions(args: string[]): Options {
     console.log(USAGE);
     Deno.exit(0);
   }
-  return { dir: resolve(values.dir), randomPorts: values["random-ports"], nginx: values.nginx };
+  const transcode = values.transcode?.trim().toLowerCase();
+  if (transcode !== undefined && (!PROFILE_RE.test(transcode) || transcode === "none")) {
+    throw new TypeError(
+      `Invalid --transcode: ${JSON.stringify(values.transcode)} (e.g. 480p,240p)`,
+    );
+  }
+  return {
+    dir: resolve(values.dir),
+    randomPorts: values["random-ports"],
+    nginx: values.nginx,
+    transcode,
+  };
 }
 
 /** Starts every role and resolves once all answer; throws on the first that fails. */
@@ -230,6 +258,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
       PUBLISH_AUTH: "api",
       API_URL: apiUrl,
       HOOK_TOKEN: hookToken,
+      ...(opts.transcode === undefined ? {} : { TRANSCODE_LOCAL: "false" }),
     });
     return { child, info: { id, rtmp, http, pid: child.pid } };
   });
@@ -248,9 +277,25 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     return { child, info: { id, http, pid: child.pid } };
   });
 
+  const transcoder = opts.transcode === undefined ? undefined : (() => {
+    const port = ports.pick(8085);
+    const id = "transcoder-1";
+    const http = `http://127.0.0.1:${port}`;
+    const child = deno(id, "transcoder", 2, {
+      ...redisEnv,
+      NODE_ID: id,
+      HOOK_TOKEN: hookToken,
+      TRANSCODE_PROFILE: opts.transcode,
+      TRANSCODER_HOST: "127.0.0.1",
+      TRANSCODER_PORT: String(port),
+      TRANSCODER_PUBLIC_URL: http,
+    });
+    return { child, info: { id, http, profile: opts.transcode, pid: child.pid } };
+  })();
+
   await Promise.all([
     waitReady(api, "answer /healthz", () => httpAnswersOk(`${apiUrl}/healthz`)),
-    ...[...origins, ...edges].map(({ child, info }) =>
+    ...[...origins, ...edges, ...(transcoder ? [transcoder] : [])].map(({ child, info }) =>
       waitReady(child, "answer /healthz", () => httpAnswersOk(`${info.http}/healthz`))
     ),
   ]);
@@ -265,6 +310,7 @@ async function startCluster(sup: Supervisor, opts: Options): Promise<ClusterInfo
     api: { http: apiUrl, docs: `${apiUrl}/api/v1/docs`, pid: api.pid },
     origins: origins.map((o) => o.info),
     edges: edges.map((e) => e.info),
+    transcoder: transcoder?.info ?? null,
     nginx: opts.nginx
       ? await startNginx(sup, ports, dir, { redisEnv, apiUrl, hookToken }, edges)
       : null,
@@ -344,6 +390,10 @@ function describeCluster(info: ClusterInfo): string {
   for (const e of info.edges) {
     rows.push([e.id, `${e.http}/live/{name}/index.m3u8`, String(e.pid)]);
   }
+  if (info.transcoder) {
+    const t = info.transcoder;
+    rows.push([t.id, `renditions ${t.profile}  health ${t.http}/healthz`, String(t.pid)]);
+  }
   if (info.nginx) {
     const o = info.nginx.origin;
     rows.push([o.id, `${o.rtmp}/{streamKey}  HLS ${o.http}/live/{name}/index.m3u8`, String(o.pid)]);
@@ -374,6 +424,9 @@ function describeCluster(info: ClusterInfo): string {
     "  ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -c:v libx264 \\",
     `    -preset veryfast -g 60 -c:a aac -f flv ${ingest}/STREAM_KEY_FROM_ABOVE`,
     `  ffplay ${edge}/live/demo/index.m3u8    # or: curl ${info.api.http}/api/v1/streams/demo/playback`,
+    ...(info.transcoder
+      ? [`  ffplay ${edge}/live/demo/master.m3u8   # renditions by ${info.transcoder.id}`]
+      : []),
     "",
   ].join("\n");
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 
 /** The tasks that start a role: each `deno run [flags] {path}.ts`. */
-export type RoleTask = "start" | "origin" | "edge" | "api" | "discovery";
+export type RoleTask = "start" | "origin" | "edge" | "api" | "discovery" | "transcoder";
 
 let tasks: Record<string, string> | undefined;
 

@@ -1,9 +1,12 @@
 /**
  * The transcoder's settings, as a zod shape and schema, parsed from the environment by the
- * composition root that runs it beside an origin (docs/architecture.md, "Adaptive bitrate").
+ * composition roots that run it: beside an origin (`node/origin_node.ts`, which also reads
+ * `TRANSCODE_LOCAL`) and as a role of its own (`transcoder/main.ts`); docs/architecture.md,
+ * "Adaptive bitrate".
  */
 import { z } from "zod";
 import { PROFILE_RE } from "@cascade/common/renditions";
+import { fields } from "@cascade/common/config";
 
 export const transcoderConfigShape = {
   /** The ladder every stream gets unless its stream config says otherwise: `none` or `480p,240p`. */
@@ -25,3 +28,10 @@ export const transcoderConfigShape = {
 
 export const transcoderConfigSchema = z.object(transcoderConfigShape);
 export type TranscoderConfig = z.infer<typeof transcoderConfigSchema>;
+
+/**
+ * An origin node's choice: `true` (default) makes renditions in its own process; `false`
+ * leaves them to the transcoder role (`deno task transcoder`), so this origin makes none
+ * whatever a stream's config or `TRANSCODE_PROFILE` says.
+ */
+export const localTranscodeShape = { TRANSCODE_LOCAL: fields.bool(true) };

@@ -11,8 +11,8 @@
 import type { Logger } from "@cascade/common/log";
 import type { CounterChild } from "@cascade/common/metrics";
 import { renditionName, type Rung } from "@cascade/common/renditions";
-import { FlvDemuxer } from "@cascade/media/flv";
-import { flvHeader, FlvStreamReader, flvTag } from "@cascade/media/flv_stream";
+import { flvHeader, flvTag } from "@cascade/media/flv_stream";
+import { FlvHubReader } from "@cascade/stream/flv_feed";
 import type { HubMessage } from "@cascade/media/frame";
 import { type LiveStream, StreamBusyError, type StreamHub } from "@cascade/stream/hub";
 import { ffmpegArgs } from "./ffmpeg_args.ts";
@@ -170,16 +170,10 @@ export class RenditionWorker {
   }
 
   async #readOutput(stdout: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = new FlvStreamReader();
-    const demuxer = new FlvDemuxer();
+    const reader = new FlvHubReader();
     for await (const chunk of stdout) {
-      for (const tag of reader.push(chunk)) {
-        const msg = tag.type === 9
-          ? demuxer.video(tag.timestamp, tag.body)
-          : tag.type === 8
-          ? demuxer.audio(tag.timestamp, tag.body)
-          : null;
-        if (msg === null || this.#stopped) continue;
+      for (const msg of reader.push(chunk)) {
+        if (this.#stopped) continue;
         const out = this.#output ??= this.#open();
         if (!out) return;
         if (msg.type === "config") out.config(msg.track);

@@ -13,7 +13,13 @@
  */
 import type { Logger } from "@cascade/common/log";
 import { RegistryUnavailableError } from "@cascade/registry/errors";
-import type { NodeRecord, Registry, StreamRecord, Unsubscribe } from "@cascade/registry/types";
+import type {
+  NodeKind,
+  NodeRecord,
+  Registry,
+  StreamRecord,
+  Unsubscribe,
+} from "@cascade/registry/types";
 import { rankEdges } from "@cascade/registry/edge_selection";
 import { encoderWarnings, type StreamWarning } from "@cascade/registry/encoder_warnings";
 import { standbyByName } from "@cascade/registry/standby";
@@ -61,7 +67,7 @@ export interface DashboardStream {
 
 export interface DashboardNode {
   id: string;
-  kind: "origin" | "edge";
+  kind: NodeKind;
   region: string;
   url: string;
   rtmpUrl: string | null;

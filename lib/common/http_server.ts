@@ -82,11 +82,17 @@ export type UpgradeHandler = (
   conn: UpgradedConnection,
 ) => void;
 
-/** An upgrade handler dispatching on the request path; other paths are answered 404. */
+/**
+ * An upgrade handler dispatching on the request path; a route ending in `/` takes every path
+ * under it (`/internal/` takes `/internal/feed/cam`). Other paths are answered 404.
+ */
 export function upgradeRoutes(routes: Record<string, UpgradeHandler>): UpgradeHandler {
+  const prefixes = Object.keys(routes).filter((p) => p.endsWith("/"));
   return (req, socket, head, conn) => {
     const path = (req.url ?? "/").split("?")[0]!;
-    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    const exact = Object.hasOwn(routes, path) && !path.endsWith("/") ? routes[path] : undefined;
+    const prefix = prefixes.find((p) => path.startsWith(p) && path.length > p.length);
+    const route = exact ?? (prefix === undefined ? undefined : routes[prefix]);
     if (route) return route(req, socket, head, conn);
     refuseUpgrade(socket, "404 Not Found");
   };

@@ -182,6 +182,18 @@ Deno.test("serveHttp answers upgrades of other paths, or without a handler, with
   }
 });
 
+Deno.test("upgradeRoutes() gives a route ending in / every path under it", async () => {
+  await using server = await start({}, upgradeRoutes({ "/echo/": echoUpgrade }));
+  for (const [path, status] of [["/echo/cam", 101], ["/echo/", 404], ["/echoes/cam", 404]]) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      assert.match(await upgradeTo(conn, path as string), new RegExp(`^HTTP/1\\.1 ${status}`));
+    } finally {
+      conn.close();
+    }
+  }
+});
+
 Deno.test("serveHttp.close() ends upgraded sockets", async () => {
   const server = await start({}, upgradeRoutes({ "/echo": echoUpgrade }));
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });

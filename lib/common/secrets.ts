@@ -23,3 +23,10 @@ export async function safeEqual(a: string, b: string): Promise<boolean> {
   ]);
   return timingSafeEqual(new Uint8Array(ha), new Uint8Array(hb));
 }
+
+const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+/** The token of an `Authorization: Bearer {token}` header, or undefined for any other value. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return BEARER_RE.exec(header ?? "")?.[1];
+}

@@ -7,7 +7,11 @@
  * Times are epoch milliseconds; TTLs are milliseconds so that tests can use short ones.
  */
 
-export type NodeKind = "origin" | "edge";
+/** `transcoder`: the transcoder role (`deno task transcoder`), ranked per stream by rendezvous. */
+export type NodeKind = "origin" | "edge" | "transcoder";
+
+/** Every node kind, for checks and listings. */
+export const NODE_KINDS: readonly NodeKind[] = ["origin", "edge", "transcoder"];
 
 /** The value of `stream:{name}`: a live stream and the origin that serves it. */
 export interface StreamRecord {

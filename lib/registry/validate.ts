@@ -8,6 +8,7 @@ import { PROFILE_RE } from "@cascade/common/renditions";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import {
   MAX_STANDBY_NAMES,
+  NODE_KINDS,
   type NodeKind,
   type NodeRecord,
   type Replacing,
@@ -38,7 +39,7 @@ export function checkTtl(ttlMs: number): void {
 }
 
 export function checkKind(kind: NodeKind): void {
-  if (kind !== "origin" && kind !== "edge") {
+  if (!NODE_KINDS.includes(kind)) {
     throw new TypeError(`Invalid node kind: ${JSON.stringify(kind)}`);
   }
 }

@@ -175,3 +175,13 @@ Deno.test("checkNode() takes usage figures that are finite and not negative", ()
     TypeError,
   );
 });
+
+Deno.test("checkNode() takes the three node kinds and refuses any other", () => {
+  for (const kind of ["origin", "edge", "transcoder"] as const) {
+    checkNode({ ...node("http://n1.test:8085"), kind });
+  }
+  assert.throws(
+    () => checkNode({ ...node("http://n1.test:8085"), kind: "viewer" as "edge" }),
+    { name: "TypeError", message: 'Invalid node kind: "viewer"' },
+  );
+});

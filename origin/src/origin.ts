@@ -1,7 +1,8 @@
 /**
  * The origin role assembled from its parts: stream hub, publish authorizer, RTMP listener,
- * browser ingest (WebSocket on the HTTP listener), HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the all-in-one
- * node and the tests call; it takes the parsed config and returns a handle to stop it.
+ * browser ingest and the internal feed for a transcoder role (WebSockets on the HTTP
+ * listener), HLS packager and HTTP delivery. `startOrigin` is what `origin/main.ts`, the
+ * all-in-one node and the tests call; it takes the parsed config and returns a handle to stop it.
  * What runs beside the packager on the same hub (recording) is plugged in by the composition
  * root as an `OriginExtension`, so the origin imports no other service. With a registry, the
  * origin announces its streams from the packager's events (`announce.ts`).
@@ -46,6 +47,7 @@ import { dvrListSize } from "./config.ts";
 import { announceFromPackager, type OriginAnnouncing } from "./announce.ts";
 import { refuseWhenLiveElsewhere } from "./standby.ts";
 import { WS_INGEST_PATH, WsIngest } from "./ws_ingest.ts";
+import { INTERNAL_PATH, InternalFeed } from "./internal_feed.ts";
 import { opusTranscoders } from "./opus_transcoder.ts";
 
 /** Default shares of the descriptors left after the reserve: RTMP publishers, HTTP viewers. */
@@ -198,7 +200,17 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     idleTimeoutMs: config.WS_INGEST_IDLE_TIMEOUT_SECONDS * 1000,
     opusTranscoder: opusTranscoders(config.WS_INGEST_FFMPEG, log),
   });
-  const upgrade = upgradeRoutes({ [WS_INGEST_PATH]: wsIngest.upgrade });
+  // A transcoder role pulls sources and pushes renditions here ("Adaptive bitrate").
+  const internal = new InternalFeed({
+    hub,
+    log,
+    token: config.HOOK_TOKEN,
+    maxMessageBytes: config.RTMP_MAX_MESSAGE_BYTES,
+  });
+  const upgrade = upgradeRoutes({
+    [WS_INGEST_PATH]: wsIngest.upgrade,
+    [INTERNAL_PATH]: internal.upgrade,
+  });
   log.info("ws_ingest.ready", {
     path: WS_INGEST_PATH,
     maxMessageBytes: config.WS_INGEST_MAX_MESSAGE_BYTES,
@@ -339,7 +351,7 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
     app,
     httpPort: server?.port,
     async close() {
-      await Promise.all([rtmp.close(), wsIngest.close()]);
+      await Promise.all([rtmp.close(), wsIngest.close(), internal.close()]);
       // Playlists end (`#EXT-X-ENDLIST`) before the extensions see the streams go.
       await Promise.all([packager.close(), llPackager?.close()]);
       await Promise.all(extensions.map((e) => e.close()));

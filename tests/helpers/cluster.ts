@@ -14,6 +14,8 @@ const CLUSTER = fileURLToPath(new URL("../../tools/cluster.ts", import.meta.url)
 export interface ClusterOptions {
   /** Also the nginx-rtmp origin with its discovery, and the nginx load balancer. */
   nginx?: boolean;
+  /** Also the transcoder role with this profile (`--transcode`), e.g. `240p`. */
+  transcode?: string;
   /** Added to the cluster's environment, which its roles inherit. */
   env?: Record<string, string>;
 }
@@ -33,6 +35,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   const dir = await Deno.makeTempDir({ prefix: "cascade-cluster-" });
   const args = ["run", "-A", CLUSTER, "--dir", dir, "--random-ports"];
   if (opts.nginx) args.push("--nginx");
+  if (opts.transcode) args.push("--transcode", opts.transcode);
   const proc = new TestProcess(Deno.execPath(), {
     args,
     env: { LOG_FORMAT: "json", ...opts.env },
