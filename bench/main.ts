@@ -465,8 +465,8 @@ async function main(): Promise<void> {
   }
 
   if (o.scenarios.has("transcode")) {
-    if (machine.ffmpeg === null) {
-      errors.push("transcode skipped: needs ffmpeg");
+    if (machine.ffmpeg === null || !(await onPath(REDIS_SERVER))) {
+      errors.push("transcode skipped: needs ffmpeg and redis-server");
     } else {
       const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
       try {

@@ -682,11 +682,11 @@ function legend(r: Results): string[] {
   }
   if (r.transcode) {
     lines.push(
-      "10: the origin node in the bench process (PUBLISH_AUTH=open, RECORD=none, " +
-        "TRANSCODE_PROFILE one rung, libx264 veryfast zerolatency, audio copied), one ffmpeg " +
-        "-re -stream_loop -1 -c copy publisher of the clip; CPU of the rung's ffmpeg child " +
-        "from /proc over the window; in brackets what the bench process used beyond the " +
-        "baseline run without renditions.",
+      "10: `deno task origin` with a redis-server (PUBLISH_AUTH=static, other settings at " +
+        "their defaults but TRANSCODE_PROFILE one rung: libx264 veryfast zerolatency, audio " +
+        "copied), one ffmpeg -re -stream_loop -1 -c copy publisher of the clip; CPU of the " +
+        "rung's ffmpeg child from /proc over the window; in brackets what the origin process " +
+        "used beyond the baseline run without renditions.",
     );
   }
   if (r.playerLatency) {
