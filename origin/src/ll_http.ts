@@ -169,21 +169,33 @@ async function hintedPart(c: Context, source: LlSource, file: string): Promise<R
 
 /**
  * The playlist with `reports` appended; the cached bytes themselves when there are none (a
- * stream without renditions) or the playlist has ended (no player reloads it to switch).
+ * stream without renditions) or the playlist has ended (no player reloads it to switch). The
+ * joined bytes are kept beside the playlist they extend until the reports change, so the
+ * viewers of one part share one copy.
  */
 function withReports(
   source: LlSource,
   delta: boolean,
   reports: RenditionReport[],
 ): Uint8Array<ArrayBuffer> {
-  const text = source.playlist(delta);
-  if (reports.length === 0 || source.position().ended) return text;
-  const tags = encoder.encode(renderRenditionReports(reports));
-  const out = new Uint8Array(text.byteLength + tags.byteLength);
-  out.set(text);
-  out.set(tags, text.byteLength);
-  return out;
+  const playlist = source.playlist(delta);
+  if (reports.length === 0 || source.position().ended) return playlist;
+  const tags = renderRenditionReports(reports);
+  const joined = withReportsCache.get(playlist);
+  if (joined?.tags === tags) return joined.bytes;
+  const encoded = encoder.encode(tags);
+  const bytes = new Uint8Array(playlist.byteLength + encoded.byteLength);
+  bytes.set(playlist);
+  bytes.set(encoded, playlist.byteLength);
+  withReportsCache.set(playlist, { tags, bytes });
+  return bytes;
 }
+
+/** By playlist bytes (a new object at each change): those bytes with the last reports joined. */
+const withReportsCache = new WeakMap<
+  Uint8Array,
+  { tags: string; bytes: Uint8Array<ArrayBuffer> }
+>();
 
 function bytes(c: Context, body: Uint8Array<ArrayBuffer>, type: string, cache: string): Response {
   const headers = {

@@ -23,8 +23,10 @@ class FakeSource implements LlSource {
   position(): LlPosition {
     return { sequence: 10, part: 2, ended: false, partsOf: () => 6 };
   }
+  /** One object per playlist, as the packager keeps it until the next part. */
+  readonly #full = encoder.encode("#EXTM3U\n");
   playlist(delta: boolean) {
-    return encoder.encode(delta ? "#EXTM3U\n#delta\n" : "#EXTM3U\n");
+    return delta ? encoder.encode("#EXTM3U\n#delta\n") : this.#full;
   }
   file(name: string) {
     return this.files.get(name);
@@ -44,14 +46,14 @@ class FakeSource implements LlSource {
 async function setup() {
   const root = await Deno.makeTempDir({ prefix: "cascade-llhttp-" });
   const source = new FakeSource();
+  const reports = [{ uri: "../cam_240p/ll.m3u8", lastMsn: 10, lastPart: 4 }];
   const app = new Hono();
   app.use(
     "/live/*",
     llHlsRoutes({
       mediaRoot: root,
       source: (n) => n === "cam" ? source : undefined,
-      renditionReports: (n) =>
-        n === "cam" ? [{ uri: "../cam_240p/ll.m3u8", lastMsn: 10, lastPart: 4 }] : [],
+      renditionReports: (n) => n === "cam" ? reports : [],
       masterPlaylist: (n) => n === "cam" ? "#EXTM3U\n#master\n" : undefined,
     }),
   );
@@ -60,6 +62,7 @@ async function setup() {
   return {
     root,
     source,
+    reports,
     get: async (path: string, method = "GET") =>
       await app.request(`http://o/live/${path}`, { method }),
     async [Symbol.asyncDispose]() {
@@ -131,6 +134,12 @@ Deno.test("llHlsRoutes: ll.m3u8 ends in its siblings' rendition reports while li
   const text = await live.text();
   assert.equal(text, "#EXTM3U\n" + report);
   assert.equal(live.headers.get("content-length"), String(encoder.encode(text).byteLength));
+  t.reports[0]!.lastPart = 5;
+  assert.equal(
+    await (await t.get("cam/ll.m3u8")).text(),
+    "#EXTM3U\n" + report.replace("LAST-PART=4", "LAST-PART=5"),
+    "the same playlist with a sibling's newer part",
+  );
   t.source.position = () => ({ sequence: 10, part: 2, ended: true, partsOf: () => 6 });
   assert.equal(await (await t.get("cam/ll.m3u8")).text(), "#EXTM3U\n");
 });
