@@ -3,7 +3,8 @@
  * appear in `ll.m3u8` as frames arrive, a blocking reload and a request for the hinted part
  * answer as soon as that part exists, a segment is its parts' bytes and lands on disk, a
  * republish continues the media sequence after a discontinuity with a new init segment, and
- * the waiter cap answers 503; rendition reports name the other live rungs of a source. Frames are built here: 30 fps video with a keyframe each second.
+ * the waiter cap answers 503; rendition reports name the other live rungs of a source.
+ * Frames are built here: 30 fps video with a keyframe each second.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
