@@ -454,7 +454,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "watch page plays the master playlist of a stream with renditions and shows the rung",
+  name: "watch page plays the LL master playlist of a stream with renditions and shows the rung",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -467,7 +467,9 @@ Deno.test({
   const token = await signPlaybackToken(SIGNING_KEY, "alpha", Math.floor(Date.now() / 1000) + 600);
   await page.goto(`${stack.url}/watch/alpha?token=${token}`);
   await waitForPlayback(page, 2, { what: "playback", timeoutMs: 30_000 });
-  assert.equal(await page.getAttribute("#watch", "data-protocol"), "abr");
+  // The web stack's origin serves LL-HLS: the rungs play from ll_master.m3u8.
+  assert.equal(await page.getAttribute("#watch", "data-protocol"), "llabr");
+  assert.equal(await page.textContent("#latency-label"), "Latency (LL-HLS)");
   const level = await waitFor("the rung shown beside the latency", async () => {
     const text = await page.textContent("#level");
     return (await page.isVisible("#level")) && text ? text : undefined;

@@ -7,10 +7,17 @@
  * place with the same token — the token binds the stream name, not a file — or null when
  * the stream's origin serves no LL playlist (`StreamRecord.ll`). A stream with live renditions
  * (`{name}_{rung}`, docs/architecture.md "Adaptive bitrate") also gets `master`, its
- * multivariant playlist in the same place with the same token (which plays the renditions too).
+ * multivariant playlist in the same place with the same token (which plays the renditions too),
+ * and, when its origin serves LL-HLS too, `llmaster`: the multivariant playlist of the rungs'
+ * LL playlists (`ll_master.m3u8`).
  */
 import { signPlaybackToken } from "@cascade/common/playback_token";
-import { LIVE_PLAYLIST, LL_PLAYLIST, MASTER_PLAYLIST } from "@cascade/media/hls/layout";
+import {
+  LIVE_PLAYLIST,
+  LL_MASTER_PLAYLIST,
+  LL_PLAYLIST,
+  MASTER_PLAYLIST,
+} from "@cascade/media/hls/layout";
 import type { NodeRecord, StreamRecord } from "@cascade/registry/types";
 import { rankEdges } from "@cascade/registry/edge_selection";
 
@@ -33,6 +40,8 @@ export interface PlaybackPlan {
   llhls: string | null;
   /** The multivariant playlist beside `hls`; null when the stream has no renditions. */
   master: string | null;
+  /** The LL-HLS multivariant playlist beside `hls`; null without renditions or without LL. */
+  llmaster: string | null;
   edges: { id: string; region: string; hls: string; llhls: string | null }[];
   /** Token expiry in epoch milliseconds; null when unsigned. */
   expiresAt: number | null;
@@ -54,7 +63,7 @@ export class PlaybackPlanner {
    * Plans playback of `stream` for a viewer in `region` over the live `edges`, with a token
    * valid for `ttlSeconds` (default `tokenTtlSeconds`) when signing. Who may receive a
    * signed plan is the caller's decision (`playback_access.ts`). `renditions`: the stream
-   * has live renditions, so `master` is given.
+   * has live renditions, so `master` is given (and `llmaster` when it offers LL-HLS).
    */
   async plan(
     stream: StreamRecord,
@@ -84,11 +93,14 @@ export class PlaybackPlanner {
     const first = choices[0];
     const master = (base: string) =>
       renditions ? manifestUrl(base, stream.name, MASTER_PLAYLIST) + query : null;
+    const llmaster = (base: string) =>
+      renditions && ll ? manifestUrl(base, stream.name, LL_MASTER_PLAYLIST) + query : null;
     if (first !== undefined) {
       return {
         hls: first.hls,
         llhls: first.llhls,
         master: master(ranked[0]!.url),
+        llmaster: llmaster(ranked[0]!.url),
         edges: choices,
         expiresAt,
       };
@@ -96,6 +108,7 @@ export class PlaybackPlanner {
     return {
       hls: withQuery(stream.manifest, query),
       master: master(stream.originUrl),
+      llmaster: llmaster(stream.originUrl),
       llhls: ll ? manifestUrl(stream.originUrl, stream.name, LL_PLAYLIST) + query : null,
       edges: choices,
       expiresAt,

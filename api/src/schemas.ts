@@ -236,6 +236,12 @@ export const Playback = z.object({
       "stream has no live renditions",
     example: "http://edge1.example.com:8000/live/cam1/master.m3u8",
   }),
+  llmaster: z.string().nullable().openapi({
+    description: "Low-Latency multivariant playlist (`ll_master.m3u8`: each rung's " +
+      "`ll.m3u8`, the source first) beside `hls`, with the same token; null when the stream " +
+      "has no live renditions or its origin serves no LL-HLS",
+    example: "http://edge1.example.com:8000/live/cam1/ll_master.m3u8",
+  }),
   edges: z.array(EdgeChoice).openapi({
     description: "Alternatives in order of preference, the chosen edge first",
   }),

@@ -132,6 +132,7 @@ export const publicCases: ApiCase[] = [
         hls: record.manifest,
         llhls: null,
         master: null,
+        llmaster: null,
         edges: [],
         expiresAt: null,
       });
@@ -231,6 +232,23 @@ export const publicCases: ApiCase[] = [
         token: null,
       })).json();
       assert.equal(rendition.master, null, "a rendition has no renditions");
+      assert.equal(abr.llmaster, null, "the origin serves no LL-HLS");
+    },
+  ],
+
+  [
+    "llmaster: the LL multivariant playlist beside hls, only for LL streams with a live rendition",
+    async (h) => {
+      await h.live("cam1", "o1", { ll: true });
+      const plain = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(plain.llmaster, null);
+      await h.live("cam1_240p", "o1", { ll: true });
+      const origin = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(origin.llmaster, "http://o1.test:8081/live/cam1/ll_master.m3u8");
+      await h.node("edge", "e1", { region: "eu" });
+      const abr = await (await h.call("/api/v1/streams/cam1/playback", { token: null })).json();
+      assert.equal(abr.llmaster, "http://e1.test:8000/live/cam1/ll_master.m3u8");
+      assert.equal(abr.master, "http://e1.test:8000/live/cam1/master.m3u8");
     },
   ],
 

@@ -345,6 +345,20 @@ Deno.test("viewers who leave while a blocking reload is held cancel nothing for 
   await waitFor("the origin to see the client leave", () => s.origin.aborted === 1);
 });
 
+Deno.test("rendition reports reach signed viewers with the token on their URI", async () => {
+  await using s = await setup({ signingKey: KEY }, { renditionReports: ["../cam_240p/ll.m3u8"] });
+  s.origin.addPart();
+  const token = await signPlaybackToken(KEY, "cam", Math.floor(Date.now() / 1000) + 600);
+  const got = await answer(await s.get(`/live/cam/ll.m3u8?token=${token}`));
+  assert.equal(got.status, 200);
+  assert.match(
+    got.body,
+    new RegExp(
+      `#EXT-X-RENDITION-REPORT:URI="../cam_240p/ll.m3u8\\?token=${token}",LAST-MSN=10,LAST-PART=0\n`,
+    ),
+  );
+});
+
 Deno.test("ll.m3u8 without directives, where players start, is fresh for less than a part only", async () => {
   await using s = await setup({ playlistFreshMs: 60_000 }, { targetDuration: 4 });
   const first = await answer(await s.get("/live/cam/ll.m3u8"));

@@ -705,6 +705,22 @@ Deno.test("master.m3u8 passes through with signed variant URIs; a stream's token
   await other.body?.cancel();
 });
 
+Deno.test("ll_master.m3u8 passes through like master.m3u8, its ll.m3u8 variant URIs signed", async () => {
+  await using s = await setup({ signingKey: KEY });
+  const master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nll.m3u8\n" +
+    "#EXT-X-STREAM-INF:BANDWIDTH=1\n../cam_240p/ll.m3u8\n";
+  s.origin.files.set("/live/cam/ll_master.m3u8", { body: new TextEncoder().encode(master) });
+  await s.claim("cam");
+  const token = await signPlaybackToken(KEY, "cam", Math.floor(s.clock.now / 1000) + 60);
+  const res = await s.get(`/live/cam/ll_master.m3u8?token=${token}`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("cache-control") ?? "", /^public, max-age=\d$/);
+  assert.deepEqual(
+    (await res.text()).split("\n").filter((l) => l !== "" && !l.startsWith("#")),
+    [`ll.m3u8?token=${token}`, `../cam_240p/ll.m3u8?token=${token}`],
+  );
+});
+
 Deno.test("URLs over 2 KiB get 414 and request headers over 16 KiB get 431", async () => {
   await using s = await setup();
   const long = await s.get(`/live/cam/index.m3u8?pad=${"a".repeat(2100)}`);

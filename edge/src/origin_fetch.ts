@@ -18,7 +18,12 @@ import type { Logger } from "@cascade/common/log";
 import { HttpError } from "@cascade/common/http_errors";
 import { boxes } from "@cascade/media/mp4/reader";
 import { type LivePlaylist, parsePlaylist } from "@cascade/media/hls/playlist";
-import { MASTER_PLAYLIST, SEGMENT_FILE_RE, VOD_PLAYLIST_RE } from "@cascade/media/hls/layout";
+import {
+  LL_MASTER_PLAYLIST,
+  MASTER_PLAYLIST,
+  SEGMENT_FILE_RE,
+  VOD_PLAYLIST_RE,
+} from "@cascade/media/hls/layout";
 import type { CachedObject } from "./cache.ts";
 import { etagOf } from "./etag.ts";
 import type { EdgeMetrics } from "./metrics.ts";
@@ -181,7 +186,7 @@ export class OriginFetcher {
     try {
       text = strictDecoder.decode(body);
       // A multivariant playlist lists no segments: it is passed on as the origin made it.
-      if (target.file === MASTER_PLAYLIST) {
+      if (target.file === MASTER_PLAYLIST || target.file === LL_MASTER_PLAYLIST) {
         if (!text.startsWith("#EXTM3U")) throw new SyntaxError("Cannot parse playlist: no #EXTM3U");
         return { body, text, fetchedAt, etag: etagOf(text, body.byteLength) };
       }

@@ -26,6 +26,8 @@ export interface LlOriginOptions {
   holdMs?: number;
   /** Payload bytes of a part (default 1000). */
   partBytes?: number;
+  /** Sibling playlists (`../cam_240p/ll.m3u8`) reported at this one's own position. */
+  renditionReports?: string[];
 }
 
 /** Complete segments listed, and segments of those listed with their parts. */
@@ -49,6 +51,7 @@ export class LlOrigin implements AsyncDisposable {
   readonly #firstMsn: number;
   readonly #holdMs: number;
   readonly #partBytes: number;
+  readonly #reports: string[];
   readonly #server: Deno.HttpServer;
   /** The segment being built, and how many of its parts are complete. */
   #msn: number;
@@ -67,6 +70,7 @@ export class LlOrigin implements AsyncDisposable {
     this.#msn = this.#firstMsn;
     this.#holdMs = opts.holdMs ?? 3 * this.targetDuration * 1000;
     this.#partBytes = opts.partBytes ?? 1000;
+    this.#reports = opts.renditionReports ?? [];
     this.#server = Deno.serve(
       { hostname: "127.0.0.1", port: 0, onListen: () => {} },
       (req) => this.#handle(req),
@@ -156,6 +160,12 @@ export class LlOrigin implements AsyncDisposable {
     }
     partLines(this.#msn, this.#parts);
     lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${this.partName(this.#msn, this.#parts)}"`);
+    const [lastMsn, lastPart] = this.#parts > 0
+      ? [this.#msn, this.#parts - 1]
+      : [this.#msn - 1, this.partsPerSegment - 1];
+    for (const uri of this.#reports) {
+      lines.push(`#EXT-X-RENDITION-REPORT:URI="${uri}",LAST-MSN=${lastMsn},LAST-PART=${lastPart}`);
+    }
     return lines.join("\n") + "\n";
   }
 

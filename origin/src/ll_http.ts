@@ -1,7 +1,8 @@
 /**
  * The origin's Low-Latency HLS routes under `/live/{name}/`, as a Hono middleware the origin
  * app mounts before its file routes: `ll.m3u8` with blocking reloads (`_HLS_msn`,
- * `_HLS_part`) and delta updates (`_HLS_skip`), and the fMP4 files — init segments, parts,
+ * `_HLS_part`) and delta updates (`_HLS_skip`), ending in a rendition report for each live
+ * sibling rung, the multivariant `ll_master.m3u8` of a source with renditions, and the fMP4 files — init segments, parts,
  * segments — from the packager's memory, else (segments and init segments that left it) from
  * `MEDIA_ROOT/{name}/`. A blocking request waits for the part it asks for, at most three
  * target durations (then 503); the hinted next part waits for its bytes likewise (then 404);
@@ -23,7 +24,8 @@ import {
   rawPath,
   SEGMENT_CACHE_CONTROL,
 } from "@cascade/common/http_paths";
-import { LL_PLAYLIST, parseLlFileName } from "@cascade/media/hls/layout";
+import { LL_MASTER_PLAYLIST, LL_PLAYLIST, parseLlFileName } from "@cascade/media/hls/layout";
+import { renderRenditionReports, type RenditionReport } from "@cascade/media/hls/ll_playlist";
 import {
   decideBlocking,
   type LlDirectives,
@@ -53,10 +55,15 @@ export interface LlHttpDeps {
   mediaRoot: string;
   /** The LL stream of `name`, once it has a playlist. */
   source(name: string): LlSource | undefined;
+  /** Where the other live rungs of `name`'s source stand, for its playlist's reports. */
+  renditionReports?(name: string): RenditionReport[];
+  /** `ll_master.m3u8` of `name`, undefined when it is not a live LL source. */
+  masterPlaylist?(name: string): string | undefined;
 }
 
 /** Every `.mp4` and `.m4s` the LL playlist names. */
 export const FMP4_CONTENT_TYPE = "video/mp4";
+const encoder = new TextEncoder();
 const DIRECTIVE_CACHE = "public, max-age=60";
 const PLAYLIST_CACHE = "public, max-age=1";
 const NO_STORE = { "Cache-Control": "no-store" };
@@ -86,7 +93,8 @@ export function llHlsRoutes(deps: LlHttpDeps): MiddlewareHandler {
     if ((method !== "GET" && method !== "HEAD") || parts.length !== 4) return next();
     const file = decodePathSegment(parts[3]!);
     const ll = parseLlFileName(file);
-    if (file !== LL_PLAYLIST && ll === undefined) return next();
+    const master = file === LL_MASTER_PLAYLIST;
+    if (file !== LL_PLAYLIST && ll === undefined && !master) return next();
     const name = decodePathSegment(parts[2]!);
     if (!STREAM_NAME_RE.test(name)) {
       throw new HttpError(
@@ -95,8 +103,15 @@ export function llHlsRoutes(deps: LlHttpDeps): MiddlewareHandler {
         `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
       );
     }
+    if (master) {
+      const text = deps.masterPlaylist?.(name);
+      if (text === undefined) throw gone();
+      return bytes(c, encoder.encode(text), PLAYLIST_CONTENT_TYPE, PLAYLIST_CACHE);
+    }
     const source = deps.source(name);
-    if (ll === undefined) return await playlist(c, source);
+    if (ll === undefined) {
+      return await playlist(c, source, () => deps.renditionReports?.(name) ?? []);
+    }
     const memory = source?.file(file);
     if (memory) return bytes(c, memory, FMP4_CONTENT_TYPE, SEGMENT_CACHE_CONTROL);
     if (ll.kind === "part") {
@@ -109,7 +124,11 @@ export function llHlsRoutes(deps: LlHttpDeps): MiddlewareHandler {
   };
 }
 
-async function playlist(c: Context, source: LlSource | undefined): Promise<Response> {
+async function playlist(
+  c: Context,
+  source: LlSource | undefined,
+  reports: () => RenditionReport[],
+): Promise<Response> {
   let d: LlDirectives;
   try {
     d = parseLlDirectives(new URL(c.req.url).searchParams);
@@ -125,7 +144,7 @@ async function playlist(c: Context, source: LlSource | undefined): Promise<Respo
     }
     if (decision.action === "answer") {
       const cache = d.msn === undefined ? PLAYLIST_CACHE : DIRECTIVE_CACHE;
-      return bytes(c, source.playlist(d.skip), PLAYLIST_CONTENT_TYPE, cache);
+      return bytes(c, withReports(source, d.skip, reports()), PLAYLIST_CONTENT_TYPE, cache);
     }
     const outcome = await source.wait(deadline, c.req.raw.signal);
     if (outcome === "gone") throw gone();
@@ -147,6 +166,36 @@ async function hintedPart(c: Context, source: LlSource, file: string): Promise<R
     if (source.hint !== file) throw gone();
   }
 }
+
+/**
+ * The playlist with `reports` appended; the cached bytes themselves when there are none (a
+ * stream without renditions) or the playlist has ended (no player reloads it to switch). The
+ * joined bytes are kept beside the playlist they extend until the reports change, so the
+ * viewers of one part share one copy.
+ */
+function withReports(
+  source: LlSource,
+  delta: boolean,
+  reports: RenditionReport[],
+): Uint8Array<ArrayBuffer> {
+  const playlist = source.playlist(delta);
+  if (reports.length === 0 || source.position().ended) return playlist;
+  const tags = renderRenditionReports(reports);
+  const joined = withReportsCache.get(playlist);
+  if (joined?.tags === tags) return joined.bytes;
+  const encoded = encoder.encode(tags);
+  const bytes = new Uint8Array(playlist.byteLength + encoded.byteLength);
+  bytes.set(playlist);
+  bytes.set(encoded, playlist.byteLength);
+  withReportsCache.set(playlist, { tags, bytes });
+  return bytes;
+}
+
+/** By playlist bytes (a new object at each change): those bytes with the last reports joined. */
+const withReportsCache = new WeakMap<
+  Uint8Array,
+  { tags: string; bytes: Uint8Array<ArrayBuffer> }
+>();
 
 function bytes(c: Context, body: Uint8Array<ArrayBuffer>, type: string, cache: string): Response {
   const headers = {

@@ -23,8 +23,10 @@ class FakeSource implements LlSource {
   position(): LlPosition {
     return { sequence: 10, part: 2, ended: false, partsOf: () => 6 };
   }
+  /** One object per playlist, as the packager keeps it until the next part. */
+  readonly #full = encoder.encode("#EXTM3U\n");
   playlist(delta: boolean) {
-    return encoder.encode(delta ? "#EXTM3U\n#delta\n" : "#EXTM3U\n");
+    return delta ? encoder.encode("#EXTM3U\n#delta\n") : this.#full;
   }
   file(name: string) {
     return this.files.get(name);
@@ -44,16 +46,23 @@ class FakeSource implements LlSource {
 async function setup() {
   const root = await Deno.makeTempDir({ prefix: "cascade-llhttp-" });
   const source = new FakeSource();
+  const reports = [{ uri: "../cam_240p/ll.m3u8", lastMsn: 10, lastPart: 4 }];
   const app = new Hono();
   app.use(
     "/live/*",
-    llHlsRoutes({ mediaRoot: root, source: (n) => n === "cam" ? source : undefined }),
+    llHlsRoutes({
+      mediaRoot: root,
+      source: (n) => n === "cam" ? source : undefined,
+      renditionReports: (n) => n === "cam" ? reports : [],
+      masterPlaylist: (n) => n === "cam" ? "#EXTM3U\n#master\n" : undefined,
+    }),
   );
   app.get("/live/*", (c) => c.text("next handler"));
   app.onError(jsonErrorHandler);
   return {
     root,
     source,
+    reports,
     get: async (path: string, method = "GET") =>
       await app.request(`http://o/live/${path}`, { method }),
     async [Symbol.asyncDispose]() {
@@ -96,7 +105,10 @@ Deno.test("llHlsRoutes: answered directives are cacheable for 60 s, a delta upda
   const res = await t.get("cam/ll.m3u8?_HLS_msn=10&_HLS_part=1&_HLS_skip=YES&token=x");
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("cache-control"), "public, max-age=60");
-  assert.equal(await res.text(), "#EXTM3U\n#delta\n");
+  assert.equal(
+    await res.text(),
+    '#EXTM3U\n#delta\n#EXT-X-RENDITION-REPORT:URI="../cam_240p/ll.m3u8",LAST-MSN=10,LAST-PART=4\n',
+  );
   const plain = await t.get("cam/ll.m3u8");
   assert.equal(plain.headers.get("cache-control"), "public, max-age=1");
 });
@@ -113,4 +125,33 @@ Deno.test("llHlsRoutes: segments and init segments that left memory come from di
   assert.equal((await t.get("cam/k1_init.mp4")).status, 404);
   assert.equal(await (await t.get("cam/index.m3u8")).text(), "next handler");
   assert.equal((await t.get("bad%20name/ll.m3u8")).status, 400);
+});
+
+Deno.test("llHlsRoutes: ll.m3u8 ends in its siblings' rendition reports while live, not once ended", async () => {
+  await using t = await setup();
+  const report = '#EXT-X-RENDITION-REPORT:URI="../cam_240p/ll.m3u8",LAST-MSN=10,LAST-PART=4\n';
+  const live = await t.get("cam/ll.m3u8");
+  const text = await live.text();
+  assert.equal(text, "#EXTM3U\n" + report);
+  assert.equal(live.headers.get("content-length"), String(encoder.encode(text).byteLength));
+  t.reports[0]!.lastPart = 5;
+  assert.equal(
+    await (await t.get("cam/ll.m3u8")).text(),
+    "#EXTM3U\n" + report.replace("LAST-PART=4", "LAST-PART=5"),
+    "the same playlist with a sibling's newer part",
+  );
+  t.source.position = () => ({ sequence: 10, part: 2, ended: true, partsOf: () => 6 });
+  assert.equal(await (await t.get("cam/ll.m3u8")).text(), "#EXTM3U\n");
+});
+
+Deno.test("llHlsRoutes: ll_master.m3u8 is the deps' multivariant playlist, else a 404", async () => {
+  await using t = await setup();
+  const res = await t.get("cam/ll_master.m3u8");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/vnd.apple.mpegurl");
+  assert.equal(res.headers.get("cache-control"), "public, max-age=1");
+  assert.equal(await res.text(), "#EXTM3U\n#master\n");
+  const other = await t.get("dog/ll_master.m3u8");
+  assert.equal(other.status, 404);
+  await other.body?.cancel();
 });

@@ -23,9 +23,10 @@ import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/med
 import { TimestampRebaser } from "@cascade/media/timeline";
 import { Fmp4Fragmenter } from "@cascade/media/mp4/fmp4";
 import { type ClosedPart, LlSegmenter, type LlSegmentState } from "@cascade/media/hls/ll_segmenter";
-import { renderLlPlaylist } from "@cascade/media/hls/ll_playlist";
+import { newestPart, renderLlPlaylist, type RenditionReport } from "@cascade/media/hls/ll_playlist";
+import { renditionName, RUNGS, sourceOf } from "@cascade/common/renditions";
 import type { LlPosition } from "@cascade/media/hls/ll_blocking";
-import { llInitName, llSegmentName, TEMP_SUFFIX } from "@cascade/media/hls/layout";
+import { LL_PLAYLIST, llInitName, llSegmentName, TEMP_SUFFIX } from "@cascade/media/hls/layout";
 import { ChannelsByName } from "./channels.ts";
 import type { LiveStream, StreamHub, Subscription } from "@cascade/stream/hub";
 import { timeBasedSequence } from "./hls_packager.ts";
@@ -67,6 +68,7 @@ class LlChannel implements LlSource {
   #lastPrefixMs = 0;
   #full: Uint8Array<ArrayBuffer> = new Uint8Array();
   #hint: string | undefined;
+  #newest: { lastMsn: number; lastPart: number } | undefined;
   #delta: Uint8Array<ArrayBuffer> | undefined;
   #changed = Promise.withResolvers<void>();
   #waiters = 0;
@@ -114,6 +116,11 @@ class LlChannel implements LlSource {
 
   file(name: string): Uint8Array<ArrayBuffer> | undefined {
     return this.#files.get(name);
+  }
+
+  /** Its newest part, as a rendition report of it says; undefined before the first, or ended. */
+  get newest(): { lastMsn: number; lastPart: number } | undefined {
+    return this.#newest;
   }
 
   /** The part the playlist hints at next, as `{prefix}_p{msn}.{i}.m4s`; none once ended. */
@@ -290,6 +297,7 @@ class LlChannel implements LlSource {
     const playlist = this.#segmenter!.playlist();
     this.#full = encoder.encode(renderLlPlaylist(playlist));
     this.#hint = playlist.preloadHint;
+    this.#newest = newestPart(playlist);
     this.#delta = undefined;
     this.#notify();
   }
@@ -419,6 +427,21 @@ export class LlPackager {
   source(name: string): LlSource | undefined {
     const channel = this.#channels.get(name);
     return channel?.ready ? channel : undefined;
+  }
+
+  /**
+   * Rendition reports for `name`'s playlist: every other rung of its source (the source
+   * itself included) that lists a part now, as `../{sibling}/ll.m3u8`.
+   */
+  renditionReports(name: string): RenditionReport[] {
+    const source = sourceOf(name)?.source ?? name;
+    const reports: RenditionReport[] = [];
+    for (const sibling of [source, ...RUNGS.map((r) => renditionName(source, r))]) {
+      if (sibling === name) continue;
+      const newest = this.#channels.get(sibling)?.newest;
+      if (newest !== undefined) reports.push({ uri: `../${sibling}/${LL_PLAYLIST}`, ...newest });
+    }
+    return reports;
   }
 
   close(): Promise<void> {

@@ -3,7 +3,8 @@
  * appear in `ll.m3u8` as frames arrive, a blocking reload and a request for the hinted part
  * answer as soon as that part exists, a segment is its parts' bytes and lands on disk, a
  * republish continues the media sequence after a discontinuity with a new init segment, and
- * the waiter cap answers 503. Frames are built here: 30 fps video with a keyframe each second.
+ * the waiter cap answers 503; rendition reports name the other live rungs of a source.
+ * Frames are built here: 30 fps video with a keyframe each second.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -216,4 +217,39 @@ Deno.test("LlPackager: beyond HLS_LL_MAX_WAITERS a blocking request is a 503 at 
   assert.equal(t.log.events("ll.waiters_full").length, 1);
   t.push(stream, 40);
   for (const w of await Promise.all(waiting)) assert.equal(w.status, 200);
+});
+
+Deno.test("LlPackager.renditionReports() names each other live rung of the source at its newest part", async () => {
+  await using t = await setup();
+  const source = open(t.hub);
+  const rendition = t.hub.open(`${NAME}_240p`, "127.0.0.1");
+  rendition.config(avcTrack(30));
+  const other = t.hub.open("dog", "127.0.0.1");
+  other.config(avcTrack(30));
+  for (let i = 0; i < 45; i++) {
+    source.frame(videoFrame(i));
+    other.frame(videoFrame(i));
+    if (i < 40) rendition.frame(videoFrame(i));
+  }
+  // The frames reach the packager asynchronously: compare once its playlist stops moving.
+  await waitFor("the source's report of the rendition to be its newest part", async () => {
+    const res = await t.app.request(`http://o/live/${NAME}_240p/ll.m3u8`);
+    if (res.status !== 200) return undefined;
+    const newest = lastPart(parseLlPlaylist(await res.text()));
+    const reports = t.packager.renditionReports(NAME);
+    return reports.length === 1 && reports[0]!.uri === `../${NAME}_240p/ll.m3u8` &&
+        reports[0]!.lastMsn === newest.sequence && reports[0]!.lastPart === newest.index
+      ? true
+      : undefined;
+  });
+  assert.deepEqual(
+    t.packager.renditionReports(`${NAME}_240p`).map((r) => r.uri),
+    [`../${NAME}/ll.m3u8`],
+  );
+  assert.deepEqual(t.packager.renditionReports("dog"), []);
+  t.hub.close(rendition, "publisher stopped");
+  await waitFor(
+    "no report of an ended rendition",
+    () => t.packager.renditionReports(NAME).length === 0,
+  );
 });

@@ -25,6 +25,7 @@ import { LlPackager } from "./ll_packager.ts";
 import { llHlsRoutes } from "./ll_http.ts";
 import { createOriginApp } from "./http.ts";
 import { originMasterPlaylist } from "./master.ts";
+import { LL_PLAYLIST } from "@cascade/media/hls/layout";
 import type { Hono } from "hono";
 import { MetricsRegistry } from "@cascade/common/metrics";
 import { processUsageSampler } from "@cascade/common/process_usage";
@@ -295,6 +296,14 @@ export async function startOrigin(config: OriginConfig, deps: OriginDeps = {}): 
         llHls: llHlsRoutes({
           mediaRoot: config.MEDIA_ROOT,
           source: (name) => llPackager.source(name),
+          renditionReports: (name) => llPackager.renditionReports(name),
+          masterPlaylist: (name) =>
+            originMasterPlaylist(
+              hub,
+              name,
+              (n) => llPackager.source(n) !== undefined,
+              LL_PLAYLIST,
+            ),
         }),
       }
       : {}),

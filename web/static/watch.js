@@ -215,14 +215,20 @@ async function start() {
     );
     return;
   }
-  // Renditions win over LL-HLS: a viewer whose link cannot carry the source still plays.
+  // Renditions win over LL-HLS alone: a viewer whose link cannot carry the source still
+  // plays. With both, the LL multivariant playlist gives each rung at low latency.
   const abr = await offersRenditions(playlists.master);
-  const ll = !abr && !lowLatencyFailed && await offersLowLatency(playlists.llhls);
+  const ll = !lowLatencyFailed &&
+    await (abr ? offersRenditions(playlists.llmaster) : offersLowLatency(playlists.llhls));
   if (id !== session) return;
   lowLatency = ll;
-  root.dataset.protocol = abr ? "abr" : ll ? "llhls" : "hls";
+  root.dataset.protocol = abr ? (ll ? "llabr" : "abr") : ll ? "llhls" : "hls";
   latencyLabel.textContent = ll ? "Latency (LL-HLS)" : "Latency";
-  const url = abr ? playlists.master : ll ? playlists.llhls : playlists.hls;
+  const url = abr
+    ? (ll ? playlists.llmaster : playlists.master)
+    : ll
+    ? playlists.llhls
+    : playlists.hls;
   if (hlsJs) startHlsJs(Hls, id, url);
   else startNative(url);
 }

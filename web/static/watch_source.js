@@ -10,7 +10,8 @@
  * URLs are root-relative and carry the page's `?token=`: a token binds the stream, not a
  * file, so one token plays either playlist. A stream with renditions (`TRANSCODE_PROFILE`)
  * also has `master.m3u8`, the multivariant playlist, which the page plays when it lists more
- * than the source (the token covers the renditions too).
+ * than the source (the token covers the renditions too); where LL-HLS is served as well,
+ * `ll_master.m3u8`, whose variants are the rungs' `ll.m3u8`, is played in its place.
  */
 
 /**
@@ -43,6 +44,7 @@ export function playlistUrls(name, token) {
     hls: withToken(`${base}index.m3u8`, token),
     llhls: withToken(`${base}ll.m3u8`, token),
     master: withToken(`${base}master.m3u8`, token),
+    llmaster: withToken(`${base}ll_master.m3u8`, token),
   };
 }
 

@@ -65,7 +65,8 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
         "`lowLatencyMode`, Safari); null when the stream's origin serves none. `master` is " +
         "the multivariant playlist (`master.m3u8`: the source and its renditions) on the same " +
         "edge with the same token when the stream has live renditions (TRANSCODE_PROFILE), " +
-        "else null.",
+        "else null; `llmaster` its Low-Latency twin (`ll_master.m3u8`: each rung's `ll.m3u8`), " +
+        "when the stream also offers LL-HLS, else null.",
       security: PLAYBACK_SECURITY,
       request: {
         params: NameParams,
@@ -102,6 +103,7 @@ export function playbackApp(ctx: ApiContext): OpenAPIHono {
           hls: plan.hls,
           llhls: plan.llhls,
           master: plan.master,
+          llmaster: plan.llmaster,
           edges: plan.edges,
           expiresAt: plan.expiresAt === null ? null : new Date(plan.expiresAt).toISOString(),
         },

@@ -18,6 +18,12 @@ export const LIVE_PLAYLIST = "index.m3u8";
  */
 export const MASTER_PLAYLIST = "master.m3u8";
 
+/**
+ * The multivariant playlist whose variants are the rungs' LL-HLS playlists (`ll.m3u8`), on
+ * origins that serve LL-HLS; like `master.m3u8`, made at each request.
+ */
+export const LL_MASTER_PLAYLIST = "ll_master.m3u8";
+
 /** Name of the latest broadcast's VOD playlist in a stream directory. */
 export const VOD_PLAYLIST = "vod.m3u8";
 

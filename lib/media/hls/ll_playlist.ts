@@ -5,8 +5,10 @@
  * for the segment still being written, `#EXT-X-PRELOAD-HINT` for the next part while live,
  * `#EXT-X-SERVER-CONTROL` for blocking reloads and delta updates — and, asked for a delta
  * update, replaces the oldest segments by `#EXT-X-SKIP` while keeping at least
- * `CAN-SKIP-UNTIL` seconds listed (§6.2.5.1). `parseLlPlaylist` reads back what it writes,
- * enough for tests and tools. The values follow docs/architecture.md, "HLS output".
+ * `CAN-SKIP-UNTIL` seconds listed (§6.2.5.1). `renderRenditionReports` writes the
+ * `#EXT-X-RENDITION-REPORT` lines appended to a live playlist that has sibling renditions
+ * (§4.4.5.4), so a player switching rungs can ask the new one for the part it needs at once.
+ * `parseLlPlaylist` reads back what they write, enough for tests and tools. The values follow docs/architecture.md, "HLS output".
  */
 
 export interface LlPart {
@@ -44,6 +46,16 @@ export interface LlPlaylist {
   ended: boolean;
   /** Delta updates only: segments replaced by `#EXT-X-SKIP`. */
   skipped?: number;
+}
+
+/** Where another rendition of the same multivariant playlist stands (`EXT-X-RENDITION-REPORT`). */
+export interface RenditionReport {
+  /** Its media playlist, relative to this playlist's URL. */
+  uri: string;
+  /** `LAST-MSN`: the sequence number of its newest segment that has parts. */
+  lastMsn: number;
+  /** `LAST-PART`: the index of the newest part of that segment. */
+  lastPart: number;
 }
 
 /** `EXT-X-VERSION`: 9 is the first with `EXT-X-SKIP`. */
@@ -115,6 +127,33 @@ export function renderLlPlaylist(p: LlPlaylist, delta = false): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * Where `p` stands as a rendition report of it says (§4.4.5.4): its newest segment that has
+ * parts and that segment's last part; undefined while it lists no part, or once ended.
+ */
+export function newestPart(p: LlPlaylist): { lastMsn: number; lastPart: number } | undefined {
+  if (p.ended) return undefined;
+  for (let i = p.segments.length - 1; i >= 0; i--) {
+    const s = p.segments[i]!;
+    if (s.parts.length > 0) return { lastMsn: s.sequence, lastPart: s.parts.length - 1 };
+  }
+  return undefined;
+}
+
+/**
+ * The `#EXT-X-RENDITION-REPORT` lines for `reports`, each ending in a newline (empty for none):
+ * appended to a live playlist's text, after its preload hint. Apart from the playlist because
+ * the siblings move on their own clocks: the playlist is rendered when its own part closes,
+ * the reports when it is served.
+ */
+export function renderRenditionReports(reports: readonly RenditionReport[]): string {
+  let out = "";
+  for (const r of reports) {
+    out += `#EXT-X-RENDITION-REPORT:URI="${r.uri}",LAST-MSN=${r.lastMsn},LAST-PART=${r.lastPart}\n`;
+  }
+  return out;
+}
+
 function segmentSeconds(s: LlSegment): number {
   if (s.duration !== undefined) return s.duration;
   let sum = 0;
@@ -146,10 +185,12 @@ function skippable(p: LlPlaylist): number {
  * `skipped`, not listed). Throws `SyntaxError` when the header, the target duration or the
  * part target is missing, or a modelled tag has a malformed value.
  */
-export function parseLlPlaylist(text: string): LlPlaylist & { serverControl: string } {
+export function parseLlPlaylist(
+  text: string,
+): LlPlaylist & { serverControl: string; renditionReports: RenditionReport[] } {
   const lines = text.split(/\r?\n/);
   if (lines[0]?.trim() !== "#EXTM3U") fail("missing #EXTM3U header");
-  const p: LlPlaylist & { serverControl: string } = {
+  const p: LlPlaylist & { serverControl: string; renditionReports: RenditionReport[] } = {
     targetDuration: NaN,
     partTarget: NaN,
     mediaSequence: 0,
@@ -157,6 +198,7 @@ export function parseLlPlaylist(text: string): LlPlaylist & { serverControl: str
     segments: [],
     ended: false,
     serverControl: "",
+    renditionReports: [],
   };
   let map = "";
   let next: LlSegment | undefined;
@@ -232,6 +274,13 @@ export function parseLlPlaylist(text: string): LlPlaylist & { serverControl: str
         break;
       case "#EXT-X-ENDLIST":
         p.ended = true;
+        break;
+      case "#EXT-X-RENDITION-REPORT":
+        p.renditionReports.push({
+          uri: attrs.get("URI") ?? fail(`${name} without URI`),
+          lastMsn: integer(attrs.get("LAST-MSN") ?? "", name),
+          lastPart: integer(attrs.get("LAST-PART") ?? "", name),
+        });
         break;
     }
   }

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import {
   type LlPlaylist,
   type LlSegment,
+  newestPart,
   parseLlPlaylist,
   renderLlPlaylist,
+  renderRenditionReports,
 } from "./ll_playlist.ts";
 
 const T0 = Date.parse("2026-12-02T16:00:00.000Z");
@@ -126,4 +128,28 @@ Deno.test("parseLlPlaylist() refuses what is not an LL playlist", () => {
     () => parseLlPlaylist("#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXT-X-PART-INF:PART-TARGET=x\n"),
     SyntaxError,
   );
+});
+
+Deno.test("renderRenditionReports() writes one tag per sibling that parseLlPlaylist() reads back", () => {
+  const reports = [
+    { uri: "../cam_480p/ll.m3u8", lastMsn: 16, lastPart: 1 },
+    { uri: "../cam/ll.m3u8", lastMsn: 15, lastPart: 5 },
+  ];
+  const tags = renderRenditionReports(reports);
+  assert.equal(
+    tags,
+    '#EXT-X-RENDITION-REPORT:URI="../cam_480p/ll.m3u8",LAST-MSN=16,LAST-PART=1\n' +
+      '#EXT-X-RENDITION-REPORT:URI="../cam/ll.m3u8",LAST-MSN=15,LAST-PART=5\n',
+  );
+  assert.equal(renderRenditionReports([]), "");
+  const p = parseLlPlaylist(renderLlPlaylist(playlist(10, 6, 2)) + tags);
+  assert.deepEqual(p.renditionReports, reports);
+  assert.equal(p.segments.length, 7, "the reports add no segment");
+});
+
+Deno.test("newestPart() names the last listed part: the open segment's, else the last complete one's", () => {
+  assert.deepEqual(newestPart(playlist(10, 6, 2)), { lastMsn: 16, lastPart: 1 });
+  assert.deepEqual(newestPart(playlist(10, 6, 0)), { lastMsn: 15, lastPart: 5 });
+  assert.equal(newestPart(playlist(10, 6, 2, { ended: true })), undefined);
+  assert.equal(newestPart(playlist(10, 0, 0)), undefined);
 });
