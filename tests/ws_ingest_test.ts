@@ -302,3 +302,29 @@ Deno.test("/ingest/ws is served on the all-in-one port too", async () => {
     await Deno.remove(mediaRoot, { recursive: true });
   }
 });
+
+Deno.test("a browser publisher whose audio starts 2.5 s after its video: the first segment already carries audio samples", async () => {
+  await using origin = await startOrigin();
+  const p = await WsPublisher.publish(wsUrl(origin), KEY);
+  const late = clip.frames.filter((f) => f.kind === "video" || f.dts >= 2500);
+  await sendClip(p, late, 4);
+  p.send({ type: "stop" });
+  await p.closed;
+  const playlist = await waitFor("the playlist to end", async () => {
+    const path = join(origin.mediaRoot, "alpha", "index.m3u8");
+    const text = await Deno.readTextFile(path).catch(() => undefined);
+    const parsed = text === undefined ? undefined : parsePlaylist(text);
+    return parsed?.ended ? parsed : undefined;
+  });
+  const first = playlist.segments[0]!;
+  const info = await probeJson(
+    join(origin.mediaRoot, "alpha", first.uri),
+    "-count_packets",
+    "-show_entries",
+    "stream=codec_name,nb_read_packets",
+  ) as { streams: { codec_name: string; nb_read_packets: string }[] };
+  const packets = Object.fromEntries(
+    info.streams.map((s) => [s.codec_name, Number(s.nb_read_packets)]),
+  );
+  assert.ok(packets.aac! > 0 && packets.h264! > 0, `${first.uri}: ${JSON.stringify(packets)}`);
+});

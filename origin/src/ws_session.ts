@@ -72,11 +72,14 @@ export interface WsSessionOptions {
 export const STATS_WINDOW_MS = 2000;
 
 /**
- * Longest a video frame is held back for the Opus transcoder's audio: its first AAC frame comes
- * a moment after the first video (longer on a loaded host), then in a burst. Video waits and
- * goes out interleaved with that audio by timestamp, as a segment cut before any audio arrived
- * leaves hls.js unable to add the audio track later (a fatal `bufferAppendError`). Holding ends
- * once the audio has caught up, or for good when a frame waited this long.
+ * Longest a video frame is held back for the audio a publisher declared. A stream whose first
+ * segment has no audio samples leaves hls.js unable to add the audio track later (a fatal
+ * `bufferAppendError`), and audio can come late twice over: the Opus transcoder's first AAC
+ * frame comes a moment after the first video (longer on a loaded host), and a browser's first
+ * audio timestamp can be later than its first video one. So video waits for the first audio
+ * frame, starts at the last keyframe at or before it (earlier video is dropped) and goes out
+ * interleaved with the audio by timestamp. Holding ends once the audio has caught up, or for
+ * good when a frame waited this long.
  */
 export const AUDIO_WAIT_MS = 3000;
 
@@ -91,8 +94,10 @@ export class WsSession {
   #video: (TrackConfig & { kind: "video" }) | null = null;
   #audio: "aac" | "opus" | "unavailable" | null = null;
   #transcoder: AudioTranscoder | null = null;
-  /** Video waiting for the transcoder's audio to catch up; null once it has. */
+  /** Video waiting for the audio to catch up; null once it has. */
   #heldVideo: { frame: MediaFrame; at: number }[] | null = null;
+  /** An audio frame reached the stream. */
+  #audioSeen = false;
   /** The first frame's timestamp, µs: the timeline's 0. */
   #baseUs: number | undefined;
   readonly #lastDts = { video: 0, audio: 0 };
@@ -196,6 +201,7 @@ export class WsSession {
           this.#stopTranscoder();
           this.#audio = "aac";
           this.#stream!.config({ kind: "audio", codec: "aac", aac: msg.aac });
+          if (!this.#audioSeen) this.#heldVideo ??= [];
         } else {
           this.#startTranscoder(msg.sampleRate, msg.channels);
         }
@@ -271,6 +277,7 @@ export class WsSession {
       else this.#hold(frame);
     } else if (this.#audio === "aac") {
       const data = msg.data.slice();
+      this.#audioArrived(dts);
       stream.frame({ kind: "audio", codec: "aac", dts, pts: dts, keyframe: true, data });
     } else if (this.#audio === "opus") {
       this.#transcoder?.push(msg.data, dts);
@@ -287,6 +294,21 @@ export class WsSession {
       this.#log.warn("ws_ingest.audio_late", { waitedMs: Math.round(waitedMs) });
       this.#releaseVideo();
     }
+  }
+
+  /** An audio frame at `dts` is about to reach the stream: the held video goes on up to it. */
+  #audioArrived(dts: number): void {
+    const held = this.#heldVideo;
+    if (!this.#audioSeen && held !== null) {
+      let start = 0;
+      for (let i = 0; i < held.length && held[i]!.frame.dts <= dts; i++) {
+        if (held[i]!.frame.keyframe) start = i;
+      }
+      if (start > 0) this.#log.debug("ws_ingest.video_before_audio", { dropped: start });
+      held.splice(0, start);
+    }
+    this.#audioSeen = true;
+    this.#releaseVideo(dts);
   }
 
   /** Hands on the held video up to `dts` (all of it by default); holding ends when none is left. */
@@ -336,7 +358,7 @@ export class WsSession {
       },
       frame: (frame) => {
         if (this.#stream !== stream) return;
-        this.#releaseVideo(frame.dts);
+        this.#audioArrived(frame.dts);
         stream.frame(frame);
       },
       failed: (reason) => {
@@ -347,7 +369,8 @@ export class WsSession {
         this.#host.send(serverMessages.warning("audio_unavailable", reason));
       },
     });
-    this.#heldVideo = this.#transcoder === null ? null : [];
+    if (this.#transcoder === null) this.#releaseVideo();
+    else if (!this.#audioSeen) this.#heldVideo ??= [];
     if (this.#transcoder === null) {
       this.#audio = "unavailable";
       this.#host.send(
