@@ -18,13 +18,13 @@
 import type { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer } from "ws";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import type { Logger } from "@cascade/common/log";
 import { isRendition, sourceOf } from "@cascade/common/renditions";
 import { bearerToken, safeEqual } from "@cascade/common/secrets";
 import { refuseUpgrade, type UpgradedConnection } from "@cascade/common/http_server";
 import { sendFlushed } from "@cascade/common/ws_send";
+import { LazyWsServer } from "@cascade/common/ws_server";
 import { flvFeed, FlvHubReader } from "@cascade/stream/flv_feed";
 import { type LiveStream, StreamBusyError, type StreamHub } from "@cascade/stream/hub";
 
@@ -61,16 +61,18 @@ const OPEN = 1;
 
 export class InternalFeed {
   readonly #o: InternalFeedOptions;
-  readonly #server: { handleUpgrade: (...args: unknown[]) => void; close(): void };
+  readonly #server: LazyWsServer;
   readonly #sockets = new Map<Socket, Promise<void>>();
 
   constructor(opts: InternalFeedOptions) {
     this.#o = opts;
-    this.#server = new WebSocketServer({
-      noServer: true,
-      maxPayload: opts.maxMessageBytes,
-      perMessageDeflate: false,
-    });
+    this.#server = new LazyWsServer(({ WebSocketServer }) =>
+      new WebSocketServer({
+        noServer: true,
+        maxPayload: opts.maxMessageBytes,
+        perMessageDeflate: false,
+      })
+    );
   }
 
   /** The upgrade handler for `INTERNAL_PATH`. */
@@ -119,7 +121,8 @@ export class InternalFeed {
     }
     if (serve === undefined || socket.destroyed) return refuseUpgrade(socket, "404 Not Found");
     conn.established();
-    this.#server.handleUpgrade(req, socket, head, (ws: Socket) => {
+    const server = await this.#server.get();
+    server.handleUpgrade(req, socket, head, (ws: Socket) => {
       ws.on("error", (err) => log.info("internal.socket_error", { error: err }));
       this.#sockets.set(ws, serve(ws));
     });
@@ -191,7 +194,7 @@ export class InternalFeed {
     const open = [...this.#sockets];
     for (const [ws] of open) ws.terminate();
     await Promise.all(open.map(([, done]) => done));
-    this.#server.close();
+    await this.#server.close();
   }
 }
 

@@ -10,6 +10,7 @@
  */
 import type { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
+import { LazyWsServer } from "@cascade/common/ws_server";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@cascade/common/log";
 import type { UpgradedConnection } from "@cascade/common/http_server";
@@ -48,33 +49,26 @@ interface Socket {
 
 const OPEN = 1;
 
-interface WsServer {
-  handleUpgrade(...args: unknown[]): void;
-  close(): void;
-}
-
 /**
- * The `ws` server, loaded on the first upgrade: the package costs an origin ~12 MiB of RSS,
- * which one that never sees a browser publisher need not pay.
+ * The ingest's `ws` server. `ws` answers a message over `maxPayload` by closing with 1009
+ * before the message is read; the protocol answers it with a `too_large` error and close code
+ * 4013 instead.
  */
-async function loadServer(maxPayload: number): Promise<WsServer> {
-  const { WebSocket, WebSocketServer } = await import("ws");
-  /**
-   * `ws` answers a message over `maxPayload` by closing with 1009 before the message is read;
-   * the protocol answers it with a `too_large` error and close code 4013 instead.
-   */
-  class IngestSocket extends (WebSocket as new (...args: never[]) => Socket) {
-    override close(code?: number, reason?: string): void {
-      if (code !== 1009 || this.readyState !== OPEN) return super.close(code, reason);
-      this.send(serverMessages.error("too_large", "Message larger than this server accepts"));
-      super.close(CLOSE_CODES.too_large, "too_large");
+function ingestServer(maxPayload: number): LazyWsServer {
+  return new LazyWsServer(({ WebSocket, WebSocketServer }) => {
+    class IngestSocket extends (WebSocket as new (...args: never[]) => Socket) {
+      override close(code?: number, reason?: string): void {
+        if (code !== 1009 || this.readyState !== OPEN) return super.close(code, reason);
+        this.send(serverMessages.error("too_large", "Message larger than this server accepts"));
+        super.close(CLOSE_CODES.too_large, "too_large");
+      }
     }
-  }
-  return new WebSocketServer({
-    noServer: true,
-    maxPayload,
-    perMessageDeflate: false,
-    WebSocket: IngestSocket,
+    return new WebSocketServer({
+      noServer: true,
+      maxPayload,
+      perMessageDeflate: false,
+      WebSocket: IngestSocket,
+    });
   });
 }
 
@@ -85,12 +79,13 @@ interface Connection {
 
 export class WsIngest {
   readonly #o: WsIngestOptions;
-  #server: Promise<WsServer> | undefined;
+  readonly #server: LazyWsServer;
   readonly #connections = new Set<Connection>();
   readonly #closed = new Set<Promise<void>>();
 
   constructor(opts: WsIngestOptions) {
     this.#o = opts;
+    this.#server = ingestServer(opts.maxMessageBytes);
   }
 
   get connections(): number {
@@ -104,8 +99,7 @@ export class WsIngest {
     head: Buffer,
     conn: UpgradedConnection,
   ): void => {
-    this.#server ??= loadServer(this.#o.maxMessageBytes);
-    this.#server.then((server) => {
+    this.#server.get().then((server) => {
       server.handleUpgrade(req, socket, head, (ws: Socket) => this.#serve(req, ws, conn));
     }).catch((err) => {
       this.#o.log.error("ws_ingest.unavailable", { error: err });
@@ -200,6 +194,6 @@ export class WsIngest {
     }, 2000);
     await Promise.all([...this.#closed]);
     clearTimeout(deadline);
-    (await this.#server?.catch(() => undefined))?.close();
+    await this.#server.close();
   }
 }
