@@ -33,6 +33,17 @@ async function startOrigin(env: Record<string, string> = {}) {
   return Object.assign(origin, { log });
 }
 
+/** Packets per codec in a media file, as ffprobe counts them (a codec without packets: NaN). */
+async function packetCounts(path: string): Promise<Record<string, number>> {
+  const info = await probeJson(
+    path,
+    "-count_packets",
+    "-show_entries",
+    "stream=codec_name,nb_read_packets",
+  ) as { streams: { codec_name: string; nb_read_packets: string }[] };
+  return Object.fromEntries(info.streams.map((s) => [s.codec_name, Number(s.nb_read_packets)]));
+}
+
 /** Sends the clip's configs and frames, `speed` times real time (Infinity: all at once). */
 async function sendClip(p: WsPublisher, frames: readonly MediaFrame[], speed = Infinity) {
   p.send(videoConfig(clip.video));
@@ -131,15 +142,7 @@ Deno.test("a browser publisher's Opus audio arrives in the hub and the segments 
   // The first segment too: video waits for the transcoder's first AAC frame, so hls.js
   // finds both tracks in the segment it starts with.
   for (const segment of [playlist.segments[0]!, playlist.segments.at(-1)!]) {
-    const info = await probeJson(
-      join(origin.mediaRoot, "alpha", segment.uri),
-      "-count_packets",
-      "-show_entries",
-      "stream=codec_name,nb_read_packets",
-    ) as { streams: { codec_name: string; nb_read_packets: string }[] };
-    const packets = Object.fromEntries(
-      info.streams.map((s) => [s.codec_name, Number(s.nb_read_packets)]),
-    );
+    const packets = await packetCounts(join(origin.mediaRoot, "alpha", segment.uri));
     assert.ok(packets.aac! > 0 && packets.h264! > 0, `${segment.uri}: ${JSON.stringify(packets)}`);
   }
 });
@@ -317,14 +320,6 @@ Deno.test("a browser publisher whose audio starts 2.5 s after its video: the fir
     return parsed?.ended ? parsed : undefined;
   });
   const first = playlist.segments[0]!;
-  const info = await probeJson(
-    join(origin.mediaRoot, "alpha", first.uri),
-    "-count_packets",
-    "-show_entries",
-    "stream=codec_name,nb_read_packets",
-  ) as { streams: { codec_name: string; nb_read_packets: string }[] };
-  const packets = Object.fromEntries(
-    info.streams.map((s) => [s.codec_name, Number(s.nb_read_packets)]),
-  );
+  const packets = await packetCounts(join(origin.mediaRoot, "alpha", first.uri));
   assert.ok(packets.aac! > 0 && packets.h264! > 0, `${first.uri}: ${JSON.stringify(packets)}`);
 });
