@@ -11,7 +11,7 @@ import { parseLlPlaylist, type RenditionReport } from "@cascade/media/hls/ll_pla
 import { startTestOrigin } from "./helpers/origin.ts";
 import { publish } from "./helpers/media.ts";
 import { openBrowser } from "./helpers/browser.ts";
-import { servePlayerPage } from "./helpers/hls_page.ts";
+import { playEachLevel, servePlayerPage } from "./helpers/hls_page.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 async function text(url: string): Promise<string | undefined> {
@@ -94,25 +94,8 @@ Deno.test("LL ABR: ll_master lists each rung's ll.m3u8, rendition reports track 
     () => page.evaluate<boolean>("window.hls.levels.length === 2"),
     { timeoutMs: 15_000 },
   );
-  const levelHeights = await page.evaluate<number[]>("window.hls.levels.map((l) => l.height)");
+  const levelHeights = await playEachLevel(page);
   assert.deepEqual(levelHeights.toSorted((a, b) => a - b), [240, 720]);
-  for (const [index, height] of levelHeights.entries()) {
-    await page.evaluate(`window.hls.currentLevel = ${index}`);
-    await waitFor(
-      `the video to play level ${index} (${height} lines)`,
-      () =>
-        page.evaluate<boolean>(
-          `document.querySelector("video").videoHeight === ${height} && window.hls.currentLevel === ${index}`,
-        ),
-      { timeoutMs: 20_000 },
-    );
-    const t = await page.evaluate<number>("document.querySelector('video').currentTime");
-    await waitFor(
-      `level ${index} to advance`,
-      () => page.evaluate<boolean>(`document.querySelector('video').currentTime > ${t + 1}`),
-      { timeoutMs: 10_000 },
-    );
-  }
   assert.equal(await page.evaluate<boolean>("window.hls.lowLatencyMode"), true);
   assert.deepEqual(await page.evaluate("window.fatal"), []);
 });

@@ -11,7 +11,7 @@ import { startTestOrigin, type TestOrigin } from "./helpers/origin.ts";
 import { publish } from "./helpers/media.ts";
 import { probeJson } from "./helpers/decode.ts";
 import { openBrowser } from "./helpers/browser.ts";
-import { servePlayerPage } from "./helpers/hls_page.ts";
+import { playEachLevel, servePlayerPage } from "./helpers/hls_page.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const PROFILE = { TRANSCODE_PROFILE: "480p,240p" };
@@ -83,26 +83,7 @@ Deno.test("transcoder: a 720p publish gets a master of 720/480/240 variants hls.
     () => page.evaluate<boolean>("window.hls.levels.length === 3"),
     { timeoutMs: 15_000 },
   );
-  const levelHeights = await page.evaluate<number[]>("window.hls.levels.map((l) => l.height)");
-  for (const [index, height] of levelHeights.entries()) {
-    await page.evaluate(`window.hls.currentLevel = ${index}`);
-    await waitFor(
-      `the video to play level ${index} (${height} lines)`,
-      () =>
-        page.evaluate<boolean>(
-          `document.querySelector("video").videoHeight === ${height} && window.hls.currentLevel === ${index}`,
-        ),
-      { timeoutMs: 20_000 },
-    );
-    const t = await page.evaluate<number>("document.querySelector('video').currentTime");
-    await waitFor(
-      `level ${index} to advance`,
-      () => page.evaluate<boolean>(`document.querySelector('video').currentTime > ${t + 1}`),
-      {
-        timeoutMs: 10_000,
-      },
-    );
-  }
+  const levelHeights = await playEachLevel(page);
   assert.deepEqual(levelHeights.toSorted((a, b) => a - b), [240, 480, 720]);
   assert.deepEqual(await page.evaluate("window.fatal"), []);
 });

@@ -7,6 +7,8 @@
  * (null without `#EXT-X-PROGRAM-DATE-TIME`), in seconds.
  */
 import { hlsJsUrl } from "../../web/assets.ts";
+import type { Page } from "./playwright.ts";
+import { waitFor } from "./wait.ts";
 
 export interface PlayerSample {
   t: number;
@@ -54,4 +56,30 @@ export async function servePlayerPage(): Promise<PlayerPage> {
       `${base}?ll=${opts.lowLatency ? "1" : "0"}&src=${encodeURIComponent(src)}`,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
+}
+
+/**
+ * Forces the page's hls.js (`window.hls`) to each of its levels in turn and waits until the
+ * video shows that level's height and plays a second of it; returns the levels' heights.
+ */
+export async function playEachLevel(page: Page): Promise<number[]> {
+  const heights = await page.evaluate<number[]>("window.hls.levels.map((l) => l.height)");
+  for (const [index, height] of heights.entries()) {
+    await page.evaluate(`window.hls.currentLevel = ${index}`);
+    await waitFor(
+      `the video to play level ${index} (${height} lines)`,
+      () =>
+        page.evaluate<boolean>(
+          `document.querySelector("video").videoHeight === ${height} && window.hls.currentLevel === ${index}`,
+        ),
+      { timeoutMs: 20_000 },
+    );
+    const t = await page.evaluate<number>("document.querySelector('video').currentTime");
+    await waitFor(
+      `level ${index} to advance`,
+      () => page.evaluate<boolean>(`document.querySelector('video').currentTime > ${t + 1}`),
+      { timeoutMs: 10_000 },
+    );
+  }
+  return heights;
 }
