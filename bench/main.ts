@@ -367,123 +367,101 @@ async function main(): Promise<void> {
     }
   }
 
-  if (o.scenarios.has("allinone")) {
-    if (machine.ffmpeg === null) {
-      errors.push("allinone skipped: needs ffmpeg");
-    } else {
-      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
-      try {
-        const clip = await prepareClip(dir);
-        results.clip = clip.info;
-        progress(
-          `all-in-one: ${AIO_PUBLISHERS} publishers, ${
-            AIO_PUBLISHERS * AIO_VIEWERS_PER_STREAM
-          } viewers, RSS every 5 s for ${o.aioSeconds} s`,
-        );
-        const run = await runAllInOne({
-          clip: clip.path,
-          publishers: AIO_PUBLISHERS,
-          viewersPerStream: AIO_VIEWERS_PER_STREAM,
-          seconds: o.aioSeconds,
-        });
-        results.allInOne = run;
-        progress(
-          `all-in-one: RSS ${(run.rssSettledBytes / 2 ** 20).toFixed(1)} MiB after ` +
-            `${run.settleSeconds} s (max ${(run.rssMaxBytes / 2 ** 20).toFixed(1)} MiB), ` +
-            `slope ${(run.slopeBytesPerMinute / 2 ** 20).toFixed(2)} MiB/min; viewers fetched ` +
-            `${run.viewing.segments} segments (${(run.viewing.bytes / 1e6).toFixed(0)} MB), ` +
-            `${run.viewing.errors} errors` +
-            (run.publishersLost > 0 ? `, ${run.publishersLost} publisher(s) LOST` : ""),
-        );
-      } catch (err) {
-        errors.push(`allinone failed: ${(err as Error).message}`);
-        progress(errors.at(-1)!);
-      } finally {
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
+  /**
+   * Runs `scenario` with the bench clip in a temporary directory, or says why it cannot run
+   * (ffmpeg, and redis-server when asked, missing); a failure is recorded, not thrown.
+   */
+  const withClip = async (
+    scenario: string,
+    needs: { redis: boolean },
+    run: (clip: string) => Promise<void>,
+  ): Promise<void> => {
+    if (machine.ffmpeg === null || (needs.redis && !(await onPath(REDIS_SERVER)))) {
+      errors.push(`${scenario} skipped: needs ffmpeg${needs.redis ? " and redis-server" : ""}`);
+      return;
     }
+    const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
+    try {
+      const clip = await prepareClip(dir);
+      results.clip = clip.info;
+      await run(clip.path);
+    } catch (err) {
+      errors.push(`${scenario} failed: ${(err as Error).message}`);
+      progress(errors.at(-1)!);
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  };
+
+  if (o.scenarios.has("allinone")) {
+    await withClip("allinone", { redis: false }, async (clip) => {
+      progress(
+        `all-in-one: ${AIO_PUBLISHERS} publishers, ${
+          AIO_PUBLISHERS * AIO_VIEWERS_PER_STREAM
+        } viewers, RSS every 5 s for ${o.aioSeconds} s`,
+      );
+      const run = await runAllInOne({
+        clip,
+        publishers: AIO_PUBLISHERS,
+        viewersPerStream: AIO_VIEWERS_PER_STREAM,
+        seconds: o.aioSeconds,
+      });
+      results.allInOne = run;
+      progress(
+        `all-in-one: RSS ${(run.rssSettledBytes / 2 ** 20).toFixed(1)} MiB after ` +
+          `${run.settleSeconds} s (max ${(run.rssMaxBytes / 2 ** 20).toFixed(1)} MiB), ` +
+          `slope ${(run.slopeBytesPerMinute / 2 ** 20).toFixed(2)} MiB/min; viewers fetched ` +
+          `${run.viewing.segments} segments (${(run.viewing.bytes / 1e6).toFixed(0)} MB), ` +
+          `${run.viewing.errors} errors` +
+          (run.publishersLost > 0 ? `, ${run.publishersLost} publisher(s) LOST` : ""),
+      );
+    });
   }
 
   if (o.scenarios.has("latency")) {
-    if (machine.ffmpeg === null) {
-      errors.push("latency skipped: needs ffmpeg");
-    } else {
-      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
-      try {
-        const clip = await prepareClip(dir);
-        results.clip = clip.info;
-        progress(`player latency: hls.js in Chromium, ${o.latencySeconds} s per setup`);
-        results.playerLatency = await measurePlayerLatency({
-          clip: clip.path,
-          seconds: o.latencySeconds,
-          llViewers: o.llViewers,
-          llViewerSeconds: o.quick ? 10 : 20,
-        });
-        for (const run of results.playerLatency) {
-          progress(`player latency ${run.setup}: ${JSON.stringify(run)}`);
-        }
-      } catch (err) {
-        errors.push(`latency failed: ${(err as Error).message}`);
-        progress(errors.at(-1)!);
-      } finally {
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await withClip("latency", { redis: false }, async (clip) => {
+      progress(`player latency: hls.js in Chromium, ${o.latencySeconds} s per setup`);
+      results.playerLatency = await measurePlayerLatency({
+        clip,
+        seconds: o.latencySeconds,
+        llViewers: o.llViewers,
+        llViewerSeconds: o.quick ? 10 : 20,
+      });
+      for (const run of results.playerLatency) {
+        progress(`player latency ${run.setup}: ${JSON.stringify(run)}`);
       }
-    }
+    });
   }
 
   if (o.scenarios.has("thumbnails")) {
-    if (machine.ffmpeg === null || !(await onPath(REDIS_SERVER))) {
-      errors.push("thumbnails skipped: needs ffmpeg and redis-server");
-    } else {
-      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
-      try {
-        const clip = await prepareClip(dir);
-        results.clip = clip.info;
-        progress(
-          `thumbnails: ${o.streams} publishers, off, on unwatched, then asked for every ` +
-            `${THUMBNAIL_SECONDS} s, ${o.windowSeconds} s window each`,
-        );
-        const run = results.thumbnails = await runThumbnailBench({
-          clip: clip.path,
-          streams: o.streams,
-          seconds: o.windowSeconds,
-          thumbnailSeconds: THUMBNAIL_SECONDS,
-        });
-        progress(
-          `thumbnails: origin ${run.off.cpuPercent.toFixed(1)} % of a core off, ` +
-            `${run.unwatched.cpuPercent.toFixed(1)} % unwatched, ` +
-            `${run.on.cpuPercent.toFixed(1)} % watched (${run.on.thumbnails} pictures): ` +
-            `${run.cpuPercentPerStream.toFixed(2)} % of a core per watched stream`,
-        );
-      } catch (err) {
-        errors.push(`thumbnails failed: ${(err as Error).message}`);
-        progress(errors.at(-1)!);
-      } finally {
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
-    }
+    await withClip("thumbnails", { redis: true }, async (clip) => {
+      progress(
+        `thumbnails: ${o.streams} publishers, off, on unwatched, then asked for every ` +
+          `${THUMBNAIL_SECONDS} s, ${o.windowSeconds} s window each`,
+      );
+      const run = results.thumbnails = await runThumbnailBench({
+        clip,
+        streams: o.streams,
+        seconds: o.windowSeconds,
+        thumbnailSeconds: THUMBNAIL_SECONDS,
+      });
+      progress(
+        `thumbnails: origin ${run.off.cpuPercent.toFixed(1)} % of a core off, ` +
+          `${run.unwatched.cpuPercent.toFixed(1)} % unwatched, ` +
+          `${run.on.cpuPercent.toFixed(1)} % watched (${run.on.thumbnails} pictures): ` +
+          `${run.cpuPercentPerStream.toFixed(2)} % of a core per watched stream`,
+      );
+    });
   }
 
   if (o.scenarios.has("transcode")) {
-    if (machine.ffmpeg === null || !(await onPath(REDIS_SERVER))) {
-      errors.push("transcode skipped: needs ffmpeg and redis-server");
-    } else {
-      const dir = await Deno.makeTempDir({ prefix: "cascade-bench-clip-" });
-      try {
-        const clip = await prepareClip(dir);
-        results.clip = clip.info;
-        progress(`transcode: one rung at a time of the ${CLIP.size} clip, ${o.transcodeSeconds} s`);
-        results.transcode = await runTranscode({ clip: clip.path, seconds: o.transcodeSeconds });
-        for (const run of results.transcode) {
-          progress(`transcode ${run.rung}: ${JSON.stringify(run)}`);
-        }
-      } catch (err) {
-        errors.push(`transcode failed: ${(err as Error).message}`);
-        progress(errors.at(-1)!);
-      } finally {
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await withClip("transcode", { redis: true }, async (clip) => {
+      progress(`transcode: one rung at a time of the ${CLIP.size} clip, ${o.transcodeSeconds} s`);
+      results.transcode = await runTranscode({ clip, seconds: o.transcodeSeconds });
+      for (const run of results.transcode) {
+        progress(`transcode ${run.rung}: ${JSON.stringify(run)}`);
       }
-    }
+    });
   }
 
   const dir = new URL("./results/", import.meta.url);
