@@ -6,7 +6,7 @@
  * every stream's channel counts what each edge heard when one channel carried every stream's
  * events (`allStreams`), so one run shows the saving.
  */
-import { Redis } from "ioredis";
+import { Redis } from "../tests/helpers/ioredis.ts";
 import { DEFAULT_PREFIX } from "@cascade/registry/redis";
 
 export interface MessageRate {

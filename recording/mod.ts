@@ -6,6 +6,7 @@
  * every broadcast's last chunk is finished before the archive stops.
  */
 
+import { importWhenNeeded } from "@cascade/common/lazy_import";
 import type { Hono } from "hono";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "@cascade/common/log";
@@ -69,8 +70,10 @@ export async function startRecording(
   let archive: Archive | undefined;
   if (config.S3_BUCKET) {
     // Only archiving needs the S3 SDK, and loading it costs start time and memory (its
-    // modules stay resident), so an origin without S3_BUCKET never loads it.
-    const { Archive, createS3Client } = await import("./archive.ts");
+    // modules stay resident), so an origin without S3_BUCKET never loads or resolves it.
+    const { Archive, createS3Client } = await importWhenNeeded<typeof import("./archive.ts")>(
+      new URL("./archive.ts", import.meta.url).href,
+    );
     archive = new Archive({
       dir,
       bucket: config.S3_BUCKET,

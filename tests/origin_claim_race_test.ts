@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import { Redis } from "./helpers/ioredis.ts";
 import { RedisRegistry } from "@cascade/registry";
 import { LIVE_PLAYLIST } from "@cascade/media/hls/layout";
 import { captureLog } from "./helpers/log.ts";

@@ -4,6 +4,7 @@
  * browser publisher or an internal transcoder socket need not pay. Browser ingest and the
  * origin's internal sockets each keep one.
  */
+import { importWhenNeeded } from "./lazy_import.ts";
 import type { Buffer } from "node:buffer";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -32,7 +33,7 @@ export class LazyWsServer {
 
   /** The server, loading `ws` and creating it on the first call. */
   get(): Promise<WsServer> {
-    return this.#server ??= import("ws").then((ws) => this.#create(ws));
+    return this.#server ??= importWhenNeeded<WsModule>("ws").then((ws) => this.#create(ws));
   }
 
   /** Closes the server if one was ever made. */

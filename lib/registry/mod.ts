@@ -1,8 +1,8 @@
 /**
  * The stream registry: who is live on which origin, which nodes exist, stream
  * configuration and key lookups, and stream events. `RedisRegistry` for clusters,
- * `MemoryRegistry` for the all-in-one node and tests; import `./memory` alone to avoid
- * loading ioredis.
+ * `MemoryRegistry` for the all-in-one node and tests; import `./memory` alone to leave
+ * the Redis client out.
  */
 export * from "./types.ts";
 export { RegistryUnavailableError } from "./errors.ts";

@@ -1,10 +1,10 @@
 /**
- * The registry in Redis (ioredis), shared by every process of a cluster. Keys follow
+ * The registry in Redis (`RedisClient` on Deno's sockets), shared by every process of a cluster. Keys follow
  * docs/architecture.md under a configurable prefix; multi-step writes are Lua scripts so claims
  * and releases are atomic. Calls never wait longer than `timeoutMs` (1.5 s by default):
- * the offline queue is off, so a call made while the connection is down fails at once
+ * there is no offline queue, so a call made while the connection is down fails at once
  * with `RegistryUnavailableError`, and one that gets no answer is abandoned at the
- * deadline. ioredis keeps reconnecting (at most `maxReconnectDelayMs` apart) and the
+ * deadline. The client keeps reconnecting (at most `maxReconnectDelayMs` apart) and the
  * `onReconnect` callbacks run each time the connection is back.
  *
  * Through Redis Sentinel (`sentinel`), every reconnect goes to the master the Sentinels name,
@@ -21,18 +21,11 @@
  * (`notify-keyspace-events Ex`); without them only explicit releases produce `stream.down`,
  * and edges rely on their memo TTL.
  */
-import type { Redis, RedisOptions } from "ioredis";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import { CallbackSet } from "./callbacks.ts";
-import {
-  classify,
-  connect,
-  disconnect,
-  reconnectOnReadOnly,
-  type RedisServerAddress,
-  whenReady,
-  withDeadline,
-} from "./redis_connection.ts";
+import { classify, leaveReadOnly, whenReady, withDeadline } from "./redis_connection.ts";
+import { RedisClient, type RedisClientOptions, type RedisServerAddress } from "./redis_client.ts";
+import type { Reply } from "./resp.ts";
 import { RedisEvents } from "./redis_events.ts";
 import { RedisKeys } from "./redis_keys.ts";
 import { parseJson, toConfig } from "./redis_records.ts";
@@ -90,7 +83,7 @@ export interface RedisRegistryOptions extends RedisServerAddress {
 
 export class RedisRegistry implements Registry {
   readonly #keys: RedisKeys;
-  readonly #client: Redis;
+  readonly #client: RedisClient;
   readonly #log: Logger;
   readonly #timeoutMs: number;
   readonly #events: RedisEvents;
@@ -105,30 +98,23 @@ export class RedisRegistry implements Registry {
     this.#reconnectCallbacks = new CallbackSet("reconnect", this.#log);
     this.#timeoutMs = opts.timeoutMs ?? 1500;
     const maxDelay = opts.maxReconnectDelayMs ?? 1000;
-    const clientOptions: RedisOptions = {
+    const clientOptions: RedisClientOptions = {
+      server: { url: opts.url, sentinel: opts.sentinel },
       // Retry quickly so that state is re-announced within 2 s of Redis returning.
-      retryStrategy: (attempt) => Math.min(attempt * 100, maxDelay),
-      connectTimeout: Math.max(this.#timeoutMs, 1000),
-      commandTimeout: this.#timeoutMs,
+      retryDelayMs: (attempt) => Math.min(attempt * 100, maxDelay),
+      connectTimeoutMs: Math.max(this.#timeoutMs, 1000),
       connectionName: "cascade-registry",
-      reconnectOnError: reconnectOnReadOnly,
     };
-    this.#client = connect(opts, {
-      ...clientOptions,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-    });
+    this.#client = new RedisClient(clientOptions);
     this.#events = new RedisEvents({
-      server: opts,
       clientOptions,
       keys: this.#keys,
-      db: this.#client.options.db ?? 0,
+      db: this.#client.db,
       timeoutMs: this.#timeoutMs,
       log: this.#log,
     });
     this.#client.on("ready", () => this.#onReady());
-    this.#client.on("close", () => this.#onLost());
-    this.#client.on("error", (err: Error) => this.#onLost(err));
+    this.#client.on("close", (err) => this.#onLost(err));
   }
 
   // --- streams
@@ -173,8 +159,7 @@ export class RedisRegistry implements Registry {
 
   async getStream(name: string): Promise<StreamRecord | null> {
     checkName(name);
-    const value = await this.#run((c) => c.get(this.#keys.stream(name)));
-    return parseJson<StreamRecord>(value);
+    return parseJson<StreamRecord>(await this.#run((c) => get(c, this.#keys.stream(name))));
   }
 
   async listStreams(): Promise<StreamRecord[]> {
@@ -187,7 +172,7 @@ export class RedisRegistry implements Registry {
   async kickStream(name: string): Promise<void> {
     checkName(name);
     await this.#run(async (c) => {
-      const current = parseJson<StreamRecord>(await c.get(this.#keys.stream(name)));
+      const current = parseJson<StreamRecord>(await get(c, this.#keys.stream(name)));
       const event: RegistryEvent = {
         type: "stream.kick",
         name,
@@ -196,8 +181,8 @@ export class RedisRegistry implements Registry {
       };
       const message = JSON.stringify(event);
       await Promise.all([
-        c.publish(this.#keys.events, message),
-        c.publish(this.#keys.streamEvents(name), message),
+        c.call("PUBLISH", this.#keys.events, message),
+        c.call("PUBLISH", this.#keys.streamEvents(name), message),
       ]);
     });
   }
@@ -227,7 +212,7 @@ export class RedisRegistry implements Registry {
 
   async getVod(name: string): Promise<VodRecord | null> {
     checkName(name);
-    return parseJson<VodRecord>(await this.#run((c) => c.get(this.#keys.vod(name))));
+    return parseJson<VodRecord>(await this.#run((c) => get(c, this.#keys.vod(name))));
   }
 
   // --- nodes
@@ -236,20 +221,20 @@ export class RedisRegistry implements Registry {
     checkNode(node);
     checkTtl(ttlMs);
     await this.#run((c) =>
-      c.set(this.#keys.node(node.kind, node.id), JSON.stringify(node), "PX", ttlMs)
+      c.call("SET", this.#keys.node(node.kind, node.id), JSON.stringify(node), "PX", ttlMs)
     );
   }
 
   async removeNode(kind: NodeKind, id: string): Promise<boolean> {
     checkKind(kind);
     checkId("node id", id);
-    return (await this.#run((c) => c.del(this.#keys.node(kind, id)))) === 1;
+    return (await this.#run((c) => c.call("DEL", this.#keys.node(kind, id)))) === 1;
   }
 
   async getNode(kind: NodeKind, id: string): Promise<NodeRecord | null> {
     checkKind(kind);
     checkId("node id", id);
-    return parseJson<NodeRecord>(await this.#run((c) => c.get(this.#keys.node(kind, id))));
+    return parseJson<NodeRecord>(await this.#run((c) => get(c, this.#keys.node(kind, id))));
   }
 
   async listNodes(kind?: NodeKind): Promise<NodeRecord[]> {
@@ -293,7 +278,7 @@ export class RedisRegistry implements Registry {
 
   async getStreamConfig(name: string): Promise<StreamConfig | null> {
     checkName(name);
-    const hash = await this.#run((c) => c.hgetall(this.#keys.config(name)));
+    const hash = await this.#run((c) => hgetall(c, this.#keys.config(name)));
     return toConfig(name, hash);
   }
 
@@ -301,14 +286,12 @@ export class RedisRegistry implements Registry {
     return await this.#run(async (c) => {
       const keys = await this.#scanKeys(c, "streamcfg:");
       if (keys.length === 0) return [];
-      const pipeline = c.pipeline();
-      for (const key of keys) pipeline.hgetall(key);
-      const replies = (await pipeline.exec()) ?? [];
+      // Sent in one write; the replies come back in order.
+      const hashes = await Promise.all(keys.map((key) => hgetall(c, key)));
       const out: StreamConfig[] = [];
-      replies.forEach(([err, hash], i) => {
-        if (err) throw err;
+      hashes.forEach((hash, i) => {
         const name = keys[i]!.slice(this.#keys.config("").length);
-        const cfg = toConfig(name, hash as Record<string, string>);
+        const cfg = toConfig(name, hash);
         if (cfg !== null) out.push(cfg);
       });
       return out;
@@ -325,7 +308,7 @@ export class RedisRegistry implements Registry {
 
   async resolveKeyHash(keyHash: string): Promise<string | null> {
     checkKeyHash(keyHash);
-    return await this.#run((c) => c.get(this.#keys.key(keyHash)));
+    return await this.#run((c) => get(c, this.#keys.key(keyHash)));
   }
 
   // --- events and lifecycle
@@ -349,7 +332,7 @@ export class RedisRegistry implements Registry {
     if (this.#closing) return this.#closing;
     this.#closed = true;
     this.#reconnectCallbacks.clear();
-    this.#closing = Promise.all([disconnect(this.#client), this.#events.close()]).then(() => {});
+    this.#closing = Promise.all([this.#client.close(), this.#events.close()]).then(() => {});
     return this.#closing;
   }
 
@@ -388,11 +371,12 @@ export class RedisRegistry implements Registry {
     return { ok: false, owner: current?.originId ?? null, current };
   }
 
-  async #scanKeys(c: Redis, rest: string): Promise<string[]> {
+  async #scanKeys(c: RedisClient, rest: string): Promise<string[]> {
     const keys = new Set<string>();
     let cursor = "0";
     do {
-      const [next, batch] = await c.scan(cursor, "MATCH", this.#keys.match(rest), "COUNT", 500);
+      const reply = await c.call("SCAN", cursor, "MATCH", this.#keys.match(rest), "COUNT", 500);
+      const [next, batch] = reply as [string, string[]];
       for (const key of batch) keys.add(key);
       cursor = next;
     } while (cursor !== "0");
@@ -400,11 +384,11 @@ export class RedisRegistry implements Registry {
   }
 
   /** Values of the keys under `rest`; keys that vanish between SCAN and MGET are skipped. */
-  async #scanValues(c: Redis, rest: string): Promise<string[]> {
+  async #scanValues(c: RedisClient, rest: string): Promise<string[]> {
     const keys = await this.#scanKeys(c, rest);
     const out: string[] = [];
     for (let i = 0; i < keys.length; i += 500) {
-      const values = await c.mget(...keys.slice(i, i + 500));
+      const values = await c.call("MGET", ...keys.slice(i, i + 500)) as (string | null)[];
       for (const v of values) if (v !== null) out.push(v);
     }
     return out;
@@ -414,7 +398,7 @@ export class RedisRegistry implements Registry {
    * Runs `fn` against the command connection within the time budget. While the first
    * connection is still being made it waits for it; once lost, it fails at once.
    */
-  async #run<T>(fn: (c: Redis) => Promise<T>): Promise<T> {
+  async #run<T>(fn: (c: RedisClient) => Promise<T>): Promise<T> {
     if (this.#closed) throw new RegistryUnavailableError("registry is closed");
     const abort = new AbortController();
     const attempt = (async () => {
@@ -424,6 +408,7 @@ export class RedisRegistry implements Registry {
     try {
       return await withDeadline(attempt, this.#timeoutMs, abort);
     } catch (err) {
+      leaveReadOnly(this.#client, err);
       throw classify(err);
     }
   }
@@ -440,4 +425,16 @@ export class RedisRegistry implements Registry {
     this.#log.info("registry.reconnected");
     this.#reconnectCallbacks.run();
   }
+}
+
+function get(c: RedisClient, key: string): Promise<string | null> {
+  return c.call("GET", key) as Promise<string | null>;
+}
+
+/** HGETALL's flat field/value list as an object (empty when the key does not exist). */
+async function hgetall(c: RedisClient, key: string): Promise<Record<string, string>> {
+  const flat = await c.call("HGETALL", key) as Reply[];
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1]);
+  return out;
 }

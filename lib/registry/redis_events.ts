@@ -10,32 +10,26 @@
  * keyspace channels would avoid even that, but need `notify-keyspace-events K`, which no
  * deployment of Cascade sets.
  *
- * ioredis queues a SUBSCRIBE made while disconnected and re-subscribes every channel after a
- * reconnect (`autoResubscribe`) — after a Sentinel failover, on the promoted master — so
+ * The subscriber `RedisClient` sends a SUBSCRIBE made while disconnected once connected and
+ * subscribes every channel again after a reconnect — after a Sentinel failover, on the
+ * promoted master — so
  * delivery resumes by itself (what was published meanwhile is lost, which is why a reconnect
  * also clears what listeners cached, see `onReconnect`); a SUBSCRIBE that gets no
  * answer within the time budget fails with `RegistryUnavailableError`, and the channel is
  * let go again unless another handler still needs it.
  */
-import type { Redis, RedisOptions } from "ioredis";
 import type { Logger } from "@cascade/common/log";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { CallbackSet } from "./callbacks.ts";
-import {
-  classify,
-  connect,
-  disconnect,
-  type RedisServerAddress,
-  withDeadline,
-} from "./redis_connection.ts";
+import { classify, withDeadline } from "./redis_connection.ts";
+import { RedisClient, type RedisClientOptions } from "./redis_client.ts";
 import type { RedisKeys } from "./redis_keys.ts";
 import { parseEvent } from "./redis_records.ts";
 import type { RegistryEvent, RegistryEventHandler, Unsubscribe } from "./types.ts";
 
 export interface RedisEventsOptions {
-  server: RedisServerAddress;
-  /** The command connection's options (retry strategy, timeouts, name). */
-  clientOptions: RedisOptions;
+  /** The command connection's options (server, retry delays, timeouts, name). */
+  clientOptions: RedisClientOptions;
   keys: RedisKeys;
   db: number;
   timeoutMs: number;
@@ -49,7 +43,7 @@ export class RedisEvents {
   readonly #streams = new Map<string, CallbackSet<[RegistryEvent]>>();
   /** Channels a SUBSCRIBE was sent for and not undone, with its completion. */
   readonly #channels = new Map<string, Promise<void>>();
-  #connection: Redis | undefined;
+  #connection: RedisClient | undefined;
   #closed = false;
 
   constructor(opts: RedisEventsOptions) {
@@ -85,7 +79,7 @@ export class RedisEvents {
     this.#all.clear();
     this.#streams.clear();
     this.#channels.clear();
-    if (this.#connection) await disconnect(this.#connection);
+    if (this.#connection) await this.#connection.close();
   }
 
   /**
@@ -115,7 +109,7 @@ export class RedisEvents {
     const connection = this.#connection ??= this.#connect();
     const abort = new AbortController();
     const done = withDeadline(
-      connection.subscribe(channel).then(() => {}),
+      connection.subscribe(channel),
       this.#o.timeoutMs,
       abort,
     ).catch((err) => {
@@ -147,16 +141,11 @@ export class RedisEvents {
     return channel.startsWith(prefix) ? channel.slice(prefix.length) : undefined;
   }
 
-  #connect(): Redis {
-    // Queues SUBSCRIBE until connected and re-subscribes by itself after every reconnect.
-    const connection = connect(this.#o.server, {
-      ...this.#o.clientOptions,
-      commandTimeout: undefined,
-      maxRetriesPerRequest: null,
-      autoResubscribe: true,
-    });
+  #connect(): RedisClient {
+    // Subscribes once connected and again after every reconnect.
+    const connection = new RedisClient({ ...this.#o.clientOptions, subscriber: true });
     connection.on(
-      "error",
+      "close",
       (err: Error) => this.#o.log.debug("registry.subscriber_error", { error: err }),
     );
     connection.on(

@@ -6,7 +6,7 @@
  * and falls back to EVAL once when the server does not know it yet (e.g. after a restart).
  */
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis_client.ts";
 
 export class LuaScript {
   readonly source: string;
@@ -17,12 +17,12 @@ export class LuaScript {
     this.sha = createHash("sha1").update(source).digest("hex");
   }
 
-  async run(client: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async run(client: RedisClient, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await client.call("EVALSHA", this.sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith("NOSCRIPT"))) throw err;
-      return await client.eval(this.source, keys.length, ...keys, ...args);
+      return await client.call("EVAL", this.source, keys.length, ...keys, ...args);
     }
   }
 }

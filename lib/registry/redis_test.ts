@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Redis } from "ioredis";
+import { Redis } from "../../tests/helpers/ioredis.ts";
 import { startRedis } from "../../tests/helpers/redis.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 import { quietLog } from "../common/testing/log.ts";

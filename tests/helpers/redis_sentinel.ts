@@ -7,7 +7,7 @@
  * 500 ms), which keeps a failover within a couple of seconds. Everything is stopped and
  * removed on dispose.
  */
-import { Redis } from "ioredis";
+import { Redis } from "./ioredis.ts";
 import type { RedisSentinelGroup } from "@cascade/common/config";
 import { freePort } from "./ports.ts";
 import { TestProcess } from "./process.ts";

@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { Redis } from "../../tests/helpers/ioredis.ts";
+import { startRedis } from "../../tests/helpers/redis.ts";
+import { waitFor } from "../../tests/helpers/wait.ts";
+import { parseRedisUrl, RedisClient, type RedisClientOptions } from "./redis_client.ts";
+import { ReplyError } from "./resp.ts";
+
+function options(url: string, more: Partial<RedisClientOptions> = {}): RedisClientOptions {
+  return {
+    server: { url },
+    connectionName: "cascade-test",
+    connectTimeoutMs: 1000,
+    retryDelayMs: () => 50,
+    ...more,
+  };
+}
+
+async function ready(client: RedisClient): Promise<void> {
+  await waitFor("the client to be ready", () => client.status === "ready", { timeoutMs: 5000 });
+}
+
+Deno.test("parseRedisUrl reads TLS, user, password, port and database", () => {
+  assert.deepEqual(parseRedisUrl("rediss://al%40ice:p%3Aw@[::1]:6380/3"), {
+    address: { host: "::1", port: 6380, tls: true },
+    username: "al@ice",
+    password: "p:w",
+    db: 3,
+  });
+  assert.deepEqual(parseRedisUrl("redis://:pw@cache"), {
+    address: { host: "cache", port: 6379, tls: false },
+    username: undefined,
+    password: "pw",
+    db: 0,
+  });
+  assert.throws(() => parseRedisUrl("http://cache:6379"), TypeError);
+  assert.throws(() => parseRedisUrl("redis://cache/x"), TypeError);
+});
+
+Deno.test("RedisClient authenticates as the URL's user, selects its database and names itself", async () => {
+  await using redis = await startRedis({
+    args: ["--user", "alice", "on", ">sesame", "~*", "&*", "+@all"],
+  });
+  const client = new RedisClient(options(`redis://alice:sesame@127.0.0.1:${redis.port}/3`));
+  const raw = new Redis(`${redis.url}/3`);
+  try {
+    await ready(client);
+    assert.equal(client.db, 3);
+    assert.equal(await client.call("SET", "k", "é"), "OK");
+    assert.equal(await raw.get("k"), "é", "written in database 3");
+    const clients = String(await raw.call("CLIENT", "LIST"));
+    assert.match(clients, /name=cascade-test .*user=alice/);
+    await assert.rejects(client.call("NOSUCHCOMMAND"), ReplyError);
+    assert.equal(await client.call("PING"), "PONG", "the connection survives a refused command");
+  } finally {
+    raw.disconnect();
+    await client.close();
+  }
+});
+
+Deno.test("RedisClient with a wrong password never becomes ready and says why", async () => {
+  await using redis = await startRedis({
+    args: ["--user", "alice", "on", ">sesame", "~*", "+@all"],
+  });
+  const client = new RedisClient(options(`redis://alice:wrong@127.0.0.1:${redis.port}`));
+  const reasons: Error[] = [];
+  client.on("close", (err) => reasons.push(err));
+  try {
+    await waitFor("two failed attempts", () => reasons.length >= 2, { timeoutMs: 5000 });
+    assert.match(reasons[0]!.message, /WRONGPASS/);
+    assert.notEqual(client.status, "ready");
+    await assert.rejects(client.call("PING"), /connection is/);
+  } finally {
+    await client.close();
+  }
+  assert.equal(client.status, "end");
+});
+
+Deno.test("a subscriber RedisClient subscribes again after Redis restarts and hears messages", async () => {
+  await using redis = await startRedis();
+  const client = new RedisClient(options(redis.url, { subscriber: true }));
+  const heard: string[] = [];
+  client.on("message", (channel, message) => heard.push(`${channel}=${message}`));
+  const raw = new Redis(redis.url);
+  try {
+    await client.subscribe("a");
+    await client.subscribe("b");
+    await client.unsubscribe("b");
+    await raw.publish("a", "1");
+    await raw.publish("b", "x");
+    await waitFor("the first message", () => heard.length > 0, { timeoutMs: 5000 });
+
+    await redis.kill();
+    await redis.restart();
+    await waitFor("a message after the restart", async () => {
+      await raw.publish("a", "2").catch(() => 0);
+      await raw.publish("b", "y").catch(() => 0);
+      return heard.includes("a=2");
+    }, { timeoutMs: 10_000, intervalMs: 100 });
+    assert.deepEqual([...new Set(heard)], ["a=1", "a=2"], "never b, which was unsubscribed");
+  } finally {
+    raw.disconnect();
+    await client.close();
+  }
+});
