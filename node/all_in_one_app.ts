@@ -49,7 +49,7 @@ export function createAllInOneApp(deps: AllInOneAppDeps): Hono {
   app.route("/", createApiApp({ registry, config: deps.apiConfig, log, metrics }));
   app.route("/", createEdgeApp(edge, { healthAndMetrics: false }));
   app.route("/", watchRoutes({ log }));
-  app.route(BROADCAST_PATH, broadcastRoutes({ log }));
+  app.route(BROADCAST_PATH, broadcastRoutes());
   app.route(
     "/",
     dashboardRoutes({

@@ -115,7 +115,7 @@ function transcoderExtension(
 /** `/broadcast`, the page that publishes to this origin's ingest WebSocket from a browser. */
 const broadcastExtension: OriginExtensionFactory = (ctx) =>
   Promise.resolve({
-    routes: { path: BROADCAST_PATH, app: broadcastRoutes({ log: ctx.log }) },
+    routes: { path: BROADCAST_PATH, app: broadcastRoutes() },
     close: () => Promise.resolve(),
   });
 

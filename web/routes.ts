@@ -45,25 +45,28 @@ import type { StreamStatsSource } from "./stream_stats.ts";
 
 const encoder = new TextEncoder();
 
-/** What both pages load besides their HTML. */
-interface SharedAssets {
-  style: Asset;
-  /** Null when hls.js could not be read: pages then fall back to native HLS. */
-  hlsJs: Asset | null;
+let style: Asset | undefined;
+/** Undefined until read; null when hls.js could not be read (pages then use native HLS). */
+let hlsJs: Asset | null | undefined;
+
+/** The stylesheet every page loads. */
+function styleAsset(): Asset {
+  return style ??= staticAsset("style.css", CSS);
 }
 
-let shared: SharedAssets | undefined;
-
-function sharedAssets(log: Logger): SharedAssets {
-  if (shared !== undefined) return shared;
-  let hlsJs: Asset | null = null;
+/**
+ * hls.js, read and compressed only for the watch page, which plays video: the
+ * origin's broadcast page does not, and an origin need not hold it in memory.
+ */
+function hlsJsAsset(log: Logger): Asset | null {
+  if (hlsJs !== undefined) return hlsJs;
   try {
     hlsJs = readAsset(hlsJsUrl(), JS);
   } catch (err) {
+    hlsJs = null;
     log.error("web.hls_js_missing", { error: err, hint: "run deno install to fetch npm packages" });
   }
-  shared = { style: staticAsset("style.css", CSS), hlsJs };
-  return shared;
+  return hlsJs;
 }
 
 const SECURITY_HEADERS = {
@@ -140,12 +143,12 @@ function serveAsset(app: Hono, path: string, asset: Asset): void {
   app.get(path, (c) => assetResponse(c.req.raw, asset, IMMUTABLE));
 }
 
-function serveHlsJs(app: Hono, assets: SharedAssets): void {
+function serveHlsJs(app: Hono, asset: Asset | null): void {
   app.get("/vendor/hls.min.js", (c) => {
-    if (assets.hlsJs === null) {
+    if (asset === null) {
       throw new HttpError(503, "unavailable", "hls.js is not installed on this server");
     }
-    return assetResponse(c.req.raw, assets.hlsJs, IMMUTABLE);
+    return assetResponse(c.req.raw, asset, IMMUTABLE);
   });
 }
 
@@ -156,12 +159,11 @@ export interface WatchRoutesOptions {
 /** `/watch/{name}`, `/vendor/hls.min.js` and the watch page's assets. */
 export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
   const log = opts.log ?? rootLog;
-  const assets = sharedAssets(log);
   const source = staticAsset("watch_source.js", JS);
   const script = staticModule("watch.js", { "watch_source.js": source });
   const template = new TextDecoder().decode(staticAsset("watch.html", HTML).body);
   const versions = {
-    style: `/assets/style.css?v=${assets.style.version}`,
+    style: `/assets/style.css?v=${styleAsset().version}`,
     script: `/assets/watch.js?v=${script.version}`,
     source: `/assets/watch_source.js?v=${source.version}`,
     hls: `/vendor/hls.min.js?v=${HLS_JS_VERSION}`,
@@ -183,32 +185,27 @@ export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
     const html = encoder.encode(fillTemplate(template, { ...versions, name }));
     return pageResponse(c.req.raw, memoryAsset(html, HTML, { compress: false }), WATCH_CSP);
   });
-  serveHlsJs(app, assets);
+  serveHlsJs(app, hlsJsAsset(log));
   serveAsset(app, "/assets/watch.js", script);
   serveAsset(app, "/assets/watch_source.js", source);
-  serveAsset(app, "/assets/style.css", assets.style);
+  serveAsset(app, "/assets/style.css", styleAsset());
   return app;
 }
 
 /** Where origins and the all-in-one node mount `broadcastRoutes()`. */
 export const BROADCAST_PATH = "/broadcast";
 
-export interface BroadcastRoutesOptions {
-  log?: Logger;
-}
-
 /**
  * The broadcast page and its assets, to mount under `BROADCAST_PATH`: `/` is the page,
  * `/assets/…` its modules and style (so a lone origin serves everything the page loads).
  */
-export function broadcastRoutes(opts: BroadcastRoutesOptions = {}): Hono {
-  const assets = sharedAssets(opts.log ?? rootLog);
+export function broadcastRoutes(): Hono {
   const encoderModule = staticAsset("broadcast_encoder.js", JS);
   const script = staticModule("broadcast.js", { "broadcast_encoder.js": encoderModule });
   const template = new TextDecoder().decode(staticAsset("broadcast.html", HTML).body);
   const page = memoryAsset(
     encoder.encode(fillTemplate(template, {
-      style: `${BROADCAST_PATH}/assets/style.css?v=${assets.style.version}`,
+      style: `${BROADCAST_PATH}/assets/style.css?v=${styleAsset().version}`,
       script: `${BROADCAST_PATH}/assets/broadcast.js?v=${script.version}`,
       encoder: `${BROADCAST_PATH}/assets/broadcast_encoder.js?v=${encoderModule.version}`,
     })),
@@ -221,7 +218,7 @@ export function broadcastRoutes(opts: BroadcastRoutesOptions = {}): Hono {
     }));
   serveAsset(app, "/assets/broadcast.js", script);
   serveAsset(app, "/assets/broadcast_encoder.js", encoderModule);
-  serveAsset(app, "/assets/style.css", assets.style);
+  serveAsset(app, "/assets/style.css", styleAsset());
   return app;
 }
 
@@ -253,14 +250,13 @@ const RETRY_MS = 2000;
 /** `/`, its assets, and the dashboard data routes under `/api/v1/dashboard`. */
 export function dashboardRoutes(deps: DashboardDeps): Hono {
   const log = deps.log ?? rootLog;
-  const assets = sharedAssets(log);
   const graphs = staticAsset("dashboard_graphs.js", JS);
   const liveView = staticModule("dashboard_live.js", { "dashboard_graphs.js": graphs });
   const script = staticModule("dashboard.js", { "dashboard_live.js": liveView });
   const template = new TextDecoder().decode(staticAsset("dashboard.html", HTML).body);
   const page = memoryAsset(
     encoder.encode(fillTemplate(template, {
-      style: `/assets/style.css?v=${assets.style.version}`,
+      style: `/assets/style.css?v=${styleAsset().version}`,
       script: `/assets/dashboard.js?v=${script.version}`,
       liveView: `/assets/dashboard_live.js?v=${liveView.version}`,
       graphs: `/assets/dashboard_graphs.js?v=${graphs.version}`,
@@ -285,7 +281,7 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
   serveAsset(app, "/assets/dashboard.js", script);
   serveAsset(app, "/assets/dashboard_live.js", liveView);
   serveAsset(app, "/assets/dashboard_graphs.js", graphs);
-  serveAsset(app, "/assets/style.css", assets.style);
+  serveAsset(app, "/assets/style.css", styleAsset());
 
   app.get("/api/v1/dashboard", async (c) => {
     return c.json(await feed.snapshot(), 200, { "Cache-Control": "no-store" });
