@@ -52,7 +52,7 @@ function issueMessage(issue: v.BaseIssue<unknown>): string {
     case "max_length":
       return `must be at most ${issue.requirement} characters`;
     case "picklist":
-      return `must be one of ${issue.expected}`;
+      return `must be one of ${issue.expected?.replace(/^\((.*)\)$/, "$1")}`;
     case "regex":
       return `must match ${issue.expected}`;
     case "url":

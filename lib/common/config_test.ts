@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as v from "valibot";
 import {
   ConfigError,
+  envCheck,
   fields,
   loadConfig,
   loggingShape,
@@ -145,6 +146,56 @@ Deno.test("fields.httpUrl() takes http(s) base URLs, drops trailing slashes, ref
       /^ConfigError: Invalid URL: must be an http/,
     );
   }
+});
+
+Deno.test("fields.number() and fields.integer() read a variable's text and name what is wrong", () => {
+  const schema = v.object({
+    SIZE: v.optional(fields.integer(2, 1000), "6"),
+    SECONDS: v.optional(fields.number(0.5, 30)),
+    FLAG: fields.bool(false),
+  });
+  assert.deepEqual(loadConfig(schema, {}), { SIZE: 6, FLAG: false });
+  assert.deepEqual(loadConfig(schema, { SIZE: "12", SECONDS: "0.5", FLAG: "yes" }), {
+    SIZE: 12,
+    SECONDS: 0.5,
+    FLAG: true,
+  });
+  for (
+    const [env, message] of [
+      [{ SIZE: "abc" }, 'Invalid SIZE: must be a number (got "abc")'],
+      [{ SIZE: "2.5" }, 'Invalid SIZE: must be an integer (got "2.5")'],
+      [{ SIZE: "1" }, 'Invalid SIZE: must be at least 2 (got "1")'],
+      [{ SECONDS: "31" }, 'Invalid SECONDS: must be at most 30 (got "31")'],
+      [
+        { FLAG: "maybe" },
+        'Invalid FLAG: must be one of "true" | "false" | "1" | "0" | "yes" | "no" (got "maybe")',
+      ],
+    ] as const
+  ) {
+    assert.throws(() => loadConfig(schema, env), { name: "ConfigError", message });
+  }
+});
+
+Deno.test("loadConfig() calls a missing required variable required", () => {
+  const schema = v.object({ S3_BUCKET: v.pipe(v.string(), v.minLength(3)) });
+  assert.throws(() => loadConfig(schema, { S3_BUCKET: "" }), {
+    name: "ConfigError",
+    message: "Invalid S3_BUCKET: required",
+  });
+});
+
+Deno.test("envCheck() names its variable and runs only once every variable is valid", () => {
+  const schema = v.pipe(
+    v.object({ LOW: fields.integer(), HIGH: fields.integer() }),
+    envCheck("LOW", (c) => c.LOW > c.HIGH ? `must not exceed HIGH (${c.HIGH})` : undefined),
+  );
+  assert.deepEqual(loadConfig(schema, { LOW: "1", HIGH: "2" }), { LOW: 1, HIGH: 2 });
+  assert.throws(() => loadConfig(schema, { LOW: "3", HIGH: "2" }), {
+    message: 'Invalid LOW: must not exceed HIGH (2) (got "3")',
+  });
+  assert.throws(() => loadConfig(schema, { LOW: "3", HIGH: "x" }), {
+    message: 'Invalid HIGH: must be a number (got "x")',
+  });
 });
 
 Deno.test("nodeId() is NODE_ID when set, else hostname and port", () => {
