@@ -4,7 +4,7 @@
  * Reads its environment once, connects to Redis, watches, and on SIGINT/SIGTERM releases
  * the streams it announced before exiting. A Redis outage is logged and outlived, never fatal.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import {
   exitOnConfigError,
   fields,
@@ -21,18 +21,21 @@ import { onShutdown } from "@cascade/common/shutdown";
 import { RedisRegistry } from "@cascade/registry/redis";
 import { DiscoveryWatcher } from "./src/watcher.ts";
 
-export const discoveryConfigSchema = z.object({
-  ...redisShape,
-  MEDIA_ROOT: z.string().min(1).default("./media"),
-  ORIGIN_HTTP_PORT: fields.port(8081),
-  /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`, as the origin beside it announces. */
-  ORIGIN_PUBLIC_URL: fields.httpUrl().optional(),
-  NODE_ID: nodeShape.NODE_ID,
-  STREAM_TTL_SECONDS: fields.positive(10),
-  ...loggingShape,
-}).superRefine(requireRedis("discovery"));
+export const discoveryConfigSchema = v.pipe(
+  v.object({
+    ...redisShape,
+    MEDIA_ROOT: v.optional(v.string(), "./media"),
+    ORIGIN_HTTP_PORT: fields.port(8081),
+    /** Default: `http://127.0.0.1:{ORIGIN_HTTP_PORT}`, as the origin beside it announces. */
+    ORIGIN_PUBLIC_URL: v.optional(fields.httpUrl()),
+    NODE_ID: nodeShape.NODE_ID,
+    STREAM_TTL_SECONDS: fields.positive(10),
+    ...loggingShape,
+  }),
+  requireRedis("discovery"),
+);
 
-export type DiscoveryConfig = z.infer<typeof discoveryConfigSchema>;
+export type DiscoveryConfig = v.InferOutput<typeof discoveryConfigSchema>;
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(() => loadConfig(discoveryConfigSchema));

@@ -11,7 +11,7 @@
  */
 import { httpLimits } from "@cascade/common/http_server";
 import { join } from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import {
   ConfigError,
   fields,
@@ -35,13 +35,13 @@ import { parsePublishKeys, StaticAuthorizer } from "../origin/src/auth.ts";
 import { createAllInOneApp } from "./all_in_one_app.ts";
 import { loadOriginNodeConfig, type OriginNode, startOriginNode } from "./origin_node.ts";
 
-export const allInOneConfigSchema = z.object({
-  HOST: z.string().default("0.0.0.0"),
+export const allInOneConfigSchema = v.object({
+  HOST: v.optional(v.string(), "0.0.0.0"),
   PORT: fields.port(8000),
   /** Base URL viewers reach this node at; default `http://127.0.0.1:{PORT}`. */
-  PUBLIC_URL: fields.httpUrl().optional(),
-  CASCADE_DATA_DIR: z.string().min(1).default("./.cascade"),
-  DEV_STREAM_NAME: z.string().regex(STREAM_NAME_RE).default("dev"),
+  PUBLIC_URL: v.optional(fields.httpUrl()),
+  CASCADE_DATA_DIR: v.optional(v.string(), "./.cascade"),
+  DEV_STREAM_NAME: v.optional(v.pipe(v.string(), v.regex(STREAM_NAME_RE)), "dev"),
   ...loggingShape,
 });
 

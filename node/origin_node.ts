@@ -9,7 +9,7 @@ import { type RecordingConfig, recordingConfigSchema } from "@cascade/recording/
 import { type RecordingService, startRecording } from "@cascade/recording";
 import { type ThumbnailConfig, thumbnailConfigSchema, Thumbnails } from "@cascade/thumbnails";
 import { startTranscoder, type Transcoder } from "@cascade/transcoder";
-import { z } from "zod";
+import * as v from "valibot";
 import {
   localTranscodeShape,
   type TranscoderConfig,
@@ -31,7 +31,7 @@ export interface OriginNodeConfig {
   transcoder: TranscoderConfig & { TRANSCODE_LOCAL: boolean };
 }
 
-const originTranscoderSchema = z.object({ ...transcoderConfigShape, ...localTranscodeShape });
+const originTranscoderSchema = v.object({ ...transcoderConfigShape, ...localTranscodeShape });
 
 /** Both configs from one environment; throws `ConfigError` naming the first bad variable. */
 export function loadOriginNodeConfig(

@@ -4,7 +4,7 @@
  * HTTP, announces itself and its streams in Redis, and on SIGINT/SIGTERM tells publishers,
  * ends playlists with `#EXT-X-ENDLIST` and exits.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import {
   exitOnConfigError,
   loadConfig,
@@ -18,7 +18,7 @@ import { RedisRegistry } from "@cascade/registry";
 import { loadOriginNodeConfig, startOriginNode } from "../node/origin_node.ts";
 
 /** Checked before the rest: a lone origin announces itself in Redis. */
-const loneOriginSchema = z.object(redisShape).superRefine(requireRedis("the origin"));
+const loneOriginSchema = v.pipe(v.object(redisShape), requireRedis("the origin"));
 
 if (import.meta.main) {
   const { config, redis } = exitOnConfigError(() => ({

@@ -8,15 +8,15 @@
  *
  *   deno run -A recording/archive_main.ts
  */
-import { z } from "zod";
+import * as v from "valibot";
 import { exitOnConfigError, loadConfig, loggingShape } from "@cascade/common/config";
 import { configureLogging, log } from "@cascade/common/log";
 import { Archive, createS3Client } from "./archive.ts";
 import { recordingConfigShape } from "./config.ts";
 
-const schema = z.object({
+const schema = v.object({
   ...recordingConfigShape,
-  S3_BUCKET: z.string().min(3).max(63),
+  S3_BUCKET: v.pipe(v.string(), v.minLength(3), v.maxLength(63)),
   ...loggingShape,
 });
 

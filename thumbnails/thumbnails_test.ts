@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MetricsRegistry } from "@cascade/common/metrics";
+import { loadConfig } from "@cascade/common/config";
 import { StreamHub } from "@cascade/stream/hub";
 import { avcTrack } from "../lib/media/testing/tracks.ts";
 import { quietLog } from "../lib/common/testing/log.ts";
@@ -11,7 +12,7 @@ import { waitFor } from "../tests/helpers/wait.ts";
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
 
 function configOf(env: Record<string, string>): ThumbnailConfig {
-  return thumbnailConfigSchema.parse(env);
+  return loadConfig(thumbnailConfigSchema, env);
 }
 
 function keyframe(hub: StreamHub, name: string, byte: number): void {

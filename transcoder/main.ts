@@ -7,8 +7,9 @@
  * `TRANSCODE_LOCAL=false`. On SIGINT/SIGTERM it lets its sources go (the renditions end on
  * the origins, held for the republish grace), withdraws its node record and closes Redis.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import {
+  envCheck,
   exitOnConfigError,
   fields,
   httpLimitsShape,
@@ -31,28 +32,32 @@ import { RedisRegistry } from "@cascade/registry/redis";
 import { transcoderConfigShape } from "./config.ts";
 import { TranscoderRole } from "./role.ts";
 
-export const transcoderRoleConfigSchema = z.object({
-  ...redisShape,
-  ...nodeShape,
-  ...loggingShape,
-  ...httpLimitsShape,
-  ...transcoderConfigShape,
-  /** Presented to the origins' `/internal/…` WebSockets; the role cannot work without it. */
-  HOOK_TOKEN: secretFields.HOOK_TOKEN.optional(),
-  TRANSCODER_HOST: z.string().min(1).default("0.0.0.0"),
-  TRANSCODER_PORT: fields.port(8085),
-  /** Default: `http://127.0.0.1:{TRANSCODER_PORT}`. */
-  TRANSCODER_PUBLIC_URL: fields.httpUrl().optional(),
-}).superRefine(requireRedis("the transcoder")).superRefine((config, ctx) => {
-  if (config.HOOK_TOKEN !== undefined) return;
-  ctx.addIssue({
-    code: "custom",
-    path: ["HOOK_TOKEN"],
-    message: "required: the transcoder presents it to the origins' /internal/ WebSockets",
-  });
-}).transform((config) => ({ ...config, HOOK_TOKEN: config.HOOK_TOKEN! }));
+export const transcoderRoleConfigSchema = v.pipe(
+  v.object({
+    ...redisShape,
+    ...nodeShape,
+    ...loggingShape,
+    ...httpLimitsShape,
+    ...transcoderConfigShape,
+    /** Presented to the origins' `/internal/…` WebSockets; the role cannot work without it. */
+    HOOK_TOKEN: v.optional(secretFields.HOOK_TOKEN),
+    TRANSCODER_HOST: v.optional(v.string(), "0.0.0.0"),
+    TRANSCODER_PORT: fields.port(8085),
+    /** Default: `http://127.0.0.1:{TRANSCODER_PORT}`. */
+    TRANSCODER_PUBLIC_URL: v.optional(fields.httpUrl()),
+  }),
+  requireRedis("the transcoder"),
+  envCheck(
+    "HOOK_TOKEN",
+    (config) =>
+      config.HOOK_TOKEN === undefined
+        ? "required: the transcoder presents it to the origins' /internal/ WebSockets"
+        : undefined,
+  ),
+  v.transform((config) => ({ ...config, HOOK_TOKEN: config.HOOK_TOKEN! })),
+);
 
-export type TranscoderRoleConfig = z.infer<typeof transcoderRoleConfigSchema>;
+export type TranscoderRoleConfig = v.InferOutput<typeof transcoderRoleConfigSchema>;
 
 async function main(): Promise<void> {
   const config = exitOnConfigError(() => loadConfig(transcoderRoleConfigSchema));

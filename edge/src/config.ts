@@ -1,11 +1,11 @@
 /**
  * The edge's configuration: the environment variables of docs/architecture.md the edge reads, as
- * one zod schema parsed once at start. `edgeConfigSchema` suits the all-in-one node (the
+ * one valibot schema parsed once at start. `edgeConfigSchema` suits the all-in-one node (the
  * registry is embedded there, so Redis is optional); `edgeProcessConfigSchema` is what
  * `deno task edge` parses, where neither `REDIS_URL` nor `REDIS_SENTINELS` is the one-line
  * exit 2.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import {
   fields,
   httpLimitsShape,
@@ -16,19 +16,19 @@ import {
   secretFields,
 } from "@cascade/common/config";
 
-const millis = (fallback: number) => z.coerce.number().int().min(1).max(600_000).default(fallback);
+const millis = (fallback: number) => v.optional(fields.integer(1, 600_000), String(fallback));
 
-export const edgeConfigSchema = z.object({
+export const edgeConfigSchema = v.object({
   ...redisShape,
   ...nodeShape,
   ...loggingShape,
   ...httpLimitsShape,
-  EDGE_HOST: z.string().min(1).default("0.0.0.0"),
+  EDGE_HOST: v.optional(v.string(), "0.0.0.0"),
   EDGE_PORT: fields.port(8000),
   /** Base URL viewers reach this edge at; announced in `node:edge:{id}`. */
-  EDGE_PUBLIC_URL: fields.httpUrl().optional(),
+  EDGE_PUBLIC_URL: v.optional(fields.httpUrl()),
   /** Bytes of segments and playlists kept in memory, in MiB. */
-  EDGE_CACHE_MB: z.coerce.number().min(1).max(1_048_576).default(512),
+  EDGE_CACHE_MB: v.optional(fields.number(1, 1_048_576), "512"),
   /** Time allowed to open a connection to an origin. */
   EDGE_CONNECT_TIMEOUT_MS: millis(1000),
   /** Time allowed for a whole playlist fetch from an origin. */
@@ -43,14 +43,14 @@ export const edgeConfigSchema = z.object({
    */
   EDGE_HOLD_MARGIN_MS: millis(2000),
   /** HMAC key of playback tokens (`lib/common/playback_token.ts`); unset → open playback. */
-  PLAYBACK_SIGNING_KEY: secretFields.PLAYBACK_SIGNING_KEY.optional(),
+  PLAYBACK_SIGNING_KEY: v.optional(secretFields.PLAYBACK_SIGNING_KEY),
   /** `Access-Control-Allow-Origin`; empty string → no CORS headers. */
-  CORS_ORIGIN: z.string().default("*"),
+  CORS_ORIGIN: v.optional(v.string(), "*"),
 });
 
-export const edgeProcessConfigSchema = edgeConfigSchema.superRefine(requireRedis("the edge"));
+export const edgeProcessConfigSchema = v.pipe(edgeConfigSchema, requireRedis("the edge"));
 
-export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
+export type EdgeConfig = v.InferOutput<typeof edgeConfigSchema>;
 
 /** The announced base URL: `EDGE_PUBLIC_URL`, or loopback on the port actually bound. */
 export function edgePublicUrl(config: Pick<EdgeConfig, "EDGE_PUBLIC_URL">, port: number): string {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { z } from "zod";
+import * as v from "valibot";
 import {
   ConfigError,
+  envCheck,
   fields,
   loadConfig,
   loggingShape,
@@ -12,7 +13,7 @@ import {
   requireRedis,
 } from "./config.ts";
 
-const shared = z.object({ ...redisShape, ...nodeShape, ...loggingShape });
+const shared = v.object({ ...redisShape, ...nodeShape, ...loggingShape });
 
 Deno.test("the shared shapes have the defaults of docs/architecture.md", () => {
   assert.deepEqual(loadConfig(shared, {}), {
@@ -42,7 +43,7 @@ for (
 }
 
 Deno.test("requireRedis() says who needs Redis when neither REDIS_URL nor REDIS_SENTINELS is set", () => {
-  const schema = z.object(redisShape).superRefine(requireRedis("the edge"));
+  const schema = v.pipe(v.object(redisShape), requireRedis("the edge"));
   assert.throws(
     () => loadConfig(schema, {}),
     /^ConfigError: Invalid REDIS_URL: required: the edge runs as a lone role and needs Redis/,
@@ -55,7 +56,7 @@ Deno.test("requireRedis() says who needs Redis when neither REDIS_URL nor REDIS_
 });
 
 Deno.test("REDIS_SENTINELS takes host:port lists, IPv6 in brackets", () => {
-  const schema = z.object(redisShape);
+  const schema = v.object(redisShape);
   assert.deepEqual(
     loadConfig(schema, { REDIS_SENTINELS: "10.0.0.1:26379, sentinel-2:26380,[::1]:26381" })
       .REDIS_SENTINELS,
@@ -72,7 +73,7 @@ for (
 ) {
   Deno.test(`REDIS_SENTINELS refuses ${JSON.stringify(bad)} naming the entry`, () => {
     assert.throws(
-      () => loadConfig(z.object(redisShape), { REDIS_SENTINELS: bad }),
+      () => loadConfig(v.object(redisShape), { REDIS_SENTINELS: bad }),
       (err) =>
         err instanceof ConfigError &&
         /^Invalid REDIS_SENTINELS: must be a comma-separated list of host:port, port 1-65535: bad entry "/
@@ -83,7 +84,7 @@ for (
 }
 
 Deno.test("redisServer() prefers the Sentinel group to REDIS_URL, and is empty without either", () => {
-  const schema = z.object(redisShape);
+  const schema = v.object(redisShape);
   assert.deepEqual(redisServer(loadConfig(schema, {})), {});
   assert.deepEqual(redisServer(loadConfig(schema, { REDIS_URL: "redis://r:6379" })), {
     url: "redis://r:6379",
@@ -112,10 +113,10 @@ Deno.test("redisServer() prefers the Sentinel group to REDIS_URL, and is empty w
 });
 
 Deno.test("loadConfig() never echoes a secret, nor a URL's credentials", () => {
-  const schema = z.object({
-    REDIS_PASSWORD: z.string().max(3),
-    HOOK_TOKEN: z.string().min(40),
-    REDIS_URL: z.string().regex(/^redis:\/\/\S+$/),
+  const schema = v.object({
+    REDIS_PASSWORD: v.pipe(v.string(), v.maxLength(3)),
+    HOOK_TOKEN: v.pipe(v.string(), v.minLength(40)),
+    REDIS_URL: v.pipe(v.string(), v.regex(/^redis:\/\/\S+$/)),
   });
   const valid = { REDIS_PASSWORD: "abc", HOOK_TOKEN: "x".repeat(40), REDIS_URL: "redis://r" };
   for (
@@ -134,7 +135,7 @@ Deno.test("loadConfig() never echoes a secret, nor a URL's credentials", () => {
 });
 
 Deno.test("fields.httpUrl() takes http(s) base URLs, drops trailing slashes, refuses others", () => {
-  const schema = z.object({ URL: fields.httpUrl().optional() });
+  const schema = v.object({ URL: v.optional(fields.httpUrl()) });
   assert.equal(
     loadConfig(schema, { URL: "https://a.example.com/base//" }).URL,
     "https://a.example.com/base",
@@ -145,6 +146,56 @@ Deno.test("fields.httpUrl() takes http(s) base URLs, drops trailing slashes, ref
       /^ConfigError: Invalid URL: must be an http/,
     );
   }
+});
+
+Deno.test("fields.number() and fields.integer() read a variable's text and name what is wrong", () => {
+  const schema = v.object({
+    SIZE: v.optional(fields.integer(2, 1000), "6"),
+    SECONDS: v.optional(fields.number(0.5, 30)),
+    FLAG: fields.bool(false),
+  });
+  assert.deepEqual(loadConfig(schema, {}), { SIZE: 6, FLAG: false });
+  assert.deepEqual(loadConfig(schema, { SIZE: "12", SECONDS: "0.5", FLAG: "yes" }), {
+    SIZE: 12,
+    SECONDS: 0.5,
+    FLAG: true,
+  });
+  for (
+    const [env, message] of [
+      [{ SIZE: "abc" }, 'Invalid SIZE: must be a number (got "abc")'],
+      [{ SIZE: "2.5" }, 'Invalid SIZE: must be an integer (got "2.5")'],
+      [{ SIZE: "1" }, 'Invalid SIZE: must be at least 2 (got "1")'],
+      [{ SECONDS: "31" }, 'Invalid SECONDS: must be at most 30 (got "31")'],
+      [
+        { FLAG: "maybe" },
+        'Invalid FLAG: must be one of "true" | "false" | "1" | "0" | "yes" | "no" (got "maybe")',
+      ],
+    ] as const
+  ) {
+    assert.throws(() => loadConfig(schema, env), { name: "ConfigError", message });
+  }
+});
+
+Deno.test("loadConfig() calls a missing required variable required", () => {
+  const schema = v.object({ S3_BUCKET: v.pipe(v.string(), v.minLength(3)) });
+  assert.throws(() => loadConfig(schema, { S3_BUCKET: "" }), {
+    name: "ConfigError",
+    message: "Invalid S3_BUCKET: required",
+  });
+});
+
+Deno.test("envCheck() names its variable and runs only once every variable is valid", () => {
+  const schema = v.pipe(
+    v.object({ LOW: fields.integer(), HIGH: fields.integer() }),
+    envCheck("LOW", (c) => c.LOW > c.HIGH ? `must not exceed HIGH (${c.HIGH})` : undefined),
+  );
+  assert.deepEqual(loadConfig(schema, { LOW: "1", HIGH: "2" }), { LOW: 1, HIGH: 2 });
+  assert.throws(() => loadConfig(schema, { LOW: "3", HIGH: "2" }), {
+    message: 'Invalid LOW: must not exceed HIGH (2) (got "3")',
+  });
+  assert.throws(() => loadConfig(schema, { LOW: "3", HIGH: "x" }), {
+    message: 'Invalid HIGH: must be a number (got "x")',
+  });
 });
 
 Deno.test("nodeId() is NODE_ID when set, else hostname and port", () => {
