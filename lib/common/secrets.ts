@@ -1,15 +1,19 @@
 /**
  * Secret handling shared by origin, API and edge: SHA-256 hashing of stream keys (only the
- * hash is ever stored) and constant-time comparison of tokens.
+ * hash is ever stored) and constant-time comparison of tokens, on WebCrypto and plain code
+ * rather than `node:crypto`, whose polyfill would cost every role memory for this alone.
  */
-import { timingSafeEqual } from "node:crypto";
-
 const encoder = new TextEncoder();
 
-/** Hex SHA-256 of a UTF-8 string. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+/** Hex digest of a UTF-8 string. */
+export async function digestHex(algorithm: "SHA-1" | "SHA-256", text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(algorithm, encoder.encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Hex SHA-256 of a UTF-8 string. */
+export function sha256Hex(text: string): Promise<string> {
+  return digestHex("SHA-256", text);
 }
 
 /**
@@ -21,7 +25,18 @@ export async function safeEqual(a: string, b: string): Promise<boolean> {
     crypto.subtle.digest("SHA-256", encoder.encode(a)),
     crypto.subtle.digest("SHA-256", encoder.encode(b)),
   ]);
-  return timingSafeEqual(new Uint8Array(ha), new Uint8Array(hb));
+  return constantTimeEqual(new Uint8Array(ha), new Uint8Array(hb));
+}
+
+/**
+ * Whether two byte strings are equal, in time that depends only on their length: every byte
+ * is compared however early a difference is.
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }
 
 const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;

@@ -5,21 +5,25 @@
  * stream-config writes that keep `streamcfg:` and `key:` consistent. Each runs by EVALSHA
  * and falls back to EVAL once when the server does not know it yet (e.g. after a restart).
  */
-import { createHash } from "node:crypto";
+import { digestHex } from "@cascade/common/secrets";
 import type { RedisClient } from "./redis_client.ts";
 
 export class LuaScript {
   readonly source: string;
-  readonly sha: string;
+  #sha: Promise<string> | undefined;
 
   constructor(source: string) {
     this.source = source;
-    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  /** The SHA-1 EVALSHA names the script by, computed on first use. */
+  sha(): Promise<string> {
+    return this.#sha ??= digestHex("SHA-1", this.source);
   }
 
   async run(client: RedisClient, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
-      return await client.call("EVALSHA", this.sha, keys.length, ...keys, ...args);
+      return await client.call("EVALSHA", await this.sha(), keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith("NOSCRIPT"))) throw err;
       return await client.call("EVAL", this.source, keys.length, ...keys, ...args);
