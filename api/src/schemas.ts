@@ -177,6 +177,20 @@ export const LiveStream = z.object({
       "LL-HLS (an nginx-rtmp origin, or `HLS_LL=false`)",
     example: "http://edge1.example.com:8000/live/cam1/ll.m3u8",
   }),
+  master: z.string().nullable().openapi({
+    description: "Multivariant playlist on the same edge with the same token when the stream " +
+      "has live renditions, else null (as in the playback answer)",
+    example: "http://edge1.example.com:8000/live/cam1/master.m3u8",
+  }),
+  llmaster: z.string().nullable().openapi({
+    description: "Low-Latency multivariant playlist when the stream has live renditions and " +
+      "offers LL-HLS, else null",
+  }),
+  renditions: z.array(z.string()).openapi({
+    description: "Rungs live for this stream (`480p`, …), highest first; each is also " +
+      "playable as stream `{name}_{rung}`",
+    example: ["480p", "240p"],
+  }),
   standby: StandbyField,
   ...encoderFields,
 }).openapi("LiveStream");

@@ -47,11 +47,28 @@ export const publicCases: ApiCase[] = [
         playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
         hls: `http://e1.test:8000/live/${name}/index.m3u8`,
         llhls: null,
+        master: null,
+        llmaster: null,
+        renditions: [],
         standby: [],
         ...NO_ENCODER_FIGURES,
       })),
     });
     await expectError(await h.call("/api/v1/live?region=a%20b", { token: null }), 400);
+  }],
+
+  ["GET /live lists renditions on their source's entry, not as streams", async (h) => {
+    await h.live("cam1", "o1");
+    await h.live("cam1_240p", "o1");
+    await h.live("cam1_480p", "o1");
+    await h.live("lone_360p", "o1");
+    await h.node("edge", "e1", { region: "eu" });
+    const res = await h.call("/api/v1/live", { token: null });
+    const streams = (await res.json()).streams as Record<string, unknown>[];
+    assert.deepEqual(
+      streams.map((s) => [s.name, s.renditions, s.master]),
+      [["cam1", ["480p", "240p"], "http://e1.test:8000/live/cam1/master.m3u8"]],
+    );
   }],
 
   ["GET /live names the origins standing by for each stream", async (h) => {
@@ -394,6 +411,9 @@ export const publicCases: ApiCase[] = [
           playbackUrl: `https://api.test/api/v1/streams/${name}/playback`,
           hls: null,
           llhls: null,
+          master: null,
+          llmaster: null,
+          renditions: [],
           standby: [],
           ...NO_ENCODER_FIGURES,
         })),

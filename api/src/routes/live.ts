@@ -9,6 +9,7 @@
  * standing by to take it over (`standby`). Never cached: the
  * URLs carry fresh tokens.
  */
+import { isRendition, RUNGS, sourceOf } from "@cascade/common/renditions";
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
 import { encoderView } from "../encoder_view.ts";
@@ -27,7 +28,9 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
       tags: ["public"],
       summary: "Live streams",
       description: "Each with its origin, start time, playback endpoint, an HLS URL (and a " +
-        "Low-Latency HLS one, `llhls`, when its origin serves it), the encoder's figures as " +
+        "Low-Latency HLS one, `llhls`, when its origin serves it), its live renditions " +
+        "(`renditions`, rung names) with the multivariant playlists `master` and `llmaster` " +
+        "that list them (renditions are not listed as streams of their own), the encoder's figures as " +
         "measured by the origin and warnings about its settings. When playback is signed " +
         "(PLAYBACK_SIGNING_KEY), `hls` and `llhls` are null for callers without a bearer " +
         "PLAYBACK_API_TOKEN or API_ADMIN_TOKEN: the list then carries no token.",
@@ -54,11 +57,23 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
         ctx.registry.listNodes("origin"),
       ]);
       const standby = standbyByName(origins);
-      live.sort((a, b) => a.name < b.name ? -1 : 1);
-      const streams = await Promise.all(live.map(async (stream) => {
+      // Renditions are listed on their source's entry, not as streams of their own.
+      const rungs = new Map<string, string[]>();
+      for (const stream of live) {
+        const rendition = sourceOf(stream.name);
+        if (rendition === undefined) continue;
+        const list = rungs.get(rendition.source) ?? [];
+        list.push(rendition.rung.name);
+        rungs.set(rendition.source, list);
+      }
+      const sources = live.filter((s) => !isRendition(s.name));
+      sources.sort((a, b) => a.name < b.name ? -1 : 1);
+      const streams = await Promise.all(sources.map(async (stream) => {
+        const renditions = RUNGS.map((r) => r.name)
+          .filter((r) => rungs.get(stream.name)?.includes(r));
         const plan = access === "anonymous"
           ? null
-          : await ctx.planner.plan(stream, edges, region, query.ttl);
+          : await ctx.planner.plan(stream, edges, region, query.ttl, renditions.length > 0);
         return {
           name: stream.name,
           originId: stream.originId,
@@ -66,6 +81,9 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
           playbackUrl: playbackEndpoint(ctx, c, stream.name),
           hls: plan?.hls ?? null,
           llhls: plan?.llhls ?? null,
+          master: plan?.master ?? null,
+          llmaster: plan?.llmaster ?? null,
+          renditions,
           standby: standby.get(stream.name) ?? [],
           ...encoderView(stream),
         };
