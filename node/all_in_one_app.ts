@@ -15,7 +15,8 @@ import { createApiApp } from "../api/src/app.ts";
 import type { ApiConfig } from "../api/src/config.ts";
 import { createEdgeApp } from "../edge/src/app.ts";
 import type { Edge } from "../edge/src/edge.ts";
-import { BROADCAST_PATH, broadcastRoutes, dashboardRoutes, watchRoutes } from "../web/routes.ts";
+import { BROADCAST_PATH, broadcastRoutes } from "../web/broadcast_routes.ts";
+import { dashboardRoutes, watchRoutes } from "../web/routes.ts";
 import { hubStreamStats } from "../web/stream_stats.ts";
 
 export interface AllInOneAppDeps {

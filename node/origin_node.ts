@@ -15,7 +15,7 @@ import {
   type TranscoderConfig,
   transcoderConfigShape,
 } from "@cascade/transcoder/config";
-import { BROADCAST_PATH, broadcastRoutes } from "../web/routes.ts";
+import { BROADCAST_PATH, broadcastRoutes } from "../web/broadcast_routes.ts";
 import { type OriginConfig, originConfigSchema } from "../origin/src/config.ts";
 import {
   type Origin,
@@ -113,7 +113,7 @@ function transcoderExtension(
 }
 
 /** `/broadcast`, the page that publishes to this origin's ingest WebSocket from a browser. */
-const broadcastExtension: OriginExtensionFactory = (ctx) =>
+const broadcastExtension: OriginExtensionFactory = () =>
   Promise.resolve({
     routes: { path: BROADCAST_PATH, app: broadcastRoutes() },
     close: () => Promise.resolve(),

@@ -8,26 +8,23 @@
  * - `dashboardRoutes(deps)` — `/`, the operators' dashboard the API (and the all-in-one
  *   node) serves, with its data: `GET /api/v1/dashboard` (one snapshot) and
  *   `GET /api/v1/dashboard/events` (server-sent events, a snapshot per change).
- * - `broadcastRoutes()` — the page that goes live from the browser, mounted under
- *   `BROADCAST_PATH` (`/broadcast`) by origins and the all-in-one node, beside the ingest
- *   WebSocket `/ingest/ws` the page connects to.
+ *
+ * The broadcast page lives in `broadcast_routes.ts` and what pages share in `pages.ts`.
  *
  * Pages are plain HTML and small JavaScript modules (each page's split in two, the
  * import versioned by `staticModule`), with no build step; every file is read once at
  * startup and served from memory. They hold no secret: the dashboard asks
  * for the admin token at run time, keeps it in `sessionStorage` and sends it to the API's
- * admin routes itself; the broadcast page asks for the stream key and sends it only in the
- * ingest socket's first message.
+ * admin routes itself.
  */
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
-import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
+import { HttpError } from "@cascade/common/http_errors";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { Registry } from "@cascade/registry/types";
 import {
   type Asset,
   assetResponse,
-  CSS,
   fillTemplate,
   HLS_JS_VERSION,
   hlsJsUrl,
@@ -36,23 +33,17 @@ import {
   JS,
   memoryAsset,
   readAsset,
-  REVALIDATE,
   staticAsset,
   staticModule,
 } from "./assets.ts";
 import { DashboardFeed, type DashboardListener } from "./dashboard_feed.ts";
+import { baseApp, pageResponse, SECURITY_HEADERS, serveAsset, styleAsset } from "./pages.ts";
 import type { StreamStatsSource } from "./stream_stats.ts";
 
 const encoder = new TextEncoder();
 
-let style: Asset | undefined;
 /** Undefined until read; null when hls.js could not be read (pages then use native HLS). */
 let hlsJs: Asset | null | undefined;
-
-/** The stylesheet every page loads. */
-function styleAsset(): Asset {
-  return style ??= staticAsset("style.css", CSS);
-}
 
 /**
  * hls.js, read and compressed only for the watch page, which plays video: the
@@ -68,11 +59,6 @@ function hlsJsAsset(log: Logger): Asset | null {
   }
   return hlsJs;
 }
-
-const SECURITY_HEADERS = {
-  "Referrer-Policy": "no-referrer",
-  "X-Content-Type-Options": "nosniff",
-};
 
 /** hls.js feeds media through blob: URLs (MSE) and runs its demuxer in a blob: worker. */
 const WATCH_CSP = [
@@ -102,46 +88,6 @@ const DASHBOARD_CSP = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join("; ");
-
-/**
- * The broadcast page takes a stream key: never framed by another site. Its socket is
- * same-origin (`'self'` covers ws: and wss: of the page's host); the preview is a
- * `srcObject`, which no media source list governs.
- */
-const BROADCAST_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join("; ");
-
-function pageResponse(
-  req: Request,
-  page: Asset,
-  csp: string,
-  headers: Record<string, string> = {},
-): Response {
-  return assetResponse(req, page, REVALIDATE, {
-    ...SECURITY_HEADERS,
-    "Content-Security-Policy": csp,
-    ...headers,
-  });
-}
-
-function baseApp(): Hono {
-  const app = new Hono();
-  app.onError(jsonErrorHandler);
-  app.notFound(jsonNotFound);
-  return app;
-}
-
-function serveAsset(app: Hono, path: string, asset: Asset): void {
-  app.get(path, (c) => assetResponse(c.req.raw, asset, IMMUTABLE));
-}
 
 function serveHlsJs(app: Hono, asset: Asset | null): void {
   app.get("/vendor/hls.min.js", (c) => {
@@ -188,36 +134,6 @@ export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
   serveHlsJs(app, hlsJsAsset(log));
   serveAsset(app, "/assets/watch.js", script);
   serveAsset(app, "/assets/watch_source.js", source);
-  serveAsset(app, "/assets/style.css", styleAsset());
-  return app;
-}
-
-/** Where origins and the all-in-one node mount `broadcastRoutes()`. */
-export const BROADCAST_PATH = "/broadcast";
-
-/**
- * The broadcast page and its assets, to mount under `BROADCAST_PATH`: `/` is the page,
- * `/assets/…` its modules and style (so a lone origin serves everything the page loads).
- */
-export function broadcastRoutes(): Hono {
-  const encoderModule = staticAsset("broadcast_encoder.js", JS);
-  const script = staticModule("broadcast.js", { "broadcast_encoder.js": encoderModule });
-  const template = new TextDecoder().decode(staticAsset("broadcast.html", HTML).body);
-  const page = memoryAsset(
-    encoder.encode(fillTemplate(template, {
-      style: `${BROADCAST_PATH}/assets/style.css?v=${styleAsset().version}`,
-      script: `${BROADCAST_PATH}/assets/broadcast.js?v=${script.version}`,
-      encoder: `${BROADCAST_PATH}/assets/broadcast_encoder.js?v=${encoderModule.version}`,
-    })),
-    HTML,
-  );
-  const app = baseApp();
-  app.get("/", (c) =>
-    pageResponse(c.req.raw, page, BROADCAST_CSP, {
-      "Permissions-Policy": "camera=(self), microphone=(self)",
-    }));
-  serveAsset(app, "/assets/broadcast.js", script);
-  serveAsset(app, "/assets/broadcast_encoder.js", encoderModule);
   serveAsset(app, "/assets/style.css", styleAsset());
   return app;
 }

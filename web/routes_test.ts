@@ -6,7 +6,8 @@ import type { NodeRecord } from "@cascade/registry/types";
 import { streamRecord } from "../lib/registry/testing/records.ts";
 import { chooseCoding, fillTemplate, memoryAsset } from "./assets.ts";
 import type { DashboardSnapshot } from "./dashboard_feed.ts";
-import { BROADCAST_PATH, broadcastRoutes, dashboardRoutes, watchRoutes } from "./routes.ts";
+import { BROADCAST_PATH, broadcastRoutes } from "./broadcast_routes.ts";
+import { dashboardRoutes, watchRoutes } from "./routes.ts";
 
 configureLogging({ level: "error" });
 
