@@ -33,6 +33,8 @@ export interface RedisClientOptions {
   retryDelayMs: (attempt: number) => number;
   /** A subscriber connection: `subscribe`/`unsubscribe` and `message` callbacks. */
   subscriber?: boolean;
+  /** A connection whose oldest call has had no reply this long is dropped (default 10 s). */
+  staleAfterMs?: number;
 }
 
 /**
@@ -225,7 +227,7 @@ export class RedisClient {
         for (const fn of [...this.#message]) fn(channel, message);
       }
       : undefined;
-    const link = await openLink(target.address, signal, onMessage);
+    const link = await openLink(target.address, signal, onMessage, this.#o.staleAfterMs);
     const onAbort = () => link.close(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     try {

@@ -102,3 +102,29 @@ Deno.test("a subscriber RedisClient subscribes again after Redis restarts and he
     await client.close();
   }
 });
+
+Deno.test("a RedisClient whose server stops answering drops the connection and comes back when it answers again", async () => {
+  await using redis = await startRedis();
+  const client = new RedisClient(options(redis.url, { staleAfterMs: 300 }));
+  const reasons: string[] = [];
+  client.on("close", (err) => reasons.push(err.message));
+  const proc = redis.process!;
+  try {
+    await ready(client);
+    proc.child.kill("SIGSTOP");
+    const unanswered = client.call("PING");
+    unanswered.catch(() => {});
+    await waitFor("the stale connection to be dropped", () => {
+      // Not awaited: a call to a frozen server is never answered; a later one ends the link.
+      client.call("PING").catch(() => {});
+      return reasons.some((r) => r.startsWith("no reply for 300 ms"));
+    }, { timeoutMs: 5000, intervalMs: 100 });
+    await assert.rejects(unanswered, /no reply for 300 ms/);
+    proc.child.kill("SIGCONT");
+    await ready(client);
+    assert.equal(await client.call("PING"), "PONG");
+  } finally {
+    proc.child.kill("SIGCONT");
+    await client.close();
+  }
+});

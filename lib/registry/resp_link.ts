@@ -5,7 +5,9 @@
  * messages (`["message", channel, payload]`) go to `onMessage` instead. When the connection
  * ends — closed by either side, a read or write error, bytes that are not RESP — every call
  * still waiting is rejected with the reason and `closed` settles with it; a link is never
- * reused after that (`RedisClient` opens a new one).
+ * reused after that (`RedisClient` opens a new one). A server that stops answering (frozen,
+ * or a half-open connection) would otherwise collect calls nobody waits for any more: a call
+ * made while the oldest one has had no reply for `staleAfterMs` ends the link instead.
  */
 import { encodeCommand, type Reply, ReplyError, RespParser } from "./resp.ts";
 
@@ -16,28 +18,45 @@ export interface LinkAddress {
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/** Default for `staleAfterMs`: far beyond any reply the registry waits for (1.5 s). */
+export const STALE_AFTER_MS = 10_000;
+
+interface PendingCall extends PromiseWithResolvers<Reply> {
+  sentAt: number;
+}
 
 export class RespLink {
   readonly #conn: Deno.Conn;
   readonly #parser = new RespParser();
-  readonly #pending: PromiseWithResolvers<Reply>[] = [];
+  readonly #pending: PendingCall[] = [];
   readonly #onMessage: ((channel: string, message: string) => void) | undefined;
+  readonly #staleAfterMs: number;
   #out: Uint8Array[] = [];
   #flushing = false;
   #error: Error | undefined;
   /** Settles, never rejecting, with the reason once the connection is gone. */
   readonly closed: Promise<Error>;
 
-  constructor(conn: Deno.Conn, onMessage?: (channel: string, message: string) => void) {
+  constructor(
+    conn: Deno.Conn,
+    onMessage?: (channel: string, message: string) => void,
+    staleAfterMs = STALE_AFTER_MS,
+  ) {
     this.#conn = conn;
     this.#onMessage = onMessage;
+    this.#staleAfterMs = staleAfterMs;
     this.closed = this.#read();
   }
 
   /** Sends one command; resolves with its reply, rejects with `ReplyError` or the link's end. */
   call(args: readonly (string | number)[]): Promise<Reply> {
     if (this.#error) return Promise.reject(this.#error);
-    const reply = Promise.withResolvers<Reply>();
+    const now = performance.now();
+    const oldest = this.#pending[0];
+    if (oldest !== undefined && now - oldest.sentAt > this.#staleAfterMs) {
+      return Promise.reject(this.#fail(new Error(`no reply for ${this.#staleAfterMs} ms`)));
+    }
+    const reply: PendingCall = { ...Promise.withResolvers<Reply>(), sentAt: now };
     this.#pending.push(reply);
     this.#out.push(encodeCommand(args));
     if (!this.#flushing) {
@@ -117,16 +136,18 @@ export async function openLink(
   address: LinkAddress,
   signal: AbortSignal,
   onMessage?: (channel: string, message: string) => void,
+  staleAfterMs?: number,
 ): Promise<RespLink> {
   signal.throwIfAborted();
   const { host: hostname, port } = address;
   if (address.tls) {
-    return new RespLink(await raceAbort(Deno.connectTls({ hostname, port }), signal), onMessage);
+    const tls = await raceAbort(Deno.connectTls({ hostname, port }), signal);
+    return new RespLink(tls, onMessage, staleAfterMs);
   }
   const conn = await raceAbort(Deno.connect({ hostname, port, signal }), signal);
   conn.setNoDelay(true);
   conn.setKeepAlive(true);
-  return new RespLink(conn, onMessage);
+  return new RespLink(conn, onMessage, staleAfterMs);
 }
 
 /** `connecting` unless `signal` aborts first; a connection that arrives after that is closed. */
