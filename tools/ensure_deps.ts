@@ -1,9 +1,9 @@
 /**
  * Makes sure the programs the test suite drives for real are installed: ffmpeg/ffprobe,
- * redis-server, GStreamer's rtmp2sink, nginx with the RTMP module, Chromium, and `ip` and
- * curl for the network-namespace test's hosts. As root it
- * installs what is missing with apt-get; otherwise it fails with one line naming the
- * package. Run by `deno task test` before the tests.
+ * redis-server, GStreamer's rtmp2sink, nginx with the RTMP module, Chromium, `ip` and curl
+ * for the network-namespace test's hosts, and openssl for the Redis TLS test's certificates.
+ * As root it installs what is missing with apt-get; otherwise it fails with one line naming
+ * the package. Run by `deno task test` before the tests.
  */
 
 import { exists, onPath } from "./sys.ts";
@@ -42,6 +42,7 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: "docker-compose", present: () => onPath("docker-compose") },
   { pkg: "iproute2", present: () => onPath("ip") },
   { pkg: "curl", present: () => onPath("curl") },
+  { pkg: "openssl", present: () => onPath("openssl") },
 ];
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {

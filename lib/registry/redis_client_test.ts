@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "../../tests/helpers/ioredis.ts";
 import { startRedis } from "../../tests/helpers/redis.ts";
+import { freePort } from "../../tests/helpers/ports.ts";
 import { waitFor } from "../../tests/helpers/wait.ts";
 import { parseRedisUrl, RedisClient, type RedisClientOptions } from "./redis_client.ts";
 import { ReplyError } from "./resp.ts";
@@ -126,5 +127,123 @@ Deno.test("a RedisClient whose server stops answering drops the connection and c
   } finally {
     proc.child.kill("SIGCONT");
     await client.close();
+  }
+});
+
+/** A CA and a server certificate for localhost / 127.0.0.1 signed by it, in `dir`. */
+async function makeCertificates(dir: string): Promise<void> {
+  const openssl = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  await Deno.writeTextFile(`${dir}/ext.cnf`, "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  await openssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=cascade-test-ca",
+  );
+  await openssl(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  await openssl(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "ext.cnf",
+  );
+}
+
+Deno.test("RedisClient speaks TLS to a rediss:// URL and refuses a server whose certificate it cannot trust", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cascade-redis-tls-" });
+  try {
+    await makeCertificates(dir);
+    const tlsPort = freePort();
+    await using _redis = await startRedis({
+      args: [
+        "--tls-port",
+        String(tlsPort),
+        "--tls-cert-file",
+        `${dir}/server.pem`,
+        "--tls-key-file",
+        `${dir}/server.key`,
+        "--tls-ca-cert-file",
+        `${dir}/ca.pem`,
+        "--tls-auth-clients",
+        "no",
+      ],
+    });
+    // Deno reads the extra CA (DENO_CERT, as operators with a private CA set it) at start, so
+    // the client runs in a process of its own.
+    await Deno.writeTextFile(
+      `${dir}/client.ts`,
+      `
+      import { RedisClient } from ${
+        JSON.stringify(new URL("./redis_client.ts", import.meta.url).href)
+      };
+      const c = new RedisClient({ server: { url: "rediss://localhost:${tlsPort}" },
+        connectionName: "tls-test", connectTimeoutMs: 2000, retryDelayMs: () => 100 });
+      let closed = false;
+      c.on("close", (err) => { closed = true; console.log("closed: " + err.message); });
+      const until = Date.now() + 5000;
+      while (c.status !== "ready" && !closed && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      console.log(c.status === "ready" ? "reply: " + await c.call("PING") : "never ready");
+      await c.close();
+    `,
+    );
+    const run = async (env: Record<string, string>) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--config",
+          new URL("../../deno.json", import.meta.url).pathname,
+          `${dir}/client.ts`,
+        ],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout);
+    };
+    assert.match(await run({ DENO_CERT: `${dir}/ca.pem` }), /^reply: PONG$/m);
+    const untrusted = await run({});
+    assert.match(untrusted, /closed: .*certificate/);
+    assert.match(untrusted, /never ready/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
