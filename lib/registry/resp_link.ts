@@ -9,6 +9,7 @@
  * or a half-open connection) would otherwise collect calls nobody waits for any more: a call
  * made while the oldest one has had no reply for `staleAfterMs` ends the link instead.
  */
+import { concatBytes } from "@cascade/media/bytes";
 import { encodeCommand, type Reply, ReplyError, RespParser } from "./resp.ts";
 
 export interface LinkAddress {
@@ -74,7 +75,7 @@ export class RespLink {
   async #flush(): Promise<void> {
     try {
       while (this.#out.length > 0 && this.#error === undefined) {
-        const data = join(this.#out);
+        const data = this.#out.length === 1 ? this.#out[0]! : concatBytes(this.#out);
         this.#out = [];
         for (let at = 0; at < data.length;) at += await this.#conn.write(data.subarray(at));
       }
@@ -166,17 +167,4 @@ async function raceAbort<C extends Deno.Conn>(
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
-}
-
-function join(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
