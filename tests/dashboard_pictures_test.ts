@@ -20,6 +20,7 @@ import { openBrowser } from "./helpers/browser.ts";
 import { publish } from "./helpers/media.ts";
 import { startTestOrigin } from "./helpers/origin.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { serveLoopback } from "./helpers/serve.ts";
 
 const ARTIFACTS = new URL("../test-artifacts/", import.meta.url);
 
@@ -58,14 +59,8 @@ Deno.test({
     metrics: new MetricsRegistry(),
     signal: stopFeeds.signal,
   });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
-  await using _server = {
-    [Symbol.asyncDispose]: async () => {
-      stopFeeds.abort();
-      await server.shutdown();
-    },
-  };
-  const url = `http://127.0.0.1:${server.addr.port}`;
+  await using server = serveLoopback(app.fetch, stopFeeds);
+  const url = server.url;
   const heartbeat = startEdgeHeartbeat(registry, edge, {
     id: "test-edge",
     url,

@@ -23,6 +23,7 @@ import { startTestOrigin } from "./helpers/origin.ts";
 import { TestProcess } from "./helpers/process.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";
+import { serveLoopback } from "./helpers/serve.ts";
 
 const ADMIN_TOKEN = "encoder-stats-admin-token-0123456789";
 /** Keys `startTestOrigin` maps to `alpha` and `beta`. */
@@ -118,14 +119,8 @@ Deno.test({
       signal: stopFeeds.signal,
     }),
   );
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
-  await using _server = {
-    [Symbol.asyncDispose]: async () => {
-      stopFeeds.abort();
-      await server.shutdown();
-    },
-  };
-  const url = `http://127.0.0.1:${server.addr.port}`;
+  await using server = serveLoopback(app.fetch, stopFeeds);
+  const url = server.url;
 
   const long = encoder(origin.rtmpUrl(ALPHA_KEY), 150);
   const short = encoder(origin.rtmpUrl(BETA_KEY), 60);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "@cascade/media/bytes";
 import type { HubMessage, MediaFrame } from "@cascade/media/frame";
 import { aacTrack, avcTrack } from "../media/testing/tracks.ts";
 import { flvFeed, FlvHubReader } from "./flv_feed.ts";
@@ -20,16 +21,6 @@ async function collect(messages: HubMessage[]): Promise<Uint8Array[]> {
   return out;
 }
 
-function join(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
 const video = { type: "config", track: avcTrack(0x1f) } as const;
 const audio = { type: "config", track: aacTrack } as const;
 
@@ -44,7 +35,7 @@ Deno.test("flvFeed() sends the configs, then frames from the first video keyfram
     frame("video", 60),
   ]);
   assert.equal(chunks.length, 1 + 2 + 3, "header, 2 configs, 3 frames from the keyframe");
-  const read = new FlvHubReader().push(join(chunks));
+  const read = new FlvHubReader().push(concatBytes(chunks));
   assert.deepEqual(read.map((m) => m.type === "config" ? m.track.kind : m.frame.dts), [
     "video",
     "audio",
@@ -59,12 +50,12 @@ Deno.test("flvFeed() sends the configs, then frames from the first video keyfram
 
 Deno.test("flvFeed() passes every frame of a stream without video", async () => {
   const chunks = await collect([audio, frame("audio", 0), frame("audio", 21)]);
-  const read = new FlvHubReader().push(join(chunks));
+  const read = new FlvHubReader().push(concatBytes(chunks));
   assert.deepEqual(read.map((m) => m.type), ["config", "frame", "frame"]);
 });
 
 Deno.test("FlvHubReader.push() takes FLV split anywhere and refuses bytes that are not FLV", async () => {
-  const bytes = join(await collect([video, frame("video", 0, true), frame("video", 33)]));
+  const bytes = concatBytes(await collect([video, frame("video", 0, true), frame("video", 33)]));
   const reader = new FlvHubReader();
   const read: HubMessage[] = [];
   for (let at = 0; at < bytes.length; at += 7) {
