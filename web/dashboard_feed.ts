@@ -23,7 +23,7 @@ import type {
 import { rankEdges } from "@cascade/registry/edge_selection";
 import { encoderWarnings, type StreamWarning } from "@cascade/registry/encoder_warnings";
 import { standbyByName } from "@cascade/registry/standby";
-import { isRendition, sourceOf } from "@cascade/common/renditions";
+import { isRendition, renditionsBySource } from "@cascade/common/renditions";
 import { parseIngestBitrates, type StreamStatsSource } from "./stream_stats.ts";
 
 export type NodeHealth = "ok" | "failing" | "unreachable" | "unknown";
@@ -368,11 +368,7 @@ export class DashboardFeed {
     const edges = nodes.filter((n) => n.kind === "edge");
     const origins = new Map(nodes.filter((n) => n.kind === "origin").map((n) => [n.id, n]));
     // A rendition shows on its source's card, not as a stream of its own.
-    const renditions = new Map<string, string[]>();
-    for (const s of this.#streams) {
-      const of = sourceOf(s.name);
-      if (of) renditions.set(of.source, [...renditions.get(of.source) ?? [], of.rung.name]);
-    }
+    const renditions = renditionsBySource(this.#streams.map((s) => s.name));
     const streams = this.#streams.filter((s) => !isRendition(s.name))
       .sort((a, b) => a.name < b.name ? -1 : 1);
     const serving = assignEdges(streams.map((s) => s.name), edges);
@@ -405,7 +401,7 @@ export class DashboardFeed {
           viewers: entry?.viewers ?? null,
           watchUrl: `${base}/watch/${s.name}`,
           thumbnailUrl: `${base}/live/${s.name}/thumb.jpg`,
-          renditions: renditions.get(s.name)?.sort() ?? [],
+          renditions: renditions.get(s.name) ?? [],
         };
       }),
       nodes: nodes.map((n) => ({

@@ -238,7 +238,7 @@ Deno.test("DashboardFeed shows renditions on their source, not as streams of the
     const s = await feed.snapshot();
     assert.deepEqual(
       s.streams.map((x) => [x.name, x.renditions]),
-      [["alpha", ["240p", "480p"]], ["beta", []]],
+      [["alpha", ["480p", "240p"]], ["beta", []]],
     );
   } finally {
     feed.close();

@@ -75,6 +75,27 @@ export function sourceOf(name: string): { source: string; rung: Rung } | undefin
 }
 
 /**
+ * The rungs live for each source among the stream names `names`, tallest first (the order of
+ * the master playlist): what the API's live list and the dashboard show on a source's entry
+ * instead of listing its renditions as streams.
+ */
+export function renditionsBySource(names: Iterable<string>): Map<string, string[]> {
+  const rungs = new Map<string, Set<string>>();
+  for (const name of names) {
+    const of = sourceOf(name);
+    if (of === undefined) continue;
+    const set = rungs.get(of.source) ?? new Set();
+    set.add(of.rung.name);
+    rungs.set(of.source, set);
+  }
+  const out = new Map<string, string[]>();
+  for (const [source, set] of rungs) {
+    out.set(source, RUNGS.map((r) => r.name).filter((r) => set.has(r)));
+  }
+  return out;
+}
+
+/**
  * Why a publisher may not take `name`, or undefined when it may: names ending in a rung
  * suffix belong to the transcoder.
  */

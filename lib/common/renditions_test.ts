@@ -4,6 +4,7 @@ import {
   parseProfile,
   PROFILE_RE,
   renditionName,
+  renditionsBySource,
   renditionsFit,
   reservedNameReason,
   scaledWidth,
@@ -52,4 +53,9 @@ Deno.test("renditionsFit() is false when a rendition name would pass 64 characte
 Deno.test("scaledWidth() keeps the aspect ratio with an even width", () => {
   assert.equal(scaledWidth(1280, 720, 480), 854);
   assert.equal(scaledWidth(1280, 720, 240), 426);
+});
+
+Deno.test("renditionsBySource() gives each source its live rungs, tallest first, once each", () => {
+  const map = renditionsBySource(["cam_240p", "cam", "cam_480p", "other", "cam_240p", "x_1080p"]);
+  assert.deepEqual([...map], [["cam", ["480p", "240p"]], ["x", ["1080p"]]]);
 });

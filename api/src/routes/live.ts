@@ -9,7 +9,7 @@
  * standing by to take it over (`standby`). Never cached: the
  * URLs carry fresh tokens.
  */
-import { isRendition, RUNGS, sourceOf } from "@cascade/common/renditions";
+import { isRendition, renditionsBySource } from "@cascade/common/renditions";
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { type ApiContext, playbackEndpoint } from "../context.ts";
 import { encoderView } from "../encoder_view.ts";
@@ -58,19 +58,11 @@ export function liveApp(ctx: ApiContext): OpenAPIHono {
       ]);
       const standby = standbyByName(origins);
       // Renditions are listed on their source's entry, not as streams of their own.
-      const rungs = new Map<string, string[]>();
-      for (const stream of live) {
-        const rendition = sourceOf(stream.name);
-        if (rendition === undefined) continue;
-        const list = rungs.get(rendition.source) ?? [];
-        list.push(rendition.rung.name);
-        rungs.set(rendition.source, list);
-      }
+      const rungs = renditionsBySource(live.map((s) => s.name));
       const sources = live.filter((s) => !isRendition(s.name));
       sources.sort((a, b) => a.name < b.name ? -1 : 1);
       const streams = await Promise.all(sources.map(async (stream) => {
-        const renditions = RUNGS.map((r) => r.name)
-          .filter((r) => rungs.get(stream.name)?.includes(r));
+        const renditions = rungs.get(stream.name) ?? [];
         const plan = access === "anonymous"
           ? null
           : await ctx.planner.plan(stream, edges, region, query.ttl, renditions.length > 0);
