@@ -1,7 +1,8 @@
 /**
  * Secret handling shared by origin, API and edge: SHA-256 hashing of stream keys (only the
- * hash is ever stored) and constant-time comparison of tokens, on WebCrypto and plain code
- * rather than `node:crypto`, whose polyfill would cost every role memory for this alone.
+ * hash is ever stored), hex digests (also the Lua scripts' SHA-1) and constant-time
+ * comparison of tokens, on WebCrypto and plain code, so the roles' auth paths need no
+ * `node:crypto`.
  */
 const encoder = new TextEncoder();
 
