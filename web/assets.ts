@@ -1,16 +1,15 @@
 /**
- * The bytes behind the web pages, read once at startup and kept in memory: the pages' own
- * HTML, CSS and JavaScript from `web/static/`, and hls.js from the npm package's `dist/`
- * (Deno installs it with the other npm dependencies because this module imports the
- * package's `package.json`, so the file is on disk wherever `deno task start` ran). Each
- * asset carries a content hash that pages append to its URL (`?v=…`), which lets the
- * browser cache it as immutable and still see a new version after an upgrade.
+ * The bytes behind the web pages, kept in memory once built: the pages' own HTML, CSS and
+ * JavaScript from `web/static/`, and hls.js from the npm package's `dist/`. Each asset
+ * carries a content hash that pages append to its URL (`?v=…`), which lets the browser cache
+ * it as immutable and still see a new version after an upgrade.
+ *
+ * Building is asynchronous and happens when a page is first asked for (`lazily`): reading,
+ * hashing (WebCrypto) and compressing (`node:zlib`, loaded then, on the thread pool) cost an
+ * origin whose broadcast page nobody opens nothing, and never block the event loop.
  */
-import { createHash } from "node:crypto";
-import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
-import hlsPackage from "hls.js/package.json" with { type: "json" };
-
 export type ContentCoding = "br" | "gzip";
+type Compressed = Partial<Record<ContentCoding, Uint8Array<ArrayBuffer>>>;
 
 /** One file served from memory. */
 export interface Asset {
@@ -20,8 +19,8 @@ export interface Asset {
   readonly etag: string;
   /** Short hash for cache-busting query strings. */
   readonly version: string;
-  /** Compressed copies, made once (Deno.serve does not compress these responses). */
-  readonly encoded: Partial<Record<ContentCoding, Uint8Array<ArrayBuffer>>>;
+  /** Compressed copies, made once (the HTTP server does not compress responses). */
+  readonly encoded: Compressed;
 }
 
 /** Assets referenced by versioned URLs never change under the same URL. */
@@ -33,48 +32,83 @@ export const HTML = "text/html; charset=utf-8";
 export const CSS = "text/css; charset=utf-8";
 export const JS = "text/javascript; charset=utf-8";
 
-/** The installed hls.js version. */
-export const HLS_JS_VERSION: string = hlsPackage.version;
-
-function hashOf(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("base64url").slice(0, 16);
+/** The first 12 bytes of the SHA-256 digest: 16 base64url characters. */
+async function hashOf(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return new Uint8Array(digest, 0, 12).toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 /** Bodies smaller than this are sent as they are: compressing them gains next to nothing. */
 const COMPRESS_MIN_BYTES = 1024;
 
-function compressed(body: Uint8Array): Partial<Record<ContentCoding, Uint8Array<ArrayBuffer>>> {
+async function compressed(body: Uint8Array): Promise<Compressed> {
   if (body.byteLength < COMPRESS_MIN_BYTES) return {};
-  // Brotli quality 9 costs ~80 ms for hls.js once at startup and saves ~20 KB per viewer.
-  const br = brotliCompressSync(body, {
-    params: {
-      [zlib.BROTLI_PARAM_QUALITY]: 9,
-      [zlib.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
-    },
-  });
-  const gzip = gzipSync(body, { level: 9 });
-  return { br: new Uint8Array(br), gzip: new Uint8Array(gzip) };
+  const zlib = await import("node:zlib");
+  // Brotli quality 9 costs ~80 ms of a pool thread for hls.js and saves ~20 KB per viewer.
+  const br = viaCallback((done) =>
+    zlib.brotliCompress(body, {
+      params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: 9,
+        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.byteLength,
+      },
+    }, done)
+  );
+  const gzip = viaCallback((done) => zlib.gzip(body, { level: 9 }, done));
+  return { br: await br, gzip: await gzip };
+}
+
+/** The result of a `node:zlib` callback, copied out of node's pooled buffer. */
+function viaCallback(
+  start: (done: (err: Error | null, out: Uint8Array) => void) => void,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return new Promise((resolve, reject) =>
+    start((err, out) => err ? reject(err) : resolve(new Uint8Array(out)))
+  );
 }
 
 /** An asset from bytes in memory; `compress` keeps br and gzip copies beside them. */
-export function memoryAsset(
+export async function memoryAsset(
   body: Uint8Array<ArrayBuffer>,
   contentType: string,
   opts: { compress?: boolean } = {},
-): Asset {
-  const version = hashOf(body);
-  const encoded = opts.compress ?? true ? compressed(body) : {};
+): Promise<Asset> {
+  const [version, encoded] = await Promise.all([
+    hashOf(body),
+    opts.compress ?? true ? compressed(body) : {},
+  ]);
   return { body, contentType, etag: `"${version}"`, version, encoded };
 }
 
-/** Reads `url` (a `file:` URL) synchronously: assets are loaded once, before serving. */
-export function readAsset(url: URL, contentType: string): Asset {
-  return memoryAsset(Deno.readFileSync(url), contentType);
+/** Reads `url` (a `file:` URL) into an asset. */
+export async function readAsset(url: URL, contentType: string): Promise<Asset> {
+  return memoryAsset(await Deno.readFile(url), contentType);
+}
+
+function staticUrl(file: string): URL {
+  return new URL(`./static/${file}`, import.meta.url);
 }
 
 /** A file of `web/static/`. */
-export function staticAsset(file: string, contentType: string): Asset {
-  return readAsset(new URL(`./static/${file}`, import.meta.url), contentType);
+export function staticAsset(file: string, contentType: string): Promise<Asset> {
+  return readAsset(staticUrl(file), contentType);
+}
+
+/** The text of a file of `web/static/` (a page template). */
+export function staticText(file: string): Promise<string> {
+  return Deno.readTextFile(staticUrl(file));
+}
+
+/**
+ * `build` run on the first call and its result shared by every later one; a build that
+ * fails (a file missing) is tried again on the next call rather than remembered.
+ */
+export function lazily<T>(build: () => Promise<T>): () => Promise<T> {
+  let built: Promise<T> | undefined;
+  return () =>
+    built ??= build().catch((err) => {
+      built = undefined;
+      throw err;
+    });
 }
 
 /**
@@ -83,8 +117,11 @@ export function staticAsset(file: string, contentType: string): Asset {
  * still loads the new version of an import after an upgrade: the importer's bytes, and so
  * its own version, change with it. `imports` maps each imported file name to its asset.
  */
-export function staticModule(file: string, imports: Record<string, Asset>): Asset {
-  let text = Deno.readTextFileSync(new URL(`./static/${file}`, import.meta.url));
+export async function staticModule(
+  file: string,
+  imports: Record<string, Asset>,
+): Promise<Asset> {
+  let text = await staticText(file);
   for (const [name, asset] of Object.entries(imports)) {
     const specifier = `"./${name}"`;
     if (!text.includes(specifier)) {

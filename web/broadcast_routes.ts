@@ -5,7 +5,16 @@
  * and sends it only in the ingest socket's first message.
  */
 import type { Hono } from "hono";
-import { fillTemplate, HTML, JS, memoryAsset, staticAsset, staticModule } from "./assets.ts";
+import {
+  fillTemplate,
+  HTML,
+  JS,
+  lazily,
+  memoryAsset,
+  staticAsset,
+  staticModule,
+  staticText,
+} from "./assets.ts";
 import { baseApp, pageResponse, serveAsset, styleAsset } from "./pages.ts";
 
 const encoder = new TextEncoder();
@@ -29,29 +38,34 @@ const BROADCAST_CSP = [
 /** Where origins and the all-in-one node mount `broadcastRoutes()`. */
 export const BROADCAST_PATH = "/broadcast";
 
-/**
- * The broadcast page and its assets, to mount under `BROADCAST_PATH`: `/` is the page,
- * `/assets/…` its modules and style (so a lone origin serves everything the page loads).
- */
-export function broadcastRoutes(): Hono {
-  const encoderModule = staticAsset("broadcast_encoder.js", JS);
-  const script = staticModule("broadcast.js", { "broadcast_encoder.js": encoderModule });
-  const template = new TextDecoder().decode(staticAsset("broadcast.html", HTML).body);
-  const page = memoryAsset(
-    encoder.encode(fillTemplate(template, {
-      style: `${BROADCAST_PATH}/assets/style.css?v=${styleAsset().version}`,
+async function broadcastAssets() {
+  const encoderModule = await staticAsset("broadcast_encoder.js", JS);
+  const script = await staticModule("broadcast.js", { "broadcast_encoder.js": encoderModule });
+  const page = await memoryAsset(
+    encoder.encode(fillTemplate(await staticText("broadcast.html"), {
+      style: `${BROADCAST_PATH}/assets/style.css?v=${(await styleAsset()).version}`,
       script: `${BROADCAST_PATH}/assets/broadcast.js?v=${script.version}`,
       encoder: `${BROADCAST_PATH}/assets/broadcast_encoder.js?v=${encoderModule.version}`,
     })),
     HTML,
   );
+  return { page, script, encoderModule };
+}
+
+/**
+ * The broadcast page and its assets, to mount under `BROADCAST_PATH`: `/` is the page,
+ * `/assets/…` its modules and style (so a lone origin serves everything the page loads).
+ * They are built on the first request.
+ */
+export function broadcastRoutes(): Hono {
+  const assets = lazily(broadcastAssets);
   const app = baseApp();
-  app.get("/", (c) =>
-    pageResponse(c.req.raw, page, BROADCAST_CSP, {
+  app.get("/", async (c) =>
+    pageResponse(c.req.raw, (await assets()).page, BROADCAST_CSP, {
       "Permissions-Policy": "camera=(self), microphone=(self)",
     }));
-  serveAsset(app, "/assets/broadcast.js", script);
-  serveAsset(app, "/assets/broadcast_encoder.js", encoderModule);
-  serveAsset(app, "/assets/style.css", styleAsset());
+  serveAsset(app, "/assets/broadcast.js", async () => (await assets()).script);
+  serveAsset(app, "/assets/broadcast_encoder.js", async () => (await assets()).encoderModule);
+  serveAsset(app, "/assets/style.css", styleAsset);
   return app;
 }

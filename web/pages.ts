@@ -6,13 +6,18 @@
  */
 import { Hono } from "hono";
 import { jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
-import { type Asset, assetResponse, CSS, IMMUTABLE, REVALIDATE, staticAsset } from "./assets.ts";
+import {
+  type Asset,
+  assetResponse,
+  CSS,
+  IMMUTABLE,
+  lazily,
+  REVALIDATE,
+  staticAsset,
+} from "./assets.ts";
 
-let style: Asset | undefined;
-/** The stylesheet every page loads. */
-export function styleAsset(): Asset {
-  return style ??= staticAsset("style.css", CSS);
-}
+/** The stylesheet every page loads, built when a page first asks for it. */
+export const styleAsset: () => Promise<Asset> = lazily(() => staticAsset("style.css", CSS));
 
 export const SECURITY_HEADERS = {
   "Referrer-Policy": "no-referrer",
@@ -39,6 +44,7 @@ export function baseApp(): Hono {
   return app;
 }
 
-export function serveAsset(app: Hono, path: string, asset: Asset): void {
-  app.get(path, (c) => assetResponse(c.req.raw, asset, IMMUTABLE));
+/** `GET path`: the asset `asset()` builds (on the first request), immutable under its URL. */
+export function serveAsset(app: Hono, path: string, asset: () => Promise<Asset>): void {
+  app.get(path, async (c) => assetResponse(c.req.raw, await asset(), IMMUTABLE));
 }

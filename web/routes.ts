@@ -12,8 +12,8 @@
  * The broadcast page lives in `broadcast_routes.ts` and what pages share in `pages.ts`.
  *
  * Pages are plain HTML and small JavaScript modules (each page's split in two, the
- * import versioned by `staticModule`), with no build step; every file is read once at
- * startup and served from memory. They hold no secret: the dashboard asks
+ * import versioned by `staticModule`), with no build step; every file is read when a page
+ * first asks for it and served from memory. They hold no secret: the dashboard asks
  * for the admin token at run time, keeps it in `sessionStorage` and sends it to the API's
  * admin routes itself.
  */
@@ -22,19 +22,21 @@ import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError } from "@cascade/common/http_errors";
 import { log as rootLog, type Logger } from "@cascade/common/log";
 import type { Registry } from "@cascade/registry/types";
+import hlsPackage from "hls.js/package.json" with { type: "json" };
 import {
   type Asset,
   assetResponse,
   fillTemplate,
-  HLS_JS_VERSION,
   hlsJsUrl,
   HTML,
   IMMUTABLE,
   JS,
+  lazily,
   memoryAsset,
   readAsset,
   staticAsset,
   staticModule,
+  staticText,
 } from "./assets.ts";
 import { DashboardFeed, type DashboardListener } from "./dashboard_feed.ts";
 import { baseApp, pageResponse, SECURITY_HEADERS, serveAsset, styleAsset } from "./pages.ts";
@@ -42,22 +44,18 @@ import type { StreamStatsSource } from "./stream_stats.ts";
 
 const encoder = new TextEncoder();
 
-/** Undefined until read; null when hls.js could not be read (pages then use native HLS). */
-let hlsJs: Asset | null | undefined;
+/** Null when hls.js could not be read (pages then use native HLS). */
+let hlsJs: Promise<Asset | null> | undefined;
 
 /**
- * hls.js, read and compressed only for the watch page, which plays video: the
- * origin's broadcast page does not, and an origin need not hold it in memory.
+ * hls.js, read and compressed when the first viewer asks for it: only the watch page plays
+ * video, and a node nobody watches from need not hold it in memory.
  */
-function hlsJsAsset(log: Logger): Asset | null {
-  if (hlsJs !== undefined) return hlsJs;
-  try {
-    hlsJs = readAsset(hlsJsUrl(), JS);
-  } catch (err) {
-    hlsJs = null;
+function hlsJsAsset(log: Logger): Promise<Asset | null> {
+  return hlsJs ??= (async () => readAsset(hlsJsUrl(), JS))().catch((err) => {
     log.error("web.hls_js_missing", { error: err, hint: "run deno install to fetch npm packages" });
-  }
-  return hlsJs;
+    return null;
+  });
 }
 
 /** hls.js feeds media through blob: URLs (MSE) and runs its demuxer in a blob: worker. */
@@ -89,8 +87,9 @@ const DASHBOARD_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-function serveHlsJs(app: Hono, asset: Asset | null): void {
-  app.get("/vendor/hls.min.js", (c) => {
+function serveHlsJs(app: Hono, log: Logger): void {
+  app.get("/vendor/hls.min.js", async (c) => {
+    const asset = await hlsJsAsset(log);
     if (asset === null) {
       throw new HttpError(503, "unavailable", "hls.js is not installed on this server");
     }
@@ -102,23 +101,30 @@ export interface WatchRoutesOptions {
   log?: Logger;
 }
 
-/** `/watch/{name}`, `/vendor/hls.min.js` and the watch page's assets. */
-export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
-  const log = opts.log ?? rootLog;
-  const source = staticAsset("watch_source.js", JS);
-  const script = staticModule("watch.js", { "watch_source.js": source });
-  const template = new TextDecoder().decode(staticAsset("watch.html", HTML).body);
+async function watchAssets() {
+  const source = await staticAsset("watch_source.js", JS);
+  const script = await staticModule("watch.js", { "watch_source.js": source });
+  const template = await staticText("watch.html");
   const versions = {
-    style: `/assets/style.css?v=${styleAsset().version}`,
+    style: `/assets/style.css?v=${(await styleAsset()).version}`,
     script: `/assets/watch.js?v=${script.version}`,
     source: `/assets/watch_source.js?v=${source.version}`,
-    hls: `/vendor/hls.min.js?v=${HLS_JS_VERSION}`,
+    hls: `/vendor/hls.min.js?v=${hlsPackage.version}`,
   };
-  // A template that does not fill is a bug to see at startup, not at the first viewer.
+  // A template that does not fill fails here, once, rather than page by page.
   fillTemplate(template, { ...versions, name: "check" });
+  return { source, script, template, versions };
+}
 
+/**
+ * `/watch/{name}`, `/vendor/hls.min.js` and the watch page's assets, built on the first
+ * request.
+ */
+export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
+  const log = opts.log ?? rootLog;
+  const assets = lazily(watchAssets);
   const app = baseApp();
-  app.get("/watch/:name", (c) => {
+  app.get("/watch/:name", async (c) => {
     const name = c.req.param("name");
     if (!STREAM_NAME_RE.test(name)) {
       throw new HttpError(
@@ -127,14 +133,16 @@ export function watchRoutes(opts: WatchRoutesOptions = {}): Hono {
         `Invalid stream name: must match ${STREAM_NAME_RE.source}`,
       );
     }
+    const { template, versions } = await assets();
     // About 1.5 KB, made per request: not worth compressing.
     const html = encoder.encode(fillTemplate(template, { ...versions, name }));
-    return pageResponse(c.req.raw, memoryAsset(html, HTML, { compress: false }), WATCH_CSP);
+    const page = await memoryAsset(html, HTML, { compress: false });
+    return pageResponse(c.req.raw, page, WATCH_CSP);
   });
-  serveHlsJs(app, hlsJsAsset(log));
-  serveAsset(app, "/assets/watch.js", script);
-  serveAsset(app, "/assets/watch_source.js", source);
-  serveAsset(app, "/assets/style.css", styleAsset());
+  serveHlsJs(app, log);
+  serveAsset(app, "/assets/watch.js", async () => (await assets()).script);
+  serveAsset(app, "/assets/watch_source.js", async () => (await assets()).source);
+  serveAsset(app, "/assets/style.css", styleAsset);
   return app;
 }
 
@@ -163,22 +171,29 @@ const KEEP_ALIVE_MS = 15_000;
 /** How long pages wait before reconnecting a dropped event stream. */
 const RETRY_MS = 2000;
 
-/** `/`, its assets, and the dashboard data routes under `/api/v1/dashboard`. */
-export function dashboardRoutes(deps: DashboardDeps): Hono {
-  const log = deps.log ?? rootLog;
-  const graphs = staticAsset("dashboard_graphs.js", JS);
-  const liveView = staticModule("dashboard_live.js", { "dashboard_graphs.js": graphs });
-  const script = staticModule("dashboard.js", { "dashboard_live.js": liveView });
-  const template = new TextDecoder().decode(staticAsset("dashboard.html", HTML).body);
-  const page = memoryAsset(
-    encoder.encode(fillTemplate(template, {
-      style: `/assets/style.css?v=${styleAsset().version}`,
+async function dashboardAssets() {
+  const graphs = await staticAsset("dashboard_graphs.js", JS);
+  const liveView = await staticModule("dashboard_live.js", { "dashboard_graphs.js": graphs });
+  const script = await staticModule("dashboard.js", { "dashboard_live.js": liveView });
+  const page = await memoryAsset(
+    encoder.encode(fillTemplate(await staticText("dashboard.html"), {
+      style: `/assets/style.css?v=${(await styleAsset()).version}`,
       script: `/assets/dashboard.js?v=${script.version}`,
       liveView: `/assets/dashboard_live.js?v=${liveView.version}`,
       graphs: `/assets/dashboard_graphs.js?v=${graphs.version}`,
     })),
     HTML,
   );
+  return { graphs, liveView, script, page };
+}
+
+/**
+ * `/`, its assets (built on the first request), and the dashboard data routes under
+ * `/api/v1/dashboard`.
+ */
+export function dashboardRoutes(deps: DashboardDeps): Hono {
+  const log = deps.log ?? rootLog;
+  const assets = lazily(dashboardAssets);
   const maxListeners = deps.maxListeners ?? 200;
   const feed = new DashboardFeed({
     registry: deps.registry,
@@ -193,11 +208,11 @@ export function dashboardRoutes(deps: DashboardDeps): Hono {
   deps.signal?.addEventListener("abort", () => feed.close(), { once: true });
 
   const app = baseApp();
-  app.get("/", (c) => pageResponse(c.req.raw, page, DASHBOARD_CSP));
-  serveAsset(app, "/assets/dashboard.js", script);
-  serveAsset(app, "/assets/dashboard_live.js", liveView);
-  serveAsset(app, "/assets/dashboard_graphs.js", graphs);
-  serveAsset(app, "/assets/style.css", styleAsset());
+  app.get("/", async (c) => pageResponse(c.req.raw, (await assets()).page, DASHBOARD_CSP));
+  serveAsset(app, "/assets/dashboard.js", async () => (await assets()).script);
+  serveAsset(app, "/assets/dashboard_live.js", async () => (await assets()).liveView);
+  serveAsset(app, "/assets/dashboard_graphs.js", async () => (await assets()).graphs);
+  serveAsset(app, "/assets/style.css", styleAsset);
 
   app.get("/api/v1/dashboard", async (c) => {
     return c.json(await feed.snapshot(), 200, { "Cache-Control": "no-store" });

@@ -125,14 +125,14 @@ Deno.test("watchRoutes() serves hls.js from memory, compressed when asked, with 
   assert.equal(await again.text(), "");
 });
 
-Deno.test("chooseCoding() prefers br, honours q=0, and skips small assets", () => {
-  const big = memoryAsset(new TextEncoder().encode("x".repeat(5000)), "text/plain");
+Deno.test("chooseCoding() prefers br, honours q=0, and skips small assets", async () => {
+  const big = await memoryAsset(new TextEncoder().encode("x".repeat(5000)), "text/plain");
   assert.equal(chooseCoding("gzip, br", big), "br");
   assert.equal(chooseCoding("gzip, br;q=0", big), "gzip");
   assert.equal(chooseCoding("*", big), "br");
   assert.equal(chooseCoding("identity", big), null);
   assert.equal(chooseCoding(null, big), null);
-  const small = memoryAsset(new TextEncoder().encode("tiny"), "text/plain");
+  const small = await memoryAsset(new TextEncoder().encode("tiny"), "text/plain");
   assert.equal(chooseCoding("br", small), null);
 });
 
