@@ -52,7 +52,7 @@ let hlsJs: Promise<Asset | null> | undefined;
  * video, and a node nobody watches from need not hold it in memory.
  */
 function hlsJsAsset(log: Logger): Promise<Asset | null> {
-  return hlsJs ??= (async () => readAsset(hlsJsUrl(), JS))().catch((err) => {
+  return hlsJs ??= Promise.try(() => readAsset(hlsJsUrl(), JS)).catch((err) => {
     log.error("web.hls_js_missing", { error: err, hint: "run deno install to fetch npm packages" });
     return null;
   });
