@@ -1,4 +1,5 @@
-# Cascade's Deno services in one image; the command names the role's main.ts:
+# Cascade's Deno services in one image; the command names the role's main.ts, which runs the
+# role from the bundle `deno task build` made at image build (lib/common/launch.ts):
 #   docker run cascade api/main.ts | origin/main.ts | edge/main.ts | discovery/main.ts |
 #     transcoder/main.ts (renditions need an ffmpeg with libx264 in the image: TRANSCODE_FFMPEG)
 # Every role is configured by the environment variables of docs/architecture.md.
@@ -12,7 +13,7 @@ RUN mkdir -p /media && chown deno:deno /media
 USER deno
 # Everything is downloaded at build time, exactly as locked: the container needs no registry.
 RUN deno cache --frozen api/main.ts origin/main.ts edge/main.ts discovery/main.ts \
-    transcoder/main.ts tools/healthcheck.ts
+    transcoder/main.ts tools/healthcheck.ts && deno task build
 
 ENV LOG_FORMAT=json \
     MEDIA_ROOT=/media

@@ -230,7 +230,8 @@ export async function startAllInOne(
   };
 }
 
-if (import.meta.main) {
+/** `deno task start` (through `node/main.ts`): the node until SIGINT/SIGTERM. */
+export async function main(): Promise<void> {
   let node: AllInOne;
   try {
     node = await startAllInOne();
@@ -244,3 +245,5 @@ if (import.meta.main) {
   }
   onShutdown(4500)(() => node.close());
 }
+
+if (import.meta.main) await main();

@@ -71,8 +71,9 @@ export async function startRecording(
   if (config.S3_BUCKET) {
     // Only archiving needs the S3 SDK, and loading it costs start time and memory (its
     // modules stay resident), so an origin without S3_BUCKET never loads or resolves it.
+    // Named through the import map, which resolves it from a role's bundle too.
     const { Archive, createS3Client } = await importWhenNeeded<typeof import("./archive.ts")>(
-      new URL("./archive.ts", import.meta.url).href,
+      "@cascade/recording/archive",
     );
     archive = new Archive({
       dir,

@@ -15,7 +15,7 @@ import { publish } from "./helpers/media.ts";
 import { runProcess, startProcess } from "./helpers/process.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-const ENTRY = fromFileUrl(new URL("../node/all_in_one.ts", import.meta.url));
+const ENTRY = fromFileUrl(new URL("../node/main.ts", import.meta.url));
 const CONFIG = fromFileUrl(new URL("../deno.json", import.meta.url));
 
 async function startNode(cwd: string, port: number, rtmpPort: number) {

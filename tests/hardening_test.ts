@@ -18,7 +18,7 @@ import { startProcess, TestProcess } from "./helpers/process.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { waitFor } from "./helpers/wait.ts";
 
-const ENTRY = fileURLToPath(new URL("../node/all_in_one.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../node/main.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 const FLOOD = fileURLToPath(new URL("./helpers/flood.mjs", import.meta.url));
 const KEYS = "hardening_key_a=alpha,hardening_key_b=beta";

@@ -9,13 +9,15 @@ import { fileURLToPath } from "node:url";
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 
 /** The tasks that start a role: each `deno run [flags] {path}.ts`. */
-export type RoleTask = "start" | "origin" | "edge" | "api" | "discovery" | "transcoder";
+export const ROLE_TASKS = ["start", "origin", "edge", "api", "discovery", "transcoder"] as const;
+export type RoleTask = typeof ROLE_TASKS[number];
 
 let tasks: Record<string, string> | undefined;
 
 /**
  * The arguments after `deno` of a role's task, its script as an absolute path, so they work
- * from any directory: e.g. `["run", "-A", "--v8-flags=…", "/repo/origin/main.ts"]`.
+ * from any directory: e.g. `["run", "-A", "--v8-flags=…", "/repo/origin/main.ts"]` (which starts the role from its bundle,
+ * `lib/common/launch.ts`).
  */
 export function taskArgs(task: RoleTask): string[] {
   tasks ??= JSON.parse(Deno.readTextFileSync(`${REPO}deno.json`)).tasks;

@@ -84,8 +84,14 @@ export async function readAsset(url: URL, contentType: string): Promise<Asset> {
   return memoryAsset(await Deno.readFile(url), contentType);
 }
 
+/**
+ * `web/static/`, found through the import map (`@cascade/web` is `web/routes.ts`) rather than
+ * this module's own URL, which in a role's bundle is the bundle's.
+ */
+const STATIC_DIR = new URL("./static/", import.meta.resolve("@cascade/web"));
+
 function staticUrl(file: string): URL {
-  return new URL(`./static/${file}`, import.meta.url);
+  return new URL(file, STATIC_DIR);
 }
 
 /** A file of `web/static/`. */

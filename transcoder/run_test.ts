@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "@cascade/common/config";
-import { transcoderRoleConfigSchema } from "./main.ts";
+import { transcoderRoleConfigSchema } from "./run.ts";
 
 const ENV = { REDIS_URL: "redis://127.0.0.1:6379", HOOK_TOKEN: "0123456789abcdef" };
 
