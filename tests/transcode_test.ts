@@ -128,13 +128,15 @@ Deno.test("transcoder: without ffmpeg the source is untouched and the transcoder
     ...PROFILE,
     TRANSCODE_FFMPEG: "/nonexistent/ffmpeg",
   });
-  assert.equal(origin.transcoder.available, false);
-  assert.match(origin.metrics.render(), /cascade_transcode_available 0/);
+  // Nothing is spawned at start: ffmpeg is checked when the first broadcast wants renditions.
+  assert.equal(origin.transcoder.available, true);
   await using _pub = publish(origin.rtmpUrl("test_key_1234"));
   await waitFor(
     "the source's playlist",
     async () => (await text(`${origin.httpUrl}/live/alpha/index.m3u8`))?.includes(".ts"),
   );
+  await waitFor("ffmpeg found missing", () => !origin.transcoder.available);
+  assert.match(origin.metrics.render(), /cascade_transcode_available 0/);
   const master = await masterWith(origin, "alpha", 1);
   assert.deepEqual(master, ["index.m3u8"]);
   for (const name of ["beta", "alpha_480p"]) {

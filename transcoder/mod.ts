@@ -2,10 +2,11 @@
  * The transcoder as it runs beside an origin's packager on the same hub: every broadcast whose
  * profile (its stream config's `transcode`, else `TRANSCODE_PROFILE`) names rungs below the
  * source's height gets one `RenditionWorker` per rung, each making stream `{name}_{rung}`. The
- * source itself is never touched: the workers are hub consumers like the packager. Where ffmpeg
- * (with libx264) cannot run, the transcoder says so once (`transcode.unavailable`, and
- * `cascade_transcode_available 0`) and does nothing else. See docs/architecture.md, "Adaptive
- * bitrate".
+ * source itself is never touched: the workers are hub consumers like the packager. ffmpeg is
+ * checked once, when the first broadcast asks for renditions (a start spawns nothing: an idle
+ * origin holds no process machinery, ~1 MiB); where it (with libx264) cannot run, the
+ * transcoder says so once (`transcode.unavailable`, and `cascade_transcode_available 0`) and
+ * does nothing else. See docs/architecture.md, "Adaptive bitrate".
  */
 import type { Logger } from "@cascade/common/log";
 import type { CounterChild, MetricsRegistry } from "@cascade/common/metrics";
@@ -31,47 +32,58 @@ export class Transcoder {
   readonly #workers = new Map<string, RenditionWorker[]>();
   readonly #restarts: CounterChild;
   readonly #unlisten: () => void;
-  readonly available: boolean;
+  #check: Promise<boolean> | undefined;
+  #available = true;
 
-  private constructor(config: TranscoderConfig, deps: TranscoderDeps, available: boolean) {
+  private constructor(config: TranscoderConfig, deps: TranscoderDeps) {
     this.#config = config;
     this.#deps = deps;
     this.#log = deps.log.child({ component: "transcoder" });
-    this.available = available;
     const metrics = deps.metrics;
     metrics.gauge(
       "cascade_transcode_available",
-      "1 when the transcoder's ffmpeg (with libx264) can run, 0 when renditions are off",
-    ).set(available ? 1 : 0);
+      "0 once the transcoder's ffmpeg (with libx264) was found unable to run, else 1",
+    ).collect(() => this.#available ? 1 : 0);
     metrics.gauge("cascade_transcode_renditions", "Renditions whose ffmpeg is running")
       .collect(() => this.pids().length);
     this.#restarts = metrics.counter(
       "cascade_transcode_restarts_total",
       "Rendition ffmpeg children restarted after they exited",
     ).labels();
-    this.#unlisten = available
-      ? deps.hub.on((e) => {
-        if (e.type === "publish.start" && !isRendition(e.stream.info.name)) {
-          this.#begin(e.stream).catch((err) =>
-            this.#log.error("transcode.start_failed", { stream: e.stream.info.name, error: err })
-          );
-        }
-      })
-      : () => {};
+    this.#unlisten = deps.hub.on((e) => {
+      if (e.type === "publish.start" && !isRendition(e.stream.info.name)) {
+        this.#begin(e.stream).catch((err) =>
+          this.#log.error("transcode.start_failed", { stream: e.stream.info.name, error: err })
+        );
+      }
+    });
   }
 
-  /** Checks ffmpeg once, then transcodes every broadcast that starts on the hub from now on. */
-  static async start(config: TranscoderConfig, deps: TranscoderDeps): Promise<Transcoder> {
-    const why = await unavailableReason(config.TRANSCODE_FFMPEG);
-    if (why !== undefined) {
-      const log = config.TRANSCODE_PROFILE === "none" ? "info" : "warn";
-      deps.log[log]("transcode.unavailable", {
-        ffmpeg: config.TRANSCODE_FFMPEG,
+  /** Transcodes every broadcast that starts on the hub from now on. */
+  static start(config: TranscoderConfig, deps: TranscoderDeps): Promise<Transcoder> {
+    return Promise.resolve(new Transcoder(config, deps));
+  }
+
+  /** False once ffmpeg was found unable to make renditions (`check()`); true before. */
+  get available(): boolean {
+    return this.#available;
+  }
+
+  /**
+   * Whether ffmpeg (with libx264) can make renditions, found out on the first call (the first
+   * broadcast asking for renditions, or a caller wanting to know at once) and remembered.
+   */
+  check(): Promise<boolean> {
+    return this.#check ??= unavailableReason(this.#config.TRANSCODE_FFMPEG).then((why) => {
+      if (why === undefined) return true;
+      this.#available = false;
+      this.#log.warn("transcode.unavailable", {
+        ffmpeg: this.#config.TRANSCODE_FFMPEG,
         error: why,
         effect: "no renditions; sources are packaged as usual",
       });
-    }
-    return new Transcoder(config, deps, why === undefined);
+      return false;
+    });
   }
 
   /** Process ids of the running ffmpeg children (for operators' tools and tests). */
@@ -94,7 +106,7 @@ export class Transcoder {
   async #begin(source: LiveStream): Promise<void> {
     const name = source.info.name;
     const profile = await this.#profileOf(name);
-    if (profile === "none") return;
+    if (profile === "none" || !await this.check()) return;
     const height = await videoHeight(source);
     if (height === null) return; // ended before any video: nothing to scale
     const rungs = parseProfile(profile).filter((r) => r.height < height);

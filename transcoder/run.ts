@@ -112,7 +112,7 @@ export async function main(): Promise<void> {
     id,
     url,
     profile: config.TRANSCODE_PROFILE,
-    available: role.transcoder.available,
+    available: await role.transcoder.check(),
   });
 }
 
