@@ -362,6 +362,8 @@ async function serveConnection(conn: Deno.TcpConn, ctx: ConnectionContext): Prom
       const abort = new AbortController();
       const startWatch = () => {
         clearTimeout(deadline);
+        // Bytes of a pipelined request already here: the next head is read from them.
+        if (reader.buffered > 0) return;
         watch = reader.fill(limits.maxHeaderBytes + 4).then((more) => {
           if (!more) abort.abort();
           return more;
@@ -371,13 +373,17 @@ async function serveConnection(conn: Deno.TcpConn, ctx: ConnectionContext): Prom
         });
       };
       let body: ReturnType<typeof requestBody> | null = null;
+      let bodyRead = false;
       if (framing === null) startWatch();
       else {
         const expectsContinue = headerOf(head, "expect")?.toLowerCase() === "100-continue";
         body = requestBody(reader, framing, async () => {
           if (expectsContinue) await writeAll(conn, CONTINUE, limits.idleTimeoutMs);
         });
-        body.done.then((complete) => complete && startWatch());
+        body.done.then((complete) => {
+          bodyRead = complete;
+          if (complete) startWatch();
+        });
       }
       ctx.served.busy = true;
       ctx.begin();
@@ -399,7 +405,7 @@ async function serveConnection(conn: Deno.TcpConn, ctx: ConnectionContext): Prom
         ctx.served.busy = false;
       }
       // A body the handler left unread cannot be skipped safely: the connection ends.
-      if (!keepAlive || !reusable || (body !== null && watch === null)) {
+      if (!keepAlive || !reusable || (body !== null && !bodyRead)) {
         await body?.stream.cancel().catch(() => {});
         return false;
       }

@@ -127,16 +127,27 @@ async function* sourceStats(root: URL, rel: string): AsyncGenerator<string> {
   }
 }
 
+/**
+ * Bundles `entry` into `out`, minified: minified output is ASCII (V8 keeps a source with one
+ * other character at two bytes each) and half the size, and the kept names and the map keep
+ * stack traces as they were. A bundle holding CommonJS (undici, in the edge) is made again
+ * unminified: `deno bundle` backs CommonJS `require` with `node:module` only in unminified
+ * output, and the minified one would fail at its first `require`.
+ */
 async function runBundler(entry: URL, out: URL, root: URL): Promise<void> {
+  await bundle(entry, out, root, ["--minify", "--keep-names"]);
+  if ((await Deno.readTextFile(out)).includes("Dynamic require of")) {
+    await bundle(entry, out, root, []);
+  }
+}
+
+async function bundle(entry: URL, out: URL, root: URL, flags: string[]): Promise<void> {
   const result = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
       "--platform=deno",
       "--sourcemap=linked",
-      // Minified output is ASCII (V8 keeps a source with one other character at two bytes
-      // each) and half the size; kept names and the map keep stack traces as they were.
-      "--minify",
-      "--keep-names",
+      ...flags,
       `--config=${pathOf(new URL("deno.json", root))}`,
       `--output=${pathOf(out)}`,
       pathOf(entry),
