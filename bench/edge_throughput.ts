@@ -1,7 +1,7 @@
 /**
  * Scenario 4, cached edge throughput, measured by the edge's own benchmark
  * (`edge/bench/edge_bench.ts`: an 800 KB segment and a live playlist, `wrk -t1 -c100`, nginx
- * `proxy_cache` + `proxy_cache_lock`, the edge on its own listener and on `Deno.serve`, and a bare
+ * `proxy_cache` + `proxy_cache_lock`, the edge on `node:http` and on `Deno.serve`, and a bare
  * `node:http` server as the transport's ceiling, taking turns). It runs as a child process;
  * this module sets its duration and rounds and reads its per-run lines back.
  */
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 export interface ThroughputRun {
   round: number;
   path: "segment" | "playlist";
-  /** As edge_bench names them: `nginx proxy_cache`, `edge`, `edge Deno.serve`, `bare node:http`. */
+  /** As edge_bench names them: `nginx proxy_cache`, `edge node:http`, `edge Deno.serve`, `bare node:http`. */
   server: string;
   requestsPerSecond: number;
   bytesPerSecond: number;

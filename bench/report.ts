@@ -355,7 +355,7 @@ function edgeRows(runs: ThroughputRun[] | { skipped: string }): Row[] {
     }];
   }
   const rows: Row[] = [];
-  const seg = bestRun(runs, "edge", "segment");
+  const seg = bestRun(runs, "edge node:http", "segment");
   const segPeer = bestRun(runs, "nginx proxy_cache", "segment");
   if (seg && segPeer) {
     const x = seg.bytesPerSecond / segPeer.bytesPerSecond;
@@ -385,7 +385,7 @@ function edgeRows(runs: ThroughputRun[] | { skipped: string }): Row[] {
       met: "",
     });
   }
-  const list = bestRun(runs, "edge", "playlist");
+  const list = bestRun(runs, "edge node:http", "playlist");
   const listPeer = bestRun(runs, "nginx proxy_cache", "playlist");
   if (list && listPeer) {
     rows.push({
@@ -642,14 +642,14 @@ function legend(r: Results): string[] {
   if (Array.isArray(r.edgeThroughput)) {
     lines.push(
       `4: edge/bench/edge_bench.ts, wrk -t1 -c100, ${o.edgeSeconds} s per run after a warm-up; ` +
-        "Cascade edge (its own HTTP/1.1 listener) vs nginx proxy_cache (one process, sendfile).",
+        "Cascade edge on node:http vs nginx proxy_cache (one process, sendfile).",
     );
   }
   if (r.stampede) {
     lines.push(
       `5: ${o.viewers} connections opened beforehand ask at once for an 800 KB segment never ` +
         `asked for before; the origin answers after ${o.stampedeOriginDelayMs} ms. Time to last ` +
-        "byte per viewer; Cascade edge (its own HTTP/1.1 listener) vs nginx proxy_cache_lock.",
+        "byte per viewer; Cascade edge on node:http vs nginx proxy_cache_lock.",
     );
   }
   if (r.scale) {

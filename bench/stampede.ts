@@ -5,8 +5,8 @@
  * viewers really do arrive while the first fetch is under way. Each viewer has its
  * connection open before the stampede, so that connection setup is not measured; at the
  * start every one of them sends its request, and the time to last byte of each response is
- * taken on this process's clock. The Cascade edge is `edge/bench/edge_server.ts` on its
- * own listener (stream `bench` registered at this origin), the peer nginx `proxy_cache` with
+ * taken on this process's clock. The Cascade edge is `edge/bench/edge_server.ts` on
+ * `node:http` (stream `bench` registered at this origin), the peer nginx `proxy_cache` with
  * `proxy_cache_lock`, whose waiters poll the lock every 500 ms.
  */
 import { fileURLToPath } from "node:url";

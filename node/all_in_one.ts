@@ -10,7 +10,7 @@
  * environment are honoured as by the lone roles.
  */
 import { httpLimits } from "@cascade/common/http_server";
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import * as v from "valibot";
 import {
   ConfigError,
@@ -52,7 +52,7 @@ interface Secrets {
 
 /** Reads the admin token and dev key from the data dir, creating them on first start (0600). */
 async function loadSecrets(dir: string): Promise<Secrets & { path: string; created: boolean }> {
-  const path = joinPath(dir, "secrets.json");
+  const path = join(dir, "secrets.json");
   try {
     const saved = JSON.parse(await Deno.readTextFile(path)) as Partial<Secrets>;
     if (typeof saved.adminToken === "string" && typeof saved.devKey === "string") {

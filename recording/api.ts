@@ -7,7 +7,7 @@
  * the archive ledger. Files being written (`.part`) are never listed.
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { readMovieHeader } from "@cascade/media/mp4/reader";
 import { parseChunkName } from "./recorder.ts";
@@ -70,7 +70,7 @@ export async function listRecordings(
     (await options.archive?.entries(name) ?? []).map((e) => [e.file, e]),
   );
   const out: Recording[] = [];
-  const streamDir = joinPath(dir, name);
+  const streamDir = join(dir, name);
   let entries: Deno.DirEntry[] = [];
   try {
     entries = await Array.fromAsync(Deno.readDir(streamDir));
@@ -80,7 +80,7 @@ export async function listRecordings(
   const local = new Set<string>();
   for (const e of entries) {
     if (!e.isFile || !parseChunkName(e.name)) continue;
-    const path = joinPath(streamDir, e.name);
+    const path = join(streamDir, e.name);
     try {
       const st = await Deno.stat(path);
       const mvhd = await movieHeader(path);

@@ -8,7 +8,7 @@
  * `S3_DELETE_LOCAL` delete the local file.
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { Logger } from "@cascade/common/log";
 import { STREAM_NAME_RE } from "@cascade/common/config";
@@ -127,9 +127,9 @@ export class Archive {
     for (const d of names) {
       if (!d.isDirectory || !STREAM_NAME_RE.test(d.name)) continue;
       const ledger = await this.#ledgers.load(d.name);
-      for await (const f of Deno.readDir(joinPath(this.#o.dir, d.name))) {
+      for await (const f of Deno.readDir(join(this.#o.dir, d.name))) {
         if (!f.isFile || !f.name.endsWith(".mp4")) continue;
-        const path = joinPath(this.#o.dir, d.name, f.name);
+        const path = join(this.#o.dir, d.name, f.name);
         const st = await Deno.stat(path).catch(() => null);
         if (!st) continue;
         const entry = ledger.files[f.name];
@@ -312,7 +312,7 @@ function splitPath(dir: string, path: string): { name: string; file: string; rel
   const parts = path.split(/[\\/]/);
   const file = parts.at(-1) ?? "";
   const name = parts.at(-2) ?? "";
-  if (!STREAM_NAME_RE.test(name) || file === "" || joinPath(dir, name, file) !== joinPath(path)) {
+  if (!STREAM_NAME_RE.test(name) || file === "" || join(dir, name, file) !== join(path)) {
     throw new RangeError(`Not a recording path under ${dir}: ${path}`);
   }
   return { name, file, rel: `${name}/${file}` };

@@ -12,7 +12,7 @@
  * `HOOK_TOKEN`, shared with the API) the listing needs `Authorization: Bearer {token}`.
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import { type Context, Hono } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
@@ -56,7 +56,7 @@ export function createRecordingsApp(deps: RecordingsAppDeps): Hono {
     let fh: Deno.FsFile | null = null;
     try {
       let st: Deno.FileInfo;
-      ({ file: fh, info: st } = await openRegularFile(joinPath(deps.dir, name, file)));
+      ({ file: fh, info: st } = await openRegularFile(join(deps.dir, name, file)));
       const size = st.size;
       const headers: Record<string, string> = {
         "Content-Type": "video/mp4",

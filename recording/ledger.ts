@@ -9,7 +9,7 @@
  * (not overwritten) and its files are uploaded again.
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 
 export const LEDGER_FILE = ".archive.json";
@@ -94,7 +94,7 @@ export class LedgerStore {
   async load(name: string): Promise<Ledger> {
     let ledger = this.#ledgers.get(name);
     if (ledger) return ledger;
-    ledger = await readLedger(joinPath(this.#dir, name, LEDGER_FILE), this.#log);
+    ledger = await readLedger(join(this.#dir, name, LEDGER_FILE), this.#log);
     this.#ledgers.set(name, ledger);
     return ledger;
   }
@@ -103,8 +103,8 @@ export class LedgerStore {
   async save(name: string): Promise<void> {
     const ledger = this.#ledgers.get(name);
     if (!ledger) return;
-    const path = joinPath(this.#dir, name, LEDGER_FILE);
-    await Deno.mkdir(joinPath(this.#dir, name), { recursive: true });
+    const path = join(this.#dir, name, LEDGER_FILE);
+    await Deno.mkdir(join(this.#dir, name), { recursive: true });
     await Deno.writeTextFile(`${path}.tmp`, JSON.stringify(ledger, null, 1) + "\n");
     await Deno.rename(`${path}.tmp`, path);
   }

@@ -15,7 +15,7 @@
  * had its chance to free space; success logs `record.resumed`.
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { MetricsRegistry } from "@cascade/common/metrics";
 import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
@@ -242,7 +242,7 @@ class Session {
     this.#log = log;
     this.#name = stream.info.name;
     this.#stamp = fileStamp(stream.info.startedAt);
-    this.#streamDir = joinPath(o.dir, this.#name);
+    this.#streamDir = join(o.dir, this.#name);
   }
 
   async run(): Promise<void> {
@@ -299,7 +299,7 @@ class Session {
 
   async #openChunk(frame: MediaFrame): Promise<void> {
     const n = this.#n + 1;
-    const path = joinPath(this.#streamDir, `${this.#stamp}-${n}.mp4`);
+    const path = join(this.#streamDir, `${this.#stamp}-${n}.mp4`);
     const video = this.#video?.kind === "video" ? this.#video.avc : undefined;
     const audio = this.#audio?.kind === "audio" ? this.#audio.aac : undefined;
     try {

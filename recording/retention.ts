@@ -11,7 +11,7 @@
  * `Retention` runs both every `intervalMs` and on demand (after each chunk, on disk full).
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 
@@ -43,7 +43,7 @@ export async function scanRecordings(dir: string): Promise<RecordingFile[]> {
   }
   for (const entry of names) {
     if (!entry.isDirectory || !STREAM_NAME_RE.test(entry.name)) continue;
-    const streamDir = joinPath(dir, entry.name);
+    const streamDir = join(dir, entry.name);
     let files: Deno.DirEntry[];
     try {
       files = await Array.fromAsync(Deno.readDir(streamDir));
@@ -53,7 +53,7 @@ export async function scanRecordings(dir: string): Promise<RecordingFile[]> {
     for (const f of files) {
       const part = f.name.endsWith(".part");
       if (!f.isFile || !(part || f.name.endsWith(".mp4"))) continue;
-      const path = joinPath(streamDir, f.name);
+      const path = join(streamDir, f.name);
       try {
         const st = await Deno.stat(path);
         out.push({

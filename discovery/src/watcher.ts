@@ -13,7 +13,7 @@
  * `#EXT-X-ENDLIST`, removal, or no change for three target durations releases it. A kept
  * broadcast's `vod.m3u8` is announced as `vod:{name}` while the file exists.
  */
-import { joinPath, resolvePath } from "@cascade/common/paths";
+import { join, resolve } from "node:path";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import type { Logger } from "@cascade/common/log";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
@@ -77,7 +77,7 @@ export class DiscoveryWatcher {
   #stopped = false;
 
   constructor(opts: DiscoveryWatcherOptions) {
-    this.#root = resolvePath(opts.mediaRoot);
+    this.#root = resolve(opts.mediaRoot);
     this.#pollMs = opts.pollIntervalMs ?? DEFAULT_POLL_MS;
     this.#log = opts.log.child({ component: "discovery" });
     this.#originId = opts.originId;
@@ -178,7 +178,7 @@ export class DiscoveryWatcher {
       this.#watched.set(name, w);
     }
     await this.#pollLive(name, w);
-    const vodPath = joinPath(this.#root, name, VOD_PLAYLIST);
+    const vodPath = join(this.#root, name, VOD_PLAYLIST);
     const vod = statOf(vodPath);
     if (vod === null) {
       if (w.vod !== null) this.#announcer.vodGone(name);
@@ -192,7 +192,7 @@ export class DiscoveryWatcher {
 
   /** Stats `name`'s live playlist; reads it when it was replaced; notices it going stale. */
   async #pollLive(name: string, w: Watched): Promise<void> {
-    const path = joinPath(this.#root, name, LIVE_PLAYLIST);
+    const path = join(this.#root, name, LIVE_PLAYLIST);
     const live = statOf(path);
     if (live === null) {
       if (w.live !== null) this.#announcer.ended(name, "unlinked");

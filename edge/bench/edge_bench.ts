@@ -2,7 +2,7 @@
  * Cached edge throughput beside nginx `proxy_cache` + `proxy_cache_lock` (ISSUE 6's
  * benchmark). One origin (`Deno.serve`, in this process) serves an 800 KB segment and a
  * 6-segment live playlist; nginx (1 worker, proxy_cache on disk, Cache-Control ignored as
- * bench/README.md explains), the edge on its own listener and the edge on `Deno.serve` each run
+ * bench/README.md explains), the edge on `node:http` and the edge on `Deno.serve` each run
  * in their own process in front of it. After a warm-up request, `wrk -t1 -c100` measures
  * each path on each server, the servers taking turns so that background load hits all alike.
  *
@@ -151,7 +151,9 @@ async function startEdge(originUrl: string, kind: "node" | "deno" | "bare"): Pro
   }
   const port = Number(/listening (\d+)/.exec(out)![1]);
   return {
-    name: kind === "bare" ? "bare node:http" : kind === "node" ? "edge" : "edge Deno.serve",
+    name: kind === "bare"
+      ? "bare node:http"
+      : `edge ${kind === "node" ? "node:http" : "Deno.serve"}`,
     url: `http://127.0.0.1:${port}`,
     async stop() {
       child.kill("SIGTERM");

@@ -1,7 +1,6 @@
 /**
  * An edge for benchmarks, in its own process: an embedded registry that says stream `bench`
- * lives at the origin given on the command line, and the edge on its own listener (`node`, as
- * `deno task edge` serves), on `Deno.serve`, or a bare `node:http` server as a ceiling.
+ * lives at the origin given on the command line, and the edge on `node:http` or `Deno.serve`.
  *
  *   deno run -A edge/bench/edge_server.ts ORIGIN_URL node|deno|bare
  *

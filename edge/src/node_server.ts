@@ -1,25 +1,26 @@
 /**
- * The edge on the guarded listener every role uses (`lib/common/http_server.ts`: connection
- * budgets, request deadlines, write stalls). `/live/` requests go straight to `Edge.handle`
- * and its reply, whose body is already whole in memory (a cached segment), is written as it
- * is: no `Request` or `Response` is made on the viewers' path.
+ * The edge on the guarded `node:http` listener every role uses (`lib/common/http_server.ts`:
+ * connection budgets, request deadlines, idle timeouts). Cached segments are large bodies
+ * already in memory, and for those `node:http` under Deno moved about twice the bytes of
+ * `Deno.serve` on this machine (see `edge/bench/edge_bench.ts` and edge/README.md, "Choices,
+ * measured"); `/live/` requests go straight to `Edge.handle` and its reply is written as is.
  *
  * Paths the edge does not own go to an optional fetch-style `fallback`, so the all-in-one
  * node can put its API and pages behind the same port. `close()` drains: it stops accepting,
  * lets the responses in progress finish (bounded by a deadline), then drops idle
  * keep-alive connections.
  */
+import { Buffer } from "node:buffer";
 import type { Logger } from "@cascade/common/log";
 import { log as rootLog } from "@cascade/common/log";
 import {
   fetchHandler,
-  type HttpHandler,
   type HttpLimits,
   MAX_HEADER_BYTES,
+  type NodeHandler,
   serveHttp,
   type UpgradeHandler,
 } from "@cascade/common/http_server";
-import { headerOf } from "@cascade/common/http1";
 import { budgetOf } from "@cascade/common/conn_budget";
 import { createEdgeOpsApp, type EdgeId } from "./app.ts";
 import type { Edge } from "./edge.ts";
@@ -61,7 +62,7 @@ export interface EdgeServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts the listener for `edge`; resolves once it listens. */
+/** Starts a `node:http` server for `edge`; resolves once it listens. */
 export async function serveEdgeNode(opts: NodeEdgeServerOptions): Promise<EdgeServer> {
   const { edge, fallback } = opts;
   const hostname = opts.hostname ?? "0.0.0.0";
@@ -72,7 +73,7 @@ export async function serveEdgeNode(opts: NodeEdgeServerOptions): Promise<EdgeSe
     : null;
   const other = fallback === undefined ? null : fetchHandler(fallback, log);
   /** Who answers `path` instead of the edge: the ops app, the fallback, or nobody. */
-  const delegateFor = (path: string): HttpHandler | null => {
+  const delegateFor = (path: string): NodeHandler | null => {
     if (ops !== null && (path === "/healthz" || path === "/metrics")) return ops;
     return path.startsWith("/live/") ? null : other;
   };
@@ -83,14 +84,23 @@ export async function serveEdgeNode(opts: NodeEdgeServerOptions): Promise<EdgeSe
     limits: opts.limits ?? DEFAULT_EDGE_LIMITS,
     log,
     upgrade: opts.upgrade,
-    handler: (req) => {
-      const target = req.head.target;
+    handler: (req, res) => {
+      const target = req.url ?? "/";
       const delegate = delegateFor(splitTarget(target).path);
-      if (delegate !== null) return delegate(req);
-      return edge.handle({
-        method: req.head.method,
+      if (delegate !== null) return delegate(req, res);
+      edge.handle({
+        method: req.method ?? "GET",
         target,
-        header: (name) => headerOf(req.head, name),
+        header: (name) => {
+          const value = req.headers[name];
+          return Array.isArray(value) ? value.join(", ") : value;
+        },
+      }).then((reply) => {
+        res.writeHead(reply.status, reply.headers);
+        const body = reply.body;
+        res.end(
+          body === null ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+        );
       });
     },
   });

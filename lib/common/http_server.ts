@@ -1,27 +1,23 @@
 /**
- * The one HTTP listener every role serves on: HTTP/1.1 of the project's own (`http1.ts`) on
- * `Deno.listen`, guarded so that no client can take the process down. It replaced
- * `node:http`, whose Node layer cost each role ~4 MiB resident from its first request, and it
- * writes bodies already in memory (the edge's cached segments) straight to the socket. Each
- * connection must fit a `ConnectionBudget` (total, per address, not yet established); a
- * request's head and body must arrive within `requestTimeoutMs` of the connection opening or
- * of the previous response ending, which cuts slow-loris clients; a response write that makes
- * no progress for `idleTimeoutMs` closes the connection; a connection serves at most
- * `maxRequestsPerConnection` requests. Refusals and timeouts are counted and logged at a
- * bounded rate, never per event.
- *
- * Handlers get the request head and answer with a `Response` or a `RawReply` (status,
- * headers, whole body); `fetchHandler` adapts a fetch-style handler (Hono's `app.fetch`). An
- * optional `upgrade` hook takes HTTP upgrades (WebSocket) as a `node:stream` socket, made
- * when the first upgrade comes (`conn_socket.ts`), so that a role that never sees one never
- * loads Node's streams: the upgraded socket keeps its place in the budget until it closes,
- * and leaves the deadlines to its new owner, which has its own.
+ * The one HTTP listener every role serves on: `node:http` under Deno (for large bodies it
+ * moved about 3.7× the bytes of `Deno.serve` here, see edge/README.md) guarded so that no
+ * client can take the process down. Each connection must fit a `ConnectionBudget` (total,
+ * per address, not yet established); a request's head and body must arrive within
+ * `requestTimeoutMs` of the connection opening or of the previous response ending, which cuts
+ * slow-loris clients; a connection silent for `idleTimeoutMs` is closed; a connection serves
+ * at most `maxRequestsPerConnection` requests. Refusals and timeouts are counted and logged at
+ * a bounded rate, never per event. `fetchHandler` adapts a fetch-style handler (Hono's
+ * `app.fetch`) to the node request; the edge plugs in its own handler for its hot path.
+ * An optional `upgrade` hook takes HTTP upgrades (WebSocket): an upgraded socket keeps its
+ * place in the budget until it closes, and leaves the request deadline and idle timeout to
+ * its new owner, which has its own.
  */
 import type { Buffer } from "node:buffer";
-import type { Duplex } from "node:stream";
+import http from "node:http";
+import type { Socket } from "node:net";
+import { type Duplex, Readable } from "node:stream";
 import type { Logger } from "./log.ts";
 import {
-  AcceptBackoff,
   type BudgetLimits,
   budgetOf,
   ConnectionBudget,
@@ -30,19 +26,6 @@ import {
   shareOfDescriptors,
 } from "./conn_budget.ts";
 import type { HttpLimitsConfig } from "./config.ts";
-import {
-  BadRequest,
-  bodyFraming,
-  ConnReader,
-  errorReply,
-  headerOf,
-  requestBody,
-  type RequestHead,
-} from "./http1.ts";
-import { type Reply, writeAll, writeReply } from "./http_reply.ts";
-
-export type { RawReply } from "./http_reply.ts";
-export type { RequestHead } from "./http1.ts";
 
 export interface HttpLimits {
   budget: BudgetLimits;
@@ -80,26 +63,7 @@ export function httpLimits(config: HttpLimitsConfig, share: number): HttpLimits 
   };
 }
 
-/** One request as a handler sees it. */
-export interface ServerRequest {
-  readonly head: RequestHead;
-  readonly remoteAddr: Deno.NetAddr;
-  /** The body, when the request has one (`Content-Length` or chunked). */
-  readonly body: ReadableStream<Uint8Array<ArrayBuffer>> | null;
-  /** Aborted when the client goes away before its response is written. */
-  readonly signal: AbortSignal;
-}
-
-export type HttpHandler = (req: ServerRequest) => Reply | Promise<Reply>;
-
-/** The request of an HTTP upgrade, shaped as `ws` reads it. */
-export interface UpgradeRequest {
-  readonly method: string;
-  readonly url: string;
-  /** Lower-case names; repeated headers joined with ", ". */
-  readonly headers: Record<string, string>;
-  readonly socket: { readonly remoteAddress: string; readonly remotePort: number };
-}
+export type NodeHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /** What an upgrade handler may tell the listener about the connection it took over. */
 export interface UpgradedConnection {
@@ -112,7 +76,7 @@ export interface UpgradedConnection {
  * request head). The handler owns the socket from then on: it answers, times out and closes.
  */
 export type UpgradeHandler = (
-  req: UpgradeRequest,
+  req: http.IncomingMessage,
   socket: Duplex,
   head: Buffer,
   conn: UpgradedConnection,
@@ -125,7 +89,7 @@ export type UpgradeHandler = (
 export function upgradeRoutes(routes: Record<string, UpgradeHandler>): UpgradeHandler {
   const prefixes = Object.keys(routes).filter((p) => p.endsWith("/"));
   return (req, socket, head, conn) => {
-    const path = req.url.split("?")[0]!;
+    const path = (req.url ?? "/").split("?")[0]!;
     const exact = Object.hasOwn(routes, path) && !path.endsWith("/") ? routes[path] : undefined;
     const prefix = prefixes.find((p) => path.startsWith(p) && path.length > p.length);
     const route = exact ?? (prefix === undefined ? undefined : routes[prefix]);
@@ -144,7 +108,7 @@ export interface HttpServerOptions {
   hostname: string;
   /** 0 picks a free port. */
   port: number;
-  handler: HttpHandler;
+  handler: NodeHandler;
   /** Takes HTTP upgrades; without it they are refused. */
   upgrade?: UpgradeHandler;
   limits: HttpLimits;
@@ -161,32 +125,58 @@ export interface HttpServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** A connection being served: closable, and idle between requests. */
-interface Served {
-  busy: boolean;
-  close(): void;
+interface ConnectionState {
+  release(): void;
+  established(): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  requests: number;
 }
 
-/** Starts a guarded HTTP/1.1 server; resolves once it listens. */
-export function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
+/** Starts a guarded `node:http` server; resolves once it listens. */
+export async function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
   const { limits, log } = opts;
   const budget = new ConnectionBudget(limits.budget);
+  const states = new WeakMap<Socket, ConnectionState>();
   const refusedLog = new RateLimitedLog();
   const timeoutLog = new RateLimitedLog();
-  const acceptErrorLog = new RateLimitedLog();
-  const connections = new Set<Served>();
-  const upgraded = new Set<Duplex>();
   let inFlight = 0;
   let idle: (() => void) | null = null;
-  let closing = false;
 
-  const listener = Deno.listen({ hostname: opts.hostname, port: opts.port, transport: "tcp" });
-  const port = listener.addr.port;
+  const armRequestDeadline = (socket: Socket, state: ConnectionState) => {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      const n = timeoutLog.hit();
+      if (n > 0) log.info("http.request_timeout", { timeoutMs: limits.requestTimeoutMs, count: n });
+      socket.destroy();
+    }, limits.requestTimeoutMs);
+  };
 
-  const serveOne = async (conn: Deno.TcpConn, address: string) => {
+  const server = http.createServer({ maxHeaderSize: limits.maxHeaderBytes }, (req, res) => {
+    const state = states.get(req.socket);
+    if (state) {
+      state.established();
+      state.requests++;
+      if (state.requests >= limits.maxRequestsPerConnection) res.shouldKeepAlive = false;
+      // The head is in; the body must follow within the same deadline.
+      if (req.complete) clearTimeout(state.timer);
+      else req.once("end", () => clearTimeout(state.timer));
+    }
+    inFlight++;
+    res.once("close", () => {
+      inFlight--;
+      if (state && !req.socket.destroyed) armRequestDeadline(req.socket, state);
+      if (inFlight === 0) idle?.();
+    });
+    opts.handler(req, res);
+  });
+  // node closes a kept-alive connection after 5 s without a request unless told otherwise, and
+  // a client reusing it at that moment gets a reset (`fetch failed`): idle means idleTimeoutMs.
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "unknown";
     const result = budget.admit(address);
     if (!result.ok) {
-      closeQuietly(conn);
+      socket.destroy();
       const n = refusedLog.hit();
       if (n > 0) {
         log.warn("http.connection_refused", {
@@ -198,76 +188,55 @@ export function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
       }
       return;
     }
-    const { admission } = result;
-    const served: Served = { busy: false, close: () => closeQuietly(conn) };
-    connections.add(served);
-    let handedOver = false;
-    try {
-      handedOver = await serveConnection(conn, {
-        limits,
-        handler: opts.handler,
-        upgrade: opts.upgrade,
-        log,
-        served,
-        established: admission.established,
-        closing: () => closing,
-        onTimeout: () => {
-          const n = timeoutLog.hit();
-          if (n > 0) {
-            log.info("http.request_timeout", { timeoutMs: limits.requestTimeoutMs, count: n });
-          }
-        },
-        onUpgrade: (socket) => {
-          upgraded.add(socket);
-          socket.once("close", () => {
-            upgraded.delete(socket);
-            admission.release();
-          });
-        },
-        begin: () => inFlight++,
-        end: () => {
-          inFlight--;
-          if (inFlight === 0) idle?.();
-        },
-      });
-    } catch (err) {
-      if (!(err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted)) {
-        log.debug("http.connection_failed", { error: err });
-      }
-    } finally {
-      connections.delete(served);
-      if (!handedOver) {
-        closeQuietly(conn);
-        admission.release();
-      }
-    }
-  };
+    const state: ConnectionState = {
+      release: result.admission.release,
+      established: result.admission.established,
+      timer: undefined,
+      requests: 0,
+    };
+    states.set(socket, state);
+    armRequestDeadline(socket, state);
+    socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
+    socket.once("close", () => {
+      clearTimeout(state.timer);
+      state.release();
+    });
+  });
+  const upgraded = new Set<Duplex>();
+  server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!opts.upgrade) return refuseUpgrade(socket, "404 Not Found");
+    const state = states.get(req.socket);
+    // The new owner has its own deadlines; the budget place is released on close as before.
+    clearTimeout(state?.timer);
+    req.socket.setTimeout(0);
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
+    opts.upgrade(req, socket, head, { established: () => state?.established() });
+  });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+    const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+  server.on("error", (err) => log.error("http.server_error", { error: err }));
 
-  const accepting = (async () => {
-    const backoff = new AcceptBackoff();
-    while (!closing) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-        backoff.reset();
-      } catch (err) {
-        if (closing) return;
-        const n = acceptErrorLog.hit();
-        if (n > 0) log.error("http.accept_failed", { error: err, count: n });
-        await new Promise((resolve) => setTimeout(resolve, backoff.delay()));
-        continue;
-      }
-      serveOne(conn, conn.remoteAddr.hostname);
-    }
-  })();
-
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : opts.port;
   log.info("http.listening", {
     url: `http://${opts.hostname}:${port}`,
     ...limits.budget,
     fileLimit: openFileLimit(),
   });
-  let closingDone: Promise<void> | null = null;
-  return Promise.resolve({
+  let closing: Promise<void> | null = null;
+  return {
     hostname: opts.hostname,
     port,
     budget,
@@ -275,11 +244,9 @@ export function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
       return inFlight;
     },
     close(graceMs = 5000) {
-      closingDone ??= (async () => {
-        closing = true;
-        closeQuietly(listener);
-        await accepting;
-        for (const c of connections) if (!c.busy) c.close();
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
         if (inFlight > 0) {
           let timer: ReturnType<typeof setTimeout> | undefined;
           await Promise.race([
@@ -288,230 +255,84 @@ export function serveHttp(opts: HttpServerOptions): Promise<HttpServer> {
           ]);
           clearTimeout(timer);
         }
-        for (const c of connections) c.close();
+        server.closeAllConnections();
         for (const socket of upgraded) socket.destroy();
-        await waitUntil(() => connections.size === 0 && upgraded.size === 0, 1000);
+        await closed;
       })();
-      return closingDone;
+      return closing;
     },
-  });
-}
-
-interface ConnectionContext {
-  limits: HttpLimits;
-  handler: HttpHandler;
-  upgrade: UpgradeHandler | undefined;
-  log: Logger;
-  served: Served;
-  established(): void;
-  closing(): boolean;
-  onTimeout(): void;
-  onUpgrade(socket: Duplex): void;
-  begin(): void;
-  end(): void;
-}
-
-/**
- * Serves requests on `conn` until either side ends it. Resolves true when the connection was
- * handed to the upgrade handler (which closes it), false when it is done with.
- */
-async function serveConnection(conn: Deno.TcpConn, ctx: ConnectionContext): Promise<boolean> {
-  const { limits } = ctx;
-  conn.setNoDelay(true);
-  const reader = new ConnReader(conn);
-  const remoteAddr = conn.remoteAddr;
-  const keepAliveSeconds = Math.floor(limits.idleTimeoutMs / 1000);
-  let deadline: ReturnType<typeof setTimeout> | undefined;
-  const armDeadline = () => {
-    clearTimeout(deadline);
-    deadline = setTimeout(() => {
-      ctx.onTimeout();
-      closeQuietly(conn);
-    }, limits.requestTimeoutMs);
   };
-  armDeadline();
-  let requests = 0;
-  // A read in progress while a handler runs: it sees the client leave (or pipeline).
-  let watch: Promise<boolean> | null = null;
-  try {
-    while (!ctx.closing()) {
-      if (watch !== null) {
-        await watch;
-        watch = null;
-      }
-      let head: RequestHead | null;
-      let framing: ReturnType<typeof bodyFraming>;
-      try {
-        head = await reader.readHead(limits.maxHeaderBytes);
-        if (head === null) return false;
-        framing = bodyFraming(head);
-      } catch (err) {
-        if (!(err instanceof BadRequest)) throw err;
-        await writeAll(conn, errorReply(err.status), limits.idleTimeoutMs).catch(() => {});
-        return false;
-      }
-      if (isUpgrade(head)) {
-        // An upgraded connection is established by its new owner, once its peer proves itself.
-        clearTimeout(deadline);
-        return await handOver(conn, head, reader, ctx);
-      }
-      ctx.established();
-      requests++;
-      const keepAlive = !ctx.closing() && requests < limits.maxRequestsPerConnection &&
-        wantsKeepAlive(head);
-      const abort = new AbortController();
-      const startWatch = () => {
-        clearTimeout(deadline);
-        // Bytes of a pipelined request already here: the next head is read from them.
-        if (reader.buffered > 0) return;
-        watch = reader.fill(limits.maxHeaderBytes + 4).then((more) => {
-          if (!more) abort.abort();
-          return more;
-        }, () => {
-          abort.abort();
-          return false;
-        });
-      };
-      let body: ReturnType<typeof requestBody> | null = null;
-      let bodyRead = false;
-      if (framing === null) startWatch();
-      else {
-        const expectsContinue = headerOf(head, "expect")?.toLowerCase() === "100-continue";
-        body = requestBody(reader, framing, async () => {
-          if (expectsContinue) await writeAll(conn, CONTINUE, limits.idleTimeoutMs);
-        });
-        body.done.then((complete) => {
-          bodyRead = complete;
-          if (complete) startWatch();
-        });
-      }
-      ctx.served.busy = true;
-      ctx.begin();
-      let reusable: boolean;
-      try {
-        const reply = await answer(ctx, {
-          head,
-          remoteAddr,
-          body: body?.stream ?? null,
-          signal: abort.signal,
-        });
-        reusable = await writeReply(conn, head, reply, {
-          keepAliveSeconds: keepAlive ? keepAliveSeconds : null,
-          stallMs: limits.idleTimeoutMs,
-          signal: abort.signal,
-        });
-      } finally {
-        ctx.end();
-        ctx.served.busy = false;
-      }
-      // A body the handler left unread cannot be skipped safely: the connection ends.
-      if (!keepAlive || !reusable || (body !== null && !bodyRead)) {
-        await body?.stream.cancel().catch(() => {});
-        return false;
-      }
-      armDeadline();
-    }
-    return false;
-  } finally {
-    clearTimeout(deadline);
-  }
 }
 
-const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
-
-async function answer(ctx: ConnectionContext, req: ServerRequest): Promise<Reply> {
-  try {
-    return await ctx.handler(req);
-  } catch (err) {
-    ctx.log.error("http.handler_failed", { error: err, path: req.head.target.split("?")[0] });
-    return { status: 500, headers: { "content-type": "application/json" }, body: null };
-  }
-}
-
-function isUpgrade(head: RequestHead): boolean {
-  return headerOf(head, "upgrade") !== undefined &&
-    /(^|,)\s*upgrade\s*(,|$)/i.test(headerOf(head, "connection") ?? "");
-}
-
-function wantsKeepAlive(head: RequestHead): boolean {
-  const connection = headerOf(head, "connection")?.toLowerCase() ?? "";
-  if (/(^|,)\s*close\s*(,|$)/.test(connection)) return false;
-  return head.version === "HTTP/1.1" || /(^|,)\s*keep-alive\s*(,|$)/.test(connection);
-}
-
-/** Gives the connection to the upgrade handler as a `node:stream` socket. */
-async function handOver(
-  conn: Deno.TcpConn,
-  head: RequestHead,
-  reader: ConnReader,
-  ctx: ConnectionContext,
-): Promise<boolean> {
-  if (ctx.upgrade === undefined) {
-    await writeAll(conn, errorReply(404), ctx.limits.idleTimeoutMs).catch(() => {});
-    return false;
-  }
-  const { connSocket } = await import("./conn_socket.ts");
-  const { socket, head: rest } = await connSocket(conn, reader.takeAll());
-  ctx.onUpgrade(socket);
-  const headers: Record<string, string> = {};
-  for (const [name] of head.headers) headers[name] ??= headerOf(head, name)!;
-  const req: UpgradeRequest = {
-    method: head.method,
-    url: head.target,
-    headers,
-    socket: { remoteAddress: conn.remoteAddr.hostname, remotePort: conn.remoteAddr.port },
-  };
-  ctx.upgrade(req, socket, rest, { established: ctx.established });
-  return true;
-}
-
-function closeQuietly(closer: { close(): void }): void {
-  try {
-    closer.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-async function waitUntil(done: () => boolean, ms: number): Promise<void> {
-  const end = performance.now() + ms;
-  while (!done() && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
-}
-
-/** A fetch-style handler (`app.fetch` of Hono) as a server handler. */
+/** A fetch-style handler (`app.fetch` of Hono) as a `node:http` handler. */
 export function fetchHandler(
   fetch: (request: Request) => Response | Promise<Response>,
   log: Logger,
-): HttpHandler {
-  return async (req) => {
-    let request: Request;
-    try {
-      request = toRequest(req);
-    } catch (err) {
-      log.info("http.bad_request", { error: err });
-      return { status: 400, headers: {}, body: null };
-    }
-    return await fetch(request);
+): NodeHandler {
+  return (req, res) => {
+    forward(req, res, fetch).catch((err) => {
+      log.error("http.handler_failed", { error: err });
+      if (!res.headersSent) res.writeHead(500, { "Content-Type": "application/json" });
+      res.end();
+    });
   };
 }
 
-function toRequest(req: ServerRequest): Request {
-  const { head } = req;
+async function forward(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  handler: (request: Request) => Response | Promise<Response>,
+): Promise<void> {
   const headers = new Headers();
-  for (const [name, value] of head.headers) headers.append(name, value);
-  const target = head.target;
-  const url = target.startsWith("/")
-    ? `http://${headerOf(head, "host") ?? "localhost"}${target}`
-    : target === "*"
-    ? `http://${headerOf(head, "host") ?? "localhost"}/`
-    : target;
-  const hasBody = req.body !== null && head.method !== "GET" && head.method !== "HEAD";
-  return new Request(url, {
-    method: head.method,
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  const method = req.method ?? "GET";
+  const hasBody = method !== "GET" && method !== "HEAD";
+  const host = req.headers.host ?? "localhost";
+  const abort = new AbortController();
+  res.once("close", () => abort.abort());
+  const request = new Request(`http://${host}${req.url ?? "/"}`, {
+    method,
     headers,
-    body: hasBody ? req.body : null,
-    signal: req.signal,
+    body: hasBody ? Readable.toWeb(req) as ReadableStream<Uint8Array> : null,
+    signal: abort.signal,
     // @ts-ignore: `duplex` is required by fetch for streamed request bodies.
     duplex: "half",
+  });
+  const response = await handler(request);
+  const out: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie") out[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) out["set-cookie"] = cookies;
+  res.writeHead(response.status, out);
+  if (response.body === null || method === "HEAD") {
+    await response.body?.cancel();
+    res.end();
+    return;
+  }
+  try {
+    for await (const chunk of response.body) {
+      if (res.destroyed) break;
+      if (!res.write(chunk)) await writable(res);
+    }
+  } finally {
+    res.end();
+  }
+}
+
+/** Resolves when `res` can take more data or has gone away. */
+function writable(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
   });
 }

@@ -4,8 +4,7 @@
  * carries the module's whole source, and every module's text stays resident with it: for an
  * origin's ~115 modules that is ~4 MiB (measured; docs/architecture.md, "Runtime flags").
  * `deno bundle` joins them into one minified JavaScript file beside a linked map, which Deno
- * reads only to print a stack trace (whose frames still name the `.ts` files, their lines and
- * functions).
+ * reads only to print a stack trace (whose frames still name the `.ts` files and their lines).
  *
  * A bundle lies under `.cascade/build/`, named after its entry and a fingerprint of the
  * sources (path, size and modification time of every `.ts`, `.json` and `.lock` file of the
@@ -129,13 +128,14 @@ async function* sourceStats(root: URL, rel: string): AsyncGenerator<string> {
 
 /**
  * Bundles `entry` into `out`, minified: minified output is ASCII (V8 keeps a source with one
- * other character at two bytes each) and half the size, and the kept names and the map keep
- * stack traces as they were. A bundle holding CommonJS (undici, in the edge) is made again
- * unminified: `deno bundle` backs CommonJS `require` with `node:module` only in unminified
- * output, and the minified one would fail at its first `require`.
+ * other character at two bytes each) and half the size; the map keeps stack traces pointing at
+ * the `.ts` files and lines (function names in frames are the minified ones). A bundle holding
+ * CommonJS (undici, in the edge) is made again unminified: `deno bundle` backs CommonJS
+ * `require` with `node:module` only in unminified output, and the minified one would fail at
+ * its first `require`.
  */
 async function runBundler(entry: URL, out: URL, root: URL): Promise<void> {
-  await bundle(entry, out, root, ["--minify", "--keep-names"]);
+  await bundle(entry, out, root, ["--minify"]);
   if ((await Deno.readTextFile(out)).includes("Dynamic require of")) {
     await bundle(entry, out, root, []);
   }

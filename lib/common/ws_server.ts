@@ -6,13 +6,13 @@
  */
 import { importWhenNeeded } from "./lazy_import.ts";
 import type { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import type { UpgradeRequest } from "./http_server.ts";
 
 /** The part of a `ws` server the callers use (the package ships no types). */
 export interface WsServer {
   handleUpgrade(
-    req: UpgradeRequest,
+    req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     done: (ws: never) => void,

@@ -10,7 +10,7 @@
  * (`standby.ts`). The one read is at start: broadcasts
  * an earlier run kept for VOD (`KEEP_HLS`) are announced again.
  */
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import { VOD_PLAYLIST } from "@cascade/media/hls/layout";
 import { parsePlaylist } from "@cascade/media/hls/playlist";
@@ -146,7 +146,7 @@ async function keptVods(
   try {
     for await (const entry of Deno.readDir(mediaRoot)) {
       if (!entry.isDirectory || !STREAM_NAME_RE.test(entry.name)) continue;
-      const path = joinPath(mediaRoot, entry.name, VOD_PLAYLIST);
+      const path = join(mediaRoot, entry.name, VOD_PLAYLIST);
       try {
         const [text, info] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
         found.push({

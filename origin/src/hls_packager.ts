@@ -12,7 +12,7 @@
  * timestamp jumps never reach a playlist; jumps and the segmenter's forced cuts (keyframes
  * further apart than the target duration allows) are logged, a few lines per broadcast.
  */
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { MetricsRegistry } from "@cascade/common/metrics";
 import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
@@ -111,7 +111,7 @@ class HlsChannel {
   constructor(name: string, o: HlsPackagerOptions, onGone: () => void) {
     this.name = name;
     this.#onGone = onGone;
-    this.dir = joinPath(o.mediaRoot, name);
+    this.dir = join(o.mediaRoot, name);
     this.#o = o;
     this.#log = o.log.child({ stream: name });
     this.#vod = o.keepSegments ? new VodLog() : undefined;
@@ -291,7 +291,7 @@ class HlsChannel {
   async #firstSequence(): Promise<number> {
     let floor = 0;
     try {
-      const text = await Deno.readTextFile(joinPath(this.dir, LIVE_PLAYLIST));
+      const text = await Deno.readTextFile(join(this.dir, LIVE_PLAYLIST));
       const p = parsePlaylist(text);
       floor = p.mediaSequence + p.segments.length;
     } catch { /* no earlier playlist */ }
@@ -322,7 +322,7 @@ class HlsChannel {
 
   async #writePlaylist(): Promise<void> {
     const playlist = this.#segmenter!.playlist();
-    const path = joinPath(this.dir, LIVE_PLAYLIST);
+    const path = join(this.dir, LIVE_PLAYLIST);
     const tmp = `${path}${TEMP_SUFFIX}`;
     const bytes = encoder.encode(renderPlaylist(playlist));
     await Deno.writeFile(tmp, bytes);
@@ -450,7 +450,7 @@ export class HlsPackager {
 
   /** Directory of a name's HLS output. */
   dirOf(name: string): string {
-    return joinPath(this.#o.mediaRoot, name);
+    return join(this.#o.mediaRoot, name);
   }
 
   /**

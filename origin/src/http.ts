@@ -9,7 +9,7 @@
  * from the open file (`FsFile.readable`, the fast path measured in bench/README.md), and
  * a byte range streams only its slice, so no segment is ever read whole into memory.
  */
-import { resolvePath, SEP } from "@cascade/common/paths";
+import { resolve, sep } from "node:path";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { HttpError, jsonErrorHandler, jsonNotFound } from "@cascade/common/http_errors";
 import {
@@ -92,8 +92,8 @@ interface MediaFile {
 
 /** Builds the origin's Hono app; see the module comment. */
 export function createOriginApp(deps: OriginHttpDeps): Hono {
-  const root = resolvePath(deps.mediaRoot);
-  const rootPrefix = root.endsWith(SEP) ? root : root + SEP;
+  const root = resolve(deps.mediaRoot);
+  const rootPrefix = root.endsWith(sep) ? root : root + sep;
   const corsOrigin = deps.corsOrigin ?? "*";
   const maxAge = deps.playlistMaxAgeSeconds;
   if (!Number.isFinite(maxAge) || maxAge < 0) {
@@ -129,7 +129,7 @@ export function createOriginApp(deps: OriginHttpDeps): Hono {
     const media: Omit<MediaFile, "path"> = kind === "segment"
       ? { contentType: SEGMENT_CONTENT_TYPE, cacheControl: SEGMENT_CACHE_CONTROL, ranges: true }
       : { contentType: PLAYLIST_CONTENT_TYPE, cacheControl: playlistCache, ranges: false };
-    const path = resolvePath(root, name, file);
+    const path = resolve(root, name, file);
     if (!path.startsWith(rootPrefix)) throw badPathError();
     return {
       path,

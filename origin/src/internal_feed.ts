@@ -16,16 +16,13 @@
  *   or with its source.
  */
 import type { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import type { Logger } from "@cascade/common/log";
 import { isRendition, sourceOf } from "@cascade/common/renditions";
 import { bearerToken, safeEqual } from "@cascade/common/secrets";
-import {
-  refuseUpgrade,
-  type UpgradedConnection,
-  type UpgradeRequest,
-} from "@cascade/common/http_server";
+import { refuseUpgrade, type UpgradedConnection } from "@cascade/common/http_server";
 import { sendFlushed } from "@cascade/common/ws_send";
 import { LazyWsServer } from "@cascade/common/ws_server";
 import { flvFeed, FlvHubReader } from "@cascade/stream/flv_feed";
@@ -80,7 +77,7 @@ export class InternalFeed {
 
   /** The upgrade handler for `INTERNAL_PATH`. */
   readonly upgrade = (
-    req: UpgradeRequest,
+    req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     conn: UpgradedConnection,
@@ -92,7 +89,7 @@ export class InternalFeed {
   };
 
   async #route(
-    req: UpgradeRequest,
+    req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     conn: UpgradedConnection,

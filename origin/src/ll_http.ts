@@ -12,7 +12,7 @@
  * since a given directive URL always gets the same answer; without, for 1 s; the files for
  * good, since their URIs are never reused; errors never.
  */
-import { resolvePath, SEP } from "@cascade/common/paths";
+import { resolve, sep } from "node:path";
 import type { Context, MiddlewareHandler } from "hono";
 import { STREAM_NAME_RE } from "@cascade/common/config";
 import { errorBody, HttpError } from "@cascade/common/http_errors";
@@ -85,8 +85,8 @@ function gone(): HttpError {
 
 /** The middleware; requests for other files pass to the next handler. */
 export function llHlsRoutes(deps: LlHttpDeps): MiddlewareHandler {
-  const root = resolvePath(deps.mediaRoot);
-  const rootPrefix = root.endsWith(SEP) ? root : root + SEP;
+  const root = resolve(deps.mediaRoot);
+  const rootPrefix = root.endsWith(sep) ? root : root + sep;
   return async (c, next) => {
     const method = c.req.method;
     const parts = rawPath(c.req.url).split("/");
@@ -118,7 +118,7 @@ export function llHlsRoutes(deps: LlHttpDeps): MiddlewareHandler {
       if (source === undefined || source.hint !== file) throw notFoundError();
       return await hintedPart(c, source, file);
     }
-    const path = resolvePath(root, name, file);
+    const path = resolve(root, name, file);
     if (!path.startsWith(rootPrefix)) throw notFoundError();
     return await fromDisk(c, path);
   };

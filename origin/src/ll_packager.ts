@@ -16,7 +16,7 @@
  * the segmenter's arithmetic and a reference to the payload; bytes are copied once into each
  * part and once more into its segment, whose buffer the parts then share.
  */
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { MetricsRegistry } from "@cascade/common/metrics";
 import { type MediaFrame, sameTrackConfig, type TrackConfig } from "@cascade/media/frame";
@@ -86,7 +86,7 @@ class LlChannel implements LlSource {
 
   constructor(name: string, o: LlPackagerOptions, onGone: () => void) {
     this.name = name;
-    this.dir = joinPath(o.mediaRoot, name);
+    this.dir = join(o.mediaRoot, name);
     this.#o = o;
     this.#log = o.log.child({ stream: name, packager: "ll" });
     this.#onGone = onGone;
@@ -304,7 +304,7 @@ class LlChannel implements LlSource {
 
   /** Writes `bytes` as `{dir}/{name}` (`.tmp`, renamed), after the writes before it. */
   #write(name: string, bytes: Uint8Array): void {
-    const path = joinPath(this.dir, name);
+    const path = join(this.dir, name);
     this.#writes = this.#writes.then(async () => {
       try {
         await Deno.writeFile(`${path}${TEMP_SUFFIX}`, bytes);
@@ -350,7 +350,7 @@ class LlChannel implements LlSource {
 
   async #remove(name: string): Promise<void> {
     this.#onDisk.delete(name);
-    await Deno.remove(joinPath(this.dir, name)).catch(() => {});
+    await Deno.remove(join(this.dir, name)).catch(() => {});
   }
 
   /** The publisher vanished: list what it sent, keep the playlist open. */

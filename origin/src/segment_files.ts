@@ -5,7 +5,7 @@
  * playlist, and the bytes all of it takes. A write error breaks only the segment being
  * written: its file is dropped when it closes and the caller lists nothing for it.
  */
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import type { Logger } from "@cascade/common/log";
 import type { Counter } from "@cascade/common/metrics";
 import { TEMP_SUFFIX } from "@cascade/media/hls/layout";
@@ -80,7 +80,7 @@ export class SegmentFiles {
       return false;
     }
     try {
-      await Deno.rename(this.#tmpPath(uri), joinPath(this.dir, uri));
+      await Deno.rename(this.#tmpPath(uri), join(this.dir, uri));
       return true;
     } catch (err) {
       this.#log.error("hls.segment_publish_failed", { uri, error: err });
@@ -98,7 +98,7 @@ export class SegmentFiles {
         await Deno.rename(this.#tmpPath(from), this.#tmpPath(to));
         if (this.#uri === from) this.#uri = to;
       } else {
-        await Deno.rename(joinPath(this.dir, from), joinPath(this.dir, to));
+        await Deno.rename(join(this.dir, from), join(this.dir, to));
       }
     } catch (err) {
       if (open) this.#fail(err);
@@ -128,7 +128,7 @@ export class SegmentFiles {
   async delete(uris: string[]): Promise<void> {
     for (const uri of uris) {
       try {
-        const path = joinPath(this.dir, uri);
+        const path = join(this.dir, uri);
         const { size } = await Deno.stat(path);
         await Deno.remove(path);
         this.diskBytes = Math.max(0, this.diskBytes - size);
@@ -155,6 +155,6 @@ export class SegmentFiles {
   }
 
   #tmpPath(uri: string): string {
-    return joinPath(this.dir, `${uri}${TEMP_SUFFIX}`);
+    return join(this.dir, `${uri}${TEMP_SUFFIX}`);
   }
 }

@@ -12,7 +12,7 @@
  * Writing is atomic (temp file, then rename), like the live playlist.
  */
 
-import { joinPath } from "@cascade/common/paths";
+import { join } from "node:path";
 import {
   type LivePlaylist,
   type PlaylistSegment,
@@ -73,7 +73,7 @@ export async function writeVodPlaylist(
   const text = renderPlaylist(vodPlaylist(segments, targetDuration));
   const name = vodPlaylistName(segments[0]!.sequence);
   for (const file of [name, VOD_PLAYLIST]) {
-    const path = joinPath(dir, file);
+    const path = join(dir, file);
     await Deno.writeTextFile(`${path}${TEMP_SUFFIX}`, text);
     await Deno.rename(`${path}${TEMP_SUFFIX}`, path);
   }

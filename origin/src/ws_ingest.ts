@@ -9,10 +9,11 @@
  * message, not the URL). See docs/architecture.md, "Browser ingest".
  */
 import type { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
 import { LazyWsServer } from "@cascade/common/ws_server";
 import type { Duplex } from "node:stream";
 import type { Logger } from "@cascade/common/log";
-import type { UpgradedConnection, UpgradeRequest } from "@cascade/common/http_server";
+import type { UpgradedConnection } from "@cascade/common/http_server";
 import type { PublishAuthorizer } from "@cascade/common/publish_auth";
 import type { StreamHub } from "@cascade/stream/hub";
 import { CLOSE_CODES, serverMessages } from "./ws_messages.ts";
@@ -93,7 +94,7 @@ export class WsIngest {
 
   /** The upgrade handler for `WS_INGEST_PATH`. */
   readonly upgrade = (
-    req: UpgradeRequest,
+    req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     conn: UpgradedConnection,
@@ -106,7 +107,7 @@ export class WsIngest {
     });
   };
 
-  #serve(req: UpgradeRequest, socket: Socket, conn: UpgradedConnection): void {
+  #serve(req: IncomingMessage, socket: Socket, conn: UpgradedConnection): void {
     const clientIp = req.socket.remoteAddress ?? "unknown";
     const log = this.#o.log.child({ client: `${clientIp}:${req.socket.remotePort}` });
     const session = new WsSession({
