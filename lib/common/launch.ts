@@ -129,16 +129,27 @@ async function* sourceStats(root: URL, rel: string): AsyncGenerator<string> {
 /**
  * Bundles `entry` into `out`, minified: minified output is ASCII (V8 keeps a source with one
  * other character at two bytes each) and half the size; the map keeps stack traces pointing at
- * the `.ts` files and lines (function names in frames are the minified ones). A bundle holding
- * CommonJS (undici, in the edge) is made again unminified: `deno bundle` backs CommonJS
- * `require` with `node:module` only in unminified output, and the minified one would fail at
- * its first `require`.
+ * the `.ts` files and lines (function names in frames are the minified ones). `deno bundle`
+ * backs a bundled CommonJS `require` (undici in the edge, zod-openapi's dependencies in the
+ * API) only in unminified output, so a bundle holding CommonJS is made again with the npm
+ * packages of the import map left out, loaded by Deno as they are.
  */
 async function runBundler(entry: URL, out: URL, root: URL): Promise<void> {
   await bundle(entry, out, root, ["--minify"]);
-  if ((await Deno.readTextFile(out)).includes("Dynamic require of")) {
-    await bundle(entry, out, root, []);
-  }
+  if (!(await Deno.readTextFile(out)).includes(CJS_SHIM)) return;
+  await bundle(entry, out, root, ["--minify", ...await packageExternals(root)]);
+  if ((await Deno.readTextFile(out)).includes(CJS_SHIM)) await bundle(entry, out, root, []);
+}
+
+/** What esbuild's `require` stand-in throws: present where CommonJS was bundled. */
+const CJS_SHIM = "Dynamic require of";
+
+/** `--external` flags for every bare name of the import map (`hono`, `hono/…`, `undici`, …). */
+async function packageExternals(root: URL): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  return Object.keys(config.imports ?? {}).flatMap((name) =>
+    name.endsWith("/") ? [`--external=${name}*`] : [`--external=${name}`, `--external=${name}/*`]
+  );
 }
 
 async function bundle(entry: URL, out: URL, root: URL, flags: string[]): Promise<void> {
