@@ -7,8 +7,8 @@
  * reads only to print a stack trace (whose frames still name the `.ts` files and their lines).
  *
  * A bundle lies under `.cascade/build/`, named after its entry and a fingerprint of the
- * sources (path, size and modification time of every `.ts`, `.json` and `.lock` file of the
- * repository) and of the Deno version: the first start after a change builds it (about a
+ * sources (path, size and modification time of every `.ts` and `.json` file and of
+ * `deno.lock`) and of the Deno version: the first start after a change builds it (about a
  * second), later starts reuse it. It is built in a temporary directory and renamed into
  * place, so processes starting together never read a half-written file. When it cannot be
  * built (no `deno bundle`, a read-only checkout) or `CASCADE_BUNDLE=false`, the modules run
@@ -30,7 +30,8 @@ const SKIP_DIRS = new Set([
   "tests",
   "bench",
 ]);
-const SOURCE_RE = /\.(ts|json|lock)$/;
+/** What a bundle is made from; `deno.test.lock` (the tests' lockfile) is not. */
+const SOURCE_RE = /(\.ts|\.json|^deno\.lock)$/;
 
 const BUNDLE_TIMEOUT_MS = 120_000;
 

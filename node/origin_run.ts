@@ -15,7 +15,7 @@ import {
 import { configureLogging, log } from "@cascade/common/log";
 import { onShutdown } from "@cascade/common/shutdown";
 import { RedisRegistry } from "@cascade/registry";
-import { loadOriginNodeConfig, startOriginNode } from "../node/origin_node.ts";
+import { loadOriginNodeConfig, startOriginNode } from "./origin_node.ts";
 
 /** Checked before the rest: a lone origin announces itself in Redis. */
 const loneOriginSchema = v.pipe(v.object(redisShape), requireRedis("the origin"));
